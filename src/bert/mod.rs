@@ -1,0 +1,306 @@
+//! The contextual engine: a BERT-architecture encoder with per-layer word vectors.
+
+mod config;
+mod model;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use tokenizers::Tokenizer;
+
+pub use config::{BertConfig, HiddenAct, PositionEmbeddingType};
+pub use model::{BertEmbeddings, BertModel};
+
+use crate::engine::{Embedder, EngineKind, LayerVectors};
+use crate::error::{Error, Result};
+use crate::occurrence::Occurrence;
+use crate::source::{ModelFiles, ModelSource};
+
+/// How the vectors of a word's WordPieces become one word vector.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// The mean of all the word's pieces.
+    #[default]
+    Mean,
+    /// The first piece.
+    First,
+    /// The last piece.
+    Last,
+}
+
+impl FromStr for Pooling {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "mean" => Ok(Pooling::Mean),
+            "first" => Ok(Pooling::First),
+            "last" => Ok(Pooling::Last),
+            _ => Err(Error::InvalidArgument(format!("unknown pooling {s:?}; expected mean, first or last"))),
+        }
+    }
+}
+
+impl std::fmt::Display for Pooling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Pooling::Mean => "mean",
+            Pooling::First => "first",
+            Pooling::Last => "last",
+        })
+    }
+}
+
+/// A sentence as token ids, with the positions of the target word's pieces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenizedOccurrence {
+    /// Token ids, special tokens included, at most the model's maximum length.
+    pub ids: Vec<u32>,
+    /// Positions in `ids` of the target word's WordPieces.
+    pub word_tokens: Range<usize>,
+    /// Set when the sentence was longer than the model allows and a window around the target was kept.
+    pub windowed_from: Option<usize>,
+}
+
+/// Sentences per forward pass: large enough to keep the matrix products efficient,
+/// small enough that a batch of long sentences stays well within memory.
+const BATCH_SIZE: usize = 32;
+
+/// A BERT-architecture checkpoint behind the [`Embedder`] trait.
+///
+/// ```no_run
+/// use vecshift::{BertEncoder, Embedder, Occurrence};
+/// let bert = BertEncoder::load_default()?;
+/// let river = bert.embed(&Occurrence::find("We sat on the river bank.", "bank")?)?;
+/// let money = bert.embed(&Occurrence::find("The bank approved my loan.", "bank")?)?;
+/// let last = bert.num_layers() - 1;
+/// let cos = vecshift::cosine(river.layer(last).unwrap(), money.layer(last).unwrap());
+/// println!("cosine at layer {last}: {cos:.3}");
+/// # Ok::<(), vecshift::Error>(())
+/// ```
+pub struct BertEncoder {
+    name: String,
+    dir: PathBuf,
+    config: BertConfig,
+    model: BertModel,
+    tokenizer: Tokenizer,
+    pooling: Pooling,
+    device: Device,
+}
+
+impl BertEncoder {
+    /// Loads a checkpoint directory holding `config.json`, `model.safetensors` and `tokenizer.json`.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let files = ModelFiles::in_dir(dir)?;
+        let name = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
+        Self::load_files(&files, name)
+    }
+
+    /// Loads from a local directory or a Hugging Face model id (see [`ModelSource`]).
+    pub fn load_source(source: &ModelSource) -> Result<Self> {
+        let files = source.resolve()?;
+        Self::load_files(&files, source.to_string())
+    }
+
+    /// Loads the embedded default model (all-MiniLM-L6-v2, f16 weights).
+    pub fn load_default() -> Result<Self> {
+        Self::load(crate::source::default_bert_dir())
+    }
+
+    /// Loads from resolved files; `name` is what [`Embedder::name`] reports.
+    pub fn load_files(files: &ModelFiles, name: String) -> Result<Self> {
+        let dir = files.dir.clone();
+        let model_error = |reason: String| Error::Model { path: dir.clone(), reason };
+
+        let config_text = std::fs::read_to_string(&files.config).map_err(|e| Error::io(&files.config, e))?;
+        let config: BertConfig = serde_json::from_str(&config_text)
+            .map_err(|e| model_error(format!("config.json is not a supported BERT config: {e}")))?;
+        config.validate().map_err(|e| model_error(format!("config.json: {e}")))?;
+
+        let mut tokenizer = Tokenizer::from_file(&files.tokenizer)
+            .map_err(|e| model_error(format!("cannot read tokenizer.json: {e}")))?;
+        // tokenizer.json may pad or truncate (MiniLM's pads to 128); vecshift pads and windows itself.
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(None)
+            .map_err(|e| model_error(format!("cannot disable truncation: {e}")))?;
+        let tokenizer_vocab = tokenizer.get_vocab_size(true);
+        if tokenizer_vocab > config.vocab_size {
+            return Err(model_error(format!(
+                "tokenizer.json has {tokenizer_vocab} tokens but the model only {} embeddings: the tokenizer belongs to another model",
+                config.vocab_size
+            )));
+        }
+
+        let device = Device::Cpu;
+        // Weights may be stored as f16 or bf16; they are widened once to f32 at load.
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&files.weights], DType::F32, &device) }
+            .map_err(|e| model_error(format!("cannot read {}: {e}", files.weights.display())))?;
+        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") { vb.pp("bert") } else { vb };
+        let model = BertModel::load(vb, &config).map_err(|e| model_error(format!("weights do not match config.json: {e}")))?;
+
+        Ok(BertEncoder { name, dir: files.dir.clone(), config, model, tokenizer, pooling: Pooling::default(), device })
+    }
+
+    /// Returns the encoder with another pooling of WordPieces.
+    pub fn with_pooling(mut self, pooling: Pooling) -> Self {
+        self.pooling = pooling;
+        self
+    }
+
+    /// The current pooling.
+    pub fn pooling(&self) -> Pooling {
+        self.pooling
+    }
+
+    /// The model's configuration.
+    pub fn config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    /// The directory the files were loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The tokenizer, with padding and truncation switched off.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Tokenizes a sentence and finds the target word's WordPieces.
+    ///
+    /// A sentence longer than the model's positions is cut to a window centred on the
+    /// target (`windowed_from` says so); the target itself is never cut.
+    pub fn tokenize(&self, occurrence: &Occurrence) -> Result<TokenizedOccurrence> {
+        let sentence = &occurrence.sentence;
+        let encoding = self
+            .tokenizer
+            .encode(sentence.as_str(), true)
+            .map_err(|e| Error::Tokenizer { sentence: sentence.clone(), reason: e.to_string() })?;
+        let special = encoding.get_special_tokens_mask();
+        let span = &occurrence.span;
+        let pieces: Vec<usize> = encoding
+            .get_offsets()
+            .iter()
+            .enumerate()
+            .filter(|&(i, &(start, end))| special[i] == 0 && start < span.end && end > span.start)
+            .map(|(i, _)| i)
+            .collect();
+        let (Some(&first), Some(&last)) = (pieces.first(), pieces.last()) else {
+            return Err(Error::Tokenizer {
+                sentence: sentence.clone(),
+                reason: format!("the word {:?} produced no WordPieces (is it only punctuation or invisible characters?)", occurrence.word()),
+            });
+        };
+        let ids = encoding.get_ids();
+        let max = self.config.max_position_embeddings;
+        if ids.len() <= max {
+            return Ok(TokenizedOccurrence { ids: ids.to_vec(), word_tokens: first..last + 1, windowed_from: None });
+        }
+
+        // Keep the special tokens at both ends and the window of content tokens around the word.
+        let lead = special.iter().take_while(|&&s| s == 1).count();
+        let trail = special.iter().rev().take_while(|&&s| s == 1).count();
+        let budget = max - lead - trail;
+        let word_len = last + 1 - first;
+        if word_len > budget {
+            return Err(Error::Tokenizer {
+                sentence: sentence.chars().take(80).collect(),
+                reason: format!("the word alone has {word_len} WordPieces, more than the model's {max} positions"),
+            });
+        }
+        let content_end = ids.len() - trail;
+        let start = (first + word_len / 2).saturating_sub(budget / 2).clamp(lead, content_end - budget);
+        let mut windowed = ids[..lead].to_vec();
+        windowed.extend_from_slice(&ids[start..start + budget]);
+        windowed.extend_from_slice(&ids[content_end..]);
+        let shift = start - lead;
+        Ok(TokenizedOccurrence { ids: windowed, word_tokens: first - shift..last + 1 - shift, windowed_from: Some(ids.len()) })
+    }
+
+    /// Runs the encoder on tokenized sentences (padded and masked into one batch) and pools
+    /// each target word per layer.
+    pub fn encode_tokenized(&self, batch: &[TokenizedOccurrence]) -> Result<Vec<LayerVectors>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let seq = batch.iter().map(|t| t.ids.len()).max().unwrap_or(0);
+        let n = batch.len();
+        let mut ids = vec![self.config.pad_token_id; n * seq];
+        let mut mask = vec![0u32; n * seq];
+        // Pooling as a matrix product: weights[b, s] selects (or averages) the word's pieces.
+        let mut weights = vec![0f32; n * seq];
+        for (b, t) in batch.iter().enumerate() {
+            ids[b * seq..b * seq + t.ids.len()].copy_from_slice(&t.ids);
+            mask[b * seq..b * seq + t.ids.len()].fill(1);
+            let pieces = match self.pooling {
+                Pooling::Mean => t.word_tokens.clone(),
+                Pooling::First => t.word_tokens.start..t.word_tokens.start + 1,
+                Pooling::Last => t.word_tokens.end - 1..t.word_tokens.end,
+            };
+            let w = 1.0 / pieces.len() as f32;
+            weights[b * seq + pieces.start..b * seq + pieces.end].fill(w);
+        }
+        let ids = Tensor::from_vec(ids, (n, seq), &self.device)?;
+        let mask = Tensor::from_vec(mask, (n, seq), &self.device)?;
+        let weights = Tensor::from_vec(weights, (n, 1, seq), &self.device)?;
+
+        let hidden = self.model.forward(&ids, &mask)?;
+        let mut out: Vec<Vec<Vec<f32>>> = vec![Vec::with_capacity(hidden.len()); n];
+        for state in &hidden {
+            let pooled = weights.matmul(state)?.squeeze(1)?.to_vec2::<f32>()?;
+            for (o, v) in out.iter_mut().zip(pooled) {
+                o.push(v);
+            }
+        }
+        Ok(out.into_iter().map(LayerVectors::new).collect())
+    }
+}
+
+impl Embedder for BertEncoder {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn dims(&self) -> usize {
+        self.config.hidden_size
+    }
+
+    fn num_layers(&self) -> usize {
+        self.model.num_layers() + 1
+    }
+
+    fn kind(&self) -> EngineKind {
+        EngineKind::Contextual
+    }
+
+    /// Tokenizes, sorts by length so each padded batch wastes little, encodes in batches,
+    /// and returns the results in the input order.
+    fn embed_batch(&self, occurrences: &[Occurrence]) -> Result<Vec<LayerVectors>> {
+        let tokenized = occurrences.iter().map(|o| self.tokenize(o)).collect::<Result<Vec<_>>>()?;
+        for (occ, t) in occurrences.iter().zip(&tokenized) {
+            if let Some(total) = t.windowed_from {
+                log::warn!(
+                    "sentence of {total} tokens is longer than {}'s {} positions: encoded a window of it around {:?}",
+                    self.name, self.config.max_position_embeddings, occ.word()
+                );
+            }
+        }
+        let mut order: Vec<usize> = (0..tokenized.len()).collect();
+        order.sort_by_key(|&i| tokenized[i].ids.len());
+        let mut results: Vec<Option<LayerVectors>> = vec![None; tokenized.len()];
+        for chunk in order.chunks(BATCH_SIZE) {
+            let batch: Vec<TokenizedOccurrence> = chunk.iter().map(|&i| tokenized[i].clone()).collect();
+            for (&i, vectors) in chunk.iter().zip(self.encode_tokenized(&batch)?) {
+                results[i] = Some(vectors);
+            }
+        }
+        Ok(results.into_iter().map(|r| r.expect("every occurrence is in one batch")).collect())
+    }
+}

@@ -1,0 +1,197 @@
+//! `vecshift compare`: how one word's vector moves across sentences, layer by layer.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde::Serialize;
+use vecshift::{Embedder, Occurrence, cosine_matrix, mean_off_diagonal};
+
+use super::GlobalArgs;
+use super::output::{LocateArgs, fmt_cos, print_json};
+
+/// Arguments of `compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The target word (may be left out when the sentences file is TSV `word<TAB>sentence[<TAB>sense]`).
+    #[arg(long, short)]
+    word: Option<String>,
+    /// A file with one sentence per line, or TSV `word<TAB>sentence[<TAB>sense]`.
+    #[arg(long, value_name = "FILE", conflicts_with = "sentence")]
+    sentences: Option<PathBuf>,
+    /// A sentence (repeat for each one).
+    #[arg(long = "sentence", short = 's', value_name = "S")]
+    sentence: Vec<String>,
+    /// Layer whose BERT matrix the table shows (negative counts from the last).
+    #[arg(long, default_value = "-1", allow_hyphen_values = true)]
+    layer: isize,
+    #[command(flatten)]
+    locate: LocateArgs,
+}
+
+/// One input sentence, with the sense label a TSV file may give.
+struct Row {
+    word: Option<String>,
+    sentence: String,
+    sense: Option<String>,
+}
+
+fn read_rows(path: &Path) -> Result<Vec<Row>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read the sentences file {}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!("{} is not valid UTF-8 (first bad byte at offset {}); re-save it as UTF-8", path.display(), e.utf8_error().valid_up_to())
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let rows: Vec<Row> = text
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| match line.split('\t').collect::<Vec<_>>().as_slice() {
+            [word, sentence, rest @ ..] => Row {
+                word: Some(word.trim().to_owned()),
+                sentence: sentence.trim().to_owned(),
+                sense: rest.first().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
+            },
+            _ => Row { word: None, sentence: line.trim().to_owned(), sense: None },
+        })
+        .collect();
+    if rows.is_empty() {
+        bail!("{} holds no sentences", path.display());
+    }
+    Ok(rows)
+}
+
+#[derive(Serialize)]
+struct StaticJson {
+    model: String,
+    matrix: Vec<Vec<f32>>,
+    mean_similarity: f32,
+}
+
+#[derive(Serialize)]
+struct LayerJson {
+    layer: usize,
+    matrix: Vec<Vec<f32>>,
+    mean_similarity: f32,
+}
+
+#[derive(Serialize)]
+struct ContextualJson {
+    model: String,
+    pooling: vecshift::Pooling,
+    layers: Vec<LayerJson>,
+}
+
+#[derive(Serialize)]
+struct CompareJson {
+    word: String,
+    sentences: Vec<String>,
+    spans: Vec<[usize; 2]>,
+    senses: Vec<Option<String>>,
+    #[serde(rename = "static")]
+    static_: Option<StaticJson>,
+    contextual: ContextualJson,
+}
+
+pub fn run(global: &GlobalArgs, args: CompareArgs) -> Result<()> {
+    let rows = match &args.sentences {
+        Some(path) => read_rows(path)?,
+        None => args.sentence.iter().map(|s| Row { word: None, sentence: s.clone(), sense: None }).collect(),
+    };
+    if rows.len() < 2 {
+        bail!("compare needs at least two sentences (--sentences FILE or -s S1 -s S2 ...)");
+    }
+    let word = match (&args.word, rows[0].word.as_ref()) {
+        (Some(w), _) => w.clone(),
+        (None, Some(w)) => w.clone(),
+        (None, None) => bail!("name the target word with --word"),
+    };
+    let locator = args.locate.locator();
+    let occurrences = rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            Occurrence::locate(&row.sentence, row.word.as_deref().unwrap_or(&word), &locator)
+                .with_context(|| format!("sentence {}", i + 1))
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    let glove = global.load_static()?;
+    let bert = global.load_bert()?;
+    let static_ = match glove.embed_batch(&occurrences) {
+        Ok(vectors) => {
+            let matrix = cosine_matrix(&vectors.iter().map(|v| v.layers()[0].clone()).collect::<Vec<_>>());
+            Some(StaticJson { model: glove.name().into(), mean_similarity: mean_off_diagonal(&matrix), matrix })
+        }
+        Err(e) => {
+            log::warn!("{e}; the static comparison is left out");
+            None
+        }
+    };
+    let vectors = bert.embed_batch(&occurrences)?;
+    let layers = (0..bert.num_layers())
+        .map(|layer| {
+            let matrix = cosine_matrix(&vectors.iter().map(|v| v.layers()[layer].clone()).collect::<Vec<_>>());
+            LayerJson { layer, mean_similarity: mean_off_diagonal(&matrix), matrix }
+        })
+        .collect();
+    let out = CompareJson {
+        word,
+        sentences: occurrences.iter().map(|o| o.sentence.clone()).collect(),
+        spans: occurrences.iter().map(|o| [o.span.start, o.span.end]).collect(),
+        senses: rows.iter().map(|r| r.sense.clone()).collect(),
+        static_,
+        contextual: ContextualJson { model: bert.name().into(), pooling: bert.pooling(), layers },
+    };
+    if global.json {
+        return print_json(&out);
+    }
+    let shown = vecshift::LayerSelection::Layer(args.layer).range(bert.num_layers())?.start;
+    print_table(&out, shown);
+    Ok(())
+}
+
+/// Widest matrix that still fits in 80 columns (4 + 6 per column).
+const MAX_MATRIX_COLUMNS: usize = 12;
+
+fn print_table(out: &CompareJson, shown: usize) {
+    let n = out.sentences.len();
+    println!("{:?} in {n} sentences; BERT {} ({} pooling)", out.word, out.contextual.model, out.contextual.pooling);
+    let static_mean = out.static_.as_ref().map(|s| s.mean_similarity);
+    match (&out.static_, static_mean) {
+        (Some(s), Some(mean)) => println!("static {}: mean cosine {} in every layer view", s.model, fmt_cos(mean)),
+        _ => println!("static: the word is not in the vocabulary"),
+    }
+    println!();
+    println!("layer  mean cosine  (0 = embeddings output; static = {})", static_mean.map_or("n/a".into(), fmt_cos));
+    for layer in &out.contextual.layers {
+        let bar_len = if layer.mean_similarity.is_nan() { 0 } else { (layer.mean_similarity.max(0.0) * 40.0).round() as usize };
+        println!("{:>5}  {}        {}", layer.layer, fmt_cos(layer.mean_similarity), "#".repeat(bar_len));
+    }
+    println!();
+    if n <= MAX_MATRIX_COLUMNS {
+        println!("pairwise cosines at layer {shown} (static: all {}):", static_mean.map_or("n/a".into(), fmt_cos));
+        print!("    ");
+        for j in 0..n {
+            print!(" {:>5}", format!("S{}", j + 1));
+        }
+        println!();
+        for (i, row) in out.contextual.layers[shown].matrix.iter().enumerate() {
+            print!("{:>4}", format!("S{}", i + 1));
+            for v in row {
+                print!(" {}", fmt_cos(*v));
+            }
+            println!();
+        }
+    } else {
+        println!("({n} sentences: the matrices are in the --json output)");
+    }
+    println!();
+    for (i, (sentence, sense)) in out.sentences.iter().zip(&out.senses).enumerate() {
+        let label = sense.as_ref().map(|s| format!("[{s}] ")).unwrap_or_default();
+        let text = format!("{label}{sentence}");
+        let clipped: String = text.chars().take(72).collect();
+        let ellipsis = if clipped.len() < text.len() { "..." } else { "" };
+        println!("{:>4} {clipped}{ellipsis}", format!("S{}", i + 1));
+    }
+}

@@ -1,0 +1,90 @@
+//! `vecshift embed`: the static vector and every BERT layer's vector of one occurrence.
+
+use anyhow::Result;
+use clap::Args;
+use serde::Serialize;
+use vecshift::{Embedder, Occurrence};
+
+use super::GlobalArgs;
+use super::output::{LocateArgs, fmt_cos, preview, print_json};
+
+/// Arguments of `embed`.
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// The target word.
+    #[arg(long, short)]
+    word: String,
+    /// The sentence the word occurs in.
+    #[arg(long, short)]
+    sentence: String,
+    #[command(flatten)]
+    locate: LocateArgs,
+}
+
+#[derive(Serialize)]
+struct StaticJson {
+    model: String,
+    dims: usize,
+    entry: String,
+    lookup: vecshift::LookupSource,
+    vector: Vec<f32>,
+}
+
+#[derive(Serialize)]
+struct ContextualJson {
+    model: String,
+    dims: usize,
+    pooling: vecshift::Pooling,
+    layers: Vec<Vec<f32>>,
+}
+
+#[derive(Serialize)]
+struct EmbedJson<'a> {
+    word: &'a str,
+    sentence: &'a str,
+    span: [usize; 2],
+    #[serde(rename = "static")]
+    static_: Option<StaticJson>,
+    contextual: ContextualJson,
+}
+
+pub fn run(global: &GlobalArgs, args: EmbedArgs) -> Result<()> {
+    let occurrence = Occurrence::locate(&args.sentence, &args.word, &args.locate.locator())?;
+    let glove = global.load_static()?;
+    let bert = global.load_bert()?;
+
+    // The word as written in the sentence, so "Bank" finds "bank" through the lowercase fallback.
+    let static_ = match glove.lookup(occurrence.word()) {
+        Ok(found) => Some(StaticJson { model: glove.name().into(), dims: glove.dims(), entry: found.word, lookup: found.source, vector: found.vector }),
+        Err(e) => {
+            log::warn!("{e}; the static vector is left out");
+            None
+        }
+    };
+    let layers = bert.embed(&occurrence)?.into_inner();
+    let out = EmbedJson {
+        word: occurrence.word(),
+        sentence: &occurrence.sentence,
+        span: [occurrence.span.start, occurrence.span.end],
+        static_,
+        contextual: ContextualJson { model: bert.name().into(), dims: bert.dims(), pooling: bert.pooling(), layers },
+    };
+    if global.json {
+        return print_json(&out);
+    }
+
+    println!("{:?} at bytes {}..{} of {:?}", out.word, out.span[0], out.span[1], out.sentence);
+    match &out.static_ {
+        Some(s) => println!("static  {} ({} dims, entry {:?}, {:?}): {}", s.model, s.dims, s.entry, s.lookup, preview(&s.vector, 5)),
+        None => println!("static  {}: not in the vocabulary", glove.name()),
+    }
+    let c = &out.contextual;
+    println!("BERT    {} ({} dims, {} pooling); layer 0 = embeddings output", c.model, c.dims, c.pooling);
+    println!("layer   norm  cos(prev)  first components");
+    for (i, layer) in c.layers.iter().enumerate() {
+        let norm = layer.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let prev = if i == 0 { "    -".to_string() } else { fmt_cos(vecshift::cosine(&c.layers[i - 1], layer)) };
+        println!("{i:>5} {norm:6.2}  {prev:>9}  {}", preview(layer, 4));
+    }
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! Command-line parsing and the shared options; one module per subcommand.
+
+mod analogy;
+mod compare;
+mod convert;
+mod embed;
+pub mod logger;
+mod neighbors;
+mod output;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use vecshift::{BertEncoder, ModelSource, Pooling, StaticEngine, VectorFormat};
+
+/// Compare a word's static vectors (Word2Vec, GloVe, fastText, finalfusion) with its
+/// contextual BERT vectors across sentences and layers.
+#[derive(Debug, Parser)]
+#[command(name = "vecshift", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every subcommand accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// BERT model: a directory (config.json, tokenizer.json, model.safetensors) or a Hugging
+    /// Face id such as sentence-transformers/all-MiniLM-L6-v2[@revision]. Default: the
+    /// embedded all-MiniLM-L6-v2.
+    #[arg(long, global = true, value_name = "DIR|HF_ID")]
+    bert: Option<String>,
+    /// Static vectors: word2vec (.bin/.txt), GloVe (.txt), fastText (.bin) or finalfusion
+    /// (.fifu). Default: the embedded GloVe 6B 50d (100k words).
+    #[arg(long, global = true, value_name = "PATH")]
+    vectors: Option<PathBuf>,
+    /// Format of --vectors when detection from the file is not wanted.
+    #[arg(long, global = true, value_name = "FORMAT", value_parser = parse_format)]
+    vectors_format: Option<VectorFormat>,
+    /// How a word's WordPieces are pooled into one vector.
+    #[arg(long, global = true, default_value = "mean", value_parser = parse_pooling)]
+    pooling: Pooling,
+    /// Machine-readable JSON on stdout instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+fn parse_format(s: &str) -> Result<VectorFormat, String> {
+    s.parse().map_err(|e: vecshift::Error| e.to_string())
+}
+
+fn parse_pooling(s: &str) -> Result<Pooling, String> {
+    s.parse().map_err(|e: vecshift::Error| e.to_string())
+}
+
+impl GlobalArgs {
+    fn load_static(&self) -> Result<StaticEngine> {
+        match &self.vectors {
+            Some(path) => StaticEngine::open(path, self.vectors_format)
+                .with_context(|| format!("loading static vectors (--vectors {})", path.display())),
+            None => StaticEngine::open_default().context(
+                "loading the embedded GloVe vectors (run `python3 data/fetch_data.py` to regenerate data/, or pass --vectors)",
+            ),
+        }
+    }
+
+    fn load_bert(&self) -> Result<BertEncoder> {
+        let encoder = match &self.bert {
+            Some(text) => {
+                let source = ModelSource::parse(text)?;
+                BertEncoder::load_source(&source).with_context(|| format!("loading the BERT model (--bert {text})"))?
+            }
+            None => BertEncoder::load_default().context(
+                "loading the embedded BERT model (run `python3 data/fetch_data.py` to regenerate data/, or pass --bert)",
+            )?,
+        };
+        Ok(encoder.with_pooling(self.pooling))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The static vector and the BERT vector of every layer for one word in one sentence.
+    Embed(embed::EmbedArgs),
+    /// Pairwise cosines of one word across sentences, per BERT layer, beside the static ones.
+    Compare(compare::CompareArgs),
+    /// Nearest neighbours of a word in the static vectors.
+    #[command(alias = "neighbours")]
+    Neighbors(neighbors::NeighborsArgs),
+    /// A is to B as C is to ? (3CosAdd over the static vectors).
+    Analogy(analogy::AnalogyArgs),
+    /// Convert word2vec / GloVe / fastText vectors to finalfusion (memory-mapped, fast to open).
+    Convert(convert::ConvertArgs),
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Embed(args) => embed::run(&cli.global, args),
+        Command::Compare(args) => compare::run(&cli.global, args),
+        Command::Neighbors(args) => neighbors::run(&cli.global, args),
+        Command::Analogy(args) => analogy::run(&cli.global, args),
+        Command::Convert(args) => convert::run(&cli.global, args),
+    }
+}

@@ -1,0 +1,81 @@
+//! Writing results: JSON to stdout, and files that appear only when complete.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Serialize;
+use vecshift::Locator;
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json(value: &impl Serialize) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    serde_json::to_writer_pretty(&mut out, value).context("writing JSON to stdout")?;
+    writeln!(out).context("writing JSON to stdout")?;
+    Ok(())
+}
+
+/// Writes a file through a temporary sibling that is renamed into place when complete, so a
+/// failed or interrupted write never leaves a half file under the final name.
+pub fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        anyhow::bail!("cannot write {}: the folder {} does not exist", path.display(), dir.display());
+    }
+    let temp = tempfile::Builder::new()
+        .prefix(".vecshift-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    write(temp.path())?;
+    temp.persist(path).with_context(|| format!("cannot move the finished file to {}", path.display()))?;
+    Ok(())
+}
+
+/// Where the target word is in the sentence(s), when a plain search is not what is wanted.
+#[derive(Debug, Args)]
+pub struct LocateArgs {
+    /// Take the N-th whole-word match of the word (counting from 1).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    occurrence: usize,
+    /// Explicit span of the word: UTF-8 byte offsets START..END (half-open).
+    #[arg(long, value_name = "START..END", value_parser = parse_span, conflicts_with_all = ["token_index"])]
+    span: Option<std::ops::Range<usize>>,
+    /// The word is the N-th whitespace-separated token (from 0), as WiC gives it.
+    #[arg(long, value_name = "N")]
+    token_index: Option<usize>,
+}
+
+impl LocateArgs {
+    /// The locator these options describe.
+    pub fn locator(&self) -> Locator {
+        match (&self.span, self.token_index) {
+            (Some(span), _) => Locator::Span(span.clone()),
+            (None, Some(index)) => Locator::TokenIndex(index),
+            (None, None) => Locator::Search { nth: self.occurrence },
+        }
+    }
+}
+
+fn parse_span(s: &str) -> Result<std::ops::Range<usize>, String> {
+    let (a, b) = s.split_once("..").ok_or_else(|| format!("expected START..END, got {s:?}"))?;
+    let start = a.trim().parse().map_err(|_| format!("bad start offset {a:?}"))?;
+    let end = b.trim().parse().map_err(|_| format!("bad end offset {b:?}"))?;
+    Ok(start..end)
+}
+
+/// Formats a vector's first components for a table: `[0.123, -0.456, ... ]`.
+pub fn preview(vector: &[f32], count: usize) -> String {
+    let shown: Vec<String> = vector.iter().take(count).map(|v| format!("{v:+.3}")).collect();
+    let more = if vector.len() > count { ", ..." } else { "" };
+    format!("[{}{more}]", shown.join(", "))
+}
+
+/// Formats a cosine for a table; undefined values (zero vectors) show as `n/a`.
+pub fn fmt_cos(value: f32) -> String {
+    if value.is_nan() { "  n/a".into() } else { format!("{value:5.3}") }
+}

@@ -1,0 +1,351 @@
+//! Reading static word-vector files: format detection and validating readers.
+//!
+//! word2vec and GloVe files are parsed here rather than by finalfusion's readers because
+//! those trust the file: they allocate whatever the header claims and panic on duplicate
+//! words. Here the header is checked against the file size first, and every problem
+//! becomes an [`Error::VectorFile`] that names the line.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use finalfusion::norms::NdNorms;
+use finalfusion::storage::{NdArray, StorageViewWrap};
+use finalfusion::vocab::{SimpleVocab, VocabWrap};
+use finalfusion::compat::fasttext::ReadFastText;
+use finalfusion::embeddings::Embeddings;
+use finalfusion::io::MmapEmbeddings;
+use ndarray::{Array1, Array2, Axis};
+
+use crate::error::{Error, Result};
+
+/// The finalfusion storage and vocabulary every static model is held in.
+pub type StaticEmbeddings = Embeddings<VocabWrap, StorageViewWrap>;
+
+const FASTTEXT_MAGIC: u32 = 793_712_314;
+const FINALFUSION_MAGIC: &[u8; 4] = b"FiFu";
+
+/// The static word-vector file formats vecshift reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VectorFormat {
+    /// finalfusion (`.fifu`), memory-mapped.
+    Finalfusion,
+    /// word2vec binary: a "count dims" header line, then words followed by raw little-endian f32s.
+    Word2VecBinary,
+    /// word2vec text: a "count dims" header line, then one word and its components per line.
+    Word2VecText,
+    /// GloVe text: one word and its components per line, no header.
+    Glove,
+    /// fastText `.bin` models; unknown words get vectors from their character n-grams.
+    FastText,
+}
+
+impl VectorFormat {
+    /// Every format, in the order they are listed to users.
+    pub const ALL: [VectorFormat; 5] = [
+        VectorFormat::Finalfusion,
+        VectorFormat::Word2VecBinary,
+        VectorFormat::Word2VecText,
+        VectorFormat::Glove,
+        VectorFormat::FastText,
+    ];
+
+    /// The name used on the command line (`--vectors-format`).
+    pub fn name(self) -> &'static str {
+        match self {
+            VectorFormat::Finalfusion => "finalfusion",
+            VectorFormat::Word2VecBinary => "word2vec",
+            VectorFormat::Word2VecText => "word2vec-text",
+            VectorFormat::Glove => "glove",
+            VectorFormat::FastText => "fasttext",
+        }
+    }
+
+    /// Guesses the format of a file from its first bytes.
+    pub fn detect(path: &Path) -> Result<VectorFormat> {
+        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut head = Vec::with_capacity(64 * 1024);
+        (&mut file).take(64 * 1024).read_to_end(&mut head).map_err(|e| Error::io(path, e))?;
+        detect_bytes(&head).ok_or_else(|| Error::VectorFile {
+            path: path.to_owned(),
+            reason: if head.is_empty() {
+                "the file is empty".into()
+            } else {
+                format!(
+                    "the format is not recognised (expected one of: {}); name it with --vectors-format",
+                    VectorFormat::ALL.map(VectorFormat::name).join(", ")
+                )
+            },
+        })
+    }
+}
+
+impl std::fmt::Display for VectorFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for VectorFormat {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.to_ascii_lowercase();
+        let found = match s.as_str() {
+            "fifu" => Some(VectorFormat::Finalfusion),
+            "word2vec-binary" | "w2v" | "bin" => Some(VectorFormat::Word2VecBinary),
+            "text" | "word2vec-txt" | "textdims" => Some(VectorFormat::Word2VecText),
+            "glove-text" | "txt" => Some(VectorFormat::Glove),
+            _ => VectorFormat::ALL.into_iter().find(|f| f.name() == s),
+        };
+        found.ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "unknown vector format {s:?}; expected one of: {}",
+                VectorFormat::ALL.map(VectorFormat::name).join(", ")
+            ))
+        })
+    }
+}
+
+fn detect_bytes(head: &[u8]) -> Option<VectorFormat> {
+    if head.starts_with(FINALFUSION_MAGIC) {
+        return Some(VectorFormat::Finalfusion);
+    }
+    if head.len() >= 4 && u32::from_le_bytes(head[..4].try_into().ok()?) == FASTTEXT_MAGIC {
+        return Some(VectorFormat::FastText);
+    }
+    let first_end = head.iter().position(|&b| b == b'\n')?;
+    let first = std::str::from_utf8(&head[..first_end]).ok()?;
+    if let Some((_, dims)) = parse_header(first) {
+        // Text or binary: the rest of the first entry's line parses as `dims` floats only in text.
+        let rest = &head[first_end + 1..];
+        let line = rest.split(|&b| b == b'\n').next().unwrap_or_default();
+        let is_text = std::str::from_utf8(line).is_ok_and(|line| {
+            let mut fields = line.split_ascii_whitespace();
+            fields.next().is_some() && fields.filter(|f| f.parse::<f32>().is_ok()).count() == dims
+        });
+        return Some(if is_text { VectorFormat::Word2VecText } else { VectorFormat::Word2VecBinary });
+    }
+    let mut fields = first.split_ascii_whitespace();
+    fields.next()?;
+    let mut count = 0;
+    for field in fields {
+        field.parse::<f32>().ok()?;
+        count += 1;
+    }
+    (count > 0).then_some(VectorFormat::Glove)
+}
+
+fn parse_header(line: &str) -> Option<(usize, usize)> {
+    let mut fields = line.split_ascii_whitespace();
+    let rows = fields.next()?.parse().ok()?;
+    let dims = fields.next()?.parse().ok()?;
+    fields.next().is_none().then_some((rows, dims))
+}
+
+/// Reads a static word-vector file of the given format.
+pub fn read(path: &Path, format: VectorFormat) -> Result<StaticEmbeddings> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(file_error(path, "this is a directory, not a word-vector file"));
+    }
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    match format {
+        VectorFormat::Finalfusion => {
+            let embeddings = without_panics(path, || Embeddings::mmap_embeddings(&mut reader))?;
+            embeddings.map_err(|e| file_error(path, format!("not a usable finalfusion file: {e}")))
+        }
+        VectorFormat::FastText => {
+            let embeddings = without_panics(path, || Embeddings::read_fasttext(&mut reader))?
+                .map_err(|e| file_error(path, format!("not a usable fastText .bin model: {e}")))?;
+            let (metadata, vocab, storage, norms) = embeddings.into_parts();
+            Ok(Embeddings::new(metadata, vocab.into(), StorageViewWrap::NdArray(storage), norms.unwrap_or_else(|| unreachable!("fastText reader always computes norms"))))
+        }
+        VectorFormat::Word2VecBinary => read_word2vec_binary(path, &mut reader),
+        VectorFormat::Word2VecText => read_text(path, &mut reader, true),
+        VectorFormat::Glove => read_text(path, &mut reader, false),
+    }
+}
+
+fn file_error(path: &Path, reason: impl Into<String>) -> Error {
+    Error::VectorFile { path: path.to_owned(), reason: reason.into() }
+}
+
+/// Runs a finalfusion reader, turning a panic inside it into an error about the file.
+fn without_panics<T>(path: &Path, read: impl FnOnce() -> T) -> Result<T> {
+    crate::panic_guard::catch(read).map_err(|message| file_error(path, format!("the file is malformed ({message})")))
+}
+
+/// Words and vectors as they are read, before they become finalfusion embeddings.
+struct Collected {
+    path: PathBuf,
+    words: Vec<String>,
+    seen: HashSet<String>,
+    data: Vec<f32>,
+    dims: usize,
+}
+
+impl Collected {
+    fn new(path: &Path, rows: usize, dims: usize) -> Self {
+        Collected {
+            path: path.to_owned(),
+            words: Vec::with_capacity(rows),
+            seen: HashSet::with_capacity(rows),
+            data: Vec::with_capacity(rows * dims),
+            dims,
+        }
+    }
+
+    fn push(&mut self, word: String, vector: &[f32], line: usize) -> Result<()> {
+        if let Some(bad) = vector.iter().position(|v| !v.is_finite()) {
+            return Err(file_error(
+                &self.path,
+                format!("entry {line} ({word:?}) has a non-finite component {} at position {bad}", vector[bad]),
+            ));
+        }
+        if !self.seen.insert(word.clone()) {
+            return Err(file_error(&self.path, format!("the word {word:?} appears twice (again at entry {line}); each word may have one vector")));
+        }
+        self.words.push(word);
+        self.data.extend_from_slice(vector);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<StaticEmbeddings> {
+        if self.words.is_empty() {
+            return Err(file_error(&self.path, "the file holds no word vectors"));
+        }
+        let mut matrix = Array2::from_shape_vec((self.words.len(), self.dims), self.data)
+            .map_err(|e| file_error(&self.path, e.to_string()))?;
+        let norms: Array1<f32> = matrix.axis_iter_mut(Axis(0)).map(|mut row| {
+            let norm = row.dot(&row).sqrt();
+            // Zero vectors stay zero: their cosine is undefined and reported as such later.
+            if norm > 0.0 {
+                row /= norm;
+            }
+            norm
+        }).collect();
+        Ok(Embeddings::new(
+            None,
+            VocabWrap::SimpleVocab(SimpleVocab::new(self.words)),
+            StorageViewWrap::NdArray(NdArray::new(matrix)),
+            NdNorms::new(norms),
+        ))
+    }
+}
+
+fn read_header(path: &Path, reader: &mut impl BufRead, bytes_per_component: u64) -> Result<(usize, usize)> {
+    let mut line = Vec::new();
+    reader.by_ref().take(1024).read_until(b'\n', &mut line).map_err(|e| Error::io(path, e))?;
+    let text = std::str::from_utf8(&line).unwrap_or_default();
+    let (rows, dims) = parse_header(text).ok_or_else(|| {
+        file_error(path, format!("the first line should be the header \"<count> <dims>\" but is {:?}", String::from_utf8_lossy(&line).trim_end()))
+    })?;
+    if rows == 0 || dims == 0 {
+        return Err(file_error(path, format!("the header declares {rows} words of {dims} dimensions")));
+    }
+    let size = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+    // Each vector needs at least this many bytes; refuse before allocating for a lying header.
+    let needed = (rows as u64).saturating_mul(dims as u64).saturating_mul(bytes_per_component);
+    if needed > size {
+        return Err(file_error(
+            path,
+            format!("the header declares {rows} words of {dims} dimensions, which cannot fit in the file's {size} bytes (truncated file or wrong header?)"),
+        ));
+    }
+    Ok((rows, dims))
+}
+
+fn read_word2vec_binary(path: &Path, reader: &mut BufReader<File>) -> Result<StaticEmbeddings> {
+    let (rows, dims) = read_header(path, reader, 4)?;
+    let mut collected = Collected::new(path, rows, dims);
+    let mut word = Vec::new();
+    let mut vector = vec![0f32; dims];
+    let mut raw = vec![0u8; dims * 4];
+    for entry in 1..=rows {
+        word.clear();
+        let truncated = || file_error(path, format!("the file ends inside entry {entry} of the {rows} its header declares (truncated download?)"));
+        reader.read_until(b' ', &mut word).map_err(|e| Error::io(path, e))?;
+        if word.pop() != Some(b' ') {
+            return Err(truncated());
+        }
+        // word2vec writes a newline after each vector; some writers omit it.
+        let text = std::str::from_utf8(word.trim_ascii_start()).map_err(|_| {
+            file_error(path, format!("the word of entry {entry} is not valid UTF-8 ({:?})", String::from_utf8_lossy(&word)))
+        })?;
+        reader.read_exact(&mut raw).map_err(|_| truncated())?;
+        for (v, bytes) in vector.iter_mut().zip(raw.chunks_exact(4)) {
+            *v = f32::from_le_bytes(bytes.try_into().expect("chunks of 4"));
+        }
+        collected.push(text.to_owned(), &vector, entry)?;
+    }
+    collected.finish()
+}
+
+fn read_text(path: &Path, reader: &mut BufReader<File>, has_header: bool) -> Result<StaticEmbeddings> {
+    let (rows, mut dims) = if has_header { read_header(path, reader, 2)? } else { (0, 0) };
+    let first_line = usize::from(has_header) + 1;
+    if !has_header {
+        // Size the buffers from the file: GloVe has no header to say how many rows there are.
+        reader.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
+    }
+    let mut collected: Option<Collected> = None;
+    let mut line = Vec::new();
+    let mut vector = Vec::new();
+    for number in first_line.. {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(|e| Error::io(path, e))? == 0 {
+            break;
+        }
+        let text = std::str::from_utf8(&line).map_err(|_| {
+            file_error(path, format!("line {number} is not valid UTF-8 ({:?})", String::from_utf8_lossy(&line).chars().take(40).collect::<String>()))
+        })?;
+        let mut fields = text.split_ascii_whitespace();
+        let Some(word) = fields.next() else { continue };
+        vector.clear();
+        for field in fields {
+            let value = field.parse::<f32>().map_err(|_| {
+                file_error(path, format!("line {number}: {field:?} is not a number (is this really a {} file?)", if has_header { "word2vec text" } else { "GloVe text" }))
+            })?;
+            vector.push(value);
+        }
+        if dims == 0 {
+            dims = vector.len();
+        }
+        if vector.len() != dims || dims == 0 {
+            return Err(file_error(path, format!("line {number} has {} components where {dims} were expected", vector.len())));
+        }
+        collected.get_or_insert_with(|| Collected::new(path, rows, dims)).push(word.to_owned(), &vector, number)?;
+    }
+    let collected = collected.ok_or_else(|| file_error(path, "the file holds no word vectors"))?;
+    if has_header && collected.words.len() != rows {
+        return Err(file_error(path, format!("the header declares {rows} words but the file holds {}", collected.words.len())));
+    }
+    collected.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_formats_from_bytes() {
+        assert_eq!(detect_bytes(b"FiFu\x01\x00"), Some(VectorFormat::Finalfusion));
+        assert_eq!(detect_bytes(&FASTTEXT_MAGIC.to_le_bytes()), Some(VectorFormat::FastText));
+        assert_eq!(detect_bytes(b"2 3\nthe 0.1 0.2 0.3\n"), Some(VectorFormat::Word2VecText));
+        assert_eq!(detect_bytes(b"2 3\nthe \x00\x00\x80\x3f\x00\x00\x00\x00\x00\x00\x00\x40"), Some(VectorFormat::Word2VecBinary));
+        assert_eq!(detect_bytes(b"the 0.1 -0.2 3e-5\n"), Some(VectorFormat::Glove));
+        assert_eq!(detect_bytes(b"Call me Ishmael. Some years ago\n"), None);
+    }
+
+    #[test]
+    fn format_names_round_trip() {
+        for format in VectorFormat::ALL {
+            assert_eq!(format.name().parse::<VectorFormat>().unwrap(), format);
+        }
+        assert!("parquet".parse::<VectorFormat>().is_err());
+    }
+}
