@@ -184,7 +184,7 @@ fn token_span(sentence: &str, index: usize) -> Result<Range<usize>> {
 mod tests {
     use super::*;
 
-    fn spans(sentence: &str, word: &str) -> Vec<&'_ str> {
+    fn spans<'a>(sentence: &'a str, word: &str) -> Vec<&'a str> {
         find_all(sentence, word).into_iter().map(|r| &sentence[r]).collect()
     }
 
@@ -222,7 +222,7 @@ mod tests {
         let s = "Ça marche  bien";
         assert_eq!(Occurrence::locate(s, "", &Locator::TokenIndex(2)).unwrap().word(), "bien");
         assert!(Occurrence::locate(s, "", &Locator::TokenIndex(3)).is_err());
-        assert_eq!(Occurrence::locate(s, "", &Locator::Span(0..3)).unwrap().word(), "Ça ");
+        assert_eq!(Occurrence::locate(s, "", &Locator::Span(0..3)).unwrap().word(), "Ça");
         assert!(Occurrence::locate(s, "", &Locator::Span(0..1)).is_err(), "cuts through Ç");
         assert!(Occurrence::locate(s, "", &Locator::Span(3..100)).is_err());
         assert!(Occurrence::locate(s, "", &Locator::Span(3..3)).is_err());

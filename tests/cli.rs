@@ -1,0 +1,168 @@
+//! The `vecshift` binary on the embedded default models.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn vecshift(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vecshift"))
+        .args(args)
+        // Errors must stay one line even when a backtrace is asked for.
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap()
+}
+
+fn json(args: &[&str]) -> Value {
+    let out = vecshift(args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn fails_with(args: &[&str], needles: &[&str]) {
+    let out = vecshift(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout on error");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: one line, got: {stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("backtrace") && !stderr.contains("panicked"), "{stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "{args:?}: {needle:?} missing from: {stderr}");
+    }
+}
+
+#[test]
+fn embed_gives_the_static_vector_and_every_layer() {
+    let v = json(&["embed", "--json", "--word", "bank", "--sentence", "The Bank approved my loan."]);
+    assert_eq!(v["word"], "Bank");
+    assert_eq!(v["sentence"], "The Bank approved my loan.");
+    assert_eq!(v["span"], serde_json::json!([4, 8]));
+    assert_eq!(v["static"]["dims"], 50);
+    assert_eq!(v["static"]["vector"].as_array().unwrap().len(), 50);
+    assert_eq!(v["static"]["lookup"], "lowercased");
+    assert!(v["static"]["model"].as_str().unwrap().contains("glove"));
+    assert_eq!(v["contextual"]["dims"], 384);
+    let layers = v["contextual"]["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 7);
+    assert!(layers.iter().all(|l| l.as_array().unwrap().len() == 384));
+}
+
+#[test]
+fn embed_matches_the_library_and_glove() {
+    // GloVe 6B's published vector for "the" begins 0.418 0.24968 -0.41242.
+    let v = json(&["embed", "--json", "-w", "the", "-s", "the end"]);
+    let head: Vec<f64> = v["static"]["vector"].as_array().unwrap()[..3].iter().map(|x| x.as_f64().unwrap()).collect();
+    for (got, want) in head.iter().zip([0.418, 0.24968, -0.41242]) {
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    }
+}
+
+#[test]
+fn embed_with_an_unknown_static_word_still_succeeds() {
+    let out = vecshift(&["embed", "--json", "--word", "qwzxv", "--sentence", "I said qwzxv twice."]);
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["static"].is_null());
+    assert_eq!(v["contextual"]["layers"].as_array().unwrap().len(), 7);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("warning:") && stderr.contains("qwzxv"), "{stderr}");
+}
+
+#[test]
+fn embed_locators() {
+    let v = json(&["embed", "--json", "-w", "bank", "-s", "bank to bank", "--occurrence", "2"]);
+    assert_eq!(v["span"], serde_json::json!([8, 12]));
+    let v = json(&["embed", "--json", "-w", "x", "-s", "He carried the box", "--token-index", "1"]);
+    assert_eq!(v["word"], "carried");
+    let v = json(&["embed", "--json", "-w", "x", "-s", "He carried the box", "--span", "15..18"]);
+    assert_eq!(v["word"], "box");
+}
+
+#[test]
+fn compare_shows_bert_moving_and_glove_fixed() {
+    let v = json(&[
+        "compare", "--json", "--word", "bank",
+        "-s", "I deposited the cheque at the bank.",
+        "-s", "The bank raised its interest rates.",
+        "-s", "We had a picnic on the river bank.",
+    ]);
+    assert_eq!(v["word"], "bank");
+    assert_eq!(v["sentences"].as_array().unwrap().len(), 3);
+    let static_matrix = v["static"]["matrix"].as_array().unwrap();
+    for row in static_matrix {
+        for x in row.as_array().unwrap() {
+            assert!((x.as_f64().unwrap() - 1.0).abs() < 1e-6);
+        }
+    }
+    let layers = v["contextual"]["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 7);
+    for (i, layer) in layers.iter().enumerate() {
+        assert_eq!(layer["layer"], i);
+        let m = layer["matrix"].as_array().unwrap();
+        let cell = |a: usize, b: usize| m[a][b].as_f64().unwrap();
+        assert!((cell(0, 0) - 1.0).abs() < 1e-5 && (cell(0, 1) - cell(1, 0)).abs() < 1e-6);
+        let mean = (cell(0, 1) + cell(0, 2) + cell(1, 2)) / 3.0;
+        assert!((layer["mean_similarity"].as_f64().unwrap() - mean).abs() < 1e-5);
+    }
+    // In the last layer the two money banks are closer to each other than to the river bank.
+    let last = layers[6]["matrix"].as_array().unwrap();
+    let c = |a: usize, b: usize| last[a][b].as_f64().unwrap();
+    assert!(c(0, 1) > c(0, 2) && c(0, 1) > c(1, 2), "{last:?}");
+    assert!(c(0, 2) < 0.99);
+}
+
+#[test]
+fn compare_reads_the_curated_tsv_sets_and_prints_a_table_within_80_columns() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sentences/bank.tsv");
+    let out = vecshift(&["compare", "--sentences", file]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("\"bank\"") && table.contains("[finance]") && table.contains("[river]"), "{table}");
+    for line in table.lines() {
+        assert!(line.chars().count() <= 80, "too wide: {line:?}");
+    }
+    let v = json(&["compare", "--json", "--sentences", file]);
+    assert_eq!(v["senses"].as_array().unwrap().len(), v["sentences"].as_array().unwrap().len());
+}
+
+#[test]
+fn neighbors_and_analogy() {
+    let v = json(&["neighbors", "--json", "france", "-k", "5"]);
+    let words: Vec<&str> = v.as_array().unwrap().iter().map(|n| n["word"].as_str().unwrap()).collect();
+    assert_eq!(words.len(), 5);
+    assert!(!words.contains(&"france"));
+    assert!(words.contains(&"french") || words.contains(&"belgium"), "{words:?}");
+    assert!(v[0]["cosine"].as_f64().unwrap() >= v[4]["cosine"].as_f64().unwrap());
+    let v = json(&["analogy", "--json", "man", "king", "woman", "-k", "3"]);
+    assert_eq!(v[0]["word"], "queen");
+}
+
+#[test]
+fn errors_are_one_clear_line() {
+    fails_with(&["embed", "-w", "bank", "-s", "I went banking."], &["\"bank\"", "I went banking."]);
+    fails_with(&["neighbors", "qwzxvq"], &["qwzxvq", "vocabulary"]);
+    fails_with(&["--vectors", "/no/such/file.bin", "neighbors", "bank"], &["/no/such/file.bin"]);
+    fails_with(&["--bert", "/no/such/dir", "embed", "-w", "a", "-s", "a b"], &["/no/such/dir"]);
+    fails_with(&["compare", "-w", "bank", "-s", "the bank", "-s", "no target here"], &["sentence 2", "no target here"]);
+    fails_with(&["compare", "--sentences", "/no/such/sentences.txt", "-w", "x"], &["/no/such/sentences.txt"]);
+    fails_with(&["embed", "-w", "bank", "-s", "bank", "--span", "0..99"], &["0..99"]);
+}
+
+#[test]
+fn convert_writes_a_finalfusion_file_that_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tiny.fifu");
+    let input = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/static/tiny.glove.txt");
+    let v = json(&["convert", "--json", input, out.to_str().unwrap()]);
+    assert_eq!(v["words"], 311);
+    assert_eq!(v["format"], "glove");
+    let n = json(&["--vectors", out.to_str().unwrap(), "neighbors", "--json", "king", "-k", "1"]);
+    assert_eq!(n.as_array().unwrap().len(), 1);
+    // A failed conversion leaves nothing behind.
+    let bad = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/static/broken/nan.txt");
+    let target = dir.path().join("bad.fifu");
+    fails_with(&["convert", bad, target.to_str().unwrap()], &["nan.txt"]);
+    assert!(!target.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary files left");
+}
