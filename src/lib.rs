@@ -44,3 +44,8 @@ pub use error::{Error, Result};
 pub use occurrence::{Locator, Occurrence};
 pub use source::{HubOptions, ModelFiles, ModelSource};
 pub use static_vectors::{LookupSource, Neighbor, StaticEngine, StaticVector, VectorFormat};
+
+/// The README's Rust examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

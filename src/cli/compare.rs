@@ -159,7 +159,7 @@ fn print_table(out: &CompareJson, shown: usize) {
     println!("{:?} in {n} sentences; BERT {} ({} pooling)", out.word, out.contextual.model, out.contextual.pooling);
     let static_mean = out.static_.as_ref().map(|s| s.mean_similarity);
     match (&out.static_, static_mean) {
-        (Some(s), Some(mean)) => println!("static {}: mean cosine {} in every layer view", s.model, fmt_cos(mean)),
+        (Some(s), Some(mean)) => println!("static {}: one vector for every sentence, mean cosine {}", s.model, fmt_cos(mean)),
         _ => println!("static: the word is not in the vocabulary"),
     }
     println!();
