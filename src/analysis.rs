@@ -1,4 +1,4 @@
-//! Similarity measures over occurrence vectors.
+//! Similarity measures and projections over occurrence vectors.
 
 /// Cosine similarity; `NaN` when either vector is all zeros (the cosine is undefined there).
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -38,9 +38,123 @@ pub fn mean_off_diagonal(matrix: &[Vec<f32>]) -> f32 {
     (sum / (n * (n - 1) / 2) as f64) as f32
 }
 
+/// The leading principal components of a set of vectors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pca {
+    /// Coordinates of each input vector on each component: `projections[i][c]`.
+    pub projections: Vec<Vec<f32>>,
+    /// Share of the total variance each component explains, in `[0, 1]`, largest first.
+    pub explained_variance_ratio: Vec<f32>,
+}
+
+/// Principal component analysis of `vectors` (all the same length), keeping `k` components.
+///
+/// Works on the `n x n` Gram matrix of the centred vectors when there are fewer vectors than
+/// dimensions (the common case: a few sentences of 384-dim vectors) and on the `d x d`
+/// covariance otherwise, with power iteration and deflation; deterministic.
+pub fn pca<V: AsRef<[f32]>>(vectors: &[V], k: usize) -> Pca {
+    let n = vectors.len();
+    let d = vectors.first().map_or(0, |v| v.as_ref().len());
+    if n == 0 || d == 0 {
+        return Pca { projections: vec![Vec::new(); n], explained_variance_ratio: Vec::new() };
+    }
+    let mut mean = vec![0f64; d];
+    for v in vectors {
+        for (m, &x) in mean.iter_mut().zip(v.as_ref()) {
+            *m += f64::from(x) / n as f64;
+        }
+    }
+    let centred: Vec<Vec<f64>> =
+        vectors.iter().map(|v| v.as_ref().iter().zip(&mean).map(|(&x, m)| f64::from(x) - m).collect()).collect();
+    let use_gram = n <= d;
+    let size = if use_gram { n } else { d };
+    let mut matrix = vec![vec![0f64; size]; size];
+    for i in 0..size {
+        for j in i..size {
+            let value = if use_gram {
+                centred[i].iter().zip(&centred[j]).map(|(a, b)| a * b).sum::<f64>()
+            } else {
+                centred.iter().map(|row| row[i] * row[j]).sum::<f64>()
+            };
+            matrix[i][j] = value;
+            matrix[j][i] = value;
+        }
+    }
+    let total: f64 = (0..size).map(|i| matrix[i][i]).sum();
+    let k = k.min(size);
+    let mut projections = vec![vec![0f32; k]; n];
+    let mut ratios = Vec::with_capacity(k);
+    for c in 0..k {
+        let (value, vector) = power_iteration(&matrix, c);
+        ratios.push(if total > 0.0 { (value.max(0.0) / total) as f32 } else { 0.0 });
+        for (i, p) in projections.iter_mut().enumerate() {
+            p[c] = if use_gram {
+                // With the Gram matrix, the projection is the eigenvector scaled by sqrt(eigenvalue).
+                (vector[i] * value.max(0.0).sqrt()) as f32
+            } else {
+                centred[i].iter().zip(&vector).map(|(a, b)| a * b).sum::<f64>() as f32
+            };
+        }
+        for i in 0..size {
+            for j in 0..size {
+                matrix[i][j] -= value * vector[i] * vector[j];
+            }
+        }
+    }
+    Pca { projections, explained_variance_ratio: ratios }
+}
+
+/// The dominant eigenpair of a symmetric positive semi-definite matrix; `seed` varies the start.
+fn power_iteration(matrix: &[Vec<f64>], seed: usize) -> (f64, Vec<f64>) {
+    let size = matrix.len();
+    let mut vector: Vec<f64> = (0..size).map(|i| 1.0 + ((i * 7 + seed * 13) % 11) as f64 / 11.0).collect();
+    let mut value = 0.0;
+    for _ in 0..500 {
+        let next: Vec<f64> = matrix.iter().map(|row| row.iter().zip(&vector).map(|(a, b)| a * b).sum()).collect();
+        let norm = next.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if norm == 0.0 {
+            return (0.0, vector);
+        }
+        let next: Vec<f64> = next.iter().map(|x| x / norm).collect();
+        let change: f64 = next.iter().zip(&vector).map(|(a, b)| (a - b).abs()).sum();
+        vector = next;
+        value = norm;
+        if change < 1e-12 {
+            break;
+        }
+    }
+    // A sign convention keeps results stable: the largest component is positive.
+    let largest = vector.iter().cloned().fold(0f64, |m, x| if x.abs() > m.abs() { x } else { m });
+    if largest < 0.0 {
+        vector.iter_mut().for_each(|x| *x = -*x);
+    }
+    (value, vector)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pca_finds_the_main_axis_either_way_round() {
+        // Points on the line y = 2x plus small noise on z: the first component explains nearly all.
+        let points: Vec<Vec<f32>> = (0..6).map(|i| vec![i as f32, 2.0 * i as f32, if i % 2 == 0 { 0.01 } else { -0.01 }]).collect();
+        let many = pca(&points, 2);
+        assert!(many.explained_variance_ratio[0] > 0.999, "{:?}", many.explained_variance_ratio);
+        let spread: Vec<f32> = many.projections.iter().map(|p| p[0]).collect();
+        for w in spread.windows(2) {
+            assert!(((w[1] - w[0]).abs() - 5f32.sqrt()).abs() < 1e-3, "evenly spaced along the line: {spread:?}");
+        }
+        // Fewer points than dimensions goes through the Gram matrix; same variance shares.
+        let wide: Vec<Vec<f32>> = points.iter().map(|p| { let mut w = p.clone(); w.extend([0.0; 10]); w }).collect();
+        let few = pca(&wide, 2);
+        for (a, b) in few.explained_variance_ratio.iter().zip(&many.explained_variance_ratio) {
+            assert!((a - b).abs() < 1e-4);
+        }
+        for (a, b) in few.projections.iter().zip(&many.projections) {
+            assert!((a[0].abs() - b[0].abs()).abs() < 1e-3);
+        }
+    }
 
     #[test]
     fn cosine_basics() {

@@ -37,7 +37,7 @@ mod panic_guard;
 pub mod source;
 pub mod static_vectors;
 
-pub use analysis::{cosine, cosine_matrix, mean_off_diagonal};
+pub use analysis::{Pca, cosine, cosine_matrix, mean_off_diagonal, pca};
 pub use bert::{BertConfig, BertEncoder, Pooling};
 pub use engine::{Embedder, EngineKind, LayerSelection, LayerVectors};
 pub use error::{Error, Result};
