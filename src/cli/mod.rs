@@ -1,6 +1,7 @@
 //! Command-line parsing and the shared options; one module per subcommand.
 
 mod analogy;
+mod bench;
 mod compare;
 mod convert;
 mod embed;
@@ -94,6 +95,8 @@ enum Command {
     Analogy(analogy::AnalogyArgs),
     /// Convert word2vec / GloVe / fastText vectors to finalfusion (memory-mapped, fast to open).
     Convert(convert::ConvertArgs),
+    /// Measure encoder and neighbour-search throughput.
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the parsed command.
@@ -104,5 +107,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Neighbors(args) => neighbors::run(&cli.global, args),
         Command::Analogy(args) => analogy::run(&cli.global, args),
         Command::Convert(args) => convert::run(&cli.global, args),
+        Command::Bench(args) => bench::run(&cli.global, args),
     }
 }
