@@ -1,6 +1,7 @@
 //! The `vecshift` command line.
 
 mod cli;
+mod tui;
 
 use std::process::ExitCode;
 

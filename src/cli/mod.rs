@@ -7,7 +7,8 @@ mod convert;
 mod embed;
 pub mod logger;
 mod neighbors;
-mod output;
+pub mod output;
+mod tui;
 
 use std::path::PathBuf;
 
@@ -22,8 +23,11 @@ use vecshift::{BertEncoder, ModelSource, Pooling, StaticEngine, VectorFormat};
 pub struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
+    /// Without a subcommand, the terminal UI opens (same options as `vecshift tui`).
+    #[command(flatten)]
+    tui: tui::TuiArgs,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 /// Options every subcommand accepts.
@@ -97,11 +101,16 @@ enum Command {
     Convert(convert::ConvertArgs),
     /// Measure encoder and neighbour-search throughput.
     Bench(bench::BenchArgs),
+    /// The terminal UI (also what plain `vecshift` opens): watch the vectors shift.
+    Tui(tui::TuiArgs),
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+    let Some(command) = cli.command else { return tui::run(&cli.global, cli.tui) };
+    cli.tui.only_without_subcommand()?;
+    match command {
+        Command::Tui(args) => tui::run(&cli.global, args),
         Command::Embed(args) => embed::run(&cli.global, args),
         Command::Compare(args) => compare::run(&cli.global, args),
         Command::Neighbors(args) => neighbors::run(&cli.global, args),

@@ -1,0 +1,106 @@
+//! Numbers derived from the cached vectors, computed in `update` (never while drawing) and
+//! only when their inputs change.
+
+use vecshift::{Pca, cosine, cosine_matrix, mean_off_diagonal, pca};
+
+/// One BERT layer's pairwise cosines over the compared sentences.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LayerStats {
+    /// `matrix[i][j]`: cosine between the i-th and j-th compared occurrence.
+    pub matrix: Vec<Vec<f32>>,
+    /// Mean of the off-diagonal entries.
+    pub mean: f32,
+}
+
+impl LayerStats {
+    /// The statistics of one set of vectors.
+    pub fn of<V: AsRef<[f32]>>(vectors: &[V]) -> Self {
+        let matrix = cosine_matrix(vectors);
+        LayerStats { mean: mean_off_diagonal(&matrix), matrix }
+    }
+}
+
+/// The static side of the comparison.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum StaticSide {
+    /// Some lookups have not come back yet.
+    #[default]
+    Pending,
+    /// A compared word has no static vector; the static comparison is left out.
+    Missing(String),
+    /// One vector per compared occurrence (the same one, unless the model is cased and the
+    /// word is written differently).
+    Ready {
+        /// The vectors, in the order of [`Analysis::rows`].
+        vectors: Vec<Vec<f32>>,
+        /// Their pairwise cosines.
+        stats: LayerStats,
+        /// Their 2-D PCA: every identical vector lands on the same point.
+        projection: Pca,
+    },
+}
+
+/// Everything the panes draw that takes more than a lookup to get.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Analysis {
+    /// Indices of the sentences that have contextual vectors, in list order: the compared set.
+    pub rows: Vec<usize>,
+    /// Per BERT layer, over `rows`.
+    pub layers: Vec<LayerStats>,
+    /// The static side, over `rows`.
+    pub statics: StaticSide,
+    /// 2-D PCA of the compared BERT vectors at the chosen layer.
+    pub projection: Option<Pca>,
+}
+
+impl Analysis {
+    /// Whether at least two sentences can be compared.
+    pub fn comparable(&self) -> bool {
+        self.rows.len() >= 2
+    }
+
+    /// The position of an entry among the compared rows.
+    pub fn position(&self, entry: usize) -> Option<usize> {
+        self.rows.iter().position(|&r| r == entry)
+    }
+}
+
+/// The component-wise mean of `vectors`, except the one at `skip`; `None` when nothing is left.
+pub fn mean_except<V: AsRef<[f32]>>(vectors: &[V], skip: usize) -> Option<Vec<f32>> {
+    let others: Vec<&[f32]> =
+        vectors.iter().enumerate().filter(|&(i, _)| i != skip).map(|(_, v)| v.as_ref()).collect();
+    let first = others.first()?;
+    let mut mean = vec![0f32; first.len()];
+    for v in &others {
+        for (m, x) in mean.iter_mut().zip(*v) {
+            *m += x / others.len() as f32;
+        }
+    }
+    Some(mean)
+}
+
+/// Cosine of `vectors[index]` with the mean of the others: how far one occurrence drifted
+/// from the rest.
+pub fn cosine_to_rest<V: AsRef<[f32]>>(vectors: &[V], index: usize) -> Option<f32> {
+    let rest = mean_except(vectors, index)?;
+    Some(cosine(vectors.get(index)?.as_ref(), &rest))
+}
+
+/// 2-D PCA of one layer's vectors.
+pub fn project<V: AsRef<[f32]>>(vectors: &[V]) -> Option<Pca> {
+    (vectors.len() >= 2).then(|| pca(vectors, 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drift_from_the_rest() {
+        let v = [vec![1.0, 0.0], vec![0.0, 1.0], vec![0.0, 3.0]];
+        assert_eq!(mean_except(&v, 0).unwrap(), vec![0.0, 2.0]);
+        assert_eq!(cosine_to_rest(&v, 0).unwrap(), 0.0);
+        assert!((cosine_to_rest(&v, 1).unwrap() - (1.5f32 / (0.25f32 + 2.25).sqrt() / 1.0)).abs() < 1e-6);
+        assert!(mean_except(&v[..1], 0).is_none());
+    }
+}

@@ -1,0 +1,983 @@
+//! The UI state and its one way to change, [`App::update`] (The Elm Architecture): messages
+//! come in, the state changes, and effects (jobs for the worker, files to read or write) go
+//! out for the runtime to perform. Drawing only reads the state.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::Rect;
+use vecshift::{Error, Locator, Neighbor, Occurrence, Pooling, StaticVector};
+
+use super::analysis::{self, Analysis, LayerStats, StaticSide};
+use super::layout::{self, Areas, PANES, Pane};
+use super::report::{Report, ReportFormat};
+use super::sentences::Row;
+use super::worker::{Encoded, ModelInfo, Request, Response};
+use super::panes;
+
+/// Everything that can happen to the UI.
+#[derive(Debug)]
+pub enum Msg {
+    /// A key press.
+    Key(KeyEvent),
+    /// A mouse click or wheel turn.
+    Mouse(MouseEvent),
+    /// The terminal was resized to (columns, rows).
+    Resize(u16, u16),
+    /// Time passed while something is running (animates the progress indicator).
+    Tick,
+    /// The worker replied.
+    Worker(Response),
+    /// A sentences file was read (see [`Effect::ReadFile`]).
+    FileRead {
+        /// The file.
+        path: PathBuf,
+        /// Its rows, or why it could not be read.
+        result: Result<Vec<Row>, String>,
+    },
+    /// A report was written (see [`Effect::Save`]), or why not.
+    Saved(Result<PathBuf, String>),
+}
+
+/// What `update` asks the outside world to do.
+#[derive(Debug)]
+pub enum Effect {
+    /// Send a job to the worker.
+    Send(Request),
+    /// Read a sentences file and reply with [`Msg::FileRead`].
+    ReadFile(PathBuf),
+    /// Write a report and reply with [`Msg::Saved`].
+    Save(Box<Report>, ReportFormat),
+}
+
+/// How the UI starts.
+#[derive(Clone, Debug)]
+pub struct Start {
+    /// The target word.
+    pub word: String,
+    /// The first sentences.
+    pub rows: Vec<Row>,
+    /// The file they came from.
+    pub source: Option<PathBuf>,
+    /// The first pooling.
+    pub pooling: Pooling,
+    /// False with `NO_COLOR`.
+    pub color: bool,
+}
+
+/// Where the models are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Models {
+    /// The worker is loading them.
+    Loading,
+    /// Ready to encode.
+    Ready(ModelInfo),
+}
+
+/// What a sentence is waiting for or why it is left out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RowState<'a> {
+    /// The target word is not in it (the reason says so).
+    NoWord(&'a str),
+    /// Its vectors are being computed.
+    Encoding,
+    /// The encoder rejected it.
+    Failed(&'a str),
+    /// Compared; `windowed` when only a window of a long sentence was encoded.
+    Ready {
+        /// A window of the sentence was encoded.
+        windowed: bool,
+    },
+}
+
+/// One sentence in the list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The sentence.
+    pub text: String,
+    /// Its sense label, when the file gave one.
+    pub sense: Option<String>,
+    /// A TSV row's own word, when it differs from the target word.
+    pub word: Option<String>,
+    /// The occurrence of the word, or why there is none.
+    pub located: Result<Occurrence, String>,
+}
+
+/// The modal state: what keys do right now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Keys are commands.
+    Normal,
+    /// The help overlay is open.
+    Help,
+    /// A line of text is being typed.
+    Input(Input),
+}
+
+/// A line being typed in the status bar.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Input {
+    /// What the text is for.
+    pub purpose: Purpose,
+    /// The text so far.
+    pub text: String,
+    /// Cursor position, in characters.
+    pub cursor: usize,
+}
+
+/// What typed text is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// A new sentence.
+    Add,
+    /// A new text for the sentence at this index.
+    Edit(usize),
+    /// A new target word.
+    Word,
+    /// A sentences file to open.
+    Open,
+}
+
+impl Purpose {
+    /// The prompt shown before the text.
+    pub fn prompt(self) -> &'static str {
+        match self {
+            Purpose::Add => "add sentence",
+            Purpose::Edit(_) => "edit sentence",
+            Purpose::Word => "target word",
+            Purpose::Open => "open file",
+        }
+    }
+}
+
+/// A message in the status bar.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// Something worked.
+    Info(String),
+    /// Something did not.
+    Error(String),
+}
+
+/// The cache key of one occurrence's vectors: sentence, span and pooling.
+type Key = (String, usize, usize, u8);
+
+fn key(occurrence: &Occurrence, pooling: Pooling) -> Key {
+    (occurrence.sentence.clone(), occurrence.span.start, occurrence.span.end, pooling_index(pooling))
+}
+
+fn pooling_index(pooling: Pooling) -> u8 {
+    match pooling {
+        Pooling::Mean => 0,
+        Pooling::First => 1,
+        Pooling::Last => 2,
+    }
+}
+
+/// The poolings, in the order `p` cycles through them.
+pub const POOLINGS: [Pooling; 3] = [Pooling::Mean, Pooling::First, Pooling::Last];
+
+/// The whole UI state.
+#[derive(Debug)]
+pub struct App {
+    /// The target word.
+    pub word: String,
+    /// The sentences, in list order.
+    pub entries: Vec<Entry>,
+    /// The file the sentences came from.
+    pub source: Option<PathBuf>,
+    /// Index of the selected entry.
+    pub selected: usize,
+    /// The chosen BERT layer (0 = embeddings output).
+    pub layer: usize,
+    /// The chosen pooling.
+    pub pooling: Pooling,
+    /// Model loading state.
+    pub models: Models,
+    /// What keys do.
+    pub mode: Mode,
+    /// The tab shown on small terminals.
+    pub tab: Pane,
+    /// The terminal size.
+    pub size: Rect,
+    /// False with `NO_COLOR`.
+    pub color: bool,
+    /// The status-bar message.
+    pub notice: Option<Notice>,
+    /// Animation frame of the progress indicator.
+    pub tick: usize,
+    /// Derived numbers for the panes.
+    pub analysis: Analysis,
+    encoded: HashMap<Key, Result<Encoded, String>>,
+    pending: HashSet<Key>,
+    statics: HashMap<String, Result<StaticVector, String>>,
+    statics_pending: HashSet<String>,
+    neighbours: HashMap<String, Result<Vec<Neighbor>, String>>,
+    neighbours_pending: HashSet<String>,
+    basis: Option<Basis>,
+    quit: bool,
+    fatal: Option<String>,
+}
+
+/// What the analysis was computed from; when it is unchanged nothing is recomputed.
+#[derive(Debug, PartialEq, Eq)]
+struct Basis {
+    keys: Vec<Key>,
+    layer: usize,
+    statics: usize,
+}
+
+/// Finds the word in a sentence, or says in a few words why it is not there.
+fn locate(text: &str, word: &str) -> Result<Occurrence, String> {
+    Occurrence::locate(text, word, &Locator::Search { nth: 1 }).map_err(|e| match e {
+        Error::WordNotInSentence { .. } => format!("no whole word {word:?} in it"),
+        other => other.to_string(),
+    })
+}
+
+impl App {
+    /// A UI in its first state: models loading, nothing encoded.
+    pub fn new(start: Start, size: Rect) -> Self {
+        let mut app = App {
+            word: start.word,
+            entries: Vec::new(),
+            source: start.source,
+            selected: 0,
+            layer: 0,
+            pooling: start.pooling,
+            models: Models::Loading,
+            mode: Mode::Normal,
+            tab: Pane::Similarity,
+            size,
+            color: start.color,
+            notice: None,
+            tick: 0,
+            analysis: Analysis::default(),
+            encoded: HashMap::new(),
+            pending: HashSet::new(),
+            statics: HashMap::new(),
+            statics_pending: HashSet::new(),
+            neighbours: HashMap::new(),
+            neighbours_pending: HashSet::new(),
+            basis: None,
+            quit: false,
+            fatal: None,
+        };
+        app.set_rows(start.rows);
+        app
+    }
+
+    /// Whether the user asked to quit (or a fatal error ended the UI).
+    pub fn should_quit(&self) -> bool {
+        self.quit
+    }
+
+    /// The error that ended the UI, to print once the terminal is restored.
+    pub fn fatal(&self) -> Option<&str> {
+        self.fatal.as_deref()
+    }
+
+    /// Whether something is running that the progress indicator should show.
+    pub fn busy(&self) -> bool {
+        self.models == Models::Loading || self.encoding() > 0 || !self.statics_pending.is_empty()
+    }
+
+    /// How many occurrences are waiting for the current pooling.
+    pub fn encoding(&self) -> usize {
+        let p = pooling_index(self.pooling);
+        self.pending.iter().filter(|k| k.3 == p).count()
+    }
+
+    /// The loaded models, once they are.
+    pub fn info(&self) -> Option<&ModelInfo> {
+        match &self.models {
+            Models::Ready(info) => Some(info),
+            Models::Loading => None,
+        }
+    }
+
+    /// The screen layout for the current size.
+    pub fn areas(&self) -> Areas {
+        layout::areas(self.size, self.entries.len(), self.tab)
+    }
+
+    /// The vectors of an entry for the current pooling, once encoded.
+    pub fn vectors(&self, entry: usize) -> Option<&Encoded> {
+        let occurrence = self.entries.get(entry)?.located.as_ref().ok()?;
+        self.encoded.get(&key(occurrence, self.pooling))?.as_ref().ok()
+    }
+
+    /// Why an entry is or is not compared.
+    pub fn row_state(&self, entry: usize) -> RowState<'_> {
+        let Some(e) = self.entries.get(entry) else { return RowState::Encoding };
+        let occurrence = match &e.located {
+            Ok(o) => o,
+            Err(reason) => return RowState::NoWord(reason),
+        };
+        match self.encoded.get(&key(occurrence, self.pooling)) {
+            Some(Ok(encoded)) => RowState::Ready { windowed: encoded.windowed },
+            Some(Err(reason)) => RowState::Failed(reason),
+            None => RowState::Encoding,
+        }
+    }
+
+    /// The static nearest neighbours of the target word, once looked up.
+    pub fn static_neighbours(&self) -> Option<&Result<Vec<Neighbor>, String>> {
+        self.neighbours.get(&self.word)
+    }
+
+    /// The BERT statistics at the chosen layer.
+    pub fn layer_stats(&self) -> Option<&LayerStats> {
+        self.analysis.layers.get(self.layer)
+    }
+
+    /// Handles one message; returns what the runtime must do next.
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        match msg {
+            Msg::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key, &mut effects),
+            Msg::Key(_) => {}
+            Msg::Mouse(mouse) => self.on_mouse(mouse),
+            Msg::Resize(width, height) => self.size = Rect::new(0, 0, width, height),
+            Msg::Tick => self.tick = self.tick.wrapping_add(1),
+            Msg::Worker(response) => self.on_response(response),
+            Msg::FileRead { path, result } => match result {
+                Ok(rows) => {
+                    let count = rows.len();
+                    self.source = Some(path.clone());
+                    self.set_rows(rows);
+                    self.notice = Some(Notice::Info(format!("opened {} ({count} sentences)", path.display())));
+                }
+                Err(e) => self.notice = Some(Notice::Error(e)),
+            },
+            Msg::Saved(result) => {
+                self.notice = Some(match result {
+                    Ok(path) => Notice::Info(format!("saved {}", path.display())),
+                    Err(e) => Notice::Error(e),
+                })
+            }
+        }
+        if !self.quit {
+            self.refresh();
+            effects.extend(self.requests());
+        }
+        effects
+    }
+
+    fn on_response(&mut self, response: Response) {
+        match response {
+            Response::Loaded(Ok(info)) => {
+                self.layer = info.layers.saturating_sub(1);
+                self.models = Models::Ready(info);
+            }
+            Response::Loaded(Err(e)) => {
+                self.fatal = Some(e);
+                self.quit = true;
+            }
+            Response::Crashed(e) => {
+                self.fatal = Some(format!("internal error in the encoding worker: {e} (please report this)"));
+                self.quit = true;
+            }
+            Response::Encoded { pooling, results } => {
+                for (occurrence, result) in results {
+                    let k = key(&occurrence, pooling);
+                    self.pending.remove(&k);
+                    self.encoded.insert(k, result);
+                }
+            }
+            Response::Static(found) => {
+                for (form, result) in found {
+                    self.statics_pending.remove(&form);
+                    self.statics.insert(form, result);
+                }
+            }
+            Response::Neighbours { word, result } => {
+                self.neighbours_pending.remove(&word);
+                self.neighbours.insert(word, result);
+            }
+        }
+    }
+
+    fn on_key(&mut self, key: KeyEvent, effects: &mut Vec<Effect>) {
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            self.quit = true;
+            return;
+        }
+        match &mut self.mode {
+            Mode::Help => {
+                if matches!(key.code, KeyCode::Esc | KeyCode::Char('?' | 'q') | KeyCode::Enter) {
+                    self.mode = Mode::Normal;
+                }
+            }
+            Mode::Input(input) => match key.code {
+                KeyCode::Esc => self.mode = Mode::Normal,
+                KeyCode::Enter => {
+                    let input = input.clone();
+                    self.mode = Mode::Normal;
+                    self.commit(input, effects);
+                }
+                code => edit_line(input, code, key.modifiers),
+            },
+            Mode::Normal => self.on_command(key.code, effects),
+        }
+    }
+
+    fn on_command(&mut self, code: KeyCode, effects: &mut Vec<Effect>) {
+        let last = self.entries.len().saturating_sub(1);
+        match code {
+            KeyCode::Char('q') => self.quit = true,
+            KeyCode::Esc => self.notice = None,
+            KeyCode::Char('?') => self.mode = Mode::Help,
+            KeyCode::Left | KeyCode::Char('h') => self.set_layer(self.layer.saturating_sub(1)),
+            KeyCode::Right | KeyCode::Char('l') => self.set_layer(self.layer + 1),
+            KeyCode::Home => self.set_layer(0),
+            KeyCode::End => self.set_layer(usize::MAX),
+            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => self.selected = (self.selected + 1).min(last),
+            KeyCode::PageUp => self.selected = self.selected.saturating_sub(5),
+            KeyCode::PageDown => self.selected = (self.selected + 5).min(last),
+            KeyCode::Tab => self.tab = PANES[(self.tab.index() + 1) % PANES.len()],
+            KeyCode::BackTab => self.tab = PANES[(self.tab.index() + PANES.len() - 1) % PANES.len()],
+            KeyCode::Char(c @ '1'..='5') => self.tab = PANES[c as usize - '1' as usize],
+            KeyCode::Char('p') => {
+                let next = POOLINGS.iter().position(|&p| p == self.pooling).map_or(0, |i| (i + 1) % POOLINGS.len());
+                self.pooling = POOLINGS[next];
+                self.notice = Some(Notice::Info(format!("pooling: {} of the word's WordPieces", self.pooling)));
+            }
+            KeyCode::Char('a') => self.prompt(Purpose::Add, String::new()),
+            KeyCode::Char('e') if !self.entries.is_empty() => {
+                self.prompt(Purpose::Edit(self.selected), self.entries[self.selected].text.clone())
+            }
+            KeyCode::Char('d') | KeyCode::Delete if !self.entries.is_empty() => {
+                let removed = self.entries.remove(self.selected);
+                self.selected = self.selected.min(self.entries.len().saturating_sub(1));
+                self.notice = Some(Notice::Info(format!("deleted: {}", removed.text)));
+            }
+            KeyCode::Char('w') => self.prompt(Purpose::Word, self.word.clone()),
+            KeyCode::Char('o') => {
+                let current = self.source.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+                self.prompt(Purpose::Open, current)
+            }
+            KeyCode::Char('s') => self.save(ReportFormat::Json, effects),
+            KeyCode::Char('S' | 'm') => self.save(ReportFormat::Markdown, effects),
+            _ => {}
+        }
+    }
+
+    fn prompt(&mut self, purpose: Purpose, text: String) {
+        let cursor = text.chars().count();
+        self.mode = Mode::Input(Input { purpose, text, cursor });
+    }
+
+    fn commit(&mut self, input: Input, effects: &mut Vec<Effect>) {
+        let text = input.text.trim().to_owned();
+        if text.is_empty() {
+            self.notice = Some(Notice::Error(format!("{}: nothing typed, nothing changed", input.purpose.prompt())));
+            return;
+        }
+        match input.purpose {
+            Purpose::Add => {
+                let located = locate(&text, &self.word);
+                self.entries.push(Entry { text, sense: None, word: None, located });
+                self.selected = self.entries.len() - 1;
+            }
+            Purpose::Edit(index) => {
+                if let Some(entry) = self.entries.get_mut(index) {
+                    entry.located = locate(&text, entry.word.as_deref().unwrap_or(&self.word));
+                    entry.text = text;
+                }
+            }
+            Purpose::Word => {
+                self.word = text;
+                for entry in &mut self.entries {
+                    entry.word = None;
+                    entry.located = locate(&entry.text, &self.word);
+                }
+                let found = self.entries.iter().filter(|e| e.located.is_ok()).count();
+                self.notice = Some(Notice::Info(format!("target word {:?}: in {found} of {} sentences", self.word, self.entries.len())));
+            }
+            Purpose::Open => effects.push(Effect::ReadFile(PathBuf::from(text))),
+        }
+    }
+
+    fn save(&mut self, format: ReportFormat, effects: &mut Vec<Effect>) {
+        match Report::build(self) {
+            Ok(report) => effects.push(Effect::Save(Box::new(report), format)),
+            Err(e) => self.notice = Some(Notice::Error(e)),
+        }
+    }
+
+    fn on_mouse(&mut self, mouse: MouseEvent) {
+        if self.mode != Mode::Normal {
+            return;
+        }
+        let (x, y) = (mouse.column, mouse.row);
+        let areas = self.areas();
+        let over = |area: Rect| layout::contains(area, x, y);
+        let last = self.entries.len().saturating_sub(1);
+        match mouse.kind {
+            MouseEventKind::Down(MouseButton::Left) => {
+                if let Some(tab) = areas.tabs.filter(|&bar| over(bar)).and_then(|bar| layout::tab_at(bar, x)) {
+                    self.tab = tab;
+                } else if over(areas.sentences) {
+                    if let Some(entry) = panes::sentences::entry_at(self, areas.sentences, y) {
+                        self.selected = entry;
+                    }
+                } else if let Some(area) = areas.pane(Pane::Similarity).filter(|&a| over(a)) {
+                    if let Some(entry) = panes::similarity::entry_at(self, area, y) {
+                        self.selected = entry;
+                    }
+                } else if let Some(area) = areas.pane(Pane::Layers).filter(|&a| over(a))
+                    && let Some(layer) = panes::layers::layer_at(self, area, x)
+                {
+                    self.set_layer(layer);
+                }
+            }
+            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
+                let up = mouse.kind == MouseEventKind::ScrollUp;
+                if areas.pane(Pane::Layers).is_some_and(over) {
+                    self.set_layer(if up { self.layer + 1 } else { self.layer.saturating_sub(1) });
+                } else {
+                    self.selected = if up { self.selected.saturating_sub(1) } else { (self.selected + 1).min(last) };
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn set_layer(&mut self, layer: usize) {
+        let layers = self.info().map_or(1, |i| i.layers);
+        self.layer = layer.min(layers - 1);
+    }
+
+    /// Replaces the sentence list; a TSV file's word becomes the target word.
+    fn set_rows(&mut self, rows: Vec<Row>) {
+        if let Some(word) = rows.iter().find_map(|r| r.word.clone()) {
+            self.word = word;
+        }
+        let word = self.word.clone();
+        self.entries = rows
+            .into_iter()
+            .map(|row| {
+                let own = row.word.filter(|w| *w != word);
+                let located = locate(&row.text, own.as_deref().unwrap_or(&word));
+                Entry { text: row.text, sense: row.sense, word: own, located }
+            })
+            .collect();
+        self.selected = 0;
+    }
+
+    /// Recomputes the derived numbers when their inputs changed: the pairwise matrices of
+    /// every layer only when the compared set does, the projection when the layer does.
+    fn refresh(&mut self) {
+        let Some(layers) = self.info().map(|i| i.layers) else { return };
+        let rows: Vec<usize> = (0..self.entries.len()).filter(|&i| self.vectors(i).is_some()).collect();
+        let keys: Vec<Key> =
+            rows.iter().filter_map(|&i| self.entries[i].located.as_ref().ok()).map(|o| key(o, self.pooling)).collect();
+        let basis = Basis { keys, layer: self.layer, statics: self.statics.len() };
+        if self.basis.as_ref() == Some(&basis) {
+            return;
+        }
+        let same_set = self.basis.as_ref().is_some_and(|b| b.keys == basis.keys);
+        let previous = std::mem::take(&mut self.analysis.layers);
+        let vectors: Vec<&Encoded> = rows.iter().filter_map(|&i| self.vectors(i)).collect();
+        let stats: Vec<LayerStats> = if same_set {
+            previous
+        } else {
+            (0..layers)
+                .map(|l| LayerStats::of(&vectors.iter().map(|e| &e.vectors.layers()[l]).collect::<Vec<_>>()))
+                .collect()
+        };
+        let layer: Vec<&Vec<f32>> = vectors.iter().map(|e| &e.vectors.layers()[self.layer]).collect();
+        let projection = analysis::project(&layer);
+        let statics = self.static_side(&rows);
+        self.analysis = Analysis { rows, layers: stats, statics, projection };
+        self.basis = Some(basis);
+    }
+
+    fn static_side(&self, rows: &[usize]) -> StaticSide {
+        let mut vectors = Vec::with_capacity(rows.len());
+        for &i in rows {
+            let Ok(occurrence) = &self.entries[i].located else { continue };
+            match self.statics.get(occurrence.word()) {
+                None => return StaticSide::Pending,
+                Some(Err(reason)) => return StaticSide::Missing(reason.clone()),
+                Some(Ok(found)) => vectors.push(found.vector.clone()),
+            }
+        }
+        let stats = LayerStats::of(&vectors);
+        let projection = vecshift::pca(&vectors, 2);
+        StaticSide::Ready { vectors, stats, projection }
+    }
+
+    /// Jobs for whatever is missing: the current pooling first, then the other poolings in
+    /// the background so that switching later is instant.
+    fn requests(&mut self) -> Vec<Effect> {
+        if self.info().is_none() {
+            return Vec::new();
+        }
+        let mut effects = Vec::new();
+        let located: Vec<Occurrence> = self.entries.iter().filter_map(|e| e.located.clone().ok()).collect();
+        let order = std::iter::once(self.pooling).chain(POOLINGS.into_iter().filter(|&p| p != self.pooling));
+        for (n, pooling) in order.enumerate() {
+            let mut missing = Vec::new();
+            for occurrence in &located {
+                let k = key(occurrence, pooling);
+                if !self.encoded.contains_key(&k) && self.pending.insert(k) {
+                    missing.push(occurrence.clone());
+                }
+            }
+            if !missing.is_empty() {
+                effects.push(Effect::Send(Request::Encode { occurrences: missing, pooling, prefetch: n > 0 }));
+            }
+            if n == 0 && self.encoding() > 0 {
+                break;
+            }
+        }
+        let forms: Vec<String> = located
+            .iter()
+            .map(|o| o.word().to_owned())
+            .filter(|f| !self.statics.contains_key(f) && self.statics_pending.insert(f.clone()))
+            .collect();
+        if !forms.is_empty() {
+            effects.push(Effect::Send(Request::Static(forms)));
+        }
+        if !self.neighbours.contains_key(&self.word) && self.neighbours_pending.insert(self.word.clone()) {
+            effects.push(Effect::Send(Request::Neighbours(self.word.clone())));
+        }
+        effects
+    }
+}
+
+/// Line editing in the status bar: characters, Backspace, Delete, arrows, Home/End, Ctrl-U.
+fn edit_line(input: &mut Input, code: KeyCode, modifiers: KeyModifiers) {
+    let byte = |text: &str, chars: usize| text.char_indices().nth(chars).map_or(text.len(), |(i, _)| i);
+    let len = input.text.chars().count();
+    match code {
+        KeyCode::Char('u') if modifiers.contains(KeyModifiers::CONTROL) => {
+            input.text.clear();
+            input.cursor = 0;
+        }
+        KeyCode::Char(c) => {
+            let at = byte(&input.text, input.cursor);
+            input.text.insert(at, c);
+            input.cursor += 1;
+        }
+        KeyCode::Backspace if input.cursor > 0 => {
+            input.cursor -= 1;
+            let at = byte(&input.text, input.cursor);
+            input.text.remove(at);
+        }
+        KeyCode::Delete if input.cursor < len => {
+            let at = byte(&input.text, input.cursor);
+            input.text.remove(at);
+        }
+        KeyCode::Left => input.cursor = input.cursor.saturating_sub(1),
+        KeyCode::Right => input.cursor = (input.cursor + 1).min(len),
+        KeyCode::Home => input.cursor = 0,
+        KeyCode::End => input.cursor = len,
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vecshift::LayerVectors;
+
+    const INFO: fn() -> ModelInfo =
+        || ModelInfo { bert: "bert".into(), layers: 3, dims: 2, statics: "glove".into(), static_dims: 2 };
+
+    fn row(text: &str, sense: &str) -> Row {
+        Row { word: Some("bank".into()), text: text.into(), sense: Some(sense.into()) }
+    }
+
+    fn app() -> App {
+        let rows = vec![row("The bank approved it.", "finance"), row("A grassy bank.", "river"), row("Bank of monitors.", "row")];
+        let start = Start { word: "bank".into(), rows, source: None, pooling: Pooling::Mean, color: true };
+        App::new(start, Rect::new(0, 0, 80, 24))
+    }
+
+    fn press(app: &mut App, code: KeyCode) -> Vec<Effect> {
+        app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+    }
+
+    fn type_text(app: &mut App, text: &str) {
+        for c in text.chars() {
+            press(app, KeyCode::Char(c));
+        }
+    }
+
+    /// Answers encode requests with made-up vectors (sentence length, pooling, layer) so that
+    /// the state logic can be followed without a model.
+    fn answer(app: &mut App, effects: Vec<Effect>) -> Vec<Request> {
+        let mut seen = Vec::new();
+        let mut effects = effects;
+        while !effects.is_empty() {
+            let mut replies = Vec::new();
+            for effect in effects {
+                let Effect::Send(request) = effect else { panic!("{effect:?}") };
+                seen.push(request.clone());
+                replies.push(match request {
+                    Request::Encode { occurrences, pooling, .. } => Response::Encoded {
+                        pooling,
+                        results: occurrences
+                            .into_iter()
+                            .map(|o| {
+                                let base = o.sentence.len() as f32;
+                                let shift = (l_of(&o) + 1.0) * (1.0 + f32::from(pooling_index(pooling)));
+                                let layers = (0..3).map(|l| vec![base, (base * (l as f32 + 1.0)).sin() + shift]).collect();
+                                (o, Ok(Encoded { vectors: LayerVectors::new(layers), windowed: false }))
+                            })
+                            .collect(),
+                    },
+                    Request::Static(forms) => Response::Static(
+                        forms.into_iter().map(|f| (f.clone(), Ok(StaticVector { word: f, source: vecshift::LookupSource::Exact, vector: vec![1.0, 2.0] }))).collect(),
+                    ),
+                    Request::Neighbours(word) => Response::Neighbours { word, result: Ok(Vec::new()) },
+                });
+            }
+            effects = replies.into_iter().flat_map(|r| app.update(Msg::Worker(r))).collect();
+        }
+        seen
+    }
+
+    fn l_of(o: &Occurrence) -> f32 {
+        o.span.start as f32
+    }
+
+    fn encodes(requests: &[Request]) -> Vec<(usize, Pooling, bool)> {
+        requests
+            .iter()
+            .filter_map(|r| match r {
+                Request::Encode { occurrences, pooling, prefetch } => Some((occurrences.len(), *pooling, *prefetch)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn loaded() -> App {
+        let mut app = app();
+        let effects = app.update(Msg::Worker(Response::Loaded(Ok(INFO()))));
+        let requests = answer(&mut app, effects);
+        assert_eq!(
+            encodes(&requests),
+            [(3, Pooling::Mean, false), (3, Pooling::First, true), (3, Pooling::Last, true)],
+            "the pooling on screen first, the others in the background"
+        );
+        app
+    }
+
+    #[test]
+    fn nothing_is_encoded_twice() {
+        let mut app = loaded();
+        assert!(!app.busy());
+        assert_eq!(app.layer, 2, "starts on the last layer");
+        assert_eq!(app.analysis.rows, [0, 1, 2]);
+        // Layer, selection, pooling, tabs: all from the cache.
+        for code in [KeyCode::Left, KeyCode::Down, KeyCode::Char('p'), KeyCode::Char('p'), KeyCode::Tab, KeyCode::Right] {
+            assert!(press(&mut app, code).is_empty(), "{code:?} asked the worker for something");
+        }
+        assert_eq!(app.pooling, Pooling::Last);
+        assert_eq!(app.selected, 1);
+        assert_eq!(app.analysis.layers.len(), 3);
+        // The projection follows the layer.
+        let before = app.analysis.projection.clone();
+        press(&mut app, KeyCode::Home);
+        assert_eq!(app.layer, 0);
+        assert_ne!(app.analysis.projection, before);
+    }
+
+    #[test]
+    fn layer_and_selection_stay_in_range() {
+        let mut app = loaded();
+        for _ in 0..5 {
+            press(&mut app, KeyCode::Right);
+        }
+        assert_eq!(app.layer, 2);
+        for _ in 0..5 {
+            press(&mut app, KeyCode::Char('h'));
+        }
+        assert_eq!(app.layer, 0);
+        press(&mut app, KeyCode::End);
+        assert_eq!(app.layer, 2);
+        press(&mut app, KeyCode::PageDown);
+        assert_eq!(app.selected, 2);
+        press(&mut app, KeyCode::Char('k'));
+        assert_eq!(app.selected, 1);
+        press(&mut app, KeyCode::PageUp);
+        assert_eq!(app.selected, 0);
+    }
+
+    #[test]
+    fn add_edit_delete_and_a_sentence_without_the_word() {
+        let mut app = loaded();
+        press(&mut app, KeyCode::Char('a'));
+        type_text(&mut app, "The river was calm.");
+        let effects = press(&mut app, KeyCode::Enter);
+        assert!(effects.is_empty(), "no word, nothing to encode");
+        assert_eq!(app.selected, 3);
+        assert_eq!(app.row_state(3), RowState::NoWord("no whole word \"bank\" in it"));
+        assert_eq!(app.analysis.rows, [0, 1, 2], "left out of the comparison");
+
+        press(&mut app, KeyCode::Char('e'));
+        press(&mut app, KeyCode::End);
+        for _ in 0..".".len() + "calm".len() {
+            press(&mut app, KeyCode::Backspace);
+        }
+        type_text(&mut app, "bank.");
+        let effects = press(&mut app, KeyCode::Enter);
+        let requests = answer(&mut app, effects);
+        assert_eq!(app.entries[3].text, "The river was bank.");
+        assert_eq!(encodes(&requests)[0], (1, Pooling::Mean, false), "only the edited sentence is encoded");
+        assert_eq!(app.analysis.rows, [0, 1, 2, 3]);
+
+        press(&mut app, KeyCode::Up);
+        press(&mut app, KeyCode::Char('d'));
+        assert_eq!(app.entries.len(), 3);
+        assert_eq!(app.selected, 2);
+        assert_eq!(app.analysis.rows, [0, 1, 2]);
+        assert!(press(&mut app, KeyCode::Delete).is_empty(), "the others are still cached");
+        assert_eq!(app.analysis.rows, [0, 1]);
+    }
+
+    #[test]
+    fn changing_the_word_relocates_every_sentence() {
+        let mut app = loaded();
+        press(&mut app, KeyCode::Char('w'));
+        press(&mut app, KeyCode::Char('u'));
+        assert!(matches!(&app.mode, Mode::Input(i) if i.text == "banku"));
+        app.update(Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
+        type_text(&mut app, "grassy");
+        let effects = press(&mut app, KeyCode::Enter);
+        let requests = answer(&mut app, effects);
+        assert_eq!(app.word, "grassy");
+        assert_eq!(app.analysis.rows, [1]);
+        assert!(matches!(app.row_state(0), RowState::NoWord(_)));
+        assert!(requests.iter().any(|r| matches!(r, Request::Neighbours(w) if w == "grassy")));
+        assert!(!app.analysis.comparable());
+        let Some(Notice::Info(text)) = &app.notice else { panic!() };
+        assert!(text.contains("in 1 of 3"), "{text}");
+    }
+
+    #[test]
+    fn line_editing_handles_multibyte_text() {
+        let mut input = Input { purpose: Purpose::Add, text: String::new(), cursor: 0 };
+        for c in "café bank".chars() {
+            edit_line(&mut input, KeyCode::Char(c), KeyModifiers::NONE);
+        }
+        for _ in 0..5 {
+            edit_line(&mut input, KeyCode::Left, KeyModifiers::NONE);
+        }
+        edit_line(&mut input, KeyCode::Backspace, KeyModifiers::NONE);
+        assert_eq!((input.text.as_str(), input.cursor), ("caf bank", 3));
+        edit_line(&mut input, KeyCode::Char('é'), KeyModifiers::NONE);
+        edit_line(&mut input, KeyCode::Home, KeyModifiers::NONE);
+        edit_line(&mut input, KeyCode::Delete, KeyModifiers::NONE);
+        edit_line(&mut input, KeyCode::End, KeyModifiers::NONE);
+        edit_line(&mut input, KeyCode::Right, KeyModifiers::NONE);
+        assert_eq!((input.text.as_str(), input.cursor), ("afé bank", 8));
+    }
+
+    #[test]
+    fn modes_help_quit_and_escape() {
+        let mut app = app();
+        press(&mut app, KeyCode::Char('?'));
+        assert_eq!(app.mode, Mode::Help);
+        press(&mut app, KeyCode::Char('q'));
+        assert_eq!(app.mode, Mode::Normal, "q closes the help first");
+        assert!(!app.should_quit());
+        press(&mut app, KeyCode::Char('a'));
+        press(&mut app, KeyCode::Char('q'));
+        assert!(!app.should_quit(), "q is a letter while typing");
+        press(&mut app, KeyCode::Esc);
+        assert_eq!(app.mode, Mode::Normal);
+        assert_eq!(app.entries.len(), 3, "Esc cancels");
+        press(&mut app, KeyCode::Char('a'));
+        press(&mut app, KeyCode::Enter);
+        assert!(matches!(app.notice, Some(Notice::Error(_))), "empty input is refused");
+        press(&mut app, KeyCode::Char('q'));
+        assert!(app.should_quit());
+
+        let mut app = self::app();
+        app.update(Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
+        assert!(app.should_quit());
+    }
+
+    #[test]
+    fn a_failed_load_ends_the_ui_with_the_error() {
+        let mut app = app();
+        assert!(app.busy());
+        let effects = app.update(Msg::Worker(Response::Loaded(Err("cannot use the BERT model at x: gone".into()))));
+        assert!(effects.is_empty());
+        assert!(app.should_quit());
+        assert_eq!(app.fatal(), Some("cannot use the BERT model at x: gone"));
+    }
+
+    #[test]
+    fn saving_waits_for_the_numbers() {
+        let mut app = app();
+        assert!(press(&mut app, KeyCode::Char('s')).is_empty());
+        assert!(matches!(&app.notice, Some(Notice::Error(e)) if e.contains("loading")));
+        app.update(Msg::Worker(Response::Loaded(Ok(INFO()))));
+        assert!(press(&mut app, KeyCode::Char('s')).is_empty(), "still encoding");
+        let mut app = loaded();
+        let effects = press(&mut app, KeyCode::Char('S'));
+        let [Effect::Save(report, format)] = &effects[..] else { panic!("{effects:?}") };
+        assert_eq!(*format, ReportFormat::Markdown);
+        assert_eq!(report.sentences.len(), 3);
+        assert_eq!(report.senses[1].as_deref(), Some("river"));
+        assert_eq!(report.contextual.layers.len(), 3);
+        app.update(Msg::Saved(Ok(PathBuf::from("/tmp/vecshift-bank-mean.md"))));
+        assert_eq!(app.notice, Some(Notice::Info("saved /tmp/vecshift-bank-mean.md".into())));
+    }
+
+    #[test]
+    fn opening_a_file_replaces_the_sentences() {
+        let mut app = loaded();
+        press(&mut app, KeyCode::Char('o'));
+        type_text(&mut app, "x.tsv");
+        let effects = press(&mut app, KeyCode::Enter);
+        assert!(matches!(&effects[..], [Effect::ReadFile(p)] if p == &PathBuf::from("x.tsv")));
+        let rows = vec![Row { word: Some("bat".into()), text: "A bat flew.".into(), sense: None }];
+        let effects = app.update(Msg::FileRead { path: "x.tsv".into(), result: Ok(rows) });
+        let requests = answer(&mut app, effects);
+        assert_eq!(app.word, "bat", "a TSV file brings its word");
+        assert_eq!(app.entries.len(), 1);
+        assert_eq!(encodes(&requests)[0], (1, Pooling::Mean, false));
+        app.update(Msg::FileRead { path: "y.txt".into(), result: Err("cannot read y.txt".into()) });
+        assert_eq!(app.notice, Some(Notice::Error("cannot read y.txt".into())));
+        assert_eq!(app.entries.len(), 1, "a failed open keeps the list");
+    }
+
+    #[test]
+    fn mouse_selects_sentences_tabs_and_layers() {
+        use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+        let mut app = loaded();
+        let click = |column, row| Msg::Mouse(MouseEvent { kind: MouseEventKind::Down(MouseButton::Left), column, row, modifiers: KeyModifiers::NONE });
+        let areas = app.areas();
+        // The third sentence is on the third row inside the list's border.
+        app.update(click(10, areas.sentences.y + 3));
+        assert_eq!(app.selected, 2);
+        let bar = areas.tabs.unwrap();
+        let (start, _) = layout::tab_labels()[1];
+        app.update(click(bar.x + start + 2, bar.y));
+        assert_eq!(app.tab, Pane::Layers);
+        let chart = app.areas().pane(Pane::Layers).unwrap();
+        app.update(click(chart.x + 7, chart.y + 3));
+        assert_eq!(app.layer, 0, "left edge of the plot");
+        app.update(click(chart.right() - 2, chart.y + 3));
+        assert_eq!(app.layer, 2, "right edge of the plot");
+        let wheel = |kind, column, row| Msg::Mouse(MouseEvent { kind, column, row, modifiers: KeyModifiers::NONE });
+        app.update(wheel(MouseEventKind::ScrollDown, chart.x + 5, chart.y + 3));
+        assert_eq!(app.layer, 1, "the wheel over the chart moves the layer");
+        app.update(wheel(MouseEventKind::ScrollUp, 5, areas.sentences.y + 1));
+        assert_eq!(app.selected, 1, "elsewhere it moves the selection");
+        // In the wide layout a click on a heatmap row selects that sentence.
+        app.update(Msg::Resize(160, 48));
+        let heatmap = app.areas().pane(Pane::Similarity).unwrap();
+        app.update(click(heatmap.x + 3, heatmap.y + 1 + 2));
+        assert_eq!(app.selected, 0);
+    }
+}

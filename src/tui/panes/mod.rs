@@ -1,0 +1,93 @@
+//! One component per pane. Each draws from `&App` only and, where the mouse can point into
+//! it, answers what is under a position with the same geometry it draws with.
+
+pub mod help;
+pub mod layers;
+pub mod neighbours;
+pub mod projection;
+pub mod sentences;
+pub mod similarity;
+pub mod vector;
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use super::app::{App, Models};
+use super::theme::Theme;
+
+/// A bordered pane with a title.
+pub fn block<'a>(title: impl Into<Line<'a>>, theme: Theme) -> Block<'a> {
+    Block::bordered().title(title).border_style(theme.dim())
+}
+
+/// A centred message in place of a pane's content.
+pub fn message(frame: &mut Frame, area: Rect, text: impl Into<String>, style: Style) {
+    let lines = vec![Line::default(); (area.height / 2).saturating_sub(1) as usize];
+    let mut lines: Vec<Line> = lines;
+    lines.push(Line::styled(text.into(), style));
+    frame.render_widget(Paragraph::new(lines).alignment(Alignment::Center).wrap(Wrap { trim: true }), area);
+}
+
+/// Why a pane has nothing to show yet, if it has nothing.
+pub fn waiting(app: &App) -> Option<String> {
+    if app.models == Models::Loading {
+        return Some("loading models...".into());
+    }
+    if app.analysis.comparable() {
+        return None;
+    }
+    if app.encoding() > 0 {
+        return Some(format!("encoding {} sentences...", app.encoding()));
+    }
+    Some(format!("add at least two sentences with {:?} (key a)", app.word))
+}
+
+/// The sentence's number as every pane shows it.
+pub fn label(entry: usize) -> String {
+    format!("S{}", entry + 1)
+}
+
+/// Colour groups: one per sense label when the sentences have labels, else one per sentence.
+pub struct Groups {
+    /// Group names, in order of first appearance.
+    pub names: Vec<String>,
+    /// The group of each entry.
+    pub of_entry: Vec<usize>,
+}
+
+impl Groups {
+    /// Groups the app's sentences.
+    pub fn of(app: &App) -> Self {
+        let labelled = app.entries.iter().any(|e| e.sense.is_some());
+        let mut names: Vec<String> = Vec::new();
+        let of_entry = app
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let name = if labelled { e.sense.clone().unwrap_or_else(|| "unlabelled".into()) } else { label(i) };
+                names.iter().position(|n| *n == name).unwrap_or_else(|| {
+                    names.push(name);
+                    names.len() - 1
+                })
+            })
+            .collect();
+        Groups { names, of_entry }
+    }
+}
+
+/// A sentence with the target word picked out.
+pub fn highlighted<'a>(app: &'a App, entry: usize, theme: Theme) -> Vec<Span<'a>> {
+    let e = &app.entries[entry];
+    match &e.located {
+        Ok(o) => vec![
+            Span::raw(&e.text[..o.span.start]),
+            Span::styled(&e.text[o.span.clone()], theme.word()),
+            Span::raw(&e.text[o.span.end..]),
+        ],
+        Err(_) => vec![Span::raw(e.text.as_str())],
+    }
+}

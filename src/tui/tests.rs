@@ -1,0 +1,231 @@
+//! The UI on the embedded models: numbers against an independent reference (transformers,
+//! numpy and gensim; `testdata/make_bank_reference.py`), and the screens as insta snapshots
+//! at 80x24 and 160x48.
+
+use std::sync::{Mutex, OnceLock};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::layout::Rect;
+use ratatui::style::Color;
+use serde_json::Value;
+use vecshift::{BertEncoder, Pooling, StaticEngine};
+
+use super::analysis::StaticSide;
+use super::app::{App, Effect, Msg, Start};
+use super::layout::{PANES, Pane};
+use super::panes::neighbours;
+use super::sentences;
+use super::theme::Theme;
+use super::worker::{Engines, Response};
+
+/// The embedded models, loaded once for all tests (each test drives them in turn).
+fn engines() -> &'static Mutex<Engines> {
+    static ENGINES: OnceLock<Mutex<Engines>> = OnceLock::new();
+    ENGINES.get_or_init(|| {
+        Mutex::new(Engines::new(BertEncoder::load_default().unwrap(), StaticEngine::open_default().unwrap()))
+    })
+}
+
+fn reference() -> &'static Value {
+    static REFERENCE: OnceLock<Value> = OnceLock::new();
+    REFERENCE.get_or_init(|| serde_json::from_str(include_str!("testdata/bank_reference.json")).unwrap())
+}
+
+/// Performs effects the way the runtime does, synchronously, until none are left.
+fn settle(app: &mut App, effects: Vec<Effect>) {
+    let mut effects = effects;
+    while !effects.is_empty() {
+        let mut replies = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::Send(request) => {
+                    engines().lock().unwrap().handle(request, &mut |r| replies.push(Msg::Worker(r)))
+                }
+                other => panic!("unexpected effect {other:?}"),
+            }
+        }
+        effects = replies.into_iter().flat_map(|msg| app.update(msg)).collect();
+    }
+}
+
+fn send(app: &mut App, msg: Msg) {
+    let effects = app.update(msg);
+    settle(app, effects);
+}
+
+fn key(app: &mut App, code: KeyCode) {
+    send(app, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
+
+fn bank_start(color: bool) -> Start {
+    let path = vecshift::source::data_dir().join("sentences/bank.tsv");
+    Start { word: "bank".into(), rows: sentences::read(&path).unwrap(), source: Some(path), pooling: Pooling::Mean, color }
+}
+
+/// The bank example with everything encoded, as a user sees it once the spinner stops.
+fn bank_app(width: u16, height: u16, color: bool) -> App {
+    let mut app = App::new(bank_start(color), Rect::new(0, 0, width, height));
+    let info = engines().lock().unwrap().info();
+    send(&mut app, Msg::Worker(Response::Loaded(Ok(info))));
+    assert!(!app.busy());
+    app
+}
+
+fn draw(app: &App) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(app.size.width, app.size.height)).unwrap();
+    terminal.draw(|frame| app.render(frame)).unwrap();
+    terminal
+}
+
+fn screen(app: &App) -> String {
+    draw(app).backend().to_string()
+}
+
+fn close(a: f64, b: f64, tolerance: f64) -> bool {
+    (a - b).abs() <= tolerance
+}
+
+#[test]
+fn numbers_match_transformers_numpy_and_gensim() {
+    let mut app = bank_app(160, 48, true);
+    let reference = reference();
+    for (p, pooling) in ["mean", "first", "last"].into_iter().enumerate() {
+        if p > 0 {
+            key(&mut app, KeyCode::Char('p'));
+        }
+        assert_eq!(app.pooling.to_string(), pooling);
+        let layers = reference["contextual"][pooling].as_array().unwrap();
+        assert_eq!(app.analysis.layers.len(), layers.len());
+        for (ours, theirs) in app.analysis.layers.iter().zip(layers) {
+            let mean = theirs["mean_similarity"].as_f64().unwrap();
+            assert!(close(f64::from(ours.mean), mean, 1e-4), "{pooling} layer {}: {} vs {mean}", theirs["layer"], ours.mean);
+            for (row, their_row) in ours.matrix.iter().zip(theirs["matrix"].as_array().unwrap()) {
+                for (a, b) in row.iter().zip(their_row.as_array().unwrap()) {
+                    assert!(close(f64::from(*a), b.as_f64().unwrap(), 1e-4));
+                }
+            }
+        }
+    }
+    key(&mut app, KeyCode::Char('p'));
+    assert_eq!(app.pooling, Pooling::Mean);
+
+    // The projection at the last layer: numpy's SVD, each component up to its sign.
+    let pca = app.analysis.projection.as_ref().unwrap();
+    let theirs = &reference["pca_last_layer_mean"];
+    for (c, ratio) in theirs["explained_variance_ratio"].as_array().unwrap().iter().enumerate() {
+        assert!(close(f64::from(pca.explained_variance_ratio[c]), ratio.as_f64().unwrap(), 1e-4));
+        let column: Vec<f64> = theirs["projections"].as_array().unwrap().iter().map(|p| p[c].as_f64().unwrap()).collect();
+        let sign = if (f64::from(pca.projections[0][c]) * column[0]) < 0.0 { -1.0 } else { 1.0 };
+        for (ours, theirs) in pca.projections.iter().zip(&column) {
+            assert!(close(sign * f64::from(ours[c]), *theirs, 1e-3), "PC{} {} vs {theirs}", c + 1, ours[c]);
+        }
+    }
+
+    // Static: gensim's vector (the same for every sentence) and nearest neighbours.
+    let StaticSide::Ready { vectors, stats, .. } = &app.analysis.statics else { panic!("static side not ready") };
+    let gensim: Vec<f64> = reference["static"]["vector"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    for v in vectors {
+        assert!(v.iter().zip(&gensim).all(|(a, b)| close(f64::from(*a), *b, 1e-5)));
+    }
+    assert!(stats.matrix.iter().flatten().all(|c| close(f64::from(*c), 1.0, 1e-6)));
+    let ours = app.static_neighbours().unwrap().as_ref().unwrap();
+    let theirs = reference["static"]["neighbours"].as_array().unwrap();
+    assert_eq!(ours.len(), theirs.len());
+    for (a, b) in ours.iter().zip(theirs) {
+        assert_eq!(a.word, b["word"].as_str().unwrap());
+        assert!(close(f64::from(a.cosine), b["cosine"].as_f64().unwrap(), 1e-5));
+    }
+
+    // What the screen prints is those numbers: the last layer's mean, S1's heatmap row and
+    // S1's drift in the vector pane.
+    let last = &reference["contextual"]["mean"][6];
+    let text = screen(&app);
+    let mean = last["mean_similarity"].as_f64().unwrap();
+    assert!(text.contains(&format!("mean {mean:.3}")), "mean {mean:.3} not on screen:\n{text}");
+    let theme = Theme { color: true };
+    // At this size a cell is a blank and three characters.
+    let row: String = last["matrix"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| format!(" {}", theme.heat_text(v.as_f64().unwrap() as f32, 3)))
+        .collect();
+    assert!(text.contains(&format!("S1 {row}")), "S1 row {row:?} not on screen:\n{text}");
+    let drift = last["cosine_to_rest"][0].as_f64().unwrap();
+    assert!(text.contains(&format!("BERT {drift:.3} · static 1.000")), "drift {drift:.3} not on screen:\n{text}");
+
+    // The neighbours pane ranks the others by those cosines.
+    let expected: Vec<usize> = {
+        let row: Vec<f64> = last["matrix"][0].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let mut order: Vec<usize> = (1..row.len()).collect();
+        order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+        order
+    };
+    let ours: Vec<usize> = neighbours::nearest(&app, 0).into_iter().map(|(j, _)| j).collect();
+    assert_eq!(ours, expected);
+}
+
+#[test]
+fn every_pane_at_80x24() {
+    let mut app = bank_app(80, 24, true);
+    for pane in PANES {
+        key(&mut app, KeyCode::Char(char::from(b'1' + pane.index() as u8)));
+        assert_eq!(app.tab, pane);
+        insta::assert_snapshot!(format!("80x24_{}", pane.title().to_lowercase()), screen(&app));
+    }
+}
+
+#[test]
+fn all_panes_at_160x48() {
+    let mut app = bank_app(160, 48, true);
+    insta::assert_snapshot!("160x48", screen(&app));
+    // A sentence without the word is listed with the reason and left out of the numbers.
+    key(&mut app, KeyCode::Char('a'));
+    for c in "The river was calm.".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Left);
+    insta::assert_snapshot!("160x48_layer5_without_word", screen(&app));
+}
+
+#[test]
+fn help_lists_every_key_at_80x24() {
+    let mut app = bank_app(80, 24, true);
+    key(&mut app, KeyCode::Char('?'));
+    let text = screen(&app);
+    for (keys, what) in super::panes::help::KEYS {
+        assert!(text.contains(keys) && text.contains(what), "{keys} {what} not in\n{text}");
+    }
+    insta::assert_snapshot!("80x24_help", text);
+}
+
+#[test]
+fn loading_and_too_small_screens() {
+    let app = App::new(bank_start(true), Rect::new(0, 0, 80, 24));
+    insta::assert_snapshot!("80x24_loading", screen(&app));
+    let small = bank_app(50, 12, true);
+    let text = screen(&small);
+    assert!(text.contains("at least 60x16") && text.contains("50x12"), "{text}");
+}
+
+#[test]
+fn no_color_means_no_colour_anywhere() {
+    for (width, height) in [(80, 24), (160, 48)] {
+        let mut app = bank_app(width, height, false);
+        for pane in [Pane::Similarity, Pane::Projection, Pane::Vector] {
+            app.tab = pane;
+            let terminal = draw(&app);
+            let buffer = terminal.backend().buffer();
+            for cell in buffer.content() {
+                assert!(cell.fg == Color::Reset && cell.bg == Color::Reset, "{cell:?} at {width}x{height}");
+            }
+        }
+        // Without colour the heatmap still reads: the values are printed.
+        assert!(screen(&app).contains("S1 "));
+    }
+    let coloured = draw(&bank_app(160, 48, true));
+    assert!(coloured.backend().buffer().content().iter().any(|c| matches!(c.bg, Color::Rgb(..))));
+}

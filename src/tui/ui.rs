@@ -1,0 +1,111 @@
+//! Drawing the whole screen from the state; nothing here changes it.
+
+use ratatui::Frame;
+use ratatui::layout::{Position, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::app::{App, Mode, Models, Notice};
+use super::layout::{self, MIN_SIZE, Pane};
+use super::panes::{self, sentences::SPINNER};
+use super::theme::Theme;
+
+impl App {
+    /// Draws the UI into `frame`.
+    pub fn render(&self, frame: &mut Frame) {
+        let theme = Theme { color: self.color };
+        let areas = layout::areas(frame.area(), self.entries.len(), self.tab);
+        if areas.too_small {
+            let text = format!(
+                "vecshift needs a terminal of at least {}x{} (this one is {}x{}); enlarge it, or press q to quit",
+                MIN_SIZE.0,
+                MIN_SIZE.1,
+                frame.area().width,
+                frame.area().height
+            );
+            return panes::message(frame, frame.area(), text, theme.error());
+        }
+        self.header(frame, areas.header, theme);
+        panes::sentences::render(self, frame, areas.sentences);
+        if let Some(bar) = areas.tabs {
+            let mut spans = Vec::new();
+            for ((_, text), pane) in layout::tab_labels().into_iter().zip(layout::PANES) {
+                let style = if pane == self.tab { theme.selected() } else { theme.dim() };
+                spans.push(Span::styled(text, style));
+                spans.push(Span::raw(" "));
+            }
+            frame.render_widget(Paragraph::new(Line::from(spans)), bar);
+        }
+        for &(pane, area) in &areas.panes {
+            match pane {
+                Pane::Similarity => panes::similarity::render(self, frame, area),
+                Pane::Layers => panes::layers::render(self, frame, area),
+                Pane::Neighbours => panes::neighbours::render(self, frame, area),
+                Pane::Projection => panes::projection::render(self, frame, area),
+                Pane::Vector => panes::vector::render(self, frame, area),
+            }
+        }
+        self.status(frame, areas.status, theme);
+        if self.mode == Mode::Help {
+            panes::help::render(frame, frame.area(), theme);
+        }
+    }
+
+    fn header(&self, frame: &mut Frame, area: Rect, theme: Theme) {
+        let mut spans = vec![Span::styled(" vecshift ", theme.key()), Span::styled(format!("{:?} ", self.word), theme.word())];
+        // Most important first: a narrow terminal cuts the end.
+        match self.info() {
+            Some(info) => spans.extend([
+                Span::raw(format!("· layer {} of 0-{} · {} pooling · ", self.layer, info.layers - 1, self.pooling)),
+                Span::styled(format!("BERT {} ", info.bert), theme.bert()),
+                Span::styled(format!("static {} ", info.statics), theme.statics()),
+            ]),
+            None => spans.push(Span::raw(format!("· {} pooling ", self.pooling))),
+        }
+        let spinner = SPINNER[self.tick % SPINNER.len()];
+        let activity = if self.models == Models::Loading {
+            Span::styled(format!("{spinner} loading models "), theme.key())
+        } else if self.encoding() > 0 {
+            Span::styled(format!("{spinner} encoding {} ({}) ", self.encoding(), self.pooling), theme.key())
+        } else {
+            Span::styled("? help ", theme.dim())
+        };
+        let width = activity.width() as u16;
+        frame.render_widget(Paragraph::new(Line::from(spans)), Rect { width: area.width.saturating_sub(width), ..area });
+        let right = Rect { x: area.right().saturating_sub(width), width: width.min(area.width), ..area };
+        frame.render_widget(Paragraph::new(Line::from(activity)), right);
+    }
+
+    fn status(&self, frame: &mut Frame, area: Rect, theme: Theme) {
+        if let Mode::Input(input) = &self.mode {
+            let prompt = format!("{}> ", input.purpose.prompt());
+            let before: String = input.text.chars().take(input.cursor).collect();
+            // Keep the cursor on screen: show the end of long text.
+            let room = (area.width as usize).saturating_sub(prompt.chars().count() + 1);
+            let skip = before.chars().count().saturating_sub(room);
+            let shown: String = input.text.chars().skip(skip).collect();
+            let line = Line::from(vec![
+                Span::styled(prompt.clone(), theme.key()),
+                Span::raw(shown),
+                Span::styled("   Enter: done, Esc: cancel", theme.dim()),
+            ]);
+            frame.render_widget(Paragraph::new(line), area);
+            let x = area.x + (prompt.chars().count() + before.chars().count() - skip) as u16;
+            frame.set_cursor_position(Position::new(x.min(area.right().saturating_sub(1)), area.y));
+            return;
+        }
+        let line = match &self.notice {
+            Some(Notice::Info(text)) => Line::raw(text.clone()),
+            Some(Notice::Error(text)) => Line::styled(text.clone(), theme.error()),
+            None => {
+                let mut spans = Vec::new();
+                for (key, what) in [("←→", "layer"), ("↑↓", "sentence"), ("p", "pooling"), ("a", "add"), ("e", "edit"), ("d", "delete"), ("w", "word"), ("s", "save"), ("?", "help"), ("q", "quit")] {
+                    spans.push(Span::styled(key, theme.key()));
+                    spans.push(Span::raw(format!(" {what}  ")));
+                }
+                Line::from(spans)
+            }
+        };
+        frame.render_widget(Paragraph::new(line), area);
+    }
+}
