@@ -32,6 +32,7 @@ pub mod analysis;
 pub mod bert;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod occurrence;
 mod panic_guard;
 pub mod source;

@@ -1,5 +1,6 @@
 //! The static engine: one vector per word, from word2vec, GloVe, fastText or finalfusion files.
 
+mod batch;
 mod formats;
 mod search;
 

@@ -1,0 +1,185 @@
+//! Word similarity: correlation between model cosines and human similarity scores
+//! (WordSim-353, SimLex-999, RG-65, MEN, ...).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::{EvalVocab, bad_line, display_name, pearson, read_lines, spearman};
+use crate::engine::Embedder;
+use crate::error::{Error, Result};
+use crate::occurrence::Occurrence;
+use crate::static_vectors::StaticEngine;
+
+/// One scored word pair.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WordPair {
+    /// The first word, as written in the file.
+    pub first: String,
+    /// The second word, as written in the file.
+    pub second: String,
+    /// The human similarity score.
+    pub score: f64,
+    /// Line number in the file (from 1).
+    pub line: usize,
+}
+
+/// The pairs of one word-pair file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WordPairSet {
+    /// The file's name (shown in results).
+    pub file: String,
+    /// The pairs, in file order.
+    pub pairs: Vec<WordPair>,
+}
+
+impl WordPairSet {
+    /// Reads the common word-pair formats: three columns `word1 word2 score` separated by a tab
+    /// (then words may contain spaces) or by spaces; empty lines and `#` comments are skipped,
+    /// and so is a header line (a first row whose score is not a number).
+    ///
+    /// Any other row that is not two words and a finite number is an error naming the line.
+    pub fn read(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let mut pairs = Vec::new();
+        let mut first_row = true;
+        for (line, text) in read_lines(path, "word-pair file")? {
+            let text = text.trim();
+            if text.is_empty() || text.starts_with('#') {
+                continue;
+            }
+            let fields: Vec<&str> = if text.contains('\t') { text.split('\t').map(str::trim).collect() } else { text.split_whitespace().collect() };
+            let score = fields.get(2).and_then(|s| s.parse::<f64>().ok());
+            let is_first = std::mem::replace(&mut first_row, false);
+            match (fields.as_slice(), score) {
+                ([a, b, _], Some(score)) if !a.is_empty() && !b.is_empty() && score.is_finite() => {
+                    pairs.push(WordPair { first: a.to_string(), second: b.to_string(), score, line });
+                }
+                (_, None) if is_first => {} // a header such as "Word 1<TAB>Word 2<TAB>Human (mean)"
+                _ => {
+                    return Err(bad_line(path, line, format!(
+                        "expected three columns, word1 word2 score (separated by a tab or spaces), found {:?}",
+                        text.chars().take(80).collect::<String>()
+                    )));
+                }
+            }
+        }
+        if pairs.is_empty() {
+            return Err(Error::InvalidArgument(format!("{} has no word pairs (expected lines of word1 word2 score)", path.display())));
+        }
+        Ok(WordPairSet { file: display_name(path), pairs })
+    }
+}
+
+/// Correlations of one layer of a contextual model with the human scores.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LayerCorrelation {
+    /// The layer (0 = embeddings output).
+    pub layer: usize,
+    /// Pearson's r; `null` when undefined (fewer than two pairs, or constant cosines).
+    pub pearson: Option<f64>,
+    /// Spearman's rho (ties averaged); `null` when undefined.
+    pub spearman: Option<f64>,
+}
+
+/// The result for one word-pair file.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WordSimResult {
+    /// The file's name.
+    pub file: String,
+    /// Pairs read from the file.
+    pub pairs_total: usize,
+    /// Pairs whose two words are both in the (restricted) static vocabulary.
+    pub pairs_used: usize,
+    /// Pairs skipped because a word is not in the (restricted) static vocabulary.
+    pub oov: usize,
+    /// Pearson's r of the static cosines with the scores.
+    pub pearson: Option<f64>,
+    /// Spearman's rho of the static cosines with the scores (ties averaged).
+    pub spearman: Option<f64>,
+    /// Per layer of the contextual model, on the same `pairs_used` pairs; empty without one.
+    pub contextual: Vec<LayerCorrelation>,
+}
+
+/// The static engine's cosines for the pairs both of whose words it knows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StaticScores {
+    /// Indices (into the set's pairs) of the pairs used.
+    pub used: Vec<usize>,
+    /// The cosine of each used pair.
+    pub cosines: Vec<f64>,
+}
+
+/// Cosines of the static vectors as gensim's `evaluate_word_pairs` computes them: words are
+/// matched case-insensitively among the first `restrict_vocab` words (all when `None`), the
+/// most frequent spelling standing for all of its case variants; a pair with a word outside
+/// that vocabulary is skipped.
+pub fn static_scores(engine: &StaticEngine, set: &WordPairSet, restrict_vocab: Option<usize>) -> StaticScores {
+    let vocab = EvalVocab::new(engine.words(), restrict_vocab);
+    let storage = finalfusion::storage::StorageView::view(engine.embeddings().storage());
+    let mut scores = StaticScores { used: Vec::new(), cosines: Vec::new() };
+    for (index, pair) in set.pairs.iter().enumerate() {
+        if let (Some(a), Some(b)) = (vocab.get(&pair.first), vocab.get(&pair.second)) {
+            // The stored rows are unit length: their dot product is the cosine.
+            scores.used.push(index);
+            scores.cosines.push(f64::from(storage.row(a).dot(&storage.row(b))));
+        }
+    }
+    scores
+}
+
+/// Per-layer cosines of a contextual model for the given pairs: each word is embedded alone,
+/// as the one-word sentence `[CLS] word [SEP]`, in one batch.
+pub fn contextual_scores(engine: &dyn Embedder, pairs: &[&WordPair]) -> Result<Vec<Vec<f64>>> {
+    let mut words: Vec<&str> = pairs.iter().flat_map(|p| [p.first.as_str(), p.second.as_str()]).collect();
+    words.sort_unstable();
+    words.dedup();
+    let occurrences: Vec<Occurrence> = words.iter().map(|w| Occurrence { sentence: w.to_string(), span: 0..w.len() }).collect();
+    let vectors = engine.embed_batch(&occurrences)?;
+    let by_word: HashMap<&str, _> = words.iter().copied().zip(&vectors).collect();
+    Ok((0..engine.num_layers())
+        .map(|layer| {
+            pairs
+                .iter()
+                .map(|p| {
+                    let a = by_word[p.first.as_str()].layer(layer).expect("every word has every layer");
+                    let b = by_word[p.second.as_str()].layer(layer).expect("every word has every layer");
+                    f64::from(crate::analysis::cosine(a, b))
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// Evaluates one file: the static engine as gensim does (see [`static_scores`]) and, when
+/// given, a contextual engine layer by layer on the same pairs (see [`contextual_scores`]).
+pub fn evaluate(
+    engine: &StaticEngine,
+    contextual: Option<&dyn Embedder>,
+    set: &WordPairSet,
+    restrict_vocab: Option<usize>,
+) -> Result<WordSimResult> {
+    let scores = static_scores(engine, set, restrict_vocab);
+    let human: Vec<f64> = scores.used.iter().map(|&i| set.pairs[i].score).collect();
+    let layers = match contextual {
+        Some(model) => {
+            let used: Vec<&WordPair> = scores.used.iter().map(|&i| &set.pairs[i]).collect();
+            contextual_scores(model, &used)?
+                .into_iter()
+                .enumerate()
+                .map(|(layer, cosines)| LayerCorrelation { layer, pearson: pearson(&human, &cosines), spearman: spearman(&human, &cosines) })
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    Ok(WordSimResult {
+        file: set.file.clone(),
+        pairs_total: set.pairs.len(),
+        pairs_used: scores.used.len(),
+        oov: set.pairs.len() - scores.used.len(),
+        pearson: pearson(&human, &scores.cosines),
+        spearman: spearman(&human, &scores.cosines),
+        contextual: layers,
+    })
+}
