@@ -1,6 +1,7 @@
 //! The contextual engine: a BERT-architecture encoder with per-layer word vectors.
 
 mod config;
+mod kernels;
 mod model;
 
 use std::ops::Range;
@@ -112,8 +113,14 @@ impl BertEncoder {
         Self::load(crate::source::default_bert_dir())
     }
 
-    /// Loads from resolved files; `name` is what [`Embedder::name`] reports.
+    /// Loads from resolved files onto the device `VECSHIFT_DEVICE` names (default: the CPU);
+    /// `name` is what [`Embedder::name`] reports.
     pub fn load_files(files: &ModelFiles, name: String) -> Result<Self> {
+        Self::load_files_on(files, name, &device_from_env()?)
+    }
+
+    /// Loads from resolved files onto the given device.
+    pub fn load_files_on(files: &ModelFiles, name: String, device: &Device) -> Result<Self> {
         let dir = files.dir.clone();
         let model_error = |reason: String| Error::Model { path: dir.clone(), reason };
 
@@ -137,7 +144,7 @@ impl BertEncoder {
             )));
         }
 
-        let device = Device::Cpu;
+        let device = device.clone();
         // Weights may be stored as f16 or bf16; they are widened once to f32 at load.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&files.weights], DType::F32, &device) }
             .map_err(|e| model_error(format!("cannot read {}: {e}", files.weights.display())))?;
@@ -260,6 +267,32 @@ impl BertEncoder {
             }
         }
         Ok(out.into_iter().map(LayerVectors::new).collect())
+    }
+}
+
+/// The device named by `VECSHIFT_DEVICE`: `cpu` (default), `cuda`, `cuda:N` or `metal`.
+///
+/// GPUs need a build with `--features cuda` (or `metal`); asking for one without it is an error
+/// that says so rather than a silent fall-back to the CPU.
+pub fn device_from_env() -> Result<Device> {
+    let wanted = std::env::var("VECSHIFT_DEVICE").unwrap_or_default();
+    let wanted = wanted.trim().to_ascii_lowercase();
+    let unavailable = |what: &str, feature: &str| {
+        Error::InvalidArgument(format!(
+            "VECSHIFT_DEVICE={what}: this vecshift was built without {feature} support; rebuild with `cargo build --release --features {feature}` or use VECSHIFT_DEVICE=cpu"
+        ))
+    };
+    match wanted.as_str() {
+        "" | "cpu" => Ok(Device::Cpu),
+        cuda if cuda.starts_with("cuda") => {
+            let ordinal = cuda.strip_prefix("cuda").unwrap_or("").trim_start_matches(':');
+            let ordinal: usize = if ordinal.is_empty() { 0 } else {
+                ordinal.parse().map_err(|_| Error::InvalidArgument(format!("VECSHIFT_DEVICE={cuda}: expected cuda or cuda:N")))?
+            };
+            if cfg!(feature = "cuda") { Ok(Device::new_cuda(ordinal)?) } else { Err(unavailable(cuda, "cuda")) }
+        }
+        "metal" => if cfg!(feature = "metal") { Ok(Device::new_metal(0)?) } else { Err(unavailable("metal", "metal")) },
+        other => Err(Error::InvalidArgument(format!("VECSHIFT_DEVICE={other}: expected cpu, cuda, cuda:N or metal"))),
     }
 }
 

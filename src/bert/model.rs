@@ -5,9 +5,42 @@
 //! the same shape: plain structs with `load(vb, &config)` and `forward`.
 
 use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder, embedding, layer_norm, linear};
+use candle_nn::{Embedding, LayerNorm, VarBuilder, embedding, layer_norm, linear};
 
 use super::config::{BertConfig, HiddenAct};
+use super::kernels;
+
+/// A dense layer whose weight is stored transposed, `[in, out]` row-major.
+///
+/// Checkpoints store `[out, in]`; multiplying by its transpose view makes gemm gather the
+/// weight element by element on every call (a tenth of the encoder's time). Transposing
+/// once at load time lets it read rows.
+struct Dense {
+    weight_t: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Dense {
+    fn load(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Self> {
+        let layer = linear(in_dim, out_dim, vb)?;
+        Self::from_parts(layer.weight(), layer.bias())
+    }
+
+    /// From a checkpoint-layout `[out, in]` weight and an optional `[out]` bias.
+    fn from_parts(weight: &Tensor, bias: Option<&Tensor>) -> Result<Self> {
+        Ok(Dense { weight_t: weight.t()?.contiguous()?, bias: bias.cloned() })
+    }
+
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let (batch, seq, in_dim) = xs.dims3()?;
+        let ys = xs.reshape((batch * seq, in_dim))?.matmul(&self.weight_t)?;
+        let ys = match &self.bias {
+            Some(bias) => ys.broadcast_add(bias)?,
+            None => ys,
+        };
+        ys.reshape((batch, seq, ()))
+    }
+}
 
 /// Token, position and segment embeddings, summed and normalised.
 pub struct BertEmbeddings {
@@ -45,10 +78,9 @@ impl BertEmbeddings {
 
 /// Multi-head self-attention with its output projection and residual norm.
 struct BertAttention {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    output: Linear,
+    /// Query, key and value projections side by side: one matrix product instead of three.
+    qkv: Dense,
+    output: Dense,
     norm: LayerNorm,
     heads: usize,
     head_dim: usize,
@@ -58,37 +90,62 @@ impl BertAttention {
     fn load(vb: VarBuilder, config: &BertConfig) -> Result<Self> {
         let hidden = config.hidden_size;
         let this = vb.pp("self");
+        let parts = ["query", "key", "value"].map(|name| linear(hidden, hidden, this.pp(name)));
+        // The three projections become one matrix product.
+        let [q, k, v] = parts;
+        let (q, k, v) = (q?, k?, v?);
+        let weight = Tensor::cat(&[q.weight(), k.weight(), v.weight()], 0)?;
+        let bias = match (q.bias(), k.bias(), v.bias()) {
+            (Some(qb), Some(kb), Some(vb)) => Some(Tensor::cat(&[qb, kb, vb], 0)?),
+            _ => None,
+        };
         Ok(BertAttention {
-            query: linear(hidden, hidden, this.pp("query"))?,
-            key: linear(hidden, hidden, this.pp("key"))?,
-            value: linear(hidden, hidden, this.pp("value"))?,
-            output: linear(hidden, hidden, vb.pp("output").pp("dense"))?,
+            qkv: Dense::from_parts(&weight, bias.as_ref())?,
+            output: Dense::load(hidden, hidden, vb.pp("output").pp("dense"))?,
             norm: layer_norm(hidden, config.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?,
             heads: config.num_attention_heads,
             head_dim: hidden / config.num_attention_heads,
         })
     }
 
-    /// `mask_bias`: `[batch, 1, 1, seq]`, 0 for real tokens and a large negative for padding.
-    fn forward(&self, xs: &Tensor, mask_bias: &Tensor) -> Result<Tensor> {
-        let (batch, seq, hidden) = xs.dims3()?;
-        let split = |t: Tensor| t.reshape((batch, seq, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous();
-        let q = split(self.query.forward(xs)?)?;
-        let k = split(self.key.forward(xs)?)?;
-        let v = split(self.value.forward(xs)?)?;
-        let scale = (self.head_dim as f64).sqrt();
-        let scores = (q.matmul(&k.t()?.contiguous()?)? / scale)?.broadcast_add(mask_bias)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
+    fn forward(&self, xs: &Tensor, mask: &Mask) -> Result<Tensor> {
+        let qkv = self.qkv.forward(xs)?;
+        let context = match mask {
+            Mask::Tokens(real) => kernels::fused_attention(&qkv, real.clone(), self.heads)?,
+            Mask::Bias(bias) => self.attention_with_tensors(&qkv, bias)?,
+        };
         self.norm.forward(&(self.output.forward(&context)? + xs)?)
     }
+
+    /// The same attention with candle's general ops, for devices without the fused kernel.
+    /// `bias`: `[batch, 1, 1, seq]`, 0 for real tokens and the lowest f32 for padding.
+    fn attention_with_tensors(&self, qkv: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        let (batch, seq, triple) = qkv.dims3()?;
+        let hidden = triple / 3;
+        let split = |i: usize| {
+            qkv.narrow(2, i * hidden, hidden)?.reshape((batch, seq, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous()
+        };
+        let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(bias)?;
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, seq, hidden))
+    }
+}
+
+/// Which tokens attention may look at, in the form the device's attention code takes.
+enum Mask {
+    /// Per token of `[batch, seq]`: true for real tokens (the CPU's fused kernel).
+    Tokens(Vec<bool>),
+    /// An additive `[batch, 1, 1, seq]` bias (candle's general ops on other devices).
+    Bias(Tensor),
 }
 
 /// One transformer layer: attention, then the feed-forward block.
 struct BertLayer {
     attention: BertAttention,
-    intermediate: Linear,
-    output: Linear,
+    intermediate: Dense,
+    output: Dense,
     norm: LayerNorm,
     act: HiddenAct,
 }
@@ -97,17 +154,18 @@ impl BertLayer {
     fn load(vb: VarBuilder, config: &BertConfig) -> Result<Self> {
         Ok(BertLayer {
             attention: BertAttention::load(vb.pp("attention"), config)?,
-            intermediate: linear(config.hidden_size, config.intermediate_size, vb.pp("intermediate").pp("dense"))?,
-            output: linear(config.intermediate_size, config.hidden_size, vb.pp("output").pp("dense"))?,
+            intermediate: Dense::load(config.hidden_size, config.intermediate_size, vb.pp("intermediate").pp("dense"))?,
+            output: Dense::load(config.intermediate_size, config.hidden_size, vb.pp("output").pp("dense"))?,
             norm: layer_norm(config.hidden_size, config.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?,
             act: config.hidden_act,
         })
     }
 
-    fn forward(&self, xs: &Tensor, mask_bias: &Tensor) -> Result<Tensor> {
-        let attended = self.attention.forward(xs, mask_bias)?;
+    fn forward(&self, xs: &Tensor, mask: &Mask) -> Result<Tensor> {
+        let attended = self.attention.forward(xs, mask)?;
         let inner = self.intermediate.forward(&attended)?;
         let inner = match self.act {
+            HiddenAct::Gelu if inner.device().is_cpu() => kernels::gelu_erf(&inner)?,
             HiddenAct::Gelu => inner.gelu_erf()?,
             HiddenAct::GeluNew => inner.gelu()?,
             HiddenAct::Relu => inner.relu()?,
@@ -140,16 +198,21 @@ impl BertModel {
     ///
     /// `input_ids` and `attention_mask` are `[batch, seq]` u32 (mask 1 = token, 0 = padding).
     /// Returns `num_layers() + 1` tensors of `[batch, seq, hidden]`: the embeddings output,
-    /// then the output of each layer.
+    /// then the output of each layer. Rows of padding tokens are not meaningful (on the CPU
+    /// no attention is computed for them at all).
     pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Vec<Tensor>> {
-        // The same additive mask transformers builds: padding keys get the lowest f32.
-        let mask_bias = ((attention_mask.to_dtype(DType::F32)?.affine(-1.0, 1.0)? * f64::from(f32::MIN))?)
-            .unsqueeze(1)?
-            .unsqueeze(1)?;
+        let mask = if input_ids.device().is_cpu() {
+            let real = attention_mask.flatten_all()?.to_vec1::<u32>()?.into_iter().map(|m| m != 0).collect();
+            Mask::Tokens(real)
+        } else {
+            // The same additive mask transformers builds: padding keys get the lowest f32.
+            let bias = (attention_mask.to_dtype(DType::F32)?.affine(-1.0, 1.0)? * f64::from(f32::MIN))?;
+            Mask::Bias(bias.unsqueeze(1)?.unsqueeze(1)?)
+        };
         let mut hidden = Vec::with_capacity(self.layers.len() + 1);
         hidden.push(self.embeddings.forward(input_ids)?);
         for layer in &self.layers {
-            let next = layer.forward(hidden.last().expect("embeddings pushed first"), &mask_bias)?;
+            let next = layer.forward(hidden.last().expect("embeddings pushed first"), &mask)?;
             hidden.push(next);
         }
         Ok(hidden)
