@@ -5,6 +5,7 @@ mod bench;
 mod compare;
 mod convert;
 mod embed;
+mod eval;
 pub mod logger;
 mod neighbors;
 pub mod output;
@@ -99,6 +100,8 @@ enum Command {
     Analogy(analogy::AnalogyArgs),
     /// Convert word2vec / GloVe / fastText vectors to finalfusion (memory-mapped, fast to open).
     Convert(convert::ConvertArgs),
+    /// Evaluate the models on published test sets: word similarity, analogies, WiC.
+    Eval(eval::EvalArgs),
     /// Measure encoder and neighbour-search throughput.
     Bench(bench::BenchArgs),
     /// The terminal UI (also what plain `vecshift` opens): watch the vectors shift.
@@ -116,6 +119,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Neighbors(args) => neighbors::run(&cli.global, args),
         Command::Analogy(args) => analogy::run(&cli.global, args),
         Command::Convert(args) => convert::run(&cli.global, args),
+        Command::Eval(args) => eval::run(&cli.global, args),
         Command::Bench(args) => bench::run(&cli.global, args),
     }
 }

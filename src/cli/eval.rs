@@ -1,0 +1,182 @@
+//! `vecshift eval`: word similarity, analogies and WiC against published test sets.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::builder::RangedU64ValueParser;
+use clap::{Args, Subcommand};
+use vecshift::eval::{analogy, wic, wordsim};
+use vecshift::Embedder;
+
+use super::GlobalArgs;
+use super::output::print_json;
+
+/// Arguments of `eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(subcommand)]
+    command: EvalCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum EvalCommand {
+    /// Pearson and Spearman correlation of cosines with human similarity scores (WordSim-353, SimLex-999, RG-65, ...).
+    Wordsim(WordsimArgs),
+    /// 3CosAdd accuracy on a questions-words.txt style analogy file, per section.
+    Analogy(AnalogyArgs),
+    /// WiC: per BERT layer, accuracy of a cosine threshold at telling same-sense from different-sense pairs.
+    Wic(WicArgs),
+}
+
+/// Arguments of `eval wordsim`.
+#[derive(Debug, Args)]
+struct WordsimArgs {
+    /// Word-pair files: `word1 word2 score` per line (tab or spaces; `#` comments and a header line are skipped).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Search only the N most frequent words (gensim's default is 300000); default: all.
+    #[arg(long, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    restrict_vocab: Option<usize>,
+    /// Skip the BERT model (static vectors only).
+    #[arg(long)]
+    static_only: bool,
+}
+
+/// Arguments of `eval analogy`.
+#[derive(Debug, Args)]
+struct AnalogyArgs {
+    /// Analogy questions: `: section` lines, then `a b c d` (a is to b as c is to d).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Search only the N most frequent words, as gensim does.
+    #[arg(long, value_name = "N", default_value_t = analogy::DEFAULT_RESTRICT_VOCAB, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    restrict_vocab: usize,
+}
+
+/// Arguments of `eval wic`.
+#[derive(Debug, Args)]
+struct WicArgs {
+    /// WiC data file (target, POS, i-j, sentence1, sentence2; tab-separated).
+    data: PathBuf,
+    /// The matching gold file (T or F per line).
+    gold: PathBuf,
+    /// Training split to choose the thresholds on (else cross-validation on DATA).
+    #[arg(long, num_args = 2, value_names = ["DATA", "GOLD"])]
+    train: Option<Vec<PathBuf>>,
+    /// Folds of the cross-validation used without --train.
+    #[arg(long, default_value_t = wic::DEFAULT_FOLDS, value_parser = RangedU64ValueParser::<usize>::new().range(2..))]
+    folds: usize,
+}
+
+pub fn run(global: &GlobalArgs, args: EvalArgs) -> Result<()> {
+    match args.command {
+        EvalCommand::Wordsim(args) => run_wordsim(global, args),
+        EvalCommand::Analogy(args) => run_analogy(global, args),
+        EvalCommand::Wic(args) => run_wic(global, args),
+    }
+}
+
+fn run_wordsim(global: &GlobalArgs, args: WordsimArgs) -> Result<()> {
+    // Read every file first, so a broken one fails before minutes of model loading.
+    let sets = args
+        .files
+        .iter()
+        .map(|f| wordsim::WordPairSet::read(f).context("reading a word-pair file for `eval wordsim`"))
+        .collect::<Result<Vec<_>>>()?;
+    let glove = global.load_static()?;
+    let bert = if args.static_only { None } else { Some(global.load_bert()?) };
+    let restrict = args.restrict_vocab;
+    let results = sets
+        .iter()
+        .map(|set| {
+            wordsim::evaluate(&glove, bert.as_ref().map(|b| b as &dyn Embedder), set, restrict)
+                .with_context(|| format!("evaluating {}", set.file))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if global.json {
+        return print_json(&results);
+    }
+    let searched = restrict.map_or(glove.vocab_len(), |r| r.min(glove.vocab_len()));
+    println!("word similarity: cosine vs human scores; static {} ({searched} words searched, case-insensitive)", glove.name());
+    println!("{:<28} {:>6} {:>6} {:>5} {:>8} {:>8}", "file", "pairs", "used", "oov", "pearson", "spearman");
+    for r in &results {
+        println!("{:<28} {:>6} {:>6} {:>5} {:>8} {:>8}", r.file, r.pairs_total, r.pairs_used, r.oov, fmt_corr(r.pearson), fmt_corr(r.spearman));
+    }
+    if let Some(bert) = &bert {
+        println!();
+        println!("{} per layer, each word alone ([CLS] word [SEP]), same pairs; Spearman (Pearson)", bert.name());
+        print!("{:>5}", "layer");
+        for r in &results {
+            print!("  {:>22}", truncate(&r.file, 22));
+        }
+        println!();
+        for layer in 0..bert.num_layers() {
+            print!("{layer:>5}");
+            for r in &results {
+                let c = &r.contextual[layer];
+                print!("  {:>22}", format!("{} ({})", fmt_corr(c.spearman), fmt_corr(c.pearson)));
+            }
+            println!();
+        }
+    }
+    Ok(())
+}
+
+fn run_analogy(global: &GlobalArgs, args: AnalogyArgs) -> Result<()> {
+    let set = analogy::AnalogySet::read(&args.file).context("reading the analogy file for `eval analogy`")?;
+    let glove = global.load_static()?;
+    let result = analogy::evaluate(&glove, &set, args.restrict_vocab);
+    if global.json {
+        return print_json(&result);
+    }
+    println!(
+        "analogy (3CosAdd) on {}: {} questions, {} skipped (a word outside the {} words searched in {})",
+        result.file, result.questions, result.oov, result.restrict_vocab, glove.name()
+    );
+    println!("{:<32} {:>8} {:>9} {:>9}", "section", "correct", "attempted", "accuracy");
+    let row = |name: &str, a: &analogy::Accuracy| println!("{name:<32} {:>8} {:>9} {:>9}", a.correct, a.attempted, fmt_pct(a.accuracy));
+    for s in &result.sections {
+        row(&s.name, &s.score);
+    }
+    println!("{}", "-".repeat(61));
+    row("semantic", &result.semantic);
+    row("syntactic (gram*)", &result.syntactic);
+    row("total", &result.total);
+    Ok(())
+}
+
+fn run_wic(global: &GlobalArgs, args: WicArgs) -> Result<()> {
+    let test = wic::WicSet::read(&args.data, &args.gold).context("reading the WiC data for `eval wic`")?;
+    let train = match args.train.as_deref() {
+        Some([data, gold]) => Some(wic::WicSet::read(data, gold).context("reading the WiC training data (--train)")?),
+        _ => None,
+    };
+    let bert = global.load_bert()?;
+    let result = wic::evaluate(&bert, &test, train.as_ref(), args.folds).context("embedding the WiC sentences")?;
+    if global.json {
+        return print_json(&result);
+    }
+    let how = match (&result.train_file, result.train_n) {
+        (Some(file), Some(n)) => format!("thresholds chosen on {file} ({n} pairs)"),
+        _ => format!("accuracy by {}", result.threshold_selection),
+    };
+    println!("WiC on {} ({} pairs); {}; {how}", result.file, result.n, result.model);
+    println!("{:>7} {:>10} {:>9}", "layer", "threshold", "accuracy");
+    for l in &result.layers {
+        println!("{:>7} {:>10.4} {:>9}", l.layer, l.threshold, fmt_pct(Some(l.accuracy)));
+    }
+    println!("{:>7} {:>10} {:>9}  ({})", "static", "-", fmt_pct(Some(result.static_accuracy)), result.static_note);
+    Ok(())
+}
+
+fn fmt_corr(value: Option<f64>) -> String {
+    value.map_or_else(|| "n/a".into(), |v| format!("{v:.4}"))
+}
+
+fn fmt_pct(value: Option<f64>) -> String {
+    value.map_or_else(|| "n/a".into(), |v| format!("{:.2}%", v * 100.0))
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width { text.to_owned() } else { text.chars().take(width - 1).chain(['…']).collect() }
+}

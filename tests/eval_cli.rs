@@ -1,0 +1,205 @@
+//! `vecshift eval` end to end: the JSON keys, gensim's and transformers' numbers through the
+//! binary, and one-line errors for bad input.
+//!
+//! References: tests/fixtures/eval/gensim_reference.json (gensim 4.4) and bert_reference.json
+//! (Hugging Face transformers on the embedded all-MiniLM-L6-v2), each written by the script next to it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval").join(name).to_string_lossy().into_owned()
+}
+
+fn reference(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture(name)).unwrap()).unwrap()
+}
+
+fn vecshift(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vecshift")).args(args).env("RUST_BACKTRACE", "1").output().unwrap()
+}
+
+fn json(args: &[&str]) -> Value {
+    let out = vecshift(args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn fails_with(args: &[&str], needles: &[&str]) {
+    let out = vecshift(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout on error");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: one line, got: {stderr}");
+    assert!(stderr.starts_with("error: ") && !stderr.contains("panicked"), "{stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "{args:?}: {needle:?} missing from: {stderr}");
+    }
+}
+
+fn close(got: &Value, want: &Value, what: &str) {
+    let (g, w) = (got.as_f64().unwrap_or_else(|| panic!("{what}: {got}")), want.as_f64().unwrap());
+    assert!((g - w).abs() < 1e-4, "{what}: {g} vs {w}");
+}
+
+fn keys(value: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys
+}
+
+#[test]
+fn wordsim_json_equals_gensim_and_transformers() {
+    let files = ["wordsim353.tsv", "simlex999.txt", "rg65.txt"].map(fixture);
+    let mut args = vec!["eval", "wordsim", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    let got = json(&args);
+    let got = got.as_array().unwrap();
+    assert_eq!(got.len(), 3);
+    let gensim = reference("gensim_reference.json");
+    for (g, w) in got.iter().zip(gensim["word_pairs"].as_array().unwrap().iter().step_by(2)) {
+        assert_eq!(keys(g), ["contextual", "file", "oov", "pairs_total", "pairs_used", "pearson", "spearman"]);
+        assert_eq!(g["file"], w["file"]);
+        for key in ["pairs_total", "pairs_used", "oov"] {
+            assert_eq!(g[key], w[key], "{} {key}", w["file"]);
+        }
+        close(&g["pearson"], &w["pearson"], "pearson");
+        close(&g["spearman"], &w["spearman"], "spearman");
+        assert_eq!(g["contextual"].as_array().unwrap().len(), 7, "MiniLM: embeddings + 6 layers");
+    }
+    // RG-65: every pair is in GloVe, so BERT sees all 65, as the reference does.
+    let bert = reference("bert_reference.json");
+    let want = bert["wordsim"]["contextual"].as_array().unwrap();
+    for (g, w) in got[2]["contextual"].as_array().unwrap().iter().zip(want) {
+        assert_eq!(keys(g), ["layer", "pearson", "spearman"]);
+        assert_eq!(g["layer"], w["layer"]);
+        close(&g["pearson"], &w["pearson"], &format!("rg65 layer {}", w["layer"]));
+        close(&g["spearman"], &w["spearman"], &format!("rg65 layer {}", w["layer"]));
+    }
+}
+
+#[test]
+fn wordsim_restricts_the_vocabulary_and_prints_a_table() {
+    let rg65 = fixture("rg65.txt");
+    let got = json(&["eval", "wordsim", "--json", "--static-only", "--restrict-vocab", "10000", &rg65]);
+    let want = &reference("gensim_reference.json")["word_pairs"][5];
+    assert_eq!(want["restrict_vocab"], 10000);
+    assert_eq!(got[0]["pairs_used"], want["pairs_used"]);
+    close(&got[0]["spearman"], &want["spearman"], "spearman");
+    assert_eq!(got[0]["contextual"], serde_json::json!([]));
+
+    let out = vecshift(&["eval", "wordsim", "--static-only", &rg65]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success());
+    let row = table.lines().find(|l| l.starts_with("rg65.txt")).unwrap();
+    assert_eq!(row.split_whitespace().collect::<Vec<_>>(), ["rg65.txt", "65", "65", "0", "0.5570", "0.5946"]);
+}
+
+#[test]
+fn analogy_json_has_the_issue_keys_and_gensims_counts() {
+    let got = json(&["eval", "analogy", "--json", "--restrict-vocab", "10000", &fixture("analogy_sample.txt")]);
+    let want = &reference("gensim_reference.json")["analogy_sample"][1];
+    assert_eq!(want["restrict_vocab"], 10000);
+    for key in ["sections", "semantic", "syntactic", "total"] {
+        assert!(got.get(key).is_some(), "{key}");
+    }
+    for (g, w) in got["sections"].as_array().unwrap().iter().zip(want["sections"].as_array().unwrap()) {
+        assert_eq!(keys(g), ["accuracy", "attempted", "correct", "name"]);
+        assert_eq!((&g["name"], &g["correct"], &g["attempted"]), (&w["name"], &w["correct"], &w["attempted"]));
+    }
+    for key in ["semantic", "syntactic", "total"] {
+        assert_eq!(keys(&got[key]), ["accuracy", "attempted", "correct"]);
+        assert_eq!((&got[key]["correct"], &got[key]["attempted"]), (&want[key]["correct"], &want[key]["attempted"]), "{key}");
+    }
+    close(&got["total"]["accuracy"], &want["score"], "total accuracy");
+    // A section where every question has an unknown word: nothing attempted, accuracy undefined.
+    let rare = got["sections"].as_array().unwrap().iter().find(|s| s["name"] == "rare-words").unwrap();
+    assert_eq!((&rare["attempted"], &rare["accuracy"]), (&serde_json::json!(0), &Value::Null));
+}
+
+#[test]
+fn wic_with_a_training_split_equals_the_reference() {
+    let (train_data, train_gold) = (fixture("wic_sample/train.data.txt"), fixture("wic_sample/train.gold.txt"));
+    let got = json(&["eval", "wic", "--json", &fixture("wic_sample/test.data.txt"), &fixture("wic_sample/test.gold.txt"),
+        "--train", &train_data, &train_gold]);
+    let want = &reference("bert_reference.json")["wic"];
+    assert_eq!(got["n"], want["n"]);
+    assert_eq!(got["train_n"], want["train_n"]);
+    compare_wic(&got, &want["with_train"]);
+    assert!(got["static_note"].as_str().unwrap().contains("one vector"));
+}
+
+#[test]
+fn wic_without_training_data_cross_validates() {
+    let got = json(&["eval", "wic", "--json", &fixture("wic_sample/test.data.txt"), &fixture("wic_sample/test.gold.txt")]);
+    let want = &reference("bert_reference.json")["wic"]["cross_validation"];
+    assert_eq!(want["folds"], 5);
+    assert_eq!(got["threshold_selection"], "5-fold cross-validation");
+    assert_eq!(got["train_n"], Value::Null);
+    compare_wic(&got, want);
+}
+
+fn compare_wic(got: &Value, want: &Value) {
+    let layers = got["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 7);
+    for (g, w) in layers.iter().zip(want["layers"].as_array().unwrap()) {
+        assert_eq!(keys(g), ["accuracy", "layer", "threshold"]);
+        assert_eq!(g["layer"], w["layer"]);
+        close(&g["threshold"], &w["threshold"], &format!("layer {} threshold", w["layer"]));
+        close(&g["accuracy"], &w["accuracy"], &format!("layer {} accuracy", w["layer"]));
+    }
+    close(&got["static_accuracy"], &want["static_accuracy"], "static accuracy");
+    assert_eq!(got["static_accuracy"], 0.5, "a balanced set: chance");
+}
+
+#[test]
+fn wic_table_says_why_the_static_engine_is_at_chance() {
+    let out = vecshift(&["eval", "wic", &fixture("wic_sample/test.data.txt"), &fixture("wic_sample/test.gold.txt")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8(out.stdout).unwrap();
+    let row = table.lines().find(|l| l.trim_start().starts_with("static")).unwrap();
+    assert!(row.contains("50.00%") && row.contains("one vector"), "{row}");
+    assert_eq!(table.lines().filter(|l| l.trim_start().starts_with(char::is_numeric)).count(), 7, "{table}");
+}
+
+fn temp_file(dir: &Path, name: &str, contents: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[test]
+fn bad_input_is_one_line_naming_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = |p: PathBuf| p.to_string_lossy().into_owned();
+
+    fails_with(&["eval", "wordsim", "--static-only", "no/such/pairs.txt"], &["no/such/pairs.txt"]);
+    let broken = s(temp_file(d, "broken.txt", b"tiger\tcat\t7.35\nbook paper\nold new 1.58\n"));
+    fails_with(&["eval", "wordsim", "--static-only", &broken], &["broken.txt line 2", "three columns"]);
+    let latin1 = s(temp_file(d, "latin1.txt", b"tiger cat 7.35\ncaf\xe9 bar 2.0\n"));
+    fails_with(&["eval", "wordsim", "--static-only", &latin1], &["latin1.txt line 2", "UTF-8"]);
+    let empty = s(temp_file(d, "empty.txt", b"# nothing\n"));
+    fails_with(&["eval", "wordsim", "--static-only", &empty], &["empty.txt", "no word pairs"]);
+    // A usage error is clap's (error line, then a pointer to --help).
+    let out = vecshift(&["eval", "wordsim", "--restrict-vocab", "0", &fixture("rg65.txt")]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).starts_with("error: invalid value '0' for '--restrict-vocab"));
+
+    let three = s(temp_file(d, "three.txt", b": family\nman woman king\n"));
+    fails_with(&["eval", "analogy", &three], &["three.txt line 2", "four words"]);
+    let headless = s(temp_file(d, "headless.txt", b"man woman king queen\n"));
+    fails_with(&["eval", "analogy", &headless], &["headless.txt line 1", "section"]);
+
+    let data = fixture("wic_sample/test.data.txt");
+    let short_gold = s(temp_file(d, "short.gold.txt", b"T\nF\n"));
+    fails_with(&["eval", "wic", &data, &short_gold], &["short.gold.txt", "12"]);
+    let bad_gold = s(temp_file(d, "bad.gold.txt", format!("{}yes\n", "T\n".repeat(11)).as_bytes()));
+    fails_with(&["eval", "wic", &data, &bad_gold], &["bad.gold.txt line 12", "T or F"]);
+    let bad_index = s(temp_file(d, "idx.data.txt", b"bank\tN\t9-0\tThe bank .\tA bank .\n"));
+    let one_gold = s(temp_file(d, "idx.gold.txt", b"T\n"));
+    fails_with(&["eval", "wic", &bad_index, &one_gold], &["idx.data.txt line 1", "token index 9"]);
+    let columns = s(temp_file(d, "cols.data.txt", b"bank\tN\t1-1\tThe bank .\n"));
+    fails_with(&["eval", "wic", &columns, &one_gold], &["cols.data.txt line 1", "5 tab-separated columns"]);
+}
