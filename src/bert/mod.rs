@@ -3,6 +3,7 @@
 mod config;
 mod kernels;
 mod model;
+pub mod sentence;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
