@@ -35,6 +35,7 @@ pub mod error;
 pub mod eval;
 pub mod occurrence;
 mod panic_guard;
+pub mod report;
 pub mod source;
 pub mod static_vectors;
 
@@ -43,6 +44,7 @@ pub use bert::{BertConfig, BertEncoder, Pooling};
 pub use engine::{Embedder, EngineKind, LayerSelection, LayerVectors};
 pub use error::{Error, Result};
 pub use occurrence::{Locator, Occurrence};
+pub use report::{Analyzer, Report, ReportOptions};
 pub use source::{HubOptions, ModelFiles, ModelSource};
 pub use static_vectors::{LookupSource, Neighbor, StaticEngine, StaticVector, VectorFormat};
 

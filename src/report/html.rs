@@ -1,0 +1,396 @@
+//! The HTML report: one self-contained page, with charts drawn by plotters' SVG backend into
+//! strings and inlined, so the file can be mailed or archived on its own.
+
+use std::io::{self, Write};
+
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{IntoSegmentedCoord, SegmentValue};
+use plotters::prelude::*;
+use plotters::style::colors::colormaps::ViridisRGB;
+
+use super::write::{COLUMNS, cells, fmt, word_heading};
+use super::{HEATMAP_OCCURRENCES, Heatmap, LayerMetrics, Report, WordReport};
+
+/// Words drawn as separate curves or heatmaps; more would be unreadable (the tables have all).
+const PLOTTED_WORDS: usize = 12;
+/// Rows of the word-by-layer heatmap.
+const OVERVIEW_WORDS: usize = 40;
+/// Skipped lines listed in the page (the JSON output lists all).
+const LISTED_SKIPPED: usize = 200;
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+type DrawResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Draws into an in-memory SVG of `size` pixels.
+fn svg(size: (u32, u32), draw: impl FnOnce(&Area) -> DrawResult) -> io::Result<String> {
+    let mut buffer = String::new();
+    {
+        let root = SVGBackend::with_string(&mut buffer, size).into_drawing_area();
+        let result = root.fill(&WHITE).map_err(Into::into).and_then(|()| draw(&root));
+        result.and_then(|()| root.present().map_err(Into::into)).map_err(|e| io::Error::other(e.to_string()))?;
+    }
+    Ok(buffer)
+}
+
+/// A distinct colour per word.
+fn palette(i: usize) -> RGBColor {
+    let (r, g, b) = Palette99::pick(i).to_rgba().rgb();
+    RGBColor(r, g, b)
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// One measure of a layer.
+type Measure = fn(&LayerMetrics) -> Option<f64>;
+
+/// The measures drawn as curves, with their colours.
+fn curves() -> [(&'static str, RGBColor, Measure); 5] {
+    [
+        ("self-similarity", RGBColor(31, 119, 180), |m| m.self_similarity),
+        ("anisotropy baseline", RGBColor(127, 127, 127), |m| m.anisotropy_baseline),
+        ("adjusted self-similarity", RGBColor(44, 160, 44), |m| m.adjusted_self_similarity),
+        ("intra-sentence similarity", RGBColor(255, 127, 14), |m| m.intra_sentence_similarity),
+        ("first-PC variance", RGBColor(148, 103, 189), |m| m.first_pc_variance),
+    ]
+}
+
+/// One curve over the layers: a name, a colour, the BERT points (solid) and the static
+/// engine's value (dashed across all layers).
+struct Curve {
+    name: String,
+    color: RGBColor,
+    points: Vec<(usize, f64)>,
+    static_value: Option<f64>,
+}
+
+impl Curve {
+    fn new(
+        name: impl Into<String>,
+        color: RGBColor,
+        layers: &[LayerMetrics],
+        static_: Option<&LayerMetrics>,
+        value: impl Fn(&LayerMetrics) -> Option<f64>,
+    ) -> Self {
+        let points = layers.iter().filter_map(|m| Some((m.layer, value(m)?))).collect();
+        Curve { name: name.into(), color, points, static_value: static_.and_then(value) }
+    }
+}
+
+/// Width of the legend column beside the plots.
+const LEGEND_WIDTH: u32 = 230;
+
+/// A chart of curves over the layers; its y axis spans the values in tenths (and 0).
+fn plot_layers(area: &Area, caption: &str, layers: usize, curves: &[Curve]) -> DrawResult {
+    let values: Vec<f64> = curves.iter().flat_map(|c| c.points.iter().map(|p| p.1).chain(c.static_value)).collect();
+    let lo = values.iter().fold(0f64, |lo, v| lo.min((v * 10.0).floor() / 10.0));
+    let hi = values.iter().fold(lo + 0.1, |hi, v| hi.max((v * 10.0).ceil() / 10.0)) + 0.02;
+    let last = layers.saturating_sub(1) as f64;
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 17))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d(-0.2..last + 0.2, lo..hi)?;
+    chart
+        .configure_mesh()
+        .x_desc("layer (0 = embeddings output)")
+        .x_labels(layers.max(2))
+        .x_label_formatter(&|x| if (x - x.round()).abs() < 1e-9 { format!("{x:.0}") } else { String::new() })
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    for curve in curves {
+        let points: Vec<(f64, f64)> = curve.points.iter().map(|&(l, v)| (l as f64, v)).collect();
+        chart.draw_series(LineSeries::new(points.iter().copied(), curve.color.stroke_width(2)))?;
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, curve.color.filled())))?;
+        if let Some(v) = curve.static_value {
+            chart.draw_series(DashedLineSeries::new([(-0.2, v), (last + 0.2, v)], 6, 4, curve.color.stroke_width(2)))?;
+        }
+    }
+    Ok(())
+}
+
+/// The curves' names with a solid sample (BERT) and a dashed one (static) where they have them.
+fn legend(area: &Area, curves: &[Curve]) -> DrawResult {
+    let font = ("sans-serif", 13).into_font();
+    for (i, curve) in curves.iter().enumerate() {
+        let y = 50 + 19 * i as i32;
+        let style = curve.color.stroke_width(2);
+        if !curve.points.is_empty() {
+            area.draw(&PathElement::new(vec![(4, y), (22, y)], style))?;
+        }
+        if curve.static_value.is_some() {
+            area.draw(&PathElement::new(vec![(28, y), (34, y)], style))?;
+            area.draw(&PathElement::new(vec![(38, y), (44, y)], style))?;
+        }
+        area.draw(&Text::new(curve.name.clone(), (52, y - 7), font.clone()))?;
+    }
+    let note = font.color(&BLACK.mix(0.6));
+    area.draw(&Text::new("solid: BERT, dashed: static", (4, 58 + 19 * curves.len() as i32), note))?;
+    Ok(())
+}
+
+/// The most frequent words, at most `count`, in report order.
+fn top_words(report: &Report, count: usize, keep: impl Fn(&WordReport) -> bool) -> Vec<&WordReport> {
+    let mut words: Vec<&WordReport> = report.words.iter().filter(|w| keep(w)).collect();
+    words.sort_by_key(|w| std::cmp::Reverse(w.occurrences));
+    words.truncate(count);
+    words
+}
+
+/// One or more charts side by side, with the legend of the last one's curves on the right.
+fn charts(layers: usize, panels: &[(&str, Vec<Curve>)]) -> io::Result<String> {
+    let width = 880 / panels.len() as u32;
+    svg((880 + LEGEND_WIDTH, 430), |area| {
+        let breaks: Vec<u32> = (1..=panels.len() as u32).map(|i| i * width).collect();
+        let areas = area.split_by_breakpoints(breaks, [] as [u32; 0]);
+        for ((caption, curves), panel) in panels.iter().zip(&areas) {
+            plot_layers(panel, caption, layers, curves)?;
+        }
+        legend(&areas[panels.len()], &panels[panels.len() - 1].1)
+    })
+}
+
+fn summary_chart(report: &Report) -> io::Result<String> {
+    let summary = &report.summary;
+    let curves: Vec<Curve> = curves()
+        .into_iter()
+        .map(|(name, color, value)| Curve::new(name, color, &summary.layers, summary.static_.as_ref(), value))
+        .collect();
+    charts(report.models.bert.layers, &[("Mean over words, per layer", curves)])
+}
+
+fn words_chart(report: &Report) -> io::Result<String> {
+    let summary = &report.summary;
+    let mut curves: Vec<Curve> = top_words(report, PLOTTED_WORDS, |_| true)
+        .iter()
+        .enumerate()
+        .map(|(i, w)| Curve::new(w.word.clone(), palette(i), &w.layers, None, |m| m.self_similarity))
+        .collect();
+    let grey = RGBColor(127, 127, 127);
+    curves.push(Curve::new("anisotropy baseline", grey, &summary.layers, summary.static_.as_ref(), |m| m.anisotropy_baseline));
+    curves.push(Curve::new("static self-similarity", BLACK, &[], summary.static_.as_ref(), |m| m.self_similarity));
+    charts(report.models.bert.layers, &[("Self-similarity per word", curves)])
+}
+
+fn sense_chart(report: &Report) -> io::Result<Option<String>> {
+    let words = top_words(report, PLOTTED_WORDS, |w| !w.senses.is_empty());
+    if words.is_empty() {
+        return Ok(None);
+    }
+    let separation = |m: &LayerMetrics| {
+        let s = m.senses.as_ref()?;
+        Some(s.within_sense? - s.between_sense?)
+    };
+    let accuracy = |m: &LayerMetrics| m.senses.as_ref()?.nn_sense_accuracy;
+    let panel = |value: &dyn Fn(&LayerMetrics) -> Option<f64>| {
+        let summary = &report.summary;
+        let mut curves: Vec<Curve> =
+            words.iter().enumerate().map(|(i, w)| Curve::new(w.word.clone(), palette(i), &w.layers, None, value)).collect();
+        curves.push(Curve::new("mean over words", BLACK, &summary.layers, summary.static_.as_ref(), value));
+        curves
+    };
+    let panels = [
+        ("Within- minus between-sense cosine", panel(&separation)),
+        ("Leave-one-out 1-NN sense accuracy", panel(&accuracy)),
+    ];
+    charts(report.models.bert.layers, &panels).map(Some)
+}
+
+/// A matrix of coloured cells with row and column labels and, when there is room, the values.
+fn heatmap(
+    area: &Area,
+    caption: &str,
+    rows: &[String],
+    columns: &[String],
+    values: &[Vec<Option<f64>>],
+    scale: (f64, f64),
+    label_area: u32,
+) -> DrawResult {
+    let (n_rows, n_cols) = (rows.len() as i32, columns.len() as i32);
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 15))
+        .margin(8)
+        .x_label_area_size(if n_cols > 12 { 10 } else { 28 })
+        .y_label_area_size(label_area)
+        .build_cartesian_2d((0..n_cols - 1).into_segmented(), (0..n_rows - 1).into_segmented())?;
+    let label = |names: &[String], reverse: bool, v: &SegmentValue<i32>| match v {
+        SegmentValue::CenterOf(i) if (0..names.len() as i32).contains(i) => {
+            let i = if reverse { names.len() as i32 - 1 - i } else { *i };
+            names[i as usize].chars().take(18).collect()
+        }
+        _ => String::new(),
+    };
+    let small = n_rows > 20 || n_cols > 20;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(if n_cols > 12 { 0 } else { columns.len() + 1 })
+        .y_labels(rows.len() + 1)
+        .x_label_formatter(&|v| label(columns, false, v))
+        .y_label_formatter(&|v| label(rows, true, v))
+        .label_style(("sans-serif", if small { 9 } else { 12 }))
+        .draw()?;
+    let (lo, hi) = scale;
+    let cell_text = n_cols <= 12 && n_rows <= 40;
+    for (r, row) in values.iter().enumerate() {
+        let y = n_rows - 1 - r as i32;
+        for (c, value) in row.iter().enumerate() {
+            let c = c as i32;
+            let Some(v) = value else { continue };
+            let h = if hi > lo { ((v - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 1.0 };
+            let color = ViridisRGB.get_color(h as f32);
+            chart.draw_series([Rectangle::new(
+                [(SegmentValue::Exact(c), SegmentValue::Exact(y)), (SegmentValue::Exact(c + 1), SegmentValue::Exact(y + 1))],
+                color.filled(),
+            )])?;
+            if cell_text {
+                let ink = if h > 0.6 { &BLACK } else { &WHITE };
+                let style = ("sans-serif", 11).into_font().color(ink).pos(plotters::style::text_anchor::Pos::new(plotters::style::text_anchor::HPos::Center, plotters::style::text_anchor::VPos::Center));
+                chart.draw_series([Text::new(format!("{v:.2}"), (SegmentValue::CenterOf(c), SegmentValue::CenterOf(y)), style)])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn overview_heatmap(report: &Report) -> io::Result<String> {
+    let words = top_words(report, OVERVIEW_WORDS, |_| true);
+    let mut columns: Vec<String> = (0..report.models.bert.layers).map(|l| format!("L{l}")).collect();
+    let has_static = words.iter().any(|w| w.static_.is_some());
+    if has_static {
+        columns.push("static".into());
+    }
+    let rows: Vec<String> = words.iter().map(|w| w.word.clone()).collect();
+    let values: Vec<Vec<Option<f64>>> = words
+        .iter()
+        .map(|w| {
+            let mut row: Vec<Option<f64>> = w.layers.iter().map(|m| m.self_similarity).collect();
+            if has_static {
+                row.push(w.static_.as_ref().and_then(|m| m.self_similarity));
+            }
+            row
+        })
+        .collect();
+    let lo = values.iter().flatten().flatten().fold(1f64, |a, &b| a.min(b));
+    let height = 90 + 22 * rows.len() as u32;
+    svg((900, height), |area| {
+        heatmap(area, "Self-similarity per word and layer (colour: low = dark, 1 = yellow)", &rows, &columns, &values, (lo, 1.0), 140)
+    })
+}
+
+/// The word's occurrence heatmaps, on one colour scale from the lowest cosine (returned) to 1.
+fn occurrence_heatmaps(word: &WordReport) -> io::Result<(f32, Vec<String>)> {
+    let lo = word.heatmaps.iter().flat_map(|h| h.matrix.iter().flatten()).filter(|v| !v.is_nan()).fold(1f32, |a, &b| a.min(b));
+    let maps = word
+        .heatmaps
+        .iter()
+        .filter(|h| h.labels.len() >= 2)
+        .map(|h: &Heatmap| {
+            let values: Vec<Vec<Option<f64>>> =
+                h.matrix.iter().map(|row| row.iter().map(|&v| (!v.is_nan()).then_some(f64::from(v))).collect()).collect();
+            let n = h.labels.len() as u32;
+            let columns = vec![String::new(); n as usize];
+            // Big enough cells for the values up to 12 occurrences, compact above.
+            let cell = match n {
+                ..=12 => 30,
+                13..=24 => 16,
+                _ => 10,
+            };
+            let size = 60 + cell * n;
+            let label_area = 20 + 6 * h.labels.iter().map(|l| l.chars().count().min(18)).max().unwrap_or(0) as u32;
+            svg((size + label_area, size), |area| heatmap(area, &h.title, &h.labels, &columns, &values, (f64::from(lo), 1.0), label_area))
+        })
+        .collect::<io::Result<_>>()?;
+    Ok((lo, maps))
+}
+
+fn html_table(out: &mut dyn Write, layers: &[LayerMetrics], static_: Option<&LayerMetrics>) -> io::Result<()> {
+    let has_senses = layers.iter().chain(static_).any(|m| m.senses.is_some());
+    let shown = if has_senses { COLUMNS.len() } else { 5 };
+    write!(out, "<table><tr><th>layer</th>")?;
+    for c in &COLUMNS[..shown] {
+        write!(out, "<th>{c}</th>")?;
+    }
+    writeln!(out, "</tr>")?;
+    let rows = layers.iter().map(|m| (m.layer.to_string(), m)).chain(static_.map(|m| ("static".to_owned(), m)));
+    for (name, m) in rows {
+        write!(out, "<tr><td>{name}</td>")?;
+        for v in &cells(m)[..shown] {
+            write!(out, "<td>{}</td>", fmt(*v))?;
+        }
+        writeln!(out, "</tr>")?;
+    }
+    writeln!(out, "</table>")
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}\
+table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}\
+th{background:#f3f3f3}td:first-child{text-align:left}svg{max-width:100%;height:auto}\
+.maps{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}details{margin:.4em 0}summary{cursor:pointer;font-weight:600}\
+.note{color:#555;font-size:.92em}";
+
+/// Writes the whole page.
+pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let bert = &report.models.bert;
+    let name = escape(&report.input.name);
+    writeln!(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>vecshift report: {name}</title><style>{STYLE}</style></head><body>")?;
+    writeln!(out, "<h1>vecshift report: {name}</h1><ul>")?;
+    writeln!(out, "<li>BERT: {} ({} layers, layer 0 = embeddings output; {} dims; {} pooling)</li>", escape(&bert.name), bert.layers, bert.dims, bert.pooling)?;
+    match &report.models.static_ {
+        Some(s) => writeln!(out, "<li>static: {} ({} dims), shown as one layer</li>", escape(&s.name), s.dims)?,
+        None => writeln!(out, "<li>static: none</li>")?,
+    }
+    writeln!(
+        out,
+        "<li>input: {name} ({}), {} lines: {} occurrences of {} words; {} lines skipped</li>",
+        report.input.format, report.input.lines, report.occurrences, report.words.len(), report.skipped.len()
+    )?;
+    writeln!(out, "<li>first-PC variance and the sense measures use at most {} sampled occurrences per word; the other measures use all</li></ul>", report.max_per_word)?;
+    writeln!(out, "<p class=\"note\">Self-similarity: mean cosine between a word's occurrences. Anisotropy baseline: mean cosine between occurrences of different words (how similar any two vectors of the layer are). Adjusted = self-similarity minus baseline. Intra-sentence: mean cosine of the word to the other words of its sentence. A static vector is the same in every sentence, so its self-similarity is 1.</p>")?;
+
+    writeln!(out, "<h2>Across words</h2>")?;
+    writeln!(out, "{}", summary_chart(report)?)?;
+    html_table(out, &report.summary.layers, report.summary.static_.as_ref())?;
+    writeln!(out, "<h2>Per word</h2>")?;
+    if report.words.len() > OVERVIEW_WORDS {
+        writeln!(out, "<p class=\"note\">The charts show the {OVERVIEW_WORDS} (heatmap) and {PLOTTED_WORDS} (curves) most frequent words; the tables below have all {}.</p>", report.words.len())?;
+    }
+    writeln!(out, "{}", overview_heatmap(report)?)?;
+    writeln!(out, "{}", words_chart(report)?)?;
+    if let Some(chart) = sense_chart(report)? {
+        writeln!(out, "<h2>Sense separation</h2>\n{chart}")?;
+    }
+
+    writeln!(out, "<h2>Words</h2>")?;
+    let with_maps: Vec<&str> = top_words(report, PLOTTED_WORDS, |_| true).iter().map(|w| w.word.as_str()).collect();
+    for word in &report.words {
+        let open = if with_maps.first() == Some(&word.word.as_str()) { " open" } else { "" };
+        writeln!(out, "<details{open}><summary>{}</summary>", escape(&word_heading(word)))?;
+        html_table(out, &word.layers, word.static_.as_ref())?;
+        if with_maps.contains(&word.word.as_str()) {
+            let (lo, maps) = occurrence_heatmaps(word)?;
+            if !maps.is_empty() {
+                writeln!(out, "<p class=\"note\">Pairwise cosines of up to {HEATMAP_OCCURRENCES} sampled occurrences, grouped by sense; colour from {lo:.2} (dark) to 1.00 (yellow).</p><div class=\"maps\">")?;
+                for map in maps {
+                    writeln!(out, "{map}")?;
+                }
+                writeln!(out, "</div>")?;
+            }
+        }
+        writeln!(out, "</details>")?;
+    }
+
+    if !report.skipped.is_empty() {
+        writeln!(out, "<h2>Skipped lines</h2><ul>")?;
+        for bad in report.skipped.iter().take(LISTED_SKIPPED) {
+            writeln!(out, "<li>line {}: {}</li>", bad.line, escape(&bad.reason))?;
+        }
+        if report.skipped.len() > LISTED_SKIPPED {
+            writeln!(out, "<li>... and {} more (the JSON output lists them all)</li>", report.skipped.len() - LISTED_SKIPPED)?;
+        }
+        writeln!(out, "</ul>")?;
+    }
+    writeln!(out, "</body></html>")
+}

@@ -1,0 +1,226 @@
+//! A [`Report`] as JSON, JSONL, CSV, Markdown or HTML.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use super::{LayerMetrics, Report, WordReport};
+use crate::error::{Error, Result};
+
+/// The output formats of a report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// One JSON document: `words`, `summary`, `skipped` and the settings.
+    Json,
+    /// One line per word (the objects of `words`), then one line with everything else.
+    Jsonl,
+    /// One row per word and layer (`engine` is `bert` or `static`); rows with an empty `word`
+    /// are the summary over words.
+    Csv,
+    /// Markdown tables.
+    Md,
+    /// One self-contained HTML page with inline SVG charts.
+    Html,
+}
+
+impl OutputFormat {
+    /// Guesses the format from a file name's extension.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+        extension.parse().ok()
+    }
+}
+
+impl FromStr for OutputFormat {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "json" => Ok(OutputFormat::Json),
+            "jsonl" | "ndjson" => Ok(OutputFormat::Jsonl),
+            "csv" => Ok(OutputFormat::Csv),
+            "md" | "markdown" => Ok(OutputFormat::Md),
+            "html" | "htm" => Ok(OutputFormat::Html),
+            _ => Err(Error::InvalidArgument(format!("unknown output format {s:?}; expected json, jsonl, csv, md or html"))),
+        }
+    }
+}
+
+impl Report {
+    /// Writes the report in `format`.
+    pub fn write(&self, format: OutputFormat, out: &mut dyn Write) -> io::Result<()> {
+        match format {
+            OutputFormat::Json => {
+                serde_json::to_writer_pretty(&mut *out, self)?;
+                writeln!(out)
+            }
+            OutputFormat::Jsonl => self.write_jsonl(out),
+            OutputFormat::Csv => self.write_csv(out),
+            OutputFormat::Md => self.write_markdown(out),
+            OutputFormat::Html => super::html::write(self, out),
+        }
+    }
+
+    fn write_jsonl(&self, out: &mut dyn Write) -> io::Result<()> {
+        for word in &self.words {
+            serde_json::to_writer(&mut *out, word)?;
+            writeln!(out)?;
+        }
+        #[derive(Serialize)]
+        struct Rest<'a> {
+            input: &'a super::InputInfo,
+            models: &'a super::Models,
+            max_per_word: usize,
+            occurrences: usize,
+            summary: &'a super::Summary,
+            skipped: &'a [super::BadRow],
+        }
+        let rest = Rest {
+            input: &self.input,
+            models: &self.models,
+            max_per_word: self.max_per_word,
+            occurrences: self.occurrences,
+            summary: &self.summary,
+            skipped: &self.skipped,
+        };
+        serde_json::to_writer(&mut *out, &rest)?;
+        writeln!(out)
+    }
+
+    fn write_csv(&self, out: &mut dyn Write) -> io::Result<()> {
+        #[derive(Serialize)]
+        struct CsvRow<'a> {
+            word: &'a str,
+            engine: &'static str,
+            layer: usize,
+            occurrences: usize,
+            sampled: usize,
+            self_similarity: Option<f64>,
+            anisotropy_baseline: Option<f64>,
+            adjusted_self_similarity: Option<f64>,
+            intra_sentence_similarity: Option<f64>,
+            first_pc_variance: Option<f64>,
+            within_sense: Option<f64>,
+            between_sense: Option<f64>,
+            nn_sense_accuracy: Option<f64>,
+        }
+        fn row<'a>(word: &'a str, engine: &'static str, occurrences: usize, sampled: usize, m: &LayerMetrics) -> CsvRow<'a> {
+            let s = m.senses.clone().unwrap_or_default();
+            CsvRow {
+                word,
+                engine,
+                layer: m.layer,
+                occurrences,
+                sampled,
+                self_similarity: m.self_similarity,
+                anisotropy_baseline: m.anisotropy_baseline,
+                adjusted_self_similarity: m.adjusted_self_similarity,
+                intra_sentence_similarity: m.intra_sentence_similarity,
+                first_pc_variance: m.first_pc_variance,
+                within_sense: s.within_sense,
+                between_sense: s.between_sense,
+                nn_sense_accuracy: s.nn_sense_accuracy,
+            }
+        }
+        let mut writer = csv::Writer::from_writer(out);
+        let sampled: usize = self.words.iter().map(|w| w.sampled).sum();
+        let groups = self
+            .words
+            .iter()
+            .map(|w| (w.word.as_str(), w.occurrences, w.sampled, &w.layers, w.static_.as_ref()))
+            .chain([("", self.occurrences, sampled, &self.summary.layers, self.summary.static_.as_ref())]);
+        for (word, occurrences, sampled, layers, static_) in groups {
+            for m in layers {
+                writer.serialize(row(word, "bert", occurrences, sampled, m)).map_err(io::Error::other)?;
+            }
+            if let Some(m) = static_ {
+                writer.serialize(row(word, "static", occurrences, sampled, m)).map_err(io::Error::other)?;
+            }
+        }
+        writer.flush()
+    }
+
+    fn write_markdown(&self, out: &mut dyn Write) -> io::Result<()> {
+        let bert = &self.models.bert;
+        writeln!(out, "# vecshift report: {}", self.input.name)?;
+        writeln!(out)?;
+        let static_name = self.models.static_.as_ref().map_or("none".to_owned(), |s| format!("{} ({} dims)", s.name, s.dims));
+        writeln!(out, "- BERT: {} ({} layers incl. the embeddings output as layer 0, {} dims, {} pooling)", bert.name, bert.layers, bert.dims, bert.pooling)?;
+        writeln!(out, "- static: {static_name}")?;
+        writeln!(
+            out,
+            "- input: {} ({}), {} lines, {} occurrences of {} words, {} lines skipped",
+            self.input.name, self.input.format, self.input.lines, self.occurrences, self.words.len(), self.skipped.len()
+        )?;
+        writeln!(out, "- first-PC variance and sense measures use at most {} sampled occurrences per word", self.max_per_word)?;
+        writeln!(out)?;
+        writeln!(out, "## Summary: mean over words")?;
+        writeln!(out)?;
+        markdown_table(out, &self.summary.layers, self.summary.static_.as_ref())?;
+        for word in &self.words {
+            writeln!(out)?;
+            writeln!(out, "## {}", word_heading(word))?;
+            writeln!(out)?;
+            markdown_table(out, &word.layers, word.static_.as_ref())?;
+        }
+        if !self.skipped.is_empty() {
+            writeln!(out)?;
+            writeln!(out, "## Skipped lines")?;
+            writeln!(out)?;
+            for bad in &self.skipped {
+                writeln!(out, "- line {}: {}", bad.line, bad.reason.replace('\n', " "))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// "bank: 9 occurrences (finance 4, river 5)", with the sample size when it is smaller.
+pub(super) fn word_heading(word: &WordReport) -> String {
+    let mut heading = format!("{}: {} occurrences", word.word, word.occurrences);
+    if word.sampled < word.occurrences {
+        heading += &format!(", {} sampled", word.sampled);
+    }
+    if !word.senses.is_empty() {
+        let senses: Vec<String> = word.senses.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        heading += &format!(" ({})", senses.join(", "));
+    }
+    heading
+}
+
+/// The column titles of the measure tables, and each measure of a row.
+pub(super) const COLUMNS: [&str; 8] =
+    ["self-sim", "baseline", "adjusted", "intra-sent", "1st PC var", "within sense", "between sense", "1-NN sense acc"];
+
+pub(super) fn cells(m: &LayerMetrics) -> [Option<f64>; 8] {
+    let s = m.senses.clone().unwrap_or_default();
+    [
+        m.self_similarity,
+        m.anisotropy_baseline,
+        m.adjusted_self_similarity,
+        m.intra_sentence_similarity,
+        m.first_pc_variance,
+        s.within_sense,
+        s.between_sense,
+        s.nn_sense_accuracy,
+    ]
+}
+
+pub(super) fn fmt(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".to_owned(), |v| format!("{v:.3}"))
+}
+
+fn markdown_table(out: &mut dyn Write, layers: &[LayerMetrics], static_: Option<&LayerMetrics>) -> io::Result<()> {
+    let has_senses = layers.iter().chain(static_).any(|m| m.senses.is_some());
+    let shown = if has_senses { COLUMNS.len() } else { 5 };
+    writeln!(out, "| layer | {} |", COLUMNS[..shown].join(" | "))?;
+    writeln!(out, "|---|{}", "---:|".repeat(shown))?;
+    let rows = layers.iter().map(|m| (m.layer.to_string(), m)).chain(static_.map(|m| ("static".to_owned(), m)));
+    for (name, m) in rows {
+        let values: Vec<String> = cells(m)[..shown].iter().map(|&v| fmt(v)).collect();
+        writeln!(out, "| {name} | {} |", values.join(" | "))?;
+    }
+    Ok(())
+}
