@@ -9,6 +9,7 @@ mod eval;
 pub mod logger;
 mod neighbors;
 pub mod output;
+mod report;
 mod tui;
 
 use std::path::PathBuf;
@@ -102,6 +103,8 @@ enum Command {
     Convert(convert::ConvertArgs),
     /// Evaluate the models on published test sets: word similarity, analogies, WiC.
     Eval(eval::EvalArgs),
+    /// Similarity measures per word and layer over many sentences, as JSON, CSV, Markdown or HTML.
+    Report(report::ReportArgs),
     /// Measure encoder and neighbour-search throughput.
     Bench(bench::BenchArgs),
     /// The terminal UI (also what plain `vecshift` opens): watch the vectors shift.
@@ -120,6 +123,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Analogy(args) => analogy::run(&cli.global, args),
         Command::Convert(args) => convert::run(&cli.global, args),
         Command::Eval(args) => eval::run(&cli.global, args),
+        Command::Report(args) => report::run(&cli.global, args),
         Command::Bench(args) => bench::run(&cli.global, args),
     }
 }

@@ -1,0 +1,213 @@
+//! `vecshift report`: similarity measures per word and layer over many sentences, streamed.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use vecshift::report::{Analyzer, BadRow, DEFAULT_MAX_PER_WORD, InputFormat, InputInfo, OutputFormat, RecordReader, ReportOptions};
+
+use super::GlobalArgs;
+use super::output::write_atomically;
+
+/// Arguments of `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Input: plain text (one sentence per line), TSV `word<TAB>sentence[<TAB>sense]`, JSONL
+    /// `{"word", "sentence", "span"?, "sense"?}` or WiC data; `-` or nothing reads stdin.
+    #[arg(value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Target word (repeat or separate with commas). Needed for plain text; for the other
+    /// formats it keeps only these words.
+    #[arg(long, short, value_delimiter = ',')]
+    word: Vec<String>,
+    /// text, tsv, jsonl or wic. Default: from the file name (.txt, .tsv, .jsonl, WiC's .data.txt);
+    /// stdin is text with --word, else tsv.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_input_format)]
+    input_format: Option<InputFormat>,
+    /// json, jsonl, csv, md or html. Default: from --output's extension, else json with --json, else md.
+    #[arg(long, short, value_name = "FORMAT", value_parser = parse_output_format)]
+    format: Option<OutputFormat>,
+    /// Write the report to this file (it replaces the old one only once complete). Default: stdout.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Occurrence vectors kept per word for first-PC variance and the sense measures (a
+    /// reproducible uniform sample when a word has more); the other measures use all occurrences.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PER_WORD)]
+    max_per_word: usize,
+    /// Stop with an error at the first bad line instead of skipping it.
+    #[arg(long)]
+    strict: bool,
+    /// No progress bar and no closing note.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Occurrences embedded per step; BERT sorts each step by length and encodes 32 at a time.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    chunk: usize,
+}
+
+fn parse_input_format(s: &str) -> Result<InputFormat, String> {
+    s.parse().map_err(|e: vecshift::Error| e.to_string())
+}
+
+fn parse_output_format(s: &str) -> Result<OutputFormat, String> {
+    s.parse().map_err(|e: vecshift::Error| e.to_string())
+}
+
+/// The input file, unless it is stdin.
+fn input_path(args: &ReportArgs) -> Option<&Path> {
+    args.input.as_deref().filter(|p| p.as_os_str() != "-")
+}
+
+fn output_path(args: &ReportArgs) -> Option<&Path> {
+    args.output.as_deref().filter(|p| p.as_os_str() != "-")
+}
+
+/// Lines in a file, for the progress bar's length and ETA (a quick pass before the slow one).
+fn count_lines(path: &Path) -> Option<u64> {
+    let mut reader = BufReader::new(File::open(path).ok()?);
+    let mut lines = 0;
+    loop {
+        let buffer = reader.fill_buf().ok()?;
+        if buffer.is_empty() {
+            return Some(lines);
+        }
+        lines += buffer.iter().filter(|&&b| b == b'\n').count() as u64;
+        let consumed = buffer.len();
+        reader.consume(consumed);
+    }
+}
+
+fn progress_bar(args: &ReportArgs, path: Option<&Path>) -> ProgressBar {
+    if args.quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = match path.and_then(count_lines) {
+        Some(total) => ProgressBar::new(total).with_style(
+            ProgressStyle::with_template("{elapsed_precise} [{wide_bar}] {human_pos}/{human_len} lines  {per_sec}  ETA {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        ),
+        None => ProgressBar::new_spinner()
+            .with_style(ProgressStyle::with_template("{spinner} {elapsed_precise} {human_pos} lines  {per_sec}").expect("valid template")),
+    };
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn strict_error(bad: &BadRow) -> anyhow::Error {
+    anyhow::anyhow!("{bad} (stopped by --strict; without it, bad lines are skipped and listed)")
+}
+
+pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
+    if args.max_per_word < 2 {
+        bail!("--max-per-word must be at least 2 (pairs of occurrences are compared)");
+    }
+    if args.chunk == 0 {
+        bail!("--chunk must be at least 1");
+    }
+    let path = input_path(&args);
+    let name = path.map_or_else(|| "-".to_owned(), |p| p.display().to_string());
+    let format = match (args.input_format, path) {
+        (Some(format), _) => format,
+        (None, Some(path)) => InputFormat::from_path(path).with_context(|| {
+            format!("cannot tell the format of {} from its name; pass --input-format text, tsv, jsonl or wic", path.display())
+        })?,
+        (None, None) if args.word.is_empty() => InputFormat::Tsv,
+        (None, None) => InputFormat::Text,
+    };
+    let output = output_path(&args);
+    let output_format = args
+        .format
+        .or_else(|| output.and_then(OutputFormat::from_path))
+        .unwrap_or(if global.json { OutputFormat::Json } else { OutputFormat::Md });
+    // Fail before the long run, not after it.
+    if let Some(dir) = output.and_then(Path::parent).filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+        bail!("cannot write {}: the folder {} does not exist", output.unwrap_or(dir).display(), dir.display());
+    }
+
+    let input: Box<dyn BufRead> = match path {
+        Some(path) => {
+            let file = File::open(path).with_context(|| format!("cannot open the input file {}", path.display()))?;
+            Box::new(BufReader::new(file))
+        }
+        None => {
+            if std::io::stdin().is_terminal() {
+                eprintln!("reading sentences from stdin (end with Ctrl-D)");
+            }
+            Box::new(std::io::stdin().lock())
+        }
+    };
+    let mut reader = RecordReader::new(input, format, &args.word)?;
+    let glove = global.load_static()?;
+    let bert = global.load_bert()?;
+    let mut analyzer = Analyzer::new(&bert, Some(&glove), ReportOptions { max_per_word: args.max_per_word });
+
+    let bar = progress_bar(&args, path);
+    let mut skipped = Vec::new();
+    let mut chunk = Vec::with_capacity(args.chunk);
+    let mut flush = |chunk: &mut Vec<_>, skipped: &mut Vec<BadRow>| -> Result<()> {
+        let bad = analyzer.add(chunk)?;
+        if let (true, Some(first)) = (args.strict, bad.first()) {
+            return Err(strict_error(first));
+        }
+        skipped.extend(bad);
+        chunk.clear();
+        Ok(())
+    };
+    while let Some(row) = reader.next() {
+        match row.with_context(|| format!("reading {name}"))? {
+            Ok(records) => chunk.extend(records),
+            Err(bad) if args.strict => return Err(strict_error(&bad)),
+            Err(bad) => skipped.push(bad),
+        }
+        if chunk.len() >= args.chunk {
+            flush(&mut chunk, &mut skipped)?;
+            bar.set_position(reader.lines_read() as u64);
+        }
+    }
+    flush(&mut chunk, &mut skipped)?;
+    bar.finish_and_clear();
+
+    let lines = reader.lines_read();
+    if analyzer.occurrences() == 0 {
+        let first = skipped.first().map(|b| format!(" (first: {b})")).unwrap_or_default();
+        bail!("{name} has no usable lines: {lines} read, {} skipped{first}", skipped.len());
+    }
+    let report = analyzer.finish(InputInfo { name: name.clone(), format, lines }, skipped);
+    if !report.skipped.is_empty() {
+        let shown: Vec<String> = report.skipped.iter().take(5).map(ToString::to_string).collect();
+        let more = if report.skipped.len() > 5 { "; ..." } else { "" };
+        eprintln!(
+            "warning: skipped {} bad line(s) of {name}: {}{more} (all are listed under \"skipped\" in the report)",
+            report.skipped.len(),
+            shown.join("; ")
+        );
+    }
+    match output {
+        Some(path) => {
+            write_atomically(path, |temp| {
+                let mut file = BufWriter::new(File::create(temp).with_context(|| format!("cannot create {}", temp.display()))?);
+                report.write(output_format, &mut file).and_then(|()| file.flush()).with_context(|| format!("writing {}", path.display()))
+            })?;
+            if !args.quiet {
+                eprintln!(
+                    "wrote {} ({} words, {} occurrences, {} lines skipped)",
+                    path.display(),
+                    report.words.len(),
+                    report.occurrences,
+                    report.skipped.len()
+                );
+            }
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            report.write(output_format, &mut out).and_then(|()| out.flush()).context("writing the report to stdout")?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,296 @@
+//! `vecshift report` against an independent numpy/transformers reference, and its formats,
+//! streaming input, bad rows and atomic output.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use vecshift::{BertEncoder, Embedder, Occurrence};
+
+const FIXTURE: &str = "tests/fixtures/report/fixture.tsv";
+const TOLERANCE: f64 = 1e-5;
+
+fn vecshift(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vecshift"))
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    // The program may stop reading early (on an error), so a broken pipe here is fine.
+    let _ = input.write_all(stdin.unwrap_or("").as_bytes());
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn report_json(args: &[&str], stdin: Option<&str>) -> Value {
+    let out = vecshift(args, stdin);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn fails_with(args: &[&str], stdin: Option<&str>, needles: &[&str]) {
+    let out = vecshift(args, stdin);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout on error");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(errors.len(), 1, "{args:?}: one error line, got: {stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+    for needle in needles {
+        assert!(errors[0].contains(needle), "{args:?}: {needle:?} missing from: {stderr}");
+    }
+}
+
+const MEASURES: [&str; 8] = [
+    "self_similarity",
+    "anisotropy_baseline",
+    "adjusted_self_similarity",
+    "intra_sentence_similarity",
+    "first_pc_variance",
+    "within_sense",
+    "between_sense",
+    "nn_sense_accuracy",
+];
+
+/// Every measure of `got` equals `want` within the tolerance; `null` only where `want` is `null`.
+fn assert_measures(what: &str, got: &Value, want: &Value) {
+    assert_eq!(got["layer"], want["layer"], "{what}");
+    for key in MEASURES {
+        match (got.get(key), want.get(key)) {
+            (None, None) => {}
+            (Some(g), Some(w)) if w.is_null() => assert!(g.is_null(), "{what} {key}: got {g}, reference null"),
+            (Some(g), Some(w)) => {
+                let (g, w) = (g.as_f64().unwrap_or(f64::NAN), w.as_f64().unwrap());
+                assert!((g - w).abs() < TOLERANCE, "{what} {key}: got {g}, reference {w}");
+            }
+            (g, w) => panic!("{what} {key}: got {g:?}, reference {w:?}"),
+        }
+    }
+}
+
+fn reference() -> Value {
+    serde_json::from_str(&std::fs::read_to_string("tests/fixtures/report/reference.json").unwrap()).unwrap()
+}
+
+#[test]
+fn measures_match_the_numpy_reference() {
+    let reference = reference();
+    let got = report_json(&["report", FIXTURE, "--format", "json", "--quiet"], None);
+    let skipped: Vec<&Value> = got["skipped"].as_array().unwrap().iter().map(|b| &b["line"]).collect();
+    let want_skipped: Vec<&Value> = reference["skipped_lines"].as_array().unwrap().iter().collect();
+    assert_eq!(skipped, want_skipped);
+    assert!(got["skipped"].as_array().unwrap().iter().all(|b| !b["reason"].as_str().unwrap().is_empty()));
+
+    let (words, want_words) = (got["words"].as_array().unwrap(), reference["words"].as_array().unwrap());
+    assert_eq!(words.len(), want_words.len());
+    for (word, want) in words.iter().zip(want_words) {
+        let name = want["word"].as_str().unwrap();
+        assert_eq!(word["word"], want["word"]);
+        assert_eq!(word["occurrences"], want["occurrences"], "{name}");
+        assert_eq!(word["sampled"], want["occurrences"], "{name}: all occurrences fit the sample");
+        assert_eq!(word.get("senses").cloned().unwrap_or(serde_json::json!({})), want["senses"], "{name}");
+        let (layers, want_layers) = (word["layers"].as_array().unwrap(), want["layers"].as_array().unwrap());
+        assert_eq!(layers.len(), 7, "{name}: MiniLM has 7 hidden states");
+        for (layer, want_layer) in layers.iter().zip(want_layers) {
+            assert_measures(&format!("{name} layer {}", want_layer["layer"]), layer, want_layer);
+        }
+        if want["static"].is_null() {
+            assert!(word["static"].is_null(), "{name} has no GloVe vector");
+        } else {
+            assert_measures(&format!("{name} static"), &word["static"], &want["static"]);
+        }
+    }
+    for (layer, want) in got["summary"]["layers"].as_array().unwrap().iter().zip(reference["summary"]["layers"].as_array().unwrap()) {
+        assert_measures(&format!("summary layer {}", want["layer"]), layer, want);
+    }
+    assert_measures("summary static", &got["summary"]["static"], &reference["summary"]["static"]);
+    assert_eq!(got["summary"]["words"], 4);
+    assert_eq!(got["occurrences"], 19);
+}
+
+#[test]
+fn the_sample_cap_bounds_only_the_sampled_measures() {
+    let full = report_json(&["report", FIXTURE, "--format", "json", "-q"], None);
+    let capped = report_json(&["report", FIXTURE, "--format", "json", "-q", "--max-per-word", "2"], None);
+    assert_eq!(capped["max_per_word"], 2);
+    for (word, whole) in capped["words"].as_array().unwrap().iter().zip(full["words"].as_array().unwrap()) {
+        assert_eq!(word["occurrences"], whole["occurrences"]);
+        assert_eq!(word["sampled"], 2, "{}", word["word"]);
+        for (layer, whole_layer) in word["layers"].as_array().unwrap().iter().zip(whole["layers"].as_array().unwrap()) {
+            for key in ["self_similarity", "anisotropy_baseline", "intra_sentence_similarity"] {
+                assert_eq!(layer[key], whole_layer[key], "{key} uses every occurrence");
+            }
+            // Two points: the first principal component is the line through them. At layer 0
+            // (token plus position embeddings) two occurrences at the same position coincide.
+            match layer["first_pc_variance"].as_f64() {
+                Some(share) => assert!((share - 1.0).abs() < 1e-6, "{share}"),
+                None => assert_eq!(layer["layer"], 0, "{}", word["word"]),
+            }
+        }
+    }
+    let out = vecshift(&["report", FIXTURE, "-q", "--max-per-word", "1"], None);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--max-per-word"));
+}
+
+#[test]
+fn all_words_of_a_sentence_come_from_one_pass_equal_to_embed_batch() {
+    let bert = BertEncoder::load_default().unwrap();
+    let sentence = "After the storm, the river rose right up to the edge of the bank.";
+    let target = Occurrence::find(sentence, "bank").unwrap();
+    let words: Vec<_> = ["river", "After", "the", "edge", "bank"]
+        .iter()
+        .map(|w| {
+            let start = sentence.find(w).unwrap();
+            start..start + w.len()
+        })
+        .collect();
+    let tokenized = bert.tokenize_with_words(&target, &words).unwrap();
+    let spans: Vec<_> = tokenized.words.iter().map(|(span, _)| span.clone()).collect();
+    assert_eq!(spans, words[..4], "the word overlapping the target is left out");
+    let all = bert.embed_all_words(std::slice::from_ref(&tokenized)).unwrap().pop().unwrap();
+
+    let alone: Vec<Occurrence> = std::iter::once(target.clone())
+        .chain(spans.iter().map(|s| Occurrence::locate(sentence, "", &vecshift::Locator::Span(s.clone())).unwrap()))
+        .collect();
+    let expected = bert.embed_batch(&alone).unwrap();
+    let got = std::iter::once(&all.target).chain(all.words.iter().map(|(_, v)| v));
+    for (occurrence, (got, want)) in alone.iter().zip(got.zip(&expected)) {
+        for (layer, (g, w)) in got.layers().iter().zip(want.layers()).enumerate() {
+            let diff = g.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(diff < 1e-4, "{:?} layer {layer}: max difference {diff}", occurrence.word());
+        }
+    }
+}
+
+#[test]
+fn words_in_a_long_sentence_map_into_the_encoded_window() {
+    let bert = BertEncoder::load_default().unwrap();
+    let filler: String = (0..700).map(|i| format!("w{i} ")).collect();
+    let sentence = format!("{filler}the bank is here {filler}");
+    let target = Occurrence::find(&sentence, "bank").unwrap();
+    let words: Vec<_> = {
+        let mut start = 0;
+        sentence
+            .split(' ')
+            .map(|w| {
+                let span = start..start + w.len();
+                start += w.len() + 1;
+                span
+            })
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    let tokenized = bert.tokenize_with_words(&target, &words).unwrap();
+    assert!(tokenized.target.windowed_from.is_some());
+    assert!(tokenized.words.len() > 100 && tokenized.words.len() < words.len(), "only the window's words");
+    let tokenizer = bert.tokenizer();
+    for (span, pieces) in &tokenized.words {
+        let alone = tokenizer.encode(&sentence[span.clone()], false).unwrap();
+        assert_eq!(&tokenized.target.ids[pieces.clone()], alone.get_ids(), "{:?}", &sentence[span.clone()]);
+    }
+}
+
+#[test]
+fn every_output_format() {
+    let args = |format: &'static str| vec!["report", FIXTURE, "-q", "--format", format];
+    let csv_out = vecshift(&args("csv"), None);
+    assert!(csv_out.status.success());
+    let mut reader = csv::Reader::from_reader(csv_out.stdout.as_slice());
+    let headers = reader.headers().unwrap().clone();
+    assert_eq!(&headers[0], "word");
+    assert!(MEASURES.iter().all(|m| headers.iter().any(|h| h == *m)), "{headers:?}");
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    // 4 words and the summary, 7 layers each, plus a static row except for the word GloVe lacks.
+    assert_eq!(rows.len(), 5 * 7 + 4);
+    assert_eq!(rows.iter().filter(|r| r[0].is_empty()).count(), 8, "summary rows have an empty word");
+
+    let jsonl = vecshift(&args("jsonl"), None);
+    let lines: Vec<Value> = String::from_utf8(jsonl.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[0]["word"], "bank");
+    assert!(lines[4]["summary"]["layers"].is_array() && lines[4]["skipped"].is_array());
+
+    let md = String::from_utf8(vecshift(&args("md"), None).stdout).unwrap();
+    assert!(md.contains("## Summary") && md.contains("## bat: 4 occurrences (animal 2, sports 2)"), "{md}");
+    assert!(md.contains("| static |") && md.contains("- line 10: empty line"));
+
+    let html = String::from_utf8(vecshift(&args("html"), None).stdout).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    // Summary, word heatmap, word curves, senses; per word layer 0, the last layer and static (GloVe lacks one word).
+    assert_eq!(html.matches("<svg").count(), 4 + 4 * 3 - 1);
+    assert!(!html.contains("<script") && !html.contains("src=\"http") && !html.contains("<link"), "self-contained");
+    assert!(html.contains("Sense separation"));
+}
+
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn output_file_replaced_only_when_complete() {
+    let dir = temp_dir();
+    let target = dir.path().join("report.html");
+    std::fs::write(&target, "old report").unwrap();
+    fails_with(&["report", "tests/fixtures/report/missing.tsv", "-o", target.to_str().unwrap()], None, &["missing.tsv"]);
+    fails_with(&["report", FIXTURE, "--strict", "-o", target.to_str().unwrap()], None, &["line 10", "empty line", "--strict"]);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "old report");
+
+    let out = vecshift(&["report", FIXTURE, "-o", target.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("skipped 4 bad line(s)") && stderr.contains("line 15:"), "{stderr}");
+    assert!(std::fs::read_to_string(&target).unwrap().contains("<svg"), "format from the extension");
+    assert_eq!(files_in(dir.path()), std::slice::from_ref(&target), "no temporary file left");
+
+    fails_with(&["report", FIXTURE, "-o", dir.path().join("nope/r.json").to_str().unwrap()], None, &["nope", "does not exist"]);
+}
+
+#[test]
+fn stdin_text_jsonl_and_wic_inputs() {
+    let text = "The bank by the river.\nA bat and a bank.\nNothing to see.\n";
+    let v = report_json(&["report", "--json", "-w", "bank,bat", "-q"], Some(text));
+    let words: Vec<(&str, u64)> =
+        v["words"].as_array().unwrap().iter().map(|w| (w["word"].as_str().unwrap(), w["occurrences"].as_u64().unwrap())).collect();
+    assert_eq!(words, [("bank", 2), ("bat", 1)]);
+    assert_eq!(v["input"]["format"], "text");
+    assert_eq!(v["skipped"][0]["line"], 3);
+
+    let jsonl = concat!(
+        r#"{"word": "bank", "sentence": "The bank and the bank.", "span": [17, 21], "sense": "a"}"#, "\n",
+        r#"{"word": "bank", "sentence": "The river bank.", "sense": "b"}"#, "\n",
+        "{broken\n",
+    );
+    let v = report_json(&["report", "-", "--input-format", "jsonl", "--json", "-q"], Some(jsonl));
+    assert_eq!(v["words"][0]["occurrences"], 2);
+    assert_eq!(v["words"][0]["senses"], serde_json::json!({"a": 1, "b": 1}));
+    assert!(v["skipped"][0]["reason"].as_str().unwrap().contains("JSON"));
+
+    let dir = temp_dir();
+    let wic = dir.path().join("tiny.data.txt");
+    std::fs::write(&wic, "board\tN\t2-2\tRoom and board .\tHe nailed boards across the windows .\nbank\tN\t1-4\tThe bank .\tWe sat by the bank .\n").unwrap();
+    let v = report_json(&["report", wic.to_str().unwrap(), "--format", "json", "-q"], None);
+    assert_eq!(v["input"]["format"], "wic");
+    assert_eq!(v["occurrences"], 4);
+    assert!(v["words"].as_array().unwrap().iter().all(|w| w["occurrences"] == 2));
+}
+
+#[test]
+fn bad_input_is_one_clear_error() {
+    fails_with(&["report", "Cargo.toml"], None, &["Cargo.toml", "--input-format"]);
+    fails_with(&["report", "-", "--input-format", "text"], Some("a b c\n"), &["--word"]);
+    fails_with(&["report", "-", "--input-format", "tsv"], Some("bank\tno target\n\n"), &["no usable lines", "line 1"]);
+    fails_with(&["report", "-", "--input-format", "xml"], Some(""), &["xml"]);
+    fails_with(&["report", FIXTURE, "--format", "pdf"], None, &["pdf"]);
+}
