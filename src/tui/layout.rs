@@ -83,8 +83,11 @@ pub fn areas(size: Rect, sentences: usize, tab: Pane) -> Areas {
         let top = (rows + 5).clamp(10, body.height * 2 / 5);
         let [top_row, middle_row, bottom_row] =
             Layout::vertical([Constraint::Length(top), Constraint::Fill(1), Constraint::Fill(1)]).areas(body);
+        // Two heatmaps of 4-column cells (".87") with row labels, a gap and borders; the
+        // sentences take the rest.
+        let heatmaps = (rows * 8 + 8).clamp(size.width * 45 / 100, size.width * 65 / 100);
         let [sentences, similarity] =
-            Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(top_row);
+            Layout::horizontal([Constraint::Fill(1), Constraint::Length(heatmaps)]).areas(top_row);
         let [layers, projection] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(middle_row);
         let [neighbours, vector] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(bottom_row);
         return Areas {
