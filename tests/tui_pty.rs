@@ -171,6 +171,14 @@ fn start_move_layer_save_add_a_sentence_and_quit() {
     let out = Command::new(BIN).args(["compare", "--json", "--sentences"]).arg(&bank).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_same_json(&ours, &serde_json::from_slice(&out.stdout).unwrap(), "");
+    // Markdown: the matrix of the layer on screen, and the sentences with their senses.
+    pane.keys(&["S"]);
+    pane.wait_for(&["saved ", "vecshift-bank-mean.md"]);
+    let markdown = std::fs::read_to_string(cwd.path().join("vecshift-bank-mean.md")).unwrap();
+    let row = reference["contextual"]["mean"][5]["matrix"][0].as_array().unwrap();
+    let s1: String = row.iter().map(|v| format!(" {:.3} |", v.as_f64().unwrap())).collect();
+    assert!(markdown.contains("## Pairwise cosines at layer 5") && markdown.contains(&format!("| S1 |{s1}")), "{markdown}");
+    assert!(markdown.contains("| S4 | river | We spread a blanket on the grassy **bank**"), "{markdown}");
 
     pane.keys(&["a"]);
     pane.wait_for(&["add sentence>"]);
@@ -179,6 +187,12 @@ fn start_move_layer_save_add_a_sentence_and_quit() {
     let screen = pane.wait("S10 compared", |s| s.contains("Sentences (10)") && s.contains("? help") && s.contains("S10 "));
     assert!(screen.contains("They fished from the bank all day."), "{screen}");
     assert!(!screen.contains(&mean_at(&reference, 5)), "the mean over 10 sentences differs from the one over 9");
+
+    // A smaller terminal gets tabs instead of all panes at once, live.
+    pane.tmux(&["resize-window", "-x", "80", "-y", "24"]);
+    pane.wait_for(&["1 Similarity", "2 Layers", "layer 5 of 0-6"]);
+    pane.keys(&["2"]);
+    pane.wait_for(&["Layers · mean cosine between sentences · layer 5"]);
 
     pane.keys(&["q"]);
     assert_eq!(pane.wait_for_exit(), 0);
