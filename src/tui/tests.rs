@@ -229,3 +229,42 @@ fn no_color_means_no_colour_anywhere() {
     let coloured = draw(&bank_app(160, 48, true));
     assert!(coloured.backend().buffer().content().iter().any(|c| matches!(c.bg, Color::Rgb(..))));
 }
+
+#[test]
+fn the_worker_serves_waiting_jobs_before_background_ones() {
+    use std::sync::mpsc;
+    use vecshift::{Embedder, Occurrence};
+
+    use super::worker::{self, Request};
+
+    let (replies, inbox) = mpsc::channel();
+    let load: worker::Loader =
+        Box::new(|| Ok(Engines::new(BertEncoder::load_default()?, StaticEngine::open_default()?)));
+    let jobs = worker::spawn(load, move |r| {
+        let _ = replies.send(r);
+    });
+    let Response::Loaded(Ok(info)) = inbox.recv().unwrap() else { panic!("the models did not load") };
+    assert_eq!(info.layers, 7);
+    let many: Vec<Occurrence> =
+        (0..80).map(|i| Occurrence::find(&format!("Bank number {i} is by the river."), "bank").unwrap()).collect();
+    let one = Occurrence::find("The bank approved my loan.", "bank").unwrap();
+    jobs.send(Request::Encode { occurrences: many, pooling: Pooling::First, prefetch: true }).unwrap();
+    jobs.send(Request::Encode { occurrences: vec![one.clone()], pooling: Pooling::Mean, prefetch: false }).unwrap();
+    let mut order = Vec::new();
+    let mut waited_for = None;
+    while order.iter().map(|(_, n)| n).sum::<usize>() < 81 {
+        let Response::Encoded { pooling, results } = inbox.recv().unwrap() else { panic!("not an encoding") };
+        assert!(results.iter().all(|(_, r)| r.as_ref().is_ok_and(|e| e.vectors.num_layers() == 7)));
+        if pooling == Pooling::Mean {
+            waited_for = Some(results[0].1.clone().unwrap().vectors);
+        }
+        order.push((pooling, results.len()));
+    }
+    let position = order.iter().position(|(p, _)| *p == Pooling::Mean).unwrap();
+    assert!(position < order.len() - 1, "the waiting job came after all of the background one: {order:?}");
+    // Switching the pooling in between left each job its own: the same vectors as the library's.
+    let direct = BertEncoder::load_default().unwrap().embed_batch(&[one]).unwrap();
+    for (a, b) in waited_for.unwrap().layers().iter().zip(direct[0].layers()) {
+        assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5));
+    }
+}

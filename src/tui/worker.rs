@@ -212,7 +212,16 @@ fn serve(load: Loader, inbox: Receiver<Request>, reply: &dyn Fn(Response)) {
         }
         queue.extend(inbox.try_iter());
         let next = queue.iter().position(|r| !matches!(r, Request::Encode { prefetch: true, .. })).unwrap_or(0);
-        let request = queue.remove(next).expect("the queue is not empty");
+        let request = match queue.remove(next).expect("the queue is not empty") {
+            // One chunk at a time, so that a job the user is waiting for overtakes a long
+            // background one between two chunks.
+            Request::Encode { mut occurrences, pooling, prefetch } if occurrences.len() > CHUNK => {
+                let rest = occurrences.split_off(CHUNK);
+                queue.insert(next, Request::Encode { occurrences: rest, pooling, prefetch });
+                Request::Encode { occurrences, pooling, prefetch }
+            }
+            request => request,
+        };
         engines.handle(request, &mut |response| reply(response));
     }
 }
