@@ -35,6 +35,7 @@ pub mod error;
 pub mod eval;
 pub mod occurrence;
 mod panic_guard;
+mod simd;
 pub mod report;
 pub mod source;
 pub mod static_vectors;

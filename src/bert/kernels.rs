@@ -9,6 +9,8 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::simd::{dot, multiversion};
+
 /// Rows handed to one rayon task: large enough to amortise scheduling.
 const CHUNK: usize = 8 * 1024;
 
@@ -47,28 +49,6 @@ fn gelu(x: f32) -> f32 {
     // 1 + erf(x/sqrt2) = 2 - erfc(|x|/sqrt2) for x >= 0, erfc(|x|/sqrt2) otherwise.
     let one_plus_erf = if x >= 0.0 { 2.0 - erfc } else { erfc };
     0.5 * x * one_plus_erf
-}
-
-/// Expands to a function that runs `$body` (an `#[inline(always)]` slice kernel) compiled for
-/// AVX2+FMA when the CPU has them, and for the baseline target otherwise: the crate is built
-/// for baseline x86-64, where these loops would not be vectorised.
-macro_rules! multiversion {
-    ($name:ident($($arg:ident: $ty:ty),*) => $body:path) => {
-        fn $name($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn wide($($arg: $ty),*) {
-                    $body($($arg),*)
-                }
-                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                    // SAFETY: the features were detected just above.
-                    return unsafe { wide($($arg),*) };
-                }
-            }
-            $body($($arg),*)
-        }
-    };
 }
 
 #[inline(always)]
@@ -121,20 +101,6 @@ struct Geometry {
     /// Offset of this head inside a row's query part.
     head0: usize,
     scale: f32,
-}
-
-/// Dot product with eight partial sums, so that it runs in vector lanes.
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in a8.zip(b8) {
-        for i in 0..8 {
-            lanes[i] = x[i].mul_add(y[i], lanes[i]);
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
 }
 
 /// Self-attention of one head of one sentence, over its real (unmasked) tokens only.

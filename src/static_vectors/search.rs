@@ -6,6 +6,8 @@ use std::collections::BinaryHeap;
 use ndarray::ArrayView2;
 use serde::Serialize;
 
+use crate::simd::{dot, multiversion};
+
 /// A word and its cosine similarity to a query.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Neighbor {
@@ -34,6 +36,16 @@ impl Ord for Score {
     }
 }
 
+/// `scores[i]` = row `i` of the row-major `matrix` (rows as long as `query`) dot `query`.
+#[inline(always)]
+fn score_rows(scores: &mut [f32], matrix: &[f32], query: &[f32]) {
+    for (s, row) in scores.iter_mut().zip(matrix.chunks_exact(query.len())) {
+        *s = dot(row, query);
+    }
+}
+
+multiversion!(score_dispatch(scores: &mut [f32], matrix: &[f32], query: &[f32]) => score_rows);
+
 /// The `k` rows of `matrix` (unit length) with the highest cosine to `query`, best first.
 ///
 /// `query` need not be unit length; the scores are divided by its norm. Ties keep file
@@ -43,10 +55,16 @@ pub fn top_k(matrix: ArrayView2<f32>, query: &[f32], k: usize, exclude: &[usize]
     if k == 0 || norm == 0.0 {
         return Vec::new();
     }
+    let dims = matrix.ncols();
+    let mut scores = vec![0f32; matrix.nrows()];
+    match matrix.as_slice() {
+        Some(rows) => score_dispatch(&mut scores, rows, query),
+        None => scores.iter_mut().zip(matrix.rows()).for_each(|(s, row)| *s = row.dot(&ndarray::ArrayView1::from(query))),
+    }
+    debug_assert!(dims == query.len());
     // A min-heap of the best k so far: one pass, no sort of the whole vocabulary.
-    let mut heap: BinaryHeap<Reverse<Score>> = BinaryHeap::with_capacity(k + 1);
-    for (idx, row) in matrix.rows().into_iter().enumerate() {
-        let dot: f32 = row.iter().zip(query).map(|(a, b)| a * b).sum();
+    let mut heap: BinaryHeap<Reverse<Score>> = BinaryHeap::with_capacity(k + exclude.len() + 1);
+    for (idx, &dot) in scores.iter().enumerate() {
         let score = Score(dot / norm, idx);
         if heap.len() < k + exclude.len() {
             heap.push(Reverse(score));
