@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use vecshift::report::{Analyzer, BadRow, DEFAULT_MAX_PER_WORD, InputFormat, InputInfo, OutputFormat, RecordReader, ReportOptions};
 
 use super::GlobalArgs;
@@ -85,14 +85,21 @@ fn progress_bar(args: &ReportArgs, path: Option<&Path>) -> ProgressBar {
     if args.quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
+    let rate = |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+        let _ = write!(w, "{:.0} lines/s", state.per_sec());
+    };
     let bar = match path.and_then(count_lines) {
         Some(total) => ProgressBar::new(total).with_style(
-            ProgressStyle::with_template("{elapsed_precise} [{wide_bar}] {human_pos}/{human_len} lines  {per_sec}  ETA {eta}")
+            ProgressStyle::with_template("{elapsed_precise} [{wide_bar}] {human_pos}/{human_len} lines  {rate}  ETA {eta}")
                 .expect("valid template")
+                .with_key("rate", rate)
                 .progress_chars("=> "),
         ),
-        None => ProgressBar::new_spinner()
-            .with_style(ProgressStyle::with_template("{spinner} {elapsed_precise} {human_pos} lines  {per_sec}").expect("valid template")),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {elapsed_precise} {human_pos} lines  {rate}")
+                .expect("valid template")
+                .with_key("rate", rate),
+        ),
     };
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
@@ -110,7 +117,7 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
         bail!("--chunk must be at least 1");
     }
     let path = input_path(&args);
-    let name = path.map_or_else(|| "-".to_owned(), |p| p.display().to_string());
+    let name = path.map_or_else(|| "stdin".to_owned(), |p| p.display().to_string());
     let format = match (args.input_format, path) {
         (Some(format), _) => format,
         (None, Some(path)) => InputFormat::from_path(path).with_context(|| {

@@ -8,7 +8,7 @@ use plotters::coord::ranged1d::{IntoSegmentedCoord, SegmentValue};
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
-use super::write::{COLUMNS, cells, fmt, word_heading};
+use super::write::{COLUMNS, cells, count, fmt, word_heading};
 use super::{HEATMAP_OCCURRENCES, Heatmap, LayerMetrics, Report, WordReport};
 
 /// Words drawn as separate curves or heatmaps; more would be unreadable (the tables have all).
@@ -344,8 +344,12 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(
         out,
-        "<li>input: {name} ({}), {} lines: {} occurrences of {} words; {} lines skipped</li>",
-        report.input.format, report.input.lines, report.occurrences, report.words.len(), report.skipped.len()
+        "<li>input: {name} ({}), {}: {} of {}; {} skipped</li>",
+        report.input.format,
+        count(report.input.lines, "line"),
+        count(report.occurrences, "occurrence"),
+        count(report.words.len(), "word"),
+        count(report.skipped.len(), "line"),
     )?;
     writeln!(out, "<li>first-PC variance and the sense measures use at most {} sampled occurrences per word; the other measures use all</li></ul>", report.max_per_word)?;
     writeln!(out, "<p class=\"note\">Self-similarity: mean cosine between a word's occurrences. Anisotropy baseline: mean cosine between occurrences of different words (how similar any two vectors of the layer are). Adjusted = self-similarity minus baseline. Intra-sentence: mean cosine of the word to the other words of its sentence. A static vector is the same in every sentence, so its self-similarity is 1.</p>")?;

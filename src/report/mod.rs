@@ -86,7 +86,7 @@ impl Default for ReportOptions {
 /// Where the input came from.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct InputInfo {
-    /// The file name, or `-` for stdin.
+    /// The file name, or `stdin`.
     pub name: String,
     /// How it was read.
     pub format: InputFormat,

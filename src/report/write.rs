@@ -151,8 +151,13 @@ impl Report {
         writeln!(out, "- static: {static_name}")?;
         writeln!(
             out,
-            "- input: {} ({}), {} lines, {} occurrences of {} words, {} lines skipped",
-            self.input.name, self.input.format, self.input.lines, self.occurrences, self.words.len(), self.skipped.len()
+            "- input: {} ({}), {}, {} of {}, {} skipped",
+            self.input.name,
+            self.input.format,
+            count(self.input.lines, "line"),
+            count(self.occurrences, "occurrence"),
+            count(self.words.len(), "word"),
+            count(self.skipped.len(), "line"),
         )?;
         writeln!(out, "- first-PC variance and sense measures use at most {} sampled occurrences per word", self.max_per_word)?;
         writeln!(out)?;
@@ -177,9 +182,14 @@ impl Report {
     }
 }
 
+/// "1 line", "2 lines".
+pub(super) fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// "bank: 9 occurrences (finance 4, river 5)", with the sample size when it is smaller.
 pub(super) fn word_heading(word: &WordReport) -> String {
-    let mut heading = format!("{}: {} occurrences", word.word, word.occurrences);
+    let mut heading = format!("{}: {}", word.word, count(word.occurrences, "occurrence"));
     if word.sampled < word.occurrences {
         heading += &format!(", {} sampled", word.sampled);
     }
