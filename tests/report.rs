@@ -277,6 +277,16 @@ fn stdin_text_jsonl_and_wic_inputs() {
     assert_eq!(v["words"][0]["senses"], serde_json::json!({"a": 1, "b": 1}));
     assert!(v["skipped"][0]["reason"].as_str().unwrap().contains("JSON"));
 
+    // A span on a space gives BERT no WordPieces: found only when the chunk is embedded, yet
+    // --strict still stops at it rather than at the later broken line.
+    let no_pieces = concat!(r#"{"word": "x", "sentence": "The bank.", "span": [3, 4]}"#, "\n", "{broken\n");
+    let v = report_json(&["report", "-", "--input-format", "jsonl", "--json", "-q"], Some(&format!("{jsonl}{no_pieces}")));
+    let reasons: Vec<(u64, &str)> =
+        v["skipped"].as_array().unwrap().iter().map(|b| (b["line"].as_u64().unwrap(), b["reason"].as_str().unwrap())).collect();
+    assert_eq!(reasons.iter().map(|r| r.0).collect::<Vec<_>>(), [3, 4, 5]);
+    assert!(reasons[1].1.contains("WordPieces"), "{reasons:?}");
+    fails_with(&["report", "-", "--input-format", "jsonl", "--strict"], Some(no_pieces), &["line 1:", "WordPieces"]);
+
     let dir = temp_dir();
     let wic = dir.path().join("tiny.data.txt");
     std::fs::write(&wic, "board\tN\t2-2\tRoom and board .\tHe nailed boards across the windows .\nbank\tN\t1-4\tThe bank .\tWe sat by the bank .\n").unwrap();

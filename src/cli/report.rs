@@ -168,7 +168,11 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
     while let Some(row) = reader.next() {
         match row.with_context(|| format!("reading {name}"))? {
             Ok(records) => chunk.extend(records),
-            Err(bad) if args.strict => return Err(strict_error(&bad)),
+            Err(bad) if args.strict => {
+                // An earlier line of the pending chunk may be bad too (BERT finds some): it comes first.
+                flush(&mut chunk, &mut skipped)?;
+                return Err(strict_error(&bad));
+            }
             Err(bad) => skipped.push(bad),
         }
         if chunk.len() >= args.chunk {
