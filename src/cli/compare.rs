@@ -1,6 +1,6 @@
 //! `vecshift compare`: how one word's vector moves across sentences, layer by layer.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -9,6 +9,7 @@ use vecshift::{Embedder, Occurrence, cosine_matrix, mean_off_diagonal};
 
 use super::GlobalArgs;
 use super::output::{LocateArgs, fmt_cos, print_json};
+use super::sentences::{self, Row};
 
 /// Arguments of `compare`.
 #[derive(Debug, Args)]
@@ -27,38 +28,6 @@ pub struct CompareArgs {
     layer: isize,
     #[command(flatten)]
     locate: LocateArgs,
-}
-
-/// One input sentence, with the sense label a TSV file may give.
-struct Row {
-    word: Option<String>,
-    sentence: String,
-    sense: Option<String>,
-}
-
-fn read_rows(path: &Path) -> Result<Vec<Row>> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read the sentences file {}", path.display()))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        anyhow::anyhow!("{} is not valid UTF-8 (first bad byte at offset {}); re-save it as UTF-8", path.display(), e.utf8_error().valid_up_to())
-    })?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let rows: Vec<Row> = text
-        .lines()
-        .map(|l| l.trim_end_matches('\r'))
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| match line.split('\t').collect::<Vec<_>>().as_slice() {
-            [word, sentence, rest @ ..] => Row {
-                word: Some(word.trim().to_owned()),
-                sentence: sentence.trim().to_owned(),
-                sense: rest.first().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
-            },
-            _ => Row { word: None, sentence: line.trim().to_owned(), sense: None },
-        })
-        .collect();
-    if rows.is_empty() {
-        bail!("{} holds no sentences", path.display());
-    }
-    Ok(rows)
 }
 
 #[derive(Serialize)]
@@ -95,8 +64,8 @@ struct CompareJson {
 
 pub fn run(global: &GlobalArgs, args: CompareArgs) -> Result<()> {
     let rows = match &args.sentences {
-        Some(path) => read_rows(path)?,
-        None => args.sentence.iter().map(|s| Row { word: None, sentence: s.clone(), sense: None }).collect(),
+        Some(path) => sentences::read(path)?,
+        None => args.sentence.iter().map(|s| Row { word: None, text: s.clone(), sense: None }).collect(),
     };
     if rows.len() < 2 {
         bail!("compare needs at least two sentences (--sentences FILE or -s S1 -s S2 ...)");
@@ -111,7 +80,7 @@ pub fn run(global: &GlobalArgs, args: CompareArgs) -> Result<()> {
         .iter()
         .enumerate()
         .map(|(i, row)| {
-            Occurrence::locate(&row.sentence, row.word.as_deref().unwrap_or(&word), &locator)
+            Occurrence::locate(&row.text, row.word.as_deref().unwrap_or(&word), &locator)
                 .with_context(|| format!("sentence {}", i + 1))
         })
         .collect::<Result<Vec<_>>>()?;

@@ -10,6 +10,7 @@ pub mod logger;
 mod neighbors;
 pub mod output;
 mod report;
+pub mod sentences;
 mod tui;
 
 use std::path::PathBuf;

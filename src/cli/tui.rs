@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::GlobalArgs;
 use crate::tui::app::Start;
-use crate::tui::sentences::{self, Row};
+use super::sentences::{self, Row};
 use crate::tui::worker::Engines;
 
 /// The example set the UI opens with when given nothing.

@@ -7,11 +7,12 @@
 //! reach the loop below through one channel.
 
 mod analysis;
+// The sentence-file reader is shared with `compare`; the UI reaches it under its old name.
+pub(crate) use crate::cli::sentences;
 pub mod app;
 mod layout;
 mod panes;
 mod report;
-pub mod sentences;
 mod terminal;
 mod theme;
 mod ui;

@@ -1,4 +1,4 @@
-//! Sentence lists for the UI: plain text (one sentence per line) or the curated TSV sets
+//! Sentence lists for `compare` and the UI: plain text (one sentence per line) or the curated TSV sets
 //! (`word<TAB>sentence[<TAB>sense]`), read with line numbers so a bad row can be named.
 
 use std::path::Path;
