@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressState, ProgressStyle};
+use indicatif::{ProgressBar, ProgressFinish, ProgressState, ProgressStyle};
 use vecshift::report::{Analyzer, BadRow, DEFAULT_MAX_PER_WORD, InputFormat, InputInfo, OutputFormat, RecordReader, ReportOptions};
 
 use super::GlobalArgs;
@@ -102,7 +102,8 @@ fn progress_bar(args: &ReportArgs, path: Option<&Path>) -> ProgressBar {
         ),
     };
     bar.enable_steady_tick(Duration::from_millis(200));
-    bar
+    // An error ends the run early: the bar must not be left half drawn above it.
+    bar.with_finish(ProgressFinish::AndClear)
 }
 
 fn strict_error(bad: &BadRow) -> anyhow::Error {
@@ -132,8 +133,10 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
         .or_else(|| output.and_then(OutputFormat::from_path))
         .unwrap_or(if global.json { OutputFormat::Json } else { OutputFormat::Md });
     // Fail before the long run, not after it.
-    if let Some(dir) = output.and_then(Path::parent).filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
-        bail!("cannot write {}: the folder {} does not exist", output.unwrap_or(dir).display(), dir.display());
+    if let Some(path) = output
+        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
+    {
+        bail!("cannot write {}: the folder {} does not exist", path.display(), dir.display());
     }
 
     let input: Box<dyn BufRead> = match path {
