@@ -8,7 +8,7 @@ use plotters::coord::ranged1d::{IntoSegmentedCoord, SegmentValue};
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
-use super::write::{COLUMNS, cells, count, fmt, word_heading};
+use super::write::{COLUMNS, cells, fmt, word_heading};
 use super::{HEATMAP_OCCURRENCES, Heatmap, LayerMetrics, Report, WordReport};
 
 /// Words drawn as separate curves or heatmaps; more would be unreadable (the tables have all).
@@ -333,25 +333,13 @@ th{background:#f3f3f3}td:first-child{text-align:left}svg{max-width:100%;height:a
 
 /// Writes the whole page.
 pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let bert = &report.models.bert;
     let name = escape(&report.input.name);
     writeln!(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>vecshift report: {name}</title><style>{STYLE}</style></head><body>")?;
     writeln!(out, "<h1>vecshift report: {name}</h1><ul>")?;
-    writeln!(out, "<li>BERT: {} ({} layers, layer 0 = embeddings output; {} dims; {} pooling)</li>", escape(&bert.name), bert.layers, bert.dims, bert.pooling)?;
-    match &report.models.static_ {
-        Some(s) => writeln!(out, "<li>static: {} ({} dims), shown as one layer</li>", escape(&s.name), s.dims)?,
-        None => writeln!(out, "<li>static: none</li>")?,
+    for line in report.about() {
+        writeln!(out, "<li>{}</li>", escape(&line))?;
     }
-    writeln!(
-        out,
-        "<li>input: {name} ({}), {}: {} of {}; {} skipped</li>",
-        report.input.format,
-        count(report.input.lines, "line"),
-        count(report.occurrences, "occurrence"),
-        count(report.words.len(), "word"),
-        count(report.skipped.len(), "line"),
-    )?;
-    writeln!(out, "<li>first-PC variance and the sense measures use at most {} sampled occurrences per word; the other measures use all</li></ul>", report.max_per_word)?;
+    writeln!(out, "</ul>")?;
     writeln!(out, "<p class=\"note\">Self-similarity: mean cosine between a word's occurrences. Anisotropy baseline: mean cosine between occurrences of different words (how similar any two vectors of the layer are). Adjusted = self-similarity minus baseline. Intra-sentence: mean cosine of the word to the other words of its sentence. A static vector is the same in every sentence, so its self-similarity is 1.</p>")?;
 
     writeln!(out, "<h2>Across words</h2>")?;

@@ -143,23 +143,11 @@ impl Report {
     }
 
     fn write_markdown(&self, out: &mut dyn Write) -> io::Result<()> {
-        let bert = &self.models.bert;
         writeln!(out, "# vecshift report: {}", self.input.name)?;
         writeln!(out)?;
-        let static_name = self.models.static_.as_ref().map_or("none".to_owned(), |s| format!("{} ({} dims)", s.name, s.dims));
-        writeln!(out, "- BERT: {} ({} layers incl. the embeddings output as layer 0, {} dims, {} pooling)", bert.name, bert.layers, bert.dims, bert.pooling)?;
-        writeln!(out, "- static: {static_name}")?;
-        writeln!(
-            out,
-            "- input: {} ({}), {}, {} of {}, {} skipped",
-            self.input.name,
-            self.input.format,
-            count(self.input.lines, "line"),
-            count(self.occurrences, "occurrence"),
-            count(self.words.len(), "word"),
-            count(self.skipped.len(), "line"),
-        )?;
-        writeln!(out, "- first-PC variance and sense measures use at most {} sampled occurrences per word", self.max_per_word)?;
+        for line in self.about() {
+            writeln!(out, "- {line}")?;
+        }
         writeln!(out)?;
         writeln!(out, "## Summary: mean over words")?;
         writeln!(out)?;
@@ -179,6 +167,28 @@ impl Report {
             }
         }
         Ok(())
+    }
+}
+
+impl Report {
+    /// What the report was made from, one line each: the models, the input, the sample cap.
+    pub(super) fn about(&self) -> [String; 4] {
+        let bert = &self.models.bert;
+        let static_name = self.models.static_.as_ref().map_or("none".to_owned(), |s| format!("{} ({} dims)", s.name, s.dims));
+        [
+            format!("BERT: {} ({} layers incl. the embeddings output as layer 0, {} dims, {} pooling)", bert.name, bert.layers, bert.dims, bert.pooling),
+            format!("static: {static_name}, shown as one layer"),
+            format!(
+                "input: {} ({}), {}, {} of {}, {} skipped",
+                self.input.name,
+                self.input.format,
+                count(self.input.lines, "line"),
+                count(self.occurrences, "occurrence"),
+                count(self.words.len(), "word"),
+                count(self.skipped.len(), "line"),
+            ),
+            format!("first-PC variance and the sense measures use at most {} sampled occurrences per word; the other measures use all", self.max_per_word),
+        ]
     }
 }
 
