@@ -157,6 +157,8 @@ fn convert_writes_a_finalfusion_file_that_loads() {
     let v = json(&["convert", "--json", input, out.to_str().unwrap()]);
     assert_eq!(v["words"], 311);
     assert_eq!(v["format"], "glove");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&out).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o644, "a new file is readable by others, not left owner-only like its temporary");
     let n = json(&["--vectors", out.to_str().unwrap(), "neighbors", "--json", "king", "-k", "1"]);
     assert_eq!(n.as_array().unwrap().len(), 1);
     // A failed conversion leaves nothing behind.

@@ -32,6 +32,14 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) ->
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
     write(temp.path())?;
+    // Temporary files are created owner-only; the result should have the permissions of the
+    // file it replaces, or the usual rw-r--r-- of a new file.
+    let permissions = match std::fs::metadata(path) {
+        Ok(existing) => existing.permissions(),
+        Err(_) => std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    };
+    std::fs::set_permissions(temp.path(), permissions)
+        .with_context(|| format!("cannot set the permissions of {}", temp.path().display()))?;
     temp.persist(path).with_context(|| format!("cannot move the finished file to {}", path.display()))?;
     Ok(())
 }
