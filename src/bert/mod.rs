@@ -9,9 +9,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
-use tokenizers::Tokenizer;
+use tokenizers::{Encoding, Tokenizer};
 
 pub use config::{BertConfig, HiddenAct, PositionEmbeddingType};
 pub use model::{BertEmbeddings, BertModel};
@@ -186,26 +186,28 @@ impl BertEncoder {
     /// A sentence longer than the model's positions is cut to a window centred on the
     /// target (`windowed_from` says so); the target itself is never cut.
     pub fn tokenize(&self, occurrence: &Occurrence) -> Result<TokenizedOccurrence> {
+        let encoding = self.encode_text(&occurrence.sentence)?;
+        self.tokenize_encoding(&encoding, occurrence)
+    }
+
+    /// The tokenizer's encoding of a sentence, special tokens included.
+    fn encode_text(&self, sentence: &str) -> Result<Encoding> {
+        self.tokenizer
+            .encode(sentence, true)
+            .map_err(|e| Error::Tokenizer { sentence: sentence.to_owned(), reason: e.to_string() })
+    }
+
+    /// [`tokenize`](Self::tokenize) on an encoding already made by [`encode_text`](Self::encode_text).
+    fn tokenize_encoding(&self, encoding: &Encoding, occurrence: &Occurrence) -> Result<TokenizedOccurrence> {
         let sentence = &occurrence.sentence;
-        let encoding = self
-            .tokenizer
-            .encode(sentence.as_str(), true)
-            .map_err(|e| Error::Tokenizer { sentence: sentence.clone(), reason: e.to_string() })?;
         let special = encoding.get_special_tokens_mask();
-        let span = &occurrence.span;
-        let pieces: Vec<usize> = encoding
-            .get_offsets()
-            .iter()
-            .enumerate()
-            .filter(|&(i, &(start, end))| special[i] == 0 && start < span.end && end > span.start)
-            .map(|(i, _)| i)
-            .collect();
-        let (Some(&first), Some(&last)) = (pieces.first(), pieces.last()) else {
+        let Some(Range { start: first, end }) = word_pieces(encoding, &occurrence.span) else {
             return Err(Error::Tokenizer {
                 sentence: sentence.clone(),
                 reason: format!("the word {:?} produced no WordPieces (is it only punctuation or invisible characters?)", occurrence.word()),
             });
         };
+        let last = end - 1;
         let ids = encoding.get_ids();
         let max = self.config.max_position_embeddings;
         if ids.len() <= max {
@@ -238,37 +240,24 @@ impl BertEncoder {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let seq = batch.iter().map(|t| t.ids.len()).max().unwrap_or(0);
-        let n = batch.len();
-        let mut ids = vec![self.config.pad_token_id; n * seq];
-        let mut mask = vec![0u32; n * seq];
-        // Pooling as a matrix product: weights[b, s] selects (or averages) the word's pieces.
-        let mut weights = vec![0f32; n * seq];
-        for (b, t) in batch.iter().enumerate() {
-            ids[b * seq..b * seq + t.ids.len()].copy_from_slice(&t.ids);
-            mask[b * seq..b * seq + t.ids.len()].fill(1);
-            let pieces = match self.pooling {
-                Pooling::Mean => t.word_tokens.clone(),
-                Pooling::First => t.word_tokens.start..t.word_tokens.start + 1,
-                Pooling::Last => t.word_tokens.end - 1..t.word_tokens.end,
-            };
-            let w = 1.0 / pieces.len() as f32;
-            weights[b * seq + pieces.start..b * seq + pieces.end].fill(w);
-        }
-        let ids = Tensor::from_vec(ids, (n, seq), &self.device)?;
-        let mask = Tensor::from_vec(mask, (n, seq), &self.device)?;
-        let weights = Tensor::from_vec(weights, (n, 1, seq), &self.device)?;
-
-        let hidden = self.model.forward(&ids, &mask)?;
-        let mut out: Vec<Vec<Vec<f32>>> = vec![Vec::with_capacity(hidden.len()); n];
-        for state in &hidden {
-            let pooled = weights.matmul(state)?.squeeze(1)?.to_vec2::<f32>()?;
-            for (o, v) in out.iter_mut().zip(pooled) {
-                o.push(v);
-            }
-        }
-        Ok(out.into_iter().map(LayerVectors::new).collect())
+        let sentences: Vec<sentence::TokenizedSentence> =
+            batch.iter().map(|t| sentence::TokenizedSentence { target: t.clone(), words: Vec::new() }).collect();
+        let refs: Vec<&sentence::TokenizedSentence> = sentences.iter().collect();
+        Ok(self.encode_sentences(&refs)?.into_iter().map(|s| s.target).collect())
     }
+}
+
+/// Positions of the (non-special) WordPieces that overlap a byte span, if any.
+fn word_pieces(encoding: &Encoding, span: &Range<usize>) -> Option<Range<usize>> {
+    let special = encoding.get_special_tokens_mask();
+    let mut pieces = encoding
+        .get_offsets()
+        .iter()
+        .enumerate()
+        .filter(|&(i, &(start, end))| special[i] == 0 && start < span.end && end > span.start)
+        .map(|(i, _)| i);
+    let first = pieces.next()?;
+    Some(first..pieces.next_back().unwrap_or(first) + 1)
 }
 
 /// The device named by `VECSHIFT_DEVICE`: `cpu` (default), `cuda`, `cuda:N` or `metal`.

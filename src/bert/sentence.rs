@@ -5,9 +5,9 @@ use std::ops::Range;
 
 use candle_core::Tensor;
 
-use super::{BATCH_SIZE, BertEncoder, Pooling, TokenizedOccurrence};
+use super::{BATCH_SIZE, BertEncoder, Pooling, TokenizedOccurrence, word_pieces};
 use crate::engine::LayerVectors;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::occurrence::Occurrence;
 
 /// An occurrence tokenized as [`BertEncoder::tokenize`] does, plus the WordPieces of other words
@@ -37,20 +37,10 @@ impl BertEncoder {
     /// Words that overlap the target, produce no pieces, or do not lie wholly inside the window
     /// a long sentence is cut to are left out.
     pub fn tokenize_with_words(&self, occurrence: &Occurrence, words: &[Range<usize>]) -> Result<TokenizedSentence> {
-        let target = self.tokenize(occurrence)?;
-        let sentence = &occurrence.sentence;
-        let encoding = self
-            .tokenizer
-            .encode(sentence.as_str(), true)
-            .map_err(|e| Error::Tokenizer { sentence: sentence.clone(), reason: e.to_string() })?;
+        let encoding = self.encode_text(&occurrence.sentence)?;
+        let target = self.tokenize_encoding(&encoding, occurrence)?;
         let special = encoding.get_special_tokens_mask();
-        let offsets = encoding.get_offsets();
-        let pieces_of = |span: &Range<usize>| {
-            let mut pieces = (0..offsets.len())
-                .filter(|&i| special[i] == 0 && offsets[i].0 < span.end && offsets[i].1 > span.start);
-            let first = pieces.next()?;
-            Some(first..pieces.next_back().unwrap_or(first) + 1)
-        };
+        let pieces_of = |span: &Range<usize>| word_pieces(&encoding, span);
         // `tokenize` may have cut a long sentence to a window; map full positions into it.
         let shift = pieces_of(&occurrence.span).map_or(0, |p| p.start - target.word_tokens.start);
         let lead = special.iter().take_while(|&&s| s == 1).count();
@@ -85,7 +75,7 @@ impl BertEncoder {
 
     /// One padded forward pass; pooling is a product with a `[batch, words, seq]` weight tensor
     /// whose row 0 is the target and rows 1.. the other words.
-    fn encode_sentences(&self, batch: &[&TokenizedSentence]) -> Result<Vec<SentenceVectors>> {
+    pub(super) fn encode_sentences(&self, batch: &[&TokenizedSentence]) -> Result<Vec<SentenceVectors>> {
         let n = batch.len();
         let seq = batch.iter().map(|t| t.target.ids.len()).max().unwrap_or(0);
         let rows = 1 + batch.iter().map(|t| t.words.len()).max().unwrap_or(0);
