@@ -1,36 +1,9 @@
 //! The `vecshift` binary on the embedded default models.
 
-use std::process::{Command, Output};
+mod common;
 
+use common::{fails_with, json, vecshift};
 use serde_json::Value;
-
-fn vecshift(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vecshift"))
-        .args(args)
-        // Errors must stay one line even when a backtrace is asked for.
-        .env("RUST_BACKTRACE", "1")
-        .output()
-        .unwrap()
-}
-
-fn json(args: &[&str]) -> Value {
-    let out = vecshift(args);
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn fails_with(args: &[&str], needles: &[&str]) {
-    let out = vecshift(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{args:?} succeeded");
-    assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout on error");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: one line, got: {stderr}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    assert!(!stderr.contains("backtrace") && !stderr.contains("panicked"), "{stderr}");
-    for needle in needles {
-        assert!(stderr.contains(needle), "{args:?}: {needle:?} missing from: {stderr}");
-    }
-}
 
 #[test]
 fn embed_gives_the_static_vector_and_every_layer() {

@@ -4,9 +4,11 @@
 //! References: tests/fixtures/eval/gensim_reference.json (gensim 4.4) and bert_reference.json
 //! (Hugging Face transformers on the embedded all-MiniLM-L6-v2), each written by the script next to it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::{fails_with, json, vecshift};
 use serde_json::Value;
 
 fn fixture(name: &str) -> String {
@@ -15,28 +17,6 @@ fn fixture(name: &str) -> String {
 
 fn reference(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(fixture(name)).unwrap()).unwrap()
-}
-
-fn vecshift(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vecshift")).args(args).env("RUST_BACKTRACE", "1").output().unwrap()
-}
-
-fn json(args: &[&str]) -> Value {
-    let out = vecshift(args);
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn fails_with(args: &[&str], needles: &[&str]) {
-    let out = vecshift(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{args:?} succeeded");
-    assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout on error");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: one line, got: {stderr}");
-    assert!(stderr.starts_with("error: ") && !stderr.contains("panicked"), "{stderr}");
-    for needle in needles {
-        assert!(stderr.contains(needle), "{args:?}: {needle:?} missing from: {stderr}");
-    }
 }
 
 fn close(got: &Value, want: &Value, what: &str) {
