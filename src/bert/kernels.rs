@@ -6,7 +6,7 @@
 //! without FMA, `mul_add` falls back to a slow software path), and they run in parallel. Their
 //! error (relative ~2e-7 for exp and erfc) is far below the fidelity bound against PyTorch.
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::simd::{dot, multiversion};
@@ -51,14 +51,37 @@ fn gelu(x: f32) -> f32 {
     0.5 * x * one_plus_erf
 }
 
+/// GELU of rows of `input` after adding `bias` (one entry per column).
 #[inline(always)]
-fn gelu_slice(out: &mut [f32], input: &[f32]) {
-    for (o, &x) in out.iter_mut().zip(input) {
-        *o = gelu(x);
+fn gelu_slice(out: &mut [f32], input: &[f32], bias: &[f32]) {
+    for (o, i) in out.chunks_exact_mut(bias.len()).zip(input.chunks_exact(bias.len())) {
+        for ((o, &x), &b) in o.iter_mut().zip(i).zip(bias) {
+            *o = gelu(x + b);
+        }
     }
 }
 
-multiversion!(gelu_dispatch(out: &mut [f32], input: &[f32]) => gelu_slice);
+/// `out = LayerNorm(input + bias + residual)` row by row, as transformers' BertSelfOutput and
+/// BertOutput compute it (biased variance, eps inside the square root).
+#[inline(always)]
+fn add_norm_rows(out: &mut [f32], input: &[f32], residual: &[f32], p: &AddNorm) {
+    let width = p.gamma.len();
+    let rows = out.chunks_exact_mut(width).zip(input.chunks_exact(width)).zip(residual.chunks_exact(width));
+    for ((o, i), r) in rows {
+        for (((o, &x), &b), &r) in o.iter_mut().zip(i).zip(&p.bias).zip(r) {
+            *o = x + b + r;
+        }
+        let mean = o.iter().sum::<f32>() / width as f32;
+        let var = o.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / width as f32;
+        let inv = 1.0 / (var + p.eps).sqrt();
+        for ((o, &g), &b) in o.iter_mut().zip(&p.gamma).zip(&p.beta) {
+            *o = (*o - mean) * inv * g + b;
+        }
+    }
+}
+
+multiversion!(gelu_dispatch(out: &mut [f32], input: &[f32], bias: &[f32]) => gelu_slice);
+multiversion!(add_norm_dispatch(out: &mut [f32], input: &[f32], residual: &[f32], params: &AddNorm) => add_norm_rows);
 multiversion!(attention_dispatch(out: &mut [f32], qkv: &[f32], keys: &[usize], geometry: Geometry) => attention_head);
 
 fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
@@ -71,24 +94,73 @@ fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<
     }
 }
 
-struct Gelu;
+/// GELU after a bias add, fused into one pass.
+struct BiasGelu<'a> {
+    bias: &'a [f32],
+}
 
-impl CustomOp1 for Gelu {
+impl CustomOp1 for BiasGelu<'_> {
     fn name(&self) -> &'static str {
-        "vecshift-gelu-erf"
+        "vecshift-bias-gelu-erf"
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let input = contiguous(storage, layout, self.name())?;
+        let width = self.bias.len();
+        if width == 0 || layout.dims().last() != Some(&width) {
+            candle_core::bail!("bias-gelu: bias of {width} for a tensor of shape {:?}", layout.dims());
+        }
         let mut out = vec![0f32; input.len()];
-        out.par_chunks_mut(CHUNK).zip(input.par_chunks(CHUNK)).for_each(|(o, i)| gelu_dispatch(o, i));
+        let rows_per_task = (CHUNK / width).max(1) * width;
+        out.par_chunks_mut(rows_per_task)
+            .zip(input.par_chunks(rows_per_task))
+            .for_each(|(o, i)| gelu_dispatch(o, i, self.bias));
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 }
 
-/// Exact (erf) GELU of a contiguous f32 tensor.
-pub fn gelu_erf(xs: &Tensor) -> Result<Tensor> {
-    xs.contiguous()?.apply_op1_no_bwd(&Gelu)
+/// Exact (erf) GELU of `xs + bias` (bias over the last dimension).
+pub fn bias_gelu_erf(xs: &Tensor, bias: &[f32]) -> Result<Tensor> {
+    xs.contiguous()?.apply_op1_no_bwd(&BiasGelu { bias })
+}
+
+/// The parameters of a bias + residual + layer-norm step, as plain vectors for the fused kernel.
+#[derive(Clone, Debug)]
+pub struct AddNorm {
+    /// Bias of the dense layer before the norm (zeros when it has none).
+    pub bias: Vec<f32>,
+    /// Layer-norm scale.
+    pub gamma: Vec<f32>,
+    /// Layer-norm shift.
+    pub beta: Vec<f32>,
+    /// Layer-norm epsilon.
+    pub eps: f32,
+}
+
+impl CustomOp2 for AddNorm {
+    fn name(&self) -> &'static str {
+        "vecshift-add-norm"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let input = contiguous(s1, l1, self.name())?;
+        let residual = contiguous(s2, l2, self.name())?;
+        let width = self.gamma.len();
+        if l1.shape() != l2.shape() || l1.dims().last() != Some(&width) || self.bias.len() != width || self.beta.len() != width {
+            candle_core::bail!("add-norm: shapes {:?} and {:?} for width {width}", l1.dims(), l2.dims());
+        }
+        let mut out = vec![0f32; input.len()];
+        let rows_per_task = (CHUNK / width).max(1) * width;
+        out.par_chunks_mut(rows_per_task)
+            .zip(input.par_chunks(rows_per_task).zip(residual.par_chunks(rows_per_task)))
+            .for_each(|(o, (i, r))| add_norm_dispatch(o, i, r, self));
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// `LayerNorm(xs + bias + residual)` in one pass.
+pub fn add_norm(xs: &Tensor, residual: &Tensor, params: &AddNorm) -> Result<Tensor> {
+    xs.contiguous()?.apply_op2_no_bwd(&residual.contiguous()?, params)
 }
 
 /// Where one (sentence, head) pair's data lives in the fused `[batch, seq, 3 * hidden]` QKV tensor.
@@ -227,11 +299,30 @@ mod tests {
     fn ops_match_candle_on_tensors() {
         let device = candle_core::Device::Cpu;
         let xs = Tensor::arange(-300f32, 300f32, &device).unwrap().affine(0.017, 0.0).unwrap().reshape((6, 100)).unwrap();
-        let ours = gelu_erf(&xs).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let theirs = xs.gelu_erf().unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let bias: Vec<f32> = (0..100).map(|j| j as f32 * 0.01 - 0.5).collect();
+        let bias_t = Tensor::from_vec(bias.clone(), 100, &device).unwrap();
+        let ours = bias_gelu_erf(&xs, &bias).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let theirs = xs.broadcast_add(&bias_t).unwrap().gelu_erf().unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
         for (a, b) in ours.iter().zip(&theirs) {
             assert!((a - b).abs() < 1e-6, "{a} vs {b}");
         }
+        // Bias + residual + layer norm against the definition, evaluated in f64.
+        let residual = xs.sin().unwrap();
+        let gamma: Vec<f32> = (0..100).map(|j| 1.0 + j as f32 * 0.003).collect();
+        let beta: Vec<f32> = (0..100).map(|j| j as f32 * -0.002).collect();
+        let params = AddNorm { bias: bias.clone(), gamma: gamma.clone(), beta: beta.clone(), eps: 1e-12 };
+        let ours = add_norm(&xs, &residual, &params).unwrap().to_vec2::<f32>().unwrap();
+        let (rows, res) = (xs.to_vec2::<f32>().unwrap(), residual.to_vec2::<f32>().unwrap());
+        for ((row, res), ours) in rows.iter().zip(&res).zip(&ours) {
+            let v: Vec<f64> = (0..100).map(|j| f64::from(row[j]) + f64::from(bias[j]) + f64::from(res[j])).collect();
+            let mean = v.iter().sum::<f64>() / 100.0;
+            let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 100.0;
+            for j in 0..100 {
+                let want = (v[j] - mean) / (var + 1e-12).sqrt() * f64::from(gamma[j]) + f64::from(beta[j]);
+                assert!((f64::from(ours[j]) - want).abs() < 2e-6, "{} vs {want}", ours[j]);
+            }
+        }
+
         // Attention against candle's unfused ops on a random-ish QKV with one padded position.
         let (batch, seq, heads, head_dim) = (2, 5, 3, 4);
         let hidden = heads * head_dim;

@@ -18,6 +18,8 @@ use super::kernels;
 struct Dense {
     weight_t: Tensor,
     bias: Option<Tensor>,
+    /// The bias as a plain vector (zeros when there is none), for the fused CPU kernels.
+    bias_values: Vec<f32>,
 }
 
 impl Dense {
@@ -28,17 +30,34 @@ impl Dense {
 
     /// From a checkpoint-layout `[out, in]` weight and an optional `[out]` bias.
     fn from_parts(weight: &Tensor, bias: Option<&Tensor>) -> Result<Self> {
-        Ok(Dense { weight_t: weight.t()?.contiguous()?, bias: bias.cloned() })
+        let bias_values = match bias {
+            Some(b) => b.to_vec1::<f32>()?,
+            None => vec![0.0; weight.dim(0)?],
+        };
+        Ok(Dense { weight_t: weight.t()?.contiguous()?, bias: bias.cloned(), bias_values })
     }
 
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let ys = self.matmul(xs)?;
+        match &self.bias {
+            Some(bias) => ys.broadcast_add(bias),
+            None => Ok(ys),
+        }
+    }
+
+    /// The product with the weight only; the caller adds the bias (fused into its next step).
+    fn matmul(&self, xs: &Tensor) -> Result<Tensor> {
         let (batch, seq, in_dim) = xs.dims3()?;
-        let ys = xs.reshape((batch * seq, in_dim))?.matmul(&self.weight_t)?;
-        let ys = match &self.bias {
-            Some(bias) => ys.broadcast_add(bias)?,
-            None => ys,
-        };
-        ys.reshape((batch, seq, ()))
+        xs.reshape((batch * seq, in_dim))?.matmul(&self.weight_t)?.reshape((batch, seq, ()))
+    }
+
+    /// `LayerNorm(xs W + b + residual)`: fused on the CPU, candle's ops elsewhere.
+    fn forward_add_norm(&self, xs: &Tensor, residual: &Tensor, norm: &LayerNorm, fused: &kernels::AddNorm) -> Result<Tensor> {
+        if xs.device().is_cpu() {
+            kernels::add_norm(&self.matmul(xs)?, residual, fused)
+        } else {
+            norm.forward(&(self.forward(xs)? + residual)?)
+        }
     }
 }
 
@@ -82,6 +101,7 @@ struct BertAttention {
     qkv: Dense,
     output: Dense,
     norm: LayerNorm,
+    add_norm: kernels::AddNorm,
     heads: usize,
     head_dim: usize,
 }
@@ -90,6 +110,8 @@ impl BertAttention {
     fn load(vb: VarBuilder, config: &BertConfig) -> Result<Self> {
         let hidden = config.hidden_size;
         let this = vb.pp("self");
+        let output = Dense::load(hidden, hidden, vb.pp("output").pp("dense"))?;
+        let norm = layer_norm(hidden, config.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?;
         let parts = ["query", "key", "value"].map(|name| linear(hidden, hidden, this.pp(name)));
         // The three projections become one matrix product.
         let [q, k, v] = parts;
@@ -101,8 +123,9 @@ impl BertAttention {
         };
         Ok(BertAttention {
             qkv: Dense::from_parts(&weight, bias.as_ref())?,
-            output: Dense::load(hidden, hidden, vb.pp("output").pp("dense"))?,
-            norm: layer_norm(hidden, config.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?,
+            add_norm: fused_add_norm(&output, &norm, config)?,
+            output,
+            norm,
             heads: config.num_attention_heads,
             head_dim: hidden / config.num_attention_heads,
         })
@@ -114,7 +137,7 @@ impl BertAttention {
             Mask::Tokens(real) => kernels::fused_attention(&qkv, real.clone(), self.heads)?,
             Mask::Bias(bias) => self.attention_with_tensors(&qkv, bias)?,
         };
-        self.norm.forward(&(self.output.forward(&context)? + xs)?)
+        self.output.forward_add_norm(&context, xs, &self.norm, &self.add_norm)
     }
 
     /// The same attention with candle's general ops, for devices without the fused kernel.
@@ -133,6 +156,20 @@ impl BertAttention {
     }
 }
 
+/// The fused kernel's copy of a dense layer's bias and the layer norm that follows it.
+fn fused_add_norm(dense: &Dense, norm: &LayerNorm, config: &BertConfig) -> Result<kernels::AddNorm> {
+    let width = dense.bias_values.len();
+    Ok(kernels::AddNorm {
+        bias: dense.bias_values.clone(),
+        gamma: norm.weight().to_vec1::<f32>()?,
+        beta: match norm.bias() {
+            Some(beta) => beta.to_vec1::<f32>()?,
+            None => vec![0.0; width],
+        },
+        eps: config.layer_norm_eps as f32,
+    })
+}
+
 /// Which tokens attention may look at, in the form the device's attention code takes.
 enum Mask {
     /// Per token of `[batch, seq]`: true for real tokens (the CPU's fused kernel).
@@ -147,30 +184,36 @@ struct BertLayer {
     intermediate: Dense,
     output: Dense,
     norm: LayerNorm,
+    add_norm: kernels::AddNorm,
     act: HiddenAct,
 }
 
 impl BertLayer {
     fn load(vb: VarBuilder, config: &BertConfig) -> Result<Self> {
+        let output = Dense::load(config.intermediate_size, config.hidden_size, vb.pp("output").pp("dense"))?;
+        let norm = layer_norm(config.hidden_size, config.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?;
         Ok(BertLayer {
             attention: BertAttention::load(vb.pp("attention"), config)?,
             intermediate: Dense::load(config.hidden_size, config.intermediate_size, vb.pp("intermediate").pp("dense"))?,
-            output: Dense::load(config.intermediate_size, config.hidden_size, vb.pp("output").pp("dense"))?,
-            norm: layer_norm(config.hidden_size, config.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?,
+            add_norm: fused_add_norm(&output, &norm, config)?,
+            output,
+            norm,
             act: config.hidden_act,
         })
     }
 
     fn forward(&self, xs: &Tensor, mask: &Mask) -> Result<Tensor> {
         let attended = self.attention.forward(xs, mask)?;
-        let inner = self.intermediate.forward(&attended)?;
         let inner = match self.act {
-            HiddenAct::Gelu if inner.device().is_cpu() => kernels::gelu_erf(&inner)?,
-            HiddenAct::Gelu => inner.gelu_erf()?,
-            HiddenAct::GeluNew => inner.gelu()?,
-            HiddenAct::Relu => inner.relu()?,
+            // The bias add rides along in the GELU pass.
+            HiddenAct::Gelu if xs.device().is_cpu() => {
+                kernels::bias_gelu_erf(&self.intermediate.matmul(&attended)?, &self.intermediate.bias_values)?
+            }
+            HiddenAct::Gelu => self.intermediate.forward(&attended)?.gelu_erf()?,
+            HiddenAct::GeluNew => self.intermediate.forward(&attended)?.gelu()?,
+            HiddenAct::Relu => self.intermediate.forward(&attended)?.relu()?,
         };
-        self.norm.forward(&(self.output.forward(&inner)? + attended)?)
+        self.output.forward_add_norm(&inner, &attended, &self.norm, &self.add_norm)
     }
 }
 
