@@ -1,7 +1,5 @@
 //! `vecshift compare`: how one word's vector moves across sentences, layer by layer.
 
-use std::path::PathBuf;
-
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
@@ -9,20 +7,13 @@ use vecshift::{Embedder, Occurrence, cosine_matrix, mean_off_diagonal};
 
 use super::GlobalArgs;
 use super::output::{LocateArgs, fmt_cos, print_json};
-use super::sentences::{self, Row};
+use super::sentences::SentenceInput;
 
 /// Arguments of `compare`.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// The target word (may be left out when the sentences file is TSV `word<TAB>sentence[<TAB>sense]`).
-    #[arg(long, short)]
-    word: Option<String>,
-    /// A file with one sentence per line, or TSV `word<TAB>sentence[<TAB>sense]`.
-    #[arg(long, value_name = "FILE", conflicts_with = "sentence")]
-    sentences: Option<PathBuf>,
-    /// A sentence (repeat for each one).
-    #[arg(long = "sentence", short = 's', value_name = "S")]
-    sentence: Vec<String>,
+    #[command(flatten)]
+    input: SentenceInput,
     /// Layer whose BERT matrix the table shows (negative counts from the last).
     #[arg(long, default_value = "-1", allow_hyphen_values = true)]
     layer: isize,
@@ -63,14 +54,11 @@ struct CompareJson {
 }
 
 pub fn run(global: &GlobalArgs, args: CompareArgs) -> Result<()> {
-    let rows = match &args.sentences {
-        Some(path) => sentences::read(path)?,
-        None => args.sentence.iter().map(|s| Row { word: None, text: s.clone(), sense: None }).collect(),
-    };
+    let rows = args.input.given_rows().transpose()?.unwrap_or_default();
     if rows.len() < 2 {
         bail!("compare needs at least two sentences (--sentences FILE or -s S1 -s S2 ...)");
     }
-    let word = match (&args.word, rows[0].word.as_ref()) {
+    let word = match (&args.input.word, rows[0].word.as_ref()) {
         (Some(w), _) => w.clone(),
         (None, Some(w)) => w.clone(),
         (None, None) => bail!("name the target word with --word"),

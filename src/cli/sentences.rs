@@ -1,7 +1,9 @@
 //! Sentence lists for `compare` and the UI: plain text (one sentence per line) or the curated TSV sets
 //! (`word<TAB>sentence[<TAB>sense]`), read with line numbers so a bad row can be named.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
 
 use anyhow::{Context, Result, anyhow};
 
@@ -92,5 +94,37 @@ mod tests {
         let empty = dir.path().join("empty.txt");
         std::fs::write(&empty, "\n\n").unwrap();
         assert!(read(&empty).unwrap_err().to_string().contains("no sentences"));
+    }
+}
+
+/// The word and sentences options shared by `compare` and the terminal UI.
+#[derive(Debug, Default, Args)]
+pub struct SentenceInput {
+    /// The target word (may be left out when a TSV sentences file names it).
+    #[arg(long, short)]
+    pub word: Option<String>,
+    /// A file with one sentence per line, or TSV `word<TAB>sentence[<TAB>sense]`.
+    #[arg(long, value_name = "FILE", conflicts_with = "sentence")]
+    pub sentences: Option<PathBuf>,
+    /// A sentence (repeat for each one).
+    #[arg(long = "sentence", short = 's', value_name = "S")]
+    pub sentence: Vec<String>,
+}
+
+impl SentenceInput {
+    /// The sentences given by `--sentences` or `-s`, or `None` when neither was given.
+    pub fn given_rows(&self) -> Option<Result<Vec<Row>>> {
+        match &self.sentences {
+            Some(path) => Some(read(path)),
+            None if !self.sentence.is_empty() => {
+                Some(Ok(self.sentence.iter().map(|s| Row { word: None, text: s.clone(), sense: None }).collect()))
+            }
+            None => None,
+        }
+    }
+
+    /// Whether any of the options was given.
+    pub fn is_empty(&self) -> bool {
+        self.word.is_none() && self.sentences.is_none() && self.sentence.is_empty()
     }
 }
