@@ -8,6 +8,13 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Like other Unix tools, stop quietly when the reader of our output goes away
+    // (`vecshift compare --json | head`); Rust would otherwise report or panic on EPIPE.
+    #[cfg(unix)]
+    // SAFETY: called first, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     cli::logger::install();
     // A panic is a bug, but the user still gets one line rather than a backtrace dump.
     std::panic::set_hook(Box::new(|info| {
