@@ -137,11 +137,7 @@ fn encode(global: &GlobalArgs, args: EncodeArgs) -> Result<()> {
     // Every sentence's first word is the target: the encoder computes all layers either way.
     let occurrences: Vec<Occurrence> = sentences
         .iter()
-        .filter_map(|s| {
-            let first = s.split_whitespace().next()?;
-            let end = s.find(first)? + first.len();
-            Occurrence::locate(s, first, &vecshift::Locator::Span(s.find(first)?..end)).ok()
-        })
+        .filter_map(|s| Occurrence::locate(s, "", &vecshift::Locator::TokenIndex(0)).ok())
         .collect();
     let mut real_tokens = 0;
     for occ in &occurrences {
