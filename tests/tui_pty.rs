@@ -27,8 +27,14 @@ impl Pane {
     /// Starts `command` in a `width` x `height` pane whose working directory is `cwd`.
     fn start(cwd: &Path, command: &str, width: u16, height: u16) -> Pane {
         // The shell outlives the program and prints its exit status, so that the terminal
-        // state the program left can be read from a live pane (tmux resets a dead one).
-        let command = format!("{command}; echo \"{EXITED}$?]\"; sleep 600");
+        // state the program left can be read from a live pane (tmux resets a dead one); it
+        // also says whether the terminal's modes are as before (`stty -g`) and shows the
+        // ones raw mode turns off.
+        let command = format!(
+            "b=$(stty -g); {command}; s=$?; a=$(stty -g); \
+             m=$(stty -a | tr ' ;' '\\n\\n' | grep -xE -- '-?(icanon|echo|isig)' | tr '\\n' ' '); \
+             [ \"$b\" = \"$a\" ] && c=same || c=changed; echo \"{EXITED}$s] [stty $c: $m]\"; sleep 600"
+        );
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("tmux.conf");
         std::fs::write(&config, "set -g status off\n").unwrap();
@@ -96,13 +102,37 @@ impl Pane {
         status.parse().unwrap_or_else(|_| panic!("no exit status; the screen is:\n{screen}"))
     }
 
-    /// The terminal is back to normal: main screen, cursor visible, no mouse reporting.
+    /// The terminal is back to normal: main screen, cursor visible, no mouse reporting, and
+    /// the line discipline's modes as before (not raw: line editing, echo and signal keys on).
     fn assert_restored(&self) {
         assert_eq!(self.flag("alternate_on"), "0", "still on the alternate screen");
         assert_eq!(self.flag("cursor_flag"), "1", "cursor left hidden");
         for mouse in ["mouse_any_flag", "mouse_button_flag", "mouse_standard_flag", "mouse_sgr_flag"] {
             assert_eq!(self.flag(mouse), "0", "{mouse} left on");
         }
+        let screen = self.screen();
+        let stty = screen.split("[stty ").nth(1).and_then(|rest| rest.split(']').next());
+        let stty = stty.unwrap_or_else(|| panic!("no terminal modes; the screen is:\n{screen}"));
+        let modes = stty.strip_prefix("same:").unwrap_or_else(|| panic!("the terminal modes changed ({stty}):\n{screen}"));
+        let modes: Vec<&str> = modes.split_whitespace().collect();
+        for mode in ["icanon", "echo", "isig"] {
+            assert!(modes.contains(&mode), "{mode} left off: {stty}");
+        }
+    }
+
+    /// The id of the program the pane's shell runs (its child named `vecshift`).
+    fn program_pid(&self) -> i32 {
+        let shell: i32 = self.flag("pane_pid").parse().unwrap();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+            // pid (comm) state ppid ...: the name may hold spaces, so split after its ')'.
+            let Some((head, tail)) = stat.rsplit_once(')') else { continue };
+            let ppid = tail.split_whitespace().nth(1).and_then(|p| p.parse::<i32>().ok());
+            if ppid == Some(shell) && head.ends_with("(vecshift") {
+                return head.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        }
+        panic!("no vecshift process under the pane's shell {shell}");
     }
 }
 
@@ -218,4 +248,44 @@ fn without_a_terminal_it_points_to_compare() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("not one") && stderr.contains("vecshift compare"), "{stderr}");
+}
+
+#[test]
+fn ctrl_c_as_a_key_quits_and_restores_the_terminal() {
+    let cwd = tempfile::tempdir().unwrap();
+    let pane = Pane::start(cwd.path(), &quote(BIN), 100, 30);
+    pane.wait_for(&["? help"]);
+    assert_eq!(pane.flag("alternate_on"), "1", "full-screen while running");
+    pane.keys(&["C-c"]);
+    assert_eq!(pane.wait_for_exit(), 0);
+    pane.assert_restored();
+}
+
+#[test]
+fn a_signal_from_kill_restores_the_terminal() {
+    for (signal, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
+        let cwd = tempfile::tempdir().unwrap();
+        let pane = Pane::start(cwd.path(), &quote(BIN), 100, 30);
+        pane.wait_for(&["? help"]);
+        assert_eq!(pane.flag("mouse_any_flag"), "1", "mouse reporting while running");
+        // SAFETY: sends a signal to the program this test started.
+        assert_eq!(unsafe { libc::kill(pane.program_pid(), signal) }, 0);
+        assert_eq!(pane.wait_for_exit(), 128 + signal, "{name}");
+        pane.assert_restored();
+        assert!(pane.screen().contains(&format!("interrupted by {name}")), "{}", pane.screen());
+    }
+}
+
+#[test]
+fn a_panic_restores_the_terminal_and_says_so() {
+    for place in ["draw", "update"] {
+        let cwd = tempfile::tempdir().unwrap();
+        let pane = Pane::start(cwd.path(), &format!("VECSHIFT_TUI_TEST_PANIC={place} {}", quote(BIN)), 120, 30);
+        pane.wait_for(&["? help"]);
+        pane.keys(&["Down"]);
+        assert_eq!(pane.wait_for_exit(), 101, "{place}: a panic's status");
+        pane.assert_restored();
+        let screen = pane.screen();
+        assert!(screen.contains("error: internal error") && screen.contains(&format!("VECSHIFT_TUI_TEST_PANIC={place}")), "{screen}");
+    }
 }

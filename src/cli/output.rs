@@ -17,8 +17,17 @@ pub fn print_json(value: &impl Serialize) -> Result<()> {
     Ok(())
 }
 
+/// What every temporary file of [`write_atomically`] ends with.
+const TEMP_SUFFIX: &str = ".vecshift-tmp";
+
 /// Writes a file through a temporary sibling that is renamed into place when complete, so a
 /// failed or interrupted write never leaves a half file under the final name.
+///
+/// The temporary file is hidden and named after the target and this process,
+/// `.NAME.PID.RANDOM.vecshift-tmp`, so that concurrent writers to the same path each have
+/// their own (the last rename wins, and the file is always one writer's whole output). A
+/// writer killed before it could clean up (SIGKILL) leaves its temporary file behind; the
+/// next write to the same path removes those whose process is gone.
 pub fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -27,8 +36,11 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) ->
     if !dir.is_dir() {
         anyhow::bail!("cannot write {}: the folder {} does not exist", path.display(), dir.display());
     }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into());
+    remove_stale_temporaries(dir, &name);
     let temp = tempfile::Builder::new()
-        .prefix(".vecshift-")
+        .prefix(&format!(".{name}.{}.", std::process::id()))
+        .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
     write(temp.path())?;
@@ -42,6 +54,35 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) ->
         .with_context(|| format!("cannot set the permissions of {}", temp.path().display()))?;
     temp.persist(path).with_context(|| format!("cannot move the finished file to {}", path.display()))?;
     Ok(())
+}
+
+/// Removes the temporary files that killed writers of `dir/name` left behind: those whose
+/// process no longer runs. Files of live writers, and anything not named like ours, stay.
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|rest| rest.strip_suffix(TEMP_SUFFIX))
+            .and_then(|rest| rest.split_once('.'))
+            .and_then(|(pid, _)| pid.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        if pid > 0 && !process_alive(pid) && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether a process with this id runs (or may run: one we may not signal counts as alive).
+fn process_alive(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let result = unsafe { libc::kill(pid, 0) };
+    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Where the target word is in the sentence(s), when a plain search is not what is wanted.
@@ -86,4 +127,21 @@ pub fn preview(vector: &[f32], count: usize) -> String {
 /// Formats a cosine for a table; undefined values (zero vectors) show as `n/a`.
 pub fn fmt_cos(value: f32) -> String {
     if value.is_nan() { "  n/a".into() } else { format!("{value:5.3}") }
+}
+
+/// Checks, before any work is done, that `path` can become an output file: it is not a folder
+/// and its folder exists. (The write itself can still fail, e.g. for lack of permission.)
+pub fn check_writable(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if path.is_dir() {
+        anyhow::bail!("cannot write {}: it is a folder; name a file to write", path.display());
+    }
+    if !dir.is_dir() {
+        let problem = if dir.exists() { "is a file, not a folder" } else { "does not exist" };
+        anyhow::bail!("cannot write {}: the folder {} {problem}", path.display(), dir.display());
+    }
+    Ok(())
 }

@@ -3,15 +3,19 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressFinish, ProgressState, ProgressStyle};
+use indicatif::{HumanCount, ProgressBar, ProgressFinish, ProgressState, ProgressStyle};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 use vecshift::report::{Analyzer, BadRow, DEFAULT_MAX_PER_WORD, InputFormat, InputInfo, OutputFormat, RecordReader, ReportOptions};
 
 use super::GlobalArgs;
-use super::output::write_atomically;
+use super::output::{check_writable, write_atomically};
 
 /// Arguments of `report`.
 #[derive(Debug, Args)]
@@ -106,6 +110,108 @@ fn progress_bar(args: &ReportArgs, path: Option<&Path>) -> ProgressBar {
     bar.with_finish(ProgressFinish::AndClear)
 }
 
+/// How long the reading loop has, after SIGINT or SIGTERM, to stop by itself at the end of a
+/// chunk before the watcher thread stops the process (a long chunk, or stdin awaiting input).
+const GRACE: Duration = Duration::from_secs(2);
+
+/// Ctrl-C (SIGINT) and `kill` (SIGTERM) during a report.
+///
+/// Nothing is written before the report is complete, so a stop loses only the work done:
+/// the reading loop checks [`Interrupts::signal`] at every line and stops with a message
+/// saying how far it got, the output file is left as it was, and the exit status is
+/// 128 + the signal (130 for Ctrl-C, 143 for SIGTERM). When the loop does not get there
+/// within [`GRACE`], or on a second signal, the watcher thread stops the process itself,
+/// except while the finished report is being written: the writer then checks the flag
+/// before its rename, and its temporary file is removed.
+struct Interrupts {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// The first signal received, or 0.
+    signal: AtomicI32,
+    /// Input lines read so far.
+    lines: AtomicU64,
+    /// Set once the output is being written; the watcher does not stop the process then.
+    writing: Mutex<bool>,
+    input: Option<PathBuf>,
+    output: Option<PathBuf>,
+}
+
+impl Interrupts {
+    /// Catches SIGINT and SIGTERM from now on; `bar` is cleared before the message.
+    fn watch(input: Option<&Path>, output: Option<&Path>, bar: ProgressBar) -> Result<Self> {
+        let shared = Arc::new(Shared {
+            signal: AtomicI32::new(0),
+            lines: AtomicU64::new(0),
+            writing: Mutex::new(false),
+            input: input.map(Path::to_owned),
+            output: output.map(Path::to_owned),
+        });
+        let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot catch SIGINT and SIGTERM")?;
+        let watcher = Arc::clone(&shared);
+        std::thread::Builder::new().name("vecshift-signals".into()).spawn(move || {
+            let Some(first) = signals.forever().next() else { return };
+            watcher.signal.store(first, Ordering::SeqCst);
+            let deadline = Instant::now() + GRACE;
+            loop {
+                std::thread::sleep(Duration::from_millis(50));
+                let again = signals.pending().next().is_some();
+                if again || Instant::now() >= deadline {
+                    // Held until the exit, so that no write can start in between.
+                    let writing = watcher.writing.lock().unwrap_or_else(|e| e.into_inner());
+                    if !*writing {
+                        bar.finish_and_clear();
+                        watcher.exit(first);
+                    }
+                }
+            }
+        })?;
+        Ok(Interrupts { shared })
+    }
+
+    /// The signal that asks to stop, if one came.
+    fn signal(&self) -> Option<i32> {
+        Some(self.shared.signal.load(Ordering::SeqCst)).filter(|&s| s != 0)
+    }
+
+    /// Records progress for the message.
+    fn lines_read(&self, lines: usize) {
+        self.shared.lines.store(lines as u64, Ordering::SeqCst);
+    }
+
+    /// From here on the output is being written and the watcher leaves the stop to the writer.
+    fn start_writing(&self) {
+        *self.shared.writing.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    }
+
+    /// Stops the process if a signal came.
+    fn stop_if_asked(&self, bar: &ProgressBar) {
+        if let Some(signal) = self.signal() {
+            bar.finish_and_clear();
+            self.shared.exit(signal);
+        }
+    }
+}
+
+impl Shared {
+    /// Says how far the run got and exits with 128 + the signal.
+    fn exit(&self, signal: i32) -> ! {
+        let lines = self.lines.load(Ordering::SeqCst);
+        let of = match self.input.as_deref() {
+            Some(path) => count_lines(path).map(|total| format!(" of {}", HumanCount(total))).unwrap_or_default(),
+            None => " of stdin".into(),
+        };
+        let kept = match &self.output {
+            Some(path) => format!("{} left unchanged", path.display()),
+            None => "no report written".into(),
+        };
+        let name = if signal == SIGINT { "Ctrl-C (SIGINT)" } else { "SIGTERM" };
+        eprintln!("interrupted by {name} after {} lines{of}; {kept}", HumanCount(lines));
+        std::process::exit(128 + signal)
+    }
+}
+
 fn strict_error(bad: &BadRow) -> anyhow::Error {
     anyhow::anyhow!("{bad} (stopped by --strict; without it, bad lines are skipped and listed)")
 }
@@ -118,6 +224,9 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
         bail!("--chunk must be at least 1");
     }
     let path = input_path(&args);
+    if let Some(path) = path.filter(|p| p.is_dir()) {
+        bail!("the input {} is a folder; name a text, TSV, JSONL or WiC file", path.display());
+    }
     let name = path.map_or_else(|| "stdin".to_owned(), |p| p.display().to_string());
     let format = match (args.input_format, path) {
         (Some(format), _) => format,
@@ -133,10 +242,8 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
         .or_else(|| output.and_then(OutputFormat::from_path))
         .unwrap_or(if global.json { OutputFormat::Json } else { OutputFormat::Md });
     // Fail before the long run, not after it.
-    if let Some(path) = output
-        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
-    {
-        bail!("cannot write {}: the folder {} does not exist", path.display(), dir.display());
+    if let Some(path) = output {
+        check_writable(path)?;
     }
 
     let input: Box<dyn BufRead> = match path {
@@ -152,11 +259,11 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
         }
     };
     let mut reader = RecordReader::new(input, format, &args.word)?;
+    let bar = progress_bar(&args, path);
+    let interrupts = Interrupts::watch(path, output, bar.clone())?;
     let glove = global.load_static()?;
     let bert = global.load_bert()?;
     let mut analyzer = Analyzer::new(&bert, Some(&glove), ReportOptions { max_per_word: args.max_per_word });
-
-    let bar = progress_bar(&args, path);
     let mut skipped = Vec::new();
     let mut chunk = Vec::with_capacity(args.chunk);
     let mut flush = |chunk: &mut Vec<_>, skipped: &mut Vec<BadRow>| -> Result<()> {
@@ -169,6 +276,7 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
         Ok(())
     };
     while let Some(row) = reader.next() {
+        interrupts.stop_if_asked(&bar);
         match row.with_context(|| format!("reading {name}"))? {
             Ok(records) => chunk.extend(records),
             Err(bad) if args.strict => {
@@ -180,10 +288,15 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
         }
         if chunk.len() >= args.chunk {
             flush(&mut chunk, &mut skipped)?;
-            bar.set_position(reader.lines_read() as u64);
+            let lines = reader.lines_read();
+            bar.set_position(lines as u64);
+            interrupts.lines_read(lines);
+            log::debug!("report: {} lines read", HumanCount(lines as u64));
         }
     }
     flush(&mut chunk, &mut skipped)?;
+    interrupts.lines_read(reader.lines_read());
+    interrupts.stop_if_asked(&bar);
     bar.finish_and_clear();
 
     let lines = reader.lines_read();
@@ -201,12 +314,22 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
             shown.join("; ")
         );
     }
+    interrupts.stop_if_asked(&bar);
+    interrupts.start_writing();
+    interrupts.stop_if_asked(&bar);
     match output {
         Some(path) => {
-            write_atomically(path, |temp| {
+            let written = write_atomically(path, |temp| {
                 let mut file = BufWriter::new(File::create(temp).with_context(|| format!("cannot create {}", temp.display()))?);
-                report.write(output_format, &mut file).and_then(|()| file.flush()).with_context(|| format!("writing {}", path.display()))
-            })?;
+                report.write(output_format, &mut file).and_then(|()| file.flush()).with_context(|| format!("writing {}", path.display()))?;
+                // A signal during the write: the temporary file is removed, the old one stays.
+                match interrupts.signal() {
+                    Some(_) => bail!("interrupted"),
+                    None => Ok(()),
+                }
+            });
+            interrupts.stop_if_asked(&bar);
+            written?;
             if !args.quiet {
                 eprintln!(
                     "wrote {} ({} words, {} occurrences, {} lines skipped)",

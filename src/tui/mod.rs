@@ -5,6 +5,14 @@
 //! changes and `App::render` (in `ui`) draws it. The models live on a worker thread
 //! ([`worker`]) so the screen never waits for them; terminal events and worker replies
 //! reach the loop below through one channel.
+//!
+//! The terminal is given back on quit (`q`, or `Ctrl-C`, which raw mode delivers as a key),
+//! on a failed model load, on a panic, and on SIGINT, SIGTERM or SIGHUP sent from outside
+//! (`kill`), after which the exit status is 128 + the signal.
+//!
+//! Test only: `VECSHIFT_TUI_TEST_PANIC=draw` makes the UI panic while drawing the first frame
+//! after a key press, and `=update` while handling the first key, so that tests/tui_pty.rs can
+//! check that a panic gives the terminal back. Any other value, or none, does nothing.
 
 mod analysis;
 // The sentence-file reader is shared with `compare`; the UI reaches it under its old name.
@@ -23,12 +31,16 @@ mod tests;
 
 use std::collections::VecDeque;
 use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 use crossterm::event::{self, Event};
 use ratatui::layout::Rect;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 use app::{App, Effect, Msg, Start};
 use terminal::Screen;
@@ -53,13 +65,60 @@ pub fn run(start: Start, load: Loader) -> Result<()> {
     // Library warnings go to stderr, which would scribble over the screen; the UI shows its own.
     let log_level = log::max_level();
     log::set_max_level(log::LevelFilter::Off);
-    let result = run_screen(start, load);
+    let stopped = Arc::new(AtomicI32::new(0));
+    let result = run_screen(start, load, &stopped);
     log::set_max_level(log_level);
+    // The screen is restored by now; a signal from outside ends the process as it asked.
+    let signal = stopped.load(Ordering::SeqCst);
+    if signal != 0 {
+        let name = match signal {
+            SIGINT => "SIGINT",
+            SIGTERM => "SIGTERM",
+            _ => "SIGHUP",
+        };
+        eprintln!("interrupted by {name}");
+        std::process::exit(128 + signal);
+    }
     result
 }
 
-fn run_screen(start: Start, load: Loader) -> Result<()> {
+/// Where the test-only panic fires (see the module documentation).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TestPanic {
+    Draw,
+    Update,
+}
+
+/// The test-only panic asked for with `VECSHIFT_TUI_TEST_PANIC`; only the exact values
+/// `draw` and `update` count.
+fn test_panic() -> Option<TestPanic> {
+    match std::env::var("VECSHIFT_TUI_TEST_PANIC").as_deref() {
+        Ok("draw") => Some(TestPanic::Draw),
+        Ok("update") => Some(TestPanic::Update),
+        _ => None,
+    }
+}
+
+/// Runs the UI; a SIGINT, SIGTERM or SIGHUP ends it (the terminal restored) and is stored in
+/// `stopped`.
+fn run_screen(start: Start, load: Loader, stopped: &Arc<AtomicI32>) -> Result<()> {
     let (messages, inbox) = mpsc::channel::<Msg>();
+    // Raw mode turns Ctrl-C into a key, but `kill` still sends signals: catch them, so that
+    // the loop below ends and the terminal is given back before the process goes.
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    {
+        let messages = messages.clone();
+        let stopped = Arc::clone(stopped);
+        std::thread::Builder::new().name("vecshift-signals".into()).spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                stopped.store(signal, Ordering::SeqCst);
+                // Wakes the loop, which then sees `stopped`.
+                let _ = messages.send(Msg::Tick);
+            }
+        })?;
+    }
+    let test_panic = test_panic();
+    let mut pressed = false;
     let worker = {
         let messages = messages.clone();
         worker::spawn(load, move |response| {
@@ -87,7 +146,12 @@ fn run_screen(start: Start, load: Loader) -> Result<()> {
         // After a panic on the worker thread the hook has already given the terminal back;
         // drawing then would scribble on the shell until the worker's last word arrives.
         if terminal::active() {
-            screen.terminal.draw(|frame| app.render(frame))?;
+            screen.terminal.draw(|frame| {
+                if pressed && test_panic == Some(TestPanic::Draw) {
+                    panic!("test panic while drawing (VECSHIFT_TUI_TEST_PANIC=draw)");
+                }
+                app.render(frame)
+            })?;
         }
         let first = if app.busy() {
             match inbox.recv_timeout(TICK) {
@@ -106,6 +170,12 @@ fn run_screen(start: Start, load: Loader) -> Result<()> {
         queue.push_back(first);
         queue.extend(inbox.try_iter());
         while let Some(msg) = queue.pop_front() {
+            if let Msg::Key(_) = msg {
+                if test_panic == Some(TestPanic::Update) {
+                    panic!("test panic while handling a key (VECSHIFT_TUI_TEST_PANIC=update)");
+                }
+                pressed = true;
+            }
             for effect in app.update(msg) {
                 match effect {
                     Effect::Send(request) => {
@@ -127,7 +197,7 @@ fn run_screen(start: Start, load: Loader) -> Result<()> {
                 }
             }
         }
-        if app.should_quit() {
+        if app.should_quit() || stopped.load(Ordering::SeqCst) != 0 {
             break;
         }
     }
