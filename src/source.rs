@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use hf_hub::api::Progress;
+use hf_hub::api::sync::ApiError;
 use hf_hub::{Cache, Repo, RepoType};
 
 use crate::error::{Error, Result};
@@ -138,39 +140,165 @@ pub struct HubOptions {
     pub offline: bool,
     /// Another hub endpoint (`HF_ENDPOINT`), e.g. a mirror.
     pub endpoint: Option<String>,
+    /// The access token sent with downloads, for private and gated models.
+    pub token: Option<HubToken>,
+}
+
+/// A Hugging Face access token and where it was found. It is sent to the hub only; its
+/// `Debug` hides it, it has no `Display`, and error messages never contain it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HubToken {
+    secret: String,
+    origin: String,
+}
+
+impl HubToken {
+    /// A token, and where it came from in words (e.g. "HF_TOKEN"), for messages.
+    pub fn new(secret: impl Into<String>, origin: impl Into<String>) -> Self {
+        HubToken { secret: secret.into(), origin: origin.into() }
+    }
+
+    /// Where the token came from, e.g. `HF_TOKEN` or `the token file ~/.cache/huggingface/token`.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Reads the token as the Python tools do: `HF_TOKEN` (or the older
+    /// `HUGGING_FACE_HUB_TOKEN`), else the file `$HF_TOKEN_PATH`, else `$HF_HOME/token`
+    /// (default `~/.cache/huggingface/token`, where `huggingface-cli login` writes it).
+    pub fn from_env() -> Option<Self> {
+        for var in ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"] {
+            if let Ok(value) = std::env::var(var)
+                && !value.trim().is_empty()
+            {
+                return Some(HubToken::new(value.trim(), var));
+            }
+        }
+        let path = token_path();
+        let text = std::fs::read_to_string(&path).ok()?;
+        Some(HubToken::new(text.trim(), format!("the token file {}", path.display()))).filter(|t| !t.secret.is_empty())
+    }
+
+    /// The text with every copy of the token replaced, for messages built from others' errors.
+    fn scrub(&self, text: &str) -> String {
+        text.replace(&self.secret, "[token]")
+    }
+}
+
+impl std::fmt::Debug for HubToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HubToken(hidden, from {})", self.origin)
+    }
+}
+
+/// Where the token file is read from: `$HF_TOKEN_PATH`, else `$HF_HOME/token`.
+fn token_path() -> PathBuf {
+    std::env::var_os("HF_TOKEN_PATH").map(PathBuf::from).unwrap_or_else(|| Cache::from_env().token_path())
 }
 
 impl HubOptions {
-    /// Reads `HF_HUB_CACHE`, `HF_HOME`, `HF_HUB_OFFLINE` and `HF_ENDPOINT` as the Python tools do.
+    /// Reads `HF_HUB_CACHE`, `HF_HOME`, `HF_HUB_OFFLINE`, `HF_ENDPOINT` and the token
+    /// (see [`HubToken::from_env`]) as the Python tools do.
     pub fn from_env() -> Self {
         let cache_dir = std::env::var_os("HF_HUB_CACHE")
             .map(PathBuf::from)
             .unwrap_or_else(|| Cache::from_env().path().clone());
         let offline = std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "yes" | "ON" | "on"));
-        HubOptions { cache_dir, offline, endpoint: std::env::var("HF_ENDPOINT").ok().filter(|e| !e.is_empty()) }
+        HubOptions {
+            cache_dir,
+            offline,
+            endpoint: std::env::var("HF_ENDPOINT").ok().filter(|e| !e.is_empty()),
+            token: HubToken::from_env(),
+        }
     }
+}
+
+/// Says where a download comes from and how large it is, once its size is known (hf-hub
+/// asks the hub for it before the transfer starts).
+struct Announce<'a> {
+    url: &'a str,
+    model: &'a str,
+    file: &'a str,
+    cache: &'a Path,
+    said: bool,
+}
+
+impl Progress for Announce<'_> {
+    fn init(&mut self, size: usize, _filename: &str) {
+        if !self.said {
+            self.said = true;
+            let size = match size {
+                0..1024 => format!("{size} bytes"),
+                _ => format!("{}, {size} bytes", indicatif::HumanBytes(size as u64)),
+            };
+            log::info!("downloading {} of {} from {} ({size}) into {}", self.file, self.model, self.url, self.cache.display());
+        }
+    }
+
+    fn update(&mut self, _size: usize) {}
+
+    fn finish(&mut self) {}
+}
+
+/// Why a download failed, in words that say what to do; never with the token in them.
+fn download_failure(error: &ApiError, url: &str, id: &str, options: &HubOptions) -> (String, bool) {
+    let (text, denied) = match error {
+        ApiError::RequestError(request) => match request.as_ref() {
+            ureq::Error::Status(code @ (401 | 403), _) => {
+                let token = match &options.token {
+                    Some(token) => format!(
+                        "the one from {} was sent and refused: it may be wrong or expired, or your account may lack access to {id} (a gated model needs its terms accepted on its hub page)",
+                        token.origin()
+                    ),
+                    None => format!(
+                        "none was sent: {id} may be private or gated (or may not exist); set HF_TOKEN or log in with `huggingface-cli login` (the token file is {})",
+                        token_path().display()
+                    ),
+                };
+                (format!("access denied (HTTP {code}) for {url}; check your token: {token}"), true)
+            }
+            ureq::Error::Status(404, _) => {
+                (format!("not found (HTTP 404): {url}; check the model id, the revision and that the model has this file"), false)
+            }
+            ureq::Error::Status(code, _) => (format!("the hub answered HTTP {code} for {url}"), false),
+            ureq::Error::Transport(transport) => (format!("cannot reach {url}: {transport}"), false),
+        },
+        other => (format!("{other} (downloading {url})"), false),
+    };
+    let text = match &options.token {
+        Some(token) => token.scrub(&text),
+        None => text,
+    };
+    (text, denied)
 }
 
 fn resolve_hub(id: &str, revision: &str, options: &HubOptions) -> Result<ModelFiles> {
     let repo = Repo::with_revision(id.to_owned(), RepoType::Model, revision.to_owned());
+    let model = if revision == "main" { id.to_owned() } else { format!("{id}@{revision}") };
     let cached = |file: &str| cached_file(&options.cache_dir, id, revision, file);
+    // Only a file missing from the cache is asked for: a warm cache means no network at all.
     let mut missing: Vec<String> = REQUIRED_FILES.iter().filter(|f| cached(f).is_none()).map(|f| f.to_string()).collect();
     let mut reason = None;
+    let mut denied = false;
     if !missing.is_empty() && !options.offline {
-        let mut builder = hf_hub::api::sync::ApiBuilder::from_cache(Cache::new(options.cache_dir.clone()));
+        // The token is ours to choose (hf-hub would read only `$HF_HOME/token`).
+        let mut builder = hf_hub::api::sync::ApiBuilder::from_cache(Cache::new(options.cache_dir.clone()))
+            .with_progress(false)
+            .with_token(options.token.as_ref().map(|t| t.secret.clone()));
         if let Some(endpoint) = &options.endpoint {
             builder = builder.with_endpoint(endpoint.clone());
         }
-        let endpoint = options.endpoint.as_deref().unwrap_or("https://huggingface.co");
         match builder.build() {
             Ok(api) => {
                 let api = api.repo(repo);
                 for file in missing.clone() {
-                    log::info!("downloading {file} of {id}@{revision} from {endpoint}");
-                    match api.get(&file) {
+                    let url = api.url(&file);
+                    let announce = Announce { url: &url, model: &model, file: &file, cache: &options.cache_dir, said: false };
+                    match api.download_with_progress(&file, announce) {
                         Ok(_) => missing.retain(|f| f != &file),
                         Err(e) => {
-                            reason = Some(e.to_string());
+                            let (text, refused) = download_failure(&e, &url, id, options);
+                            (reason, denied) = (Some(text), refused);
                             break;
                         }
                     }
@@ -180,13 +308,15 @@ fn resolve_hub(id: &str, revision: &str, options: &HubOptions) -> Result<ModelFi
         }
     }
     if !missing.is_empty() {
-        let model = if revision == "main" { id.to_owned() } else { format!("{id}@{revision}") };
+        let files = missing.join(" ");
+        let revision_flag = if revision == "main" { String::new() } else { format!(" --revision {revision}") };
+        let hint = if denied {
+            format!("set or fix the token and run again, or fetch them with `huggingface-cli download {id} {files}`{revision_flag}, or pass a local directory with --bert DIR")
+        } else {
+            format!("go online once (and unset HF_HUB_OFFLINE), or fetch them with `huggingface-cli download {id} {files}`{revision_flag}, or pass a local directory with --bert DIR")
+        };
         return Err(Error::MissingModelFiles {
-            hint: format!(
-                "go online once (and unset HF_HUB_OFFLINE), or fetch them with `huggingface-cli download {id} {}`{}, or pass a local directory with --bert DIR",
-                missing.join(" "),
-                if revision == "main" { String::new() } else { format!(" --revision {revision}") }
-            ),
+            hint,
             model,
             missing,
             cache: options.cache_dir.clone(),
@@ -231,5 +361,14 @@ mod tests {
         assert_eq!(ModelSource::parse("./no/such/dir").unwrap(), ModelSource::Local("./no/such/dir".into()));
         assert!(ModelSource::parse("a/b/c").is_err());
         assert!(ModelSource::parse("bad name").is_err());
+    }
+
+    #[test]
+    fn tokens_are_never_shown() {
+        let token = HubToken::new("hf_SecretValue123", "HF_TOKEN");
+        let options = HubOptions { cache_dir: "/c".into(), offline: false, endpoint: None, token: Some(token.clone()) };
+        let shown = format!("{options:?} {token:?}");
+        assert!(!shown.contains("hf_SecretValue123") && shown.contains("HF_TOKEN"), "{shown}");
+        assert_eq!(token.scrub("a hf_SecretValue123 b"), "a [token] b");
     }
 }

@@ -25,7 +25,7 @@ fn cache_with(files: &[&str], reference: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 fn offline(cache_dir: &Path) -> HubOptions {
-    HubOptions { cache_dir: cache_dir.to_owned(), offline: true, endpoint: None }
+    HubOptions { cache_dir: cache_dir.to_owned(), offline: true, endpoint: None, token: None }
 }
 
 #[test]
@@ -70,7 +70,7 @@ fn a_cold_cache_offline_lists_the_missing_files_and_how_to_get_them() {
 fn an_unreachable_hub_is_an_error_with_the_reason_not_a_hang() {
     let cache = tempfile::tempdir().unwrap();
     // Port 9 (discard) on loopback refuses connections at once.
-    let options = HubOptions { cache_dir: cache.path().to_owned(), offline: false, endpoint: Some("http://127.0.0.1:9".into()) };
+    let options = HubOptions { cache_dir: cache.path().to_owned(), offline: false, endpoint: Some("http://127.0.0.1:9".into()), token: None };
     let err = ModelSource::parse("bert-base-uncased").unwrap().resolve_with(&options).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("bert-base-uncased") && text.contains("could not be downloaded"), "{text}");
