@@ -10,7 +10,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// The target word does not occur in the sentence.
-    #[error("the word {word:?} does not occur as a whole word in the sentence {sentence:?}")]
+    #[error("the word {word:?} does not occur as a whole word in the sentence {}", clip(.sentence))]
     WordNotInSentence {
         /// The word that was searched for.
         word: String,
@@ -19,7 +19,7 @@ pub enum Error {
     },
 
     /// The word occurs in the sentence, but fewer times than asked for.
-    #[error("the word {word:?} occurs {found} time(s) in {sentence:?}, so occurrence {asked} does not exist")]
+    #[error("the word {word:?} occurs {found} time(s) in {}, so occurrence {asked} does not exist", clip(.sentence))]
     OccurrenceOutOfRange {
         /// The word that was searched for.
         word: String,
@@ -32,7 +32,7 @@ pub enum Error {
     },
 
     /// An explicit span or token index does not fit the sentence.
-    #[error("invalid position in {sentence:?}: {reason}")]
+    #[error("invalid position in {}: {reason}", clip(.sentence))]
     InvalidSpan {
         /// The sentence.
         sentence: String,
@@ -85,7 +85,7 @@ pub enum Error {
     },
 
     /// Tokenization failed.
-    #[error("tokenizer error on {sentence:?}: {reason}")]
+    #[error("tokenizer error on {}: {reason}", clip(.sentence))]
     Tokenizer {
         /// The sentence being tokenized.
         sentence: String,
@@ -94,7 +94,7 @@ pub enum Error {
     },
 
     /// A tensor computation failed.
-    #[error("tensor computation failed: {0}")]
+    #[error("tensor computation failed: {}", candle_message(.0))]
     Tensor(#[from] candle_core::Error),
 
     /// A file could not be opened, read or written.
@@ -114,9 +114,56 @@ pub enum Error {
 /// Shorthand for results with vecshift's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Longest sentence quoted whole in a message; a longer one is cut in the middle, so that a
+/// 1 MB line still gives a readable one-line error.
+const QUOTED_CHARS: usize = 120;
+
+/// `sentence` quoted (escaped, so it stays on one line), its middle cut when it is long.
+fn clip(sentence: &str) -> String {
+    let count = sentence.chars().count();
+    if count <= QUOTED_CHARS {
+        return format!("{sentence:?}");
+    }
+    let head: String = sentence.chars().take(QUOTED_CHARS / 2).collect();
+    let tail: String = sentence.chars().skip(count - QUOTED_CHARS / 2).collect();
+    format!("{head:?}...{tail:?} ({count} characters)")
+}
+
+/// A candle error's message on one line: candle appends a captured backtrace (when
+/// `RUST_BACKTRACE` is set) and puts context on lines of its own.
+pub(crate) fn candle_message(error: &candle_core::Error) -> String {
+    match error {
+        candle_core::Error::WithBacktrace { inner, .. } => candle_message(inner),
+        candle_core::Error::Context { inner, context } => format!("{context}: {}", candle_message(inner)),
+        candle_core::Error::WithPath { inner, path } => format!("{}: {}", path.display(), candle_message(inner)),
+        other => other.to_string().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; "),
+    }
+}
+
 impl Error {
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_sentences_are_cut_in_messages() {
+        let sentence = format!("{} bank {}", "a ".repeat(500_000), "b ".repeat(500_000));
+        let message = Error::WordNotInSentence { word: "x".into(), sentence }.to_string();
+        assert!(message.len() < 400 && message.contains("(2000006 characters)"), "{message}");
+        let short = Error::WordNotInSentence { word: "x".into(), sentence: "a\nb".into() }.to_string();
+        assert!(short.ends_with("\"a\\nb\""), "{short}");
+    }
+
+    #[test]
+    fn candle_errors_lose_their_backtrace() {
+        let inner = candle_core::Error::Msg("shape mismatch".into());
+        let error = candle_core::Error::WithBacktrace { inner: Box::new(inner), backtrace: Box::new(std::backtrace::Backtrace::force_capture()) };
+        assert_eq!(Error::from(error).to_string(), "tensor computation failed: shape mismatch");
     }
 }

@@ -28,9 +28,28 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            // `{:#}` prints the context chain on one line and never a backtrace.
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", one_line(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, outermost first, like anyhow's `{:#}`, but without
+/// what would break the line or repeat it: a cause whose text its parent already ends with
+/// (an I/O error a library error quotes) is left out, and of a message that runs over several
+/// lines (candle appends a captured backtrace under `RUST_BACKTRACE=1`) only the first is kept.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        let text = text.lines().next().unwrap_or_default().trim_end();
+        if text.is_empty() || line.ends_with(text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(text);
+    }
+    line
 }

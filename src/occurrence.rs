@@ -71,23 +71,45 @@ impl Occurrence {
 /// word is fine but "bank" does not match inside "banking". Words written in scripts
 /// without spaces between words (Chinese, Japanese, Thai, ...) match as substrings,
 /// because word boundaries cannot be found there without a dictionary.
+///
+/// Canonically equivalent spellings match each other: "café" with a precomposed "é" (NFC)
+/// and with "e" plus a combining accent (NFD). Zero-width characters (zero-width space,
+/// joiner and non-joiner, word joiner, soft hyphen, BOM) are invisible to the match: one
+/// inside the word is skipped ("ban\u{200D}k" is "bank", and the span covers it), one next
+/// to the word is left out of the span.
 pub fn find_all(sentence: &str, word: &str) -> Vec<Range<usize>> {
     let word = word.trim();
-    if word.is_empty() {
+    let mut want = Vec::new();
+    let mut buffer = Vec::new();
+    for c in word.chars().filter(|&c| !is_invisible(c)) {
+        fold(c, &mut buffer);
+        want.extend_from_slice(&buffer);
+    }
+    if want.is_empty() {
         return Vec::new();
     }
     let substring = word.chars().any(is_spaceless_script);
     let mut boundaries: Vec<usize> = sentence.split_word_bound_indices().map(|(i, _)| i).collect();
     boundaries.push(sentence.len());
+    let is_boundary = |i: usize| substring || boundaries.binary_search(&i).is_ok();
+    // A zero-width character after the word may belong to the word for UAX #29 (a joiner
+    // does): the end is a boundary if one follows those characters.
+    let ends_word = |end: usize| {
+        is_boundary(end)
+            || sentence[end..]
+                .char_indices()
+                .take_while(|&(_, c)| is_invisible(c))
+                .any(|(i, c)| is_boundary(end + i + c.len_utf8()))
+    };
 
     let mut found = Vec::new();
     let mut after = 0;
     for start in sentence.char_indices().map(|(i, _)| i) {
-        if start < after || !(substring || boundaries.binary_search(&start).is_ok()) {
+        if start < after || !is_boundary(start) {
             continue;
         }
-        if let Some(end) = match_caseless(sentence, start, word)
-            && (substring || boundaries.binary_search(&end).is_ok())
+        if let Some(end) = match_caseless(sentence, start, &want, &mut buffer)
+            && ends_word(end)
         {
             found.push(start..end);
             after = end;
@@ -96,13 +118,34 @@ pub fn find_all(sentence: &str, word: &str) -> Vec<Range<usize>> {
     found
 }
 
-/// If `sentence[start..]` begins with `word` ignoring case, returns the end of the match.
-fn match_caseless(sentence: &str, start: usize, word: &str) -> Option<usize> {
-    let mut want = word.chars().flat_map(char::to_lowercase).peekable();
+/// Zero-width characters that do not change how a word looks or reads.
+pub(crate) fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+}
+
+/// `c` lowercased and canonically decomposed (NFD), into `out`.
+fn fold(c: char, out: &mut Vec<char>) {
+    out.clear();
+    for lower in c.to_lowercase() {
+        unicode_normalization::char::decompose_canonical(lower, |d| out.push(d));
+    }
+}
+
+/// If `sentence[start..]` begins with the folded word `want` (ignoring case, canonical
+/// equivalence and zero-width characters inside it), returns the end of the match.
+fn match_caseless(sentence: &str, start: usize, want: &[char], buffer: &mut Vec<char>) -> Option<usize> {
+    let mut want = want.iter().peekable();
     for (offset, c) in sentence[start..].char_indices() {
-        for lower in c.to_lowercase() {
-            // A sentence character that lowercases to several characters must match whole.
-            if want.next() != Some(lower) {
+        if is_invisible(c) {
+            if offset == 0 {
+                return None;
+            }
+            continue;
+        }
+        fold(c, buffer);
+        for folded in buffer.iter() {
+            // A sentence character that folds to several characters must match whole.
+            if want.next() != Some(folded) {
                 return None;
             }
         }
@@ -199,6 +242,21 @@ mod tests {
         assert_eq!(spans("Un café à Zürich, CAFÉ.", "café"), ["café", "CAFÉ"]);
         assert_eq!(spans("I like ice cream, Ice Cream!", "ice cream"), ["ice cream", "Ice Cream"]);
         assert_eq!(spans("naïveté is naïve", "naïve"), ["naïve"]);
+    }
+
+    #[test]
+    fn canonical_equivalents_and_zero_width_characters() {
+        let (nfc, nfd) = ("caf\u{e9}", "cafe\u{301}");
+        for (sentence, word) in [(nfc, nfd), (nfd, nfc), (nfd, nfd), (nfc, nfc)] {
+            assert_eq!(spans(&format!("Un {sentence}, svp."), word), [sentence], "{sentence:?} {word:?}");
+        }
+        assert!(spans(nfd, "cafe").is_empty(), "the accent belongs to the word");
+        assert_eq!(spans("CAFE\u{301}!", nfc), ["CAFE\u{301}"]);
+        assert_eq!(spans("the ban\u{200d}k and the ban\u{200b}k", "bank"), ["ban\u{200d}k", "ban\u{200b}k"]);
+        assert_eq!(spans("a \u{200b}bank\u{200d} b bank\u{ad}", "bank"), ["bank", "bank"]);
+        assert_eq!(spans("bank", "ba\u{200b}nk"), ["bank"]);
+        assert!(spans("\u{200b}\u{200d}", "\u{200b}").is_empty());
+        assert!(spans("bank\u{200d}ing", "bank").is_empty(), "a joiner does not split a word");
     }
 
     #[test]

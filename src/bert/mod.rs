@@ -148,9 +148,9 @@ impl BertEncoder {
         let device = device.clone();
         // Weights may be stored as f16 or bf16; they are widened once to f32 at load.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&files.weights], DType::F32, &device) }
-            .map_err(|e| model_error(format!("cannot read {}: {e}", files.weights.display())))?;
+            .map_err(|e| model_error(format!("cannot read {}: {}", files.weights.display(), crate::error::candle_message(&e))))?;
         let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") { vb.pp("bert") } else { vb };
-        let model = BertModel::load(vb, &config).map_err(|e| model_error(format!("weights do not match config.json: {e}")))?;
+        let model = BertModel::load(vb, &config).map_err(|e| model_error(format!("weights do not match config.json: {}", crate::error::candle_message(&e))))?;
 
         Ok(BertEncoder { name, dir: files.dir.clone(), config, model, tokenizer, pooling: Pooling::default(), device })
     }

@@ -77,6 +77,13 @@ pub fn run(global: &GlobalArgs, args: CompareArgs) -> Result<()> {
     let bert = global.load_bert()?;
     let static_ = match glove.embed_batch(&occurrences) {
         Ok(vectors) => {
+            if let Some(zero) = vectors.iter().position(|v| v.layers()[0].iter().all(|&x| x == 0.0)) {
+                log::warn!(
+                    "the static vector of {:?} in {} is all zeros, so its cosines are undefined (n/a in the table, null in JSON)",
+                    occurrences[zero].word(),
+                    glove.name()
+                );
+            }
             let matrix = cosine_matrix(&vectors.iter().map(|v| v.layers()[0].clone()).collect::<Vec<_>>());
             Some(StaticJson { model: glove.name().into(), mean_similarity: mean_off_diagonal(&matrix), matrix })
         }

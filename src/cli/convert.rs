@@ -8,7 +8,7 @@ use serde_json::json;
 use vecshift::{Embedder, StaticEngine, VectorFormat};
 
 use super::GlobalArgs;
-use super::output::{print_json, write_atomically};
+use super::output::{check_writable, print_json, write_atomically};
 
 /// Arguments of `convert`.
 #[derive(Debug, Args)]
@@ -23,6 +23,7 @@ pub struct ConvertArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: ConvertArgs) -> Result<()> {
+    check_writable(&args.output)?;
     let engine = StaticEngine::open(&args.input, args.from.or(global.vectors_format))
         .with_context(|| format!("converting {}", args.input.display()))?;
     write_atomically(&args.output, |temp| Ok(engine.write_finalfusion(temp)?))?;

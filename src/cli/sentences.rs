@@ -47,16 +47,38 @@ pub fn parse(name: &str, text: &str) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// The text of a sentences file, which must be UTF-8 without NUL bytes; the error names the line.
+fn decode(name: &str, bytes: Vec<u8>) -> Result<String> {
+    let line_of = |bytes: &[u8], offset: usize| bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
+    if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+        return Err(anyhow!("{name} is UTF-16 text; save it as UTF-8"));
+    }
+    if let Some(nul) = bytes.iter().position(|&b| b == 0) {
+        return Err(anyhow!(
+            "{name} line {}: a NUL byte, which text does not contain (a binary or UTF-16 file?); save it as UTF-8 text",
+            line_of(&bytes, nul)
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let line_start = bytes[..offset].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        anyhow!(
+            "{name} line {}: not UTF-8 text (bad byte 0x{:02x} at column {}); save the file as UTF-8",
+            line_of(bytes, offset),
+            bytes[offset],
+            offset - line_start + 1
+        )
+    })
+}
+
 /// Reads a sentences file; the error names the file and what to do about it.
 pub fn read(path: &Path) -> Result<Vec<Row>> {
+    if path.is_dir() {
+        return Err(anyhow!("the sentences file {} is a folder; name a text or TSV file", path.display()));
+    }
     let bytes = std::fs::read(path).with_context(|| format!("cannot read the sentences file {}", path.display()))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        anyhow!(
-            "{} is not UTF-8 text (bad byte at offset {}); save it as UTF-8",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        )
-    })?;
+    let text = decode(&path.display().to_string(), bytes)?;
     let rows = parse(&path.display().to_string(), &text)?;
     if rows.is_empty() {
         return Err(anyhow!("{} has no sentences in it", path.display()));
@@ -90,7 +112,7 @@ mod tests {
         let bad = dir.path().join("latin1.txt");
         std::fs::write(&bad, b"caf\xe9 bank\n").unwrap();
         let err = read(&bad).unwrap_err().to_string();
-        assert!(err.contains("latin1.txt") && err.contains("UTF-8"), "{err}");
+        assert!(err.contains("latin1.txt line 1") && err.contains("UTF-8") && err.contains("column 4"), "{err}");
         let empty = dir.path().join("empty.txt");
         std::fs::write(&empty, "\n\n").unwrap();
         assert!(read(&empty).unwrap_err().to_string().contains("no sentences"));

@@ -248,6 +248,13 @@ impl<R: BufRead> Iterator for RecordReader<R> {
         if self.line == 1 {
             bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
         }
+        let bad = |reason: String| Some(Ok(Err(BadRow { line: self.line, reason })));
+        if self.line == 1 && (bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff])) {
+            return bad("the input is UTF-16 text; re-save it as UTF-8".into());
+        }
+        if let Some(nul) = bytes.iter().position(|&b| b == 0) {
+            return bad(format!("a NUL byte at column {} (a binary or UTF-16 file?); re-save it as UTF-8 text", nul + 1));
+        }
         Some(Ok(match std::str::from_utf8(bytes) {
             Ok(text) => self.parse(text),
             Err(e) => Err(BadRow {
@@ -321,6 +328,8 @@ mod tests {
         let rows: Vec<Row> = RecordReader::new(&b"\xef\xbb\xbfbank\tbank\n\xff\tx\n"[..], InputFormat::Tsv, &[]).unwrap().map(|r| r.unwrap()).collect();
         assert_eq!(rows[0].as_ref().unwrap()[0].word, "bank");
         assert!(rows[1].as_ref().unwrap_err().reason.contains("UTF-8"));
+        let rows: Vec<Row> = RecordReader::new(&b"bank\tthe bank\0\n"[..], InputFormat::Tsv, &[]).unwrap().map(|r| r.unwrap()).collect();
+        assert!(rows[0].as_ref().unwrap_err().reason.contains("NUL byte at column 14"), "{rows:?}");
     }
 
     #[test]

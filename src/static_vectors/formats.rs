@@ -67,6 +67,9 @@ impl VectorFormat {
     /// Guesses the format of a file from its first bytes.
     pub fn detect(path: &Path) -> Result<VectorFormat> {
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(file_error(path, "this is a directory, not a word-vector file"));
+        }
         let mut head = Vec::with_capacity(64 * 1024);
         (&mut file).take(64 * 1024).read_to_end(&mut head).map_err(|e| Error::io(path, e))?;
         detect_bytes(&head).ok_or_else(|| Error::VectorFile {
@@ -117,16 +120,19 @@ fn detect_bytes(head: &[u8]) -> Option<VectorFormat> {
     if head.len() >= 4 && u32::from_le_bytes(head[..4].try_into().ok()?) == FASTTEXT_MAGIC {
         return Some(VectorFormat::FastText);
     }
-    let first_end = head.iter().position(|&b| b == b'\n')?;
-    let first = std::str::from_utf8(&head[..first_end]).ok()?;
+    // A file of one line (a header and nothing else, say) has no newline.
+    let first_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+    // Lossy, so that a word that is not UTF-8 on the first line is reported by the reader,
+    // with its line number, rather than making the whole format unrecognisable.
+    let first = String::from_utf8_lossy(&head[..first_end]);
+    let first = first.as_ref();
     if let Some((_, dims)) = parse_header(first) {
         // Text or binary: the rest of the first entry's line parses as `dims` floats only in text.
-        let rest = &head[first_end + 1..];
+        let rest = head.get(first_end + 1..).unwrap_or_default();
         let line = rest.split(|&b| b == b'\n').next().unwrap_or_default();
-        let is_text = std::str::from_utf8(line).is_ok_and(|line| {
-            let mut fields = line.split_ascii_whitespace();
-            fields.next().is_some() && fields.filter(|f| f.parse::<f32>().is_ok()).count() == dims
-        });
+        let line = String::from_utf8_lossy(line);
+        let mut fields = line.split_ascii_whitespace();
+        let is_text = fields.next().is_some() && fields.filter(|f| f.parse::<f32>().is_ok()).count() == dims;
         return Some(if is_text { VectorFormat::Word2VecText } else { VectorFormat::Word2VecBinary });
     }
     let mut fields = first.split_ascii_whitespace();
@@ -146,8 +152,7 @@ fn parse_header(line: &str) -> Option<(usize, usize)> {
     fields.next().is_none().then_some((rows, dims))
 }
 
-/// Reads a static word-vector file of the given format.
-pub fn read(path: &Path, format: VectorFormat) -> Result<StaticEmbeddings> {
+fn read_as(path: &Path, format: VectorFormat) -> Result<StaticEmbeddings> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     if file.metadata().is_ok_and(|m| m.is_dir()) {
         return Err(file_error(path, "this is a directory, not a word-vector file"));
@@ -168,6 +173,20 @@ pub fn read(path: &Path, format: VectorFormat) -> Result<StaticEmbeddings> {
         VectorFormat::Word2VecText => read_text(path, &mut reader, true),
         VectorFormat::Glove => read_text(path, &mut reader, false),
     }
+}
+
+/// Reads a static word-vector file of the given format.
+///
+/// When that fails and the file looks like another format (the user named the wrong one),
+/// the error says which.
+pub fn read(path: &Path, format: VectorFormat) -> Result<StaticEmbeddings> {
+    read_as(path, format).map_err(|error| match (error, VectorFormat::detect(path)) {
+        (Error::VectorFile { path, reason }, Ok(detected)) if detected != format => Error::VectorFile {
+            path,
+            reason: format!("{reason} (read as {format}, but the file looks like {detected}: pass --vectors-format {detected} or leave it out)"),
+        },
+        (error, _) => error,
+    })
 }
 
 fn file_error(path: &Path, reason: impl Into<String>) -> Error {
@@ -240,9 +259,13 @@ impl Collected {
 fn read_header(path: &Path, reader: &mut impl BufRead, bytes_per_component: u64) -> Result<(usize, usize)> {
     let mut line = Vec::new();
     reader.by_ref().take(1024).read_until(b'\n', &mut line).map_err(|e| Error::io(path, e))?;
+    if line.is_empty() {
+        return Err(file_error(path, "the file is empty"));
+    }
     let text = std::str::from_utf8(&line).unwrap_or_default();
     let (rows, dims) = parse_header(text).ok_or_else(|| {
-        file_error(path, format!("the first line should be the header \"<count> <dims>\" but is {:?}", String::from_utf8_lossy(&line).trim_end()))
+        let shown: String = String::from_utf8_lossy(&line).trim_end().chars().take(60).collect();
+        file_error(path, format!("the first line should be the header \"<count> <dims>\" but begins {shown:?}"))
     })?;
     if rows == 0 || dims == 0 {
         return Err(file_error(path, format!("the header declares {rows} words of {dims} dimensions")));
@@ -316,7 +339,8 @@ fn read_text(path: &Path, reader: &mut BufReader<File>, has_header: bool) -> Res
             dims = vector.len();
         }
         if vector.len() != dims || dims == 0 {
-            return Err(file_error(path, format!("line {number} has {} components where {dims} were expected", vector.len())));
+            let cut = if line.ends_with(b"\n") { "" } else { " (it is the last line and has no newline: truncated file?)" };
+            return Err(file_error(path, format!("line {number} has {} components where {dims} were expected{cut}", vector.len())));
         }
         collected.get_or_insert_with(|| Collected::new(path, rows, dims)).push(word.to_owned(), &vector, number)?;
     }

@@ -18,7 +18,7 @@ pub use search::Neighbor;
 
 use crate::engine::{Embedder, EngineKind, LayerVectors};
 use crate::error::{Error, Result};
-use crate::occurrence::Occurrence;
+use crate::occurrence::{Occurrence, is_invisible};
 
 /// How a word's static vector was found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -137,10 +137,20 @@ impl StaticEngine {
         {
             return Ok((lower, index, LookupSource::Lowercased));
         }
+        // The word as a sentence may spell it: decomposed accents ("cafe\u{301}") or zero-width
+        // characters inside it; vocabularies hold the composed (NFC), visible form.
+        let clean: String = unicode_normalization::UnicodeNormalization::nfc(word.chars().filter(|c| !is_invisible(*c))).collect();
+        if clean != word && !clean.is_empty() {
+            return self.resolve(&clean).map_err(|_| self.unknown(word));
+        }
         match vocab.idx(word) {
             Some(index @ WordIndex::Subword(_)) => Ok((word.to_owned(), index, LookupSource::Subwords)),
-            _ => Err(Error::UnknownWord { word: word.to_owned(), model: self.name.clone(), has_subwords: self.has_subwords() }),
+            _ => Err(self.unknown(word)),
         }
+    }
+
+    fn unknown(&self, word: &str) -> Error {
+        Error::UnknownWord { word: word.to_owned(), model: self.name.clone(), has_subwords: self.has_subwords() }
     }
 
     /// The unit-length vector of a word (after the same fallbacks as [`lookup`](Self::lookup)).
@@ -174,10 +184,14 @@ impl StaticEngine {
     /// The `k` vocabulary words with the highest cosine to `query`, skipping `exclude`.
     pub fn nearest(&self, query: &[f32], k: usize, exclude: &[&str]) -> Vec<Neighbor> {
         let vocab = self.embeddings.vocab();
-        let excluded: Vec<usize> = exclude.iter().filter_map(|w| match vocab.idx(w) {
+        let mut excluded: Vec<usize> = exclude.iter().filter_map(|w| match vocab.idx(w) {
             Some(WordIndex::Word(idx)) => Some(idx),
             _ => None,
         }).collect();
+        // A zero vector has no cosine with anything: it is no one's neighbour.
+        if let Some(norms) = self.embeddings.norms() {
+            excluded.extend(norms.iter().enumerate().filter(|&(_, &norm)| norm == 0.0).map(|(idx, _)| idx));
+        }
         let matrix = self.embeddings.storage().view();
         let matrix = matrix.slice(ndarray::s![..vocab.words_len(), ..]);
         search::top_k(matrix, query, k, &excluded)

@@ -1,0 +1,590 @@
+//! Bad input, through the real binary: broken vector files and checkpoints, awkward sentence
+//! files and paths. Each must give one clear `error:` line (with `RUST_BACKTRACE=1`: no
+//! backtrace, no panic) and a non-zero status, and leave no half-written output; input that
+//! vecshift can handle (BOM, CRLF, NFD, zero-width characters, right-to-left text, emoji, very
+//! long sentences) must give the right answer. Every fixture is generated in a temporary folder.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{fails_with, json, vecshift};
+use serde_json::Value;
+
+const TINY_GLOVE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/static/tiny.glove.txt");
+const TINY_W2V_BIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/static/tiny.w2v.bin");
+const TINY_FASTTEXT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/static/tiny.fasttext.bin");
+const TINY_BERT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny_bert");
+const GLOVE_FIFU: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/glove-6B-50d/glove.6B.50d.100k.fifu");
+
+fn temp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// Writes `bytes` to `dir/name` and returns the path as a string for the command line.
+fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The binary succeeded; its stderr holds only `warning:` lines, which contain every needle.
+fn succeeds_warning(out: &Output, args: &[&str], needles: &[&str]) {
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    assert!(stderr.lines().all(|l| l.starts_with("warning: ")), "{args:?}: only warnings expected: {stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "{args:?}: {needle:?} missing from the warnings: {stderr}");
+    }
+}
+
+/// Succeeds with JSON on stdout, warnings allowed (each checked for the needles).
+fn json_warning(args: &[&str], needles: &[&str]) -> Value {
+    let out = vecshift(args);
+    succeeds_warning(&out, args, needles);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The files in a folder, sorted.
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+}
+
+/// A word2vec binary file: the header, then `word ` and little-endian f32s for each entry.
+fn w2v_binary(rows: &str, entries: &[(&[u8], &[f32])]) -> Vec<u8> {
+    let mut bytes = format!("{rows}\n").into_bytes();
+    for (word, vector) in entries {
+        bytes.extend_from_slice(word);
+        bytes.push(b' ');
+        vector.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+        bytes.push(b'\n');
+    }
+    bytes
+}
+
+// ---------------------------------------------------------------------------------------------
+// Static vector files
+
+/// A vector file: its name, its bytes, the `--vectors-format` given, what the error must say.
+type VectorCase = (&'static str, Vec<u8>, Option<&'static str>, &'static [&'static str]);
+
+#[test]
+fn broken_vector_files_are_one_line_errors() {
+    let dir = temp();
+    let d = dir.path();
+    let good_bin = w2v_binary("2 3", &[(b"king", &[1.0, 2.0, 3.0]), (b"queen", &[1.0, 2.5, 3.0])]);
+    let huge_word = [b'w'; 60];
+    let cases: Vec<VectorCase> = vec![
+        ("empty.txt", Vec::new(), None, &["empty.txt", "the file is empty"]),
+        ("empty.bin", Vec::new(), Some("word2vec"), &["empty.bin", "the file is empty"]),
+        ("empty.w2v.txt", Vec::new(), Some("word2vec-text"), &["the file is empty"]),
+        ("empty.glove.txt", Vec::new(), Some("glove"), &["no word vectors"]),
+        // Truncated inside the header line: no newline, nothing after it.
+        ("cut_in_header.bin", b"10 5".to_vec(), None, &["10 words of 5 dimensions", "cannot fit", "truncated"]),
+        ("cut_header_field.txt", b"30".to_vec(), None, &["not recognised", "--vectors-format"]),
+        // Text formats cut in the middle of a vector or of a word.
+        ("cut_mid_vector.txt", b"2 4\nking 1 2 3 4\nqueen 1 2".to_vec(), None, &["line 3 has 2 components", "truncated"]),
+        ("cut_mid_word.txt", b"2 4\nking 1 2 3 4\nque".to_vec(), None, &["line 3 has 0 components", "truncated"]),
+        ("cut_mid_vector.glove.txt", b"king 1 2 3 4\nqueen 1 2".to_vec(), None, &["line 2 has 2 components", "truncated"]),
+        // Binary cut in the middle of a vector, and of a word (long words keep it past the size check).
+        ("cut_mid_vector.bin", good_bin[..good_bin.len() - 6].to_vec(), None, &["ends inside entry 2", "truncated"]),
+        (
+            "cut_mid_word.bin",
+            [w2v_binary("2 3", &[(&huge_word, &[1.0, 2.0, 3.0])]), b"que".to_vec()].concat(),
+            None,
+            &["ends inside entry 2"],
+        ),
+        // Headers that claim more than the file holds are refused before anything is allocated.
+        ("too_many_rows.txt", b"1000000000 300\nking 1 2 3\n".to_vec(), None, &["1000000000 words", "cannot fit"]),
+        ("too_many_dims.bin", w2v_binary("2 100000000", &[(b"king", &[1.0])]), None, &["100000000 dimensions", "cannot fit"]),
+        ("too_many_rows.bin", w2v_binary("18446744073709551615 3", &[(b"king", &[1.0, 2.0, 3.0])]), None, &["cannot fit"]),
+        ("fewer_rows.txt", b"3 2\nking 1 2\nqueen 3 4\n".to_vec(), None, &["declares 3 words but the file holds 2"]),
+        ("zero_header.txt", b"0 0\n".to_vec(), None, &["0 words of 0 dimensions"]),
+        ("duplicate.txt", b"king 1 2\nqueen 2 3\nking 3 4\n".to_vec(), None, &["\"king\" appears twice", "entry 3"]),
+        ("nan.txt", b"king 1 NaN\nqueen 2 3\n".to_vec(), None, &["non-finite", "NaN", "entry 1"]),
+        ("inf.bin", w2v_binary("1 2", &[(b"king", &[f32::INFINITY, 1.0])]), None, &["non-finite", "inf"]),
+        ("neg_inf.txt", b"king 1 -inf\n".to_vec(), None, &["non-finite"]),
+        // A word that is not UTF-8: the error names the line (text) or the entry (binary).
+        ("latin1_first.txt", b"caf\xe9 1 2\nking 2 3\n".to_vec(), None, &["line 1 is not valid UTF-8"]),
+        ("latin1_later.txt", b"king 1 2\ncaf\xe9 2 3\n".to_vec(), None, &["line 2 is not valid UTF-8"]),
+        ("latin1.bin", w2v_binary("2 2", &[(b"king", &[1.0, 2.0]), (b"caf\xe9", &[2.0, 3.0])]), None, &["entry 2 is not valid UTF-8"]),
+        ("prose.txt", b"Call me Ishmael. Some years ago\n".to_vec(), None, &["not recognised", "--vectors-format"]),
+    ];
+    for (name, bytes, format, needles) in &cases {
+        let path = write(d, name, bytes);
+        let mut args = vec!["--vectors", path.as_str()];
+        if let Some(format) = format {
+            args.extend(["--vectors-format", format]);
+        }
+        args.extend(["neighbors", "king"]);
+        let mut needles = needles.to_vec();
+        needles.push(*name);
+        fails_with(&args, &needles);
+    }
+    // Truncated binary models of the other formats: the reader's complaint, on one line.
+    let cut_fasttext = write(d, "cut.fasttext.bin", &std::fs::read(TINY_FASTTEXT).unwrap()[..100]);
+    fails_with(&["--vectors", &cut_fasttext, "neighbors", "king"], &["cut.fasttext.bin"]);
+    let cut_fifu = write(d, "cut.fifu", &std::fs::read(GLOVE_FIFU).unwrap()[..5000]);
+    fails_with(&["--vectors", &cut_fifu, "neighbors", "king"], &["cut.fifu"]);
+}
+
+#[test]
+fn a_wrong_vectors_format_says_what_the_file_looks_like() {
+    let cases = [
+        (TINY_GLOVE, "word2vec", "glove"),
+        (TINY_GLOVE, "word2vec-text", "glove"),
+        (TINY_W2V_BIN, "glove", "word2vec"),
+        (TINY_W2V_BIN, "word2vec-text", "word2vec"),
+        (GLOVE_FIFU, "glove", "finalfusion"),
+        (GLOVE_FIFU, "word2vec", "finalfusion"),
+        (TINY_GLOVE, "fasttext", "glove"),
+        (TINY_W2V_BIN, "finalfusion", "word2vec"),
+    ];
+    for (file, named, actual) in cases {
+        let hint = format!("looks like {actual}: pass --vectors-format {actual}");
+        fails_with(&["--vectors", file, "--vectors-format", named, "neighbors", "king"], &[&format!("read as {named}"), &hint]);
+    }
+}
+
+#[test]
+fn windows_line_endings_load_in_both_text_formats() {
+    let dir = temp();
+    let w2v = write(dir.path(), "crlf.w2v.txt", "3 2\r\nking 1 0\r\nqueen 0.9 0.1\r\napple 0 1\r\n");
+    let glove = write(dir.path(), "crlf.glove.txt", "king 1 0\r\nqueen 0.9 0.1\r\napple 0 1\r\n");
+    for file in [&w2v, &glove] {
+        let v = json(&["--vectors", file, "neighbors", "--json", "king", "-k", "2"]);
+        assert_eq!(v[0]["word"], "queen", "{file}: {v}");
+        assert_eq!(v[1]["word"], "apple", "no word keeps a \\r: {v}");
+    }
+}
+
+#[test]
+fn zero_vectors_have_no_cosine_and_say_so() {
+    let dir = temp();
+    let file = write(dir.path(), "zero.txt", "king 1 0 0\nqueen 0.9 0.1 0\nvoid 0 0 0\nman 0.5 0.5 0.1\nwoman 0.4 0.6 0.1\n");
+    let v = ["--vectors", file.as_str()];
+    // As the query: an error that says why, not NaN.
+    fails_with(&[&v[..], &["neighbors", "void"]].concat(), &["\"void\"", "all zeros", "undefined"]);
+    fails_with(&[&v[..], &["analogy", "man", "void", "woman"]].concat(), &["\"void\"", "all zeros", "undefined"]);
+    // As a candidate: never anyone's neighbour (its cosine is undefined, not 0).
+    let neighbours = json(&[&v[..], &["neighbors", "--json", "king", "-k", "10"]].concat());
+    let words: Vec<&str> = neighbours.as_array().unwrap().iter().map(|n| n["word"].as_str().unwrap()).collect();
+    assert_eq!(words, ["queen", "man", "woman"], "{neighbours}");
+    let answers = json(&[&v[..], &["analogy", "--json", "man", "king", "woman", "-k", "10"]].concat());
+    assert!(answers.as_array().unwrap().iter().all(|a| a["word"] != "void" && a["cosine"].as_f64().unwrap().is_finite()), "{answers}");
+    let table = vecshift(&[&v[..], &["neighbors", "king"]].concat());
+    assert!(!text(&table.stdout).contains("NaN") && !text(&table.stdout).contains("void"), "{}", text(&table.stdout));
+    // compare: a warning, `null` cosines in JSON, `n/a` in the table; BERT is unaffected.
+    let args = [&v[..], &["compare", "--json", "-w", "void", "-s", "the void here", "-s", "a void there"]].concat();
+    let out = json_warning(&args, &["\"void\"", "all zeros", "undefined"]);
+    assert!(out["static"]["matrix"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap()).all(Value::is_null), "{out}");
+    assert!(out["static"]["mean_similarity"].is_null());
+    assert!(out["contextual"]["layers"][6]["mean_similarity"].as_f64().unwrap() > 0.5);
+    let args = [&v[..], &["compare", "-w", "void", "-s", "the void here", "-s", "a void there"]].concat();
+    let out = vecshift(&args);
+    succeeds_warning(&out, &args, &["all zeros"]);
+    let table = text(&out.stdout);
+    assert!(table.contains("mean cosine   n/a") && !table.contains("NaN"), "{table}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// BERT checkpoints
+
+/// A copy of the tiny f32 checkpoint in a temporary folder, to break.
+fn tiny_checkpoint() -> (tempfile::TempDir, PathBuf) {
+    let dir = temp();
+    let model = dir.path().join("tiny");
+    std::fs::create_dir(&model).unwrap();
+    for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::fs::copy(Path::new(TINY_BERT).join("f32_noprefix").join(file), model.join(file)).unwrap();
+    }
+    (dir, model)
+}
+
+fn embed_with(model: &Path) -> Vec<String> {
+    ["--bert", model.to_str().unwrap(), "--vectors", TINY_GLOVE, "embed", "-w", "bank", "-s", "the bank"].map(String::from).to_vec()
+}
+
+fn bert_fails(model: &Path, needles: &[&str]) {
+    let args = embed_with(model);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    fails_with(&args, needles);
+}
+
+/// Rewrites a field of the checkpoint's config.json.
+fn set_config(model: &Path, key: &str, value: Value) {
+    let path = model.join("config.json");
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config[key] = value;
+    std::fs::write(path, config.to_string()).unwrap();
+}
+
+#[test]
+fn the_tiny_checkpoint_copy_works() {
+    let (_dir, model) = tiny_checkpoint();
+    let args = embed_with(&model);
+    let v = json(&[&args.iter().map(String::as_str).collect::<Vec<_>>()[..], &["--json"]].concat());
+    assert_eq!(v["contextual"]["layers"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn broken_checkpoints_are_one_line_errors_without_backtraces() {
+    for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+        let (_dir, model) = tiny_checkpoint();
+        std::fs::remove_file(model.join(file)).unwrap();
+        bert_fails(&model, &["tiny", &format!("missing {file}")]);
+    }
+    // Candle errors carry a captured backtrace under RUST_BACKTRACE=1 (which the helper sets):
+    // it must not reach the user.
+    let cases: [(&str, Value, &[&str]); 7] = [
+        ("num_hidden_layers", 3.into(), &["encoder.layer.2", "weights do not match config.json"]),
+        ("intermediate_size", 65.into(), &["shape mismatch", "output.dense.weight", "[32, 65]"]),
+        ("hidden_size", 64.into(), &["shape mismatch"]),
+        ("hidden_act", "swish".into(), &["config.json", "swish", "gelu"]),
+        ("position_embedding_type", "relative_key".into(), &["config.json", "relative_key", "absolute"]),
+        ("vocab_size", 10.into(), &["tokenizer.json has 87 tokens", "only 10", "another model"]),
+        ("num_attention_heads", 5.into(), &["not divisible by num_attention_heads 5"]),
+    ];
+    for (key, value, needles) in cases {
+        let (_dir, model) = tiny_checkpoint();
+        set_config(&model, key, value);
+        bert_fails(&model, needles);
+    }
+    let (_dir, model) = tiny_checkpoint();
+    std::fs::write(model.join("config.json"), "{\"hidden_size\": 32,").unwrap();
+    bert_fails(&model, &["config.json is not a supported BERT config"]);
+    let (_dir, model) = tiny_checkpoint();
+    let path = model.join("config.json");
+    let config = std::fs::read_to_string(&path).unwrap().replace("\"hidden_size\": 32,", "");
+    std::fs::write(&path, config).unwrap();
+    bert_fails(&model, &["missing field `hidden_size`"]);
+    let (_dir, model) = tiny_checkpoint();
+    std::fs::write(model.join("tokenizer.json"), "not json").unwrap();
+    bert_fails(&model, &["cannot read tokenizer.json"]);
+    // Weights cut short, emptied, or not safetensors at all.
+    let (_dir, model) = tiny_checkpoint();
+    let weights = std::fs::read(model.join("model.safetensors")).unwrap();
+    std::fs::write(model.join("model.safetensors"), &weights[..weights.len() / 2]).unwrap();
+    bert_fails(&model, &["model.safetensors", "not fully covered"]);
+    std::fs::write(model.join("model.safetensors"), b"").unwrap();
+    bert_fails(&model, &["model.safetensors", "header too small"]);
+    // A header claiming a terabyte of tensors in a tiny file: refused, nothing allocated.
+    let header = br#"{"embeddings.word_embeddings.weight":{"dtype":"F32","shape":[1000000000,300],"data_offsets":[0,1200000000000]}}"#;
+    let mut lying = (header.len() as u64).to_le_bytes().to_vec();
+    lying.extend_from_slice(header);
+    std::fs::write(model.join("model.safetensors"), lying).unwrap();
+    bert_fails(&model, &["model.safetensors"]);
+}
+
+#[test]
+fn pickled_weights_are_refused_with_the_conversion_and_never_opened() {
+    let (_dir, model) = tiny_checkpoint();
+    std::fs::remove_file(model.join("model.safetensors")).unwrap();
+    // A pickle that would run a shell command if it were ever unpickled; vecshift must refuse
+    // before reading it, and say how to convert.
+    let marker = model.join("pwned");
+    let pickle = format!("cos\nsystem\n(S'touch {}'\ntR.", marker.display());
+    std::fs::write(model.join("pytorch_model.bin"), pickle).unwrap();
+    bert_fails(&model, &["pytorch_model.bin", "pickle", "save_pretrained", "safe_serialization=True"]);
+    assert!(!marker.exists());
+}
+
+#[test]
+fn model_paths_that_are_not_model_folders() {
+    let dir = temp();
+    let file = write(dir.path(), "config.json", "{}");
+    fails_with(&["--bert", &file, "embed", "-w", "a", "-s", "a"], &["config.json", "is a file", "pass the directory"]);
+    let missing = dir.path().join("no-model");
+    fails_with(&["--bert", missing.to_str().unwrap(), "embed", "-w", "a", "-s", "a"], &["no-model", "no such directory"]);
+    fails_with(&["--bert", "not a model!", "embed", "-w", "a", "-s", "a"], &["not a model!", "Hugging Face model id"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sentence input: compare, embed, report
+
+#[test]
+fn sentence_files_without_sentences_or_not_text() {
+    let dir = temp();
+    let d = dir.path();
+    let compare = |file: &str, needles: &[&str]| fails_with(&["compare", "-w", "bank", "--sentences", file], needles);
+    compare(&write(d, "empty.txt", ""), &["empty.txt", "no sentences"]);
+    compare(&write(d, "blank.txt", "\n  \n\r\n\t\n"), &["blank.txt", "no sentences"]);
+    compare(&write(d, "bom_only.txt", "\u{feff}\r\n"), &["bom_only.txt", "no sentences"]);
+    compare(&write(d, "nul.txt", b"The bank.\nThe river\0 bank.\n"), &["nul.txt line 2", "NUL byte", "UTF-8"]);
+    compare(&write(d, "latin1.txt", b"The bank.\nThe caf\xe9 by the bank.\n"), &["latin1.txt line 2", "not UTF-8", "column 8", "save the file as UTF-8"]);
+    let utf16: Vec<u8> = [0xff, 0xfe].into_iter().chain("The bank.\nA bank.\n".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    compare(&write(d, "utf16.txt", utf16), &["utf16.txt", "UTF-16", "UTF-8"]);
+    compare(&write(d, "absent.txt", "The bank.\nNothing here.\n"), &["sentence 2", "\"bank\"", "Nothing here."]);
+    compare(&write(d, "inside.txt", "The bank.\nI went banking.\n"), &["sentence 2", "whole word", "banking"]);
+    compare(&write(d, "one.txt", "The bank.\n"), &["at least two sentences"]);
+    fails_with(&["embed", "-w", "bank", "-s", ""], &["\"bank\"", "does not occur"]);
+    fails_with(&["embed", "-w", "", "-s", "the bank"], &["does not occur"]);
+    fails_with(&["embed", "-w", "bank", "-s", "I went banking, not to the bankers."], &["whole word"]);
+}
+
+#[test]
+fn a_bom_and_windows_line_endings_are_stripped() {
+    let dir = temp();
+    let file = write(dir.path(), "bom.tsv", "\u{feff}bank\tThe bank is open.\tfinance\r\nbank\tThe river bank.\triver\r\n");
+    let v = json(&["compare", "--json", "--sentences", &file]);
+    assert_eq!(v["word"], "bank", "the BOM is not part of the first word");
+    assert_eq!(v["sentences"], serde_json::json!(["The bank is open.", "The river bank."]));
+    assert_eq!(v["spans"], serde_json::json!([[4, 8], [10, 14]]));
+    assert_eq!(v["senses"], serde_json::json!(["finance", "river"]), "no \\r in the last column");
+    let plain = write(dir.path(), "bom.txt", "\u{feff}Bank holidays.\r\nThe bank.\r\n");
+    let v = json(&["compare", "--json", "-w", "bank", "--sentences", &plain]);
+    assert_eq!(v["spans"], serde_json::json!([[0, 4], [4, 8]]), "found at the very start, after the BOM");
+}
+
+#[test]
+fn nfc_and_nfd_spellings_find_each_other() {
+    let (nfc, nfd) = ("caf\u{e9}", "cafe\u{301}");
+    let dir = temp();
+    let file = write(dir.path(), "cafe.txt", format!("I love this {nfc} a lot.\nThe {nfd} was closed.\n"));
+    for word in [nfc, nfd] {
+        let v = json(&["compare", "--json", "-w", word, "--sentences", &file]);
+        assert_eq!(v["spans"], serde_json::json!([[12, 17], [4, 10]]), "{word:?}");
+        // GloVe has the composed "café": the decomposed spelling finds it too.
+        assert!(v["static"]["matrix"][0][1].as_f64().unwrap() > 0.9999, "{word:?}: {}", v["static"]);
+    }
+    let v = json(&["embed", "--json", "-w", nfc, "-s", &format!("Un {nfd} noir.")]);
+    assert_eq!((v["word"].as_str().unwrap(), &v["span"]), (nfd, &serde_json::json!([3, 9])));
+    assert_eq!(v["static"]["entry"], nfc);
+    fails_with(&["embed", "-w", "cafe", "-s", &format!("Un {nfd} noir.")], &["does not occur"]);
+}
+
+#[test]
+fn zero_width_characters_inside_or_next_to_the_word() {
+    let sentences = [
+        ("The bank\u{200b} is open.", [4, 8]),          // zero-width space after: left out of the span
+        ("The \u{200b}bank is open.", [7, 11]),         // before
+        ("The ban\u{200d}k is closed.", [4, 11]),       // zero-width joiner inside: skipped, spanned
+        ("A bank\u{200d} here.", [2, 6]),               // a joiner after the word belongs to it for UAX #29
+        ("The ban\u{200b}k and more.", [4, 11]),        // zero-width space inside
+        ("Soft-hyphenated ban\u{ad}k.", [16, 22]),      // soft hyphen inside
+    ];
+    let mut args = vec!["compare", "--json", "-w", "bank"];
+    sentences.iter().for_each(|(s, _)| args.extend(["-s", s]));
+    let v = json(&args);
+    let spans: Vec<[u64; 2]> = sentences.iter().map(|(_, span)| [span[0], span[1]]).collect();
+    assert_eq!(v["spans"], serde_json::json!(spans));
+    // The static vector is found for every spelling.
+    assert!(v["static"]["matrix"][0].as_array().unwrap().iter().all(|c| c.as_f64().unwrap() > 0.9999), "{}", v["static"]);
+    fails_with(&["embed", "-w", "bank", "-s", "The bank\u{200d}ing sector."], &["does not occur"]);
+    fails_with(&["embed", "-w", "\u{200b}", "-s", "a \u{200b} b"], &["does not occur"]);
+}
+
+#[test]
+fn right_to_left_text_and_emoji() {
+    let arabic = "ذهبت إلى bank اليوم.";
+    let hebrew = "הלכתי ל bank היום.";
+    let emoji = "🏦bank🏦 is open.";
+    let emoji2 = "The 👍 bank 👍 rocks.";
+    let v = json(&["compare", "--json", "-w", "bank", "-s", arabic, "-s", hebrew, "-s", emoji, "-s", emoji2]);
+    assert_eq!(v["spans"], serde_json::json!([[16, 20], [14, 18], [4, 8], [9, 13]]));
+    assert_eq!(v["contextual"]["layers"].as_array().unwrap().len(), 7);
+    // An Arabic target in an Arabic sentence: found, encoded; GloVe (English) lacks it, with a warning.
+    let target = "بنك";
+    let v = json_warning(&["embed", "--json", "-w", target, "-s", "ذهبت إلى بنك كبير"], &[target, "not in the vocabulary"]);
+    assert_eq!((v["word"].as_str().unwrap(), &v["span"]), (target, &serde_json::json!([16, 22])));
+    assert!(v["static"].is_null());
+    assert_eq!(v["contextual"]["layers"].as_array().unwrap().len(), 7);
+    // Emoji are not part of a word: the ZWJ of an emoji sequence next to the word does not join it.
+    let v = json(&["embed", "--json", "-w", "bank", "-s", "👩\u{200d}💻bank👩\u{200d}💻"]);
+    assert_eq!(v["span"], serde_json::json!([11, 15]));
+}
+
+#[test]
+fn very_long_sentences_are_windowed_with_a_warning() {
+    // 10,000 words (far more than MiniLM's 512 positions).
+    let words: String = (0..5000).map(|i| format!("w{i} ")).collect();
+    let long = format!("{words}the bank is here {words}");
+    let v = json_warning(&["embed", "--json", "-w", "bank", "-s", &long], &["longer than", "512 positions", "window", "\"bank\""]);
+    assert_eq!(v["span"][0].as_u64().unwrap() as usize, words.len() + 4);
+    assert_eq!(v["contextual"]["layers"].as_array().unwrap().len(), 7);
+
+    // A 1 MB single line in a sentences file, the word at its very end.
+    let dir = temp();
+    let line = "lorem ipsum dolor sit amet ".repeat(38_000);
+    assert!(line.len() > 1_000_000);
+    let file = write(dir.path(), "long.txt", format!("{line}bank\nThe river bank.\n"));
+    let v = json_warning(&["compare", "--json", "-w", "bank", "--sentences", &file], &["window"]);
+    assert_eq!(v["spans"][0], serde_json::json!([line.len(), line.len() + 4]));
+    let last = v["contextual"]["layers"][6]["matrix"][0][1].as_f64().unwrap();
+    assert!(last.is_finite() && last < 1.0);
+    // An error about such a sentence stays short.
+    let out = vecshift(&["compare", "-w", "castle", "--sentences", &file]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success() && stderr.len() < 400 && stderr.contains("characters)"), "{}", &stderr[..stderr.len().min(600)]);
+}
+
+#[test]
+fn report_inputs_that_are_empty_broken_or_odd() {
+    let dir = temp();
+    let d = dir.path();
+    fn report<'a>(file: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+        [&["report", file, "-q"][..], extra].concat()
+    }
+    let empty = write(d, "empty.txt", "");
+    fails_with(&report(&empty, &["-w", "bank"]), &["empty.txt has no usable lines", "0 read"]);
+    let blank = write(d, "blank.txt", "\n\r\n   \n");
+    fails_with(&report(&blank, &["-w", "bank"]), &["blank.txt has no usable lines", "3 read", "line 1: empty line"]);
+    let absent = write(d, "absent.txt", "The river.\nI went banking.\n");
+    fails_with(&report(&absent, &["-w", "bank"]), &["no usable lines", "line 1", "\"bank\""]);
+    let utf16: Vec<u8> = [0xff, 0xfe].into_iter().chain("bank\tThe bank.\n".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    let utf16 = write(d, "utf16.tsv", utf16);
+    fails_with(&report(&utf16, &[]), &["no usable lines", "line 1: the input is UTF-16", "UTF-8"]);
+
+    // BOM, CRLF, a NUL byte, a line that is not UTF-8, a word only inside another word: the good
+    // lines are used, the others skipped and named.
+    let mixed = write(
+        d,
+        "mixed.tsv",
+        [
+            &b"\xef\xbb\xbfbank\tThe bank is open.\tfinance\r\n"[..],
+            b"bank\tThe river bank.\triver\r\n",
+            b"bank\tThe bank\0 vault.\tfinance\r\n",
+            b"bank\tThe caf\xe9 bank.\r\n",
+            b"bank\tI went banking.\r\n",
+            b"bank\tA bank loan.\tfinance\r\n",
+        ]
+        .concat(),
+    );
+    let out = vecshift(&report(&mixed, &["--json"]));
+    succeeds_warning(&out, &["report", &mixed], &["skipped 3 bad line(s)", "line 3: a NUL byte", "line 4: not valid UTF-8"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["words"][0]["word"], "bank", "the BOM is stripped");
+    assert_eq!(v["words"][0]["occurrences"], 3);
+    assert_eq!(v["words"][0]["senses"], serde_json::json!({"finance": 2, "river": 1}), "no \\r in the senses");
+    let skipped: Vec<u64> = v["skipped"].as_array().unwrap().iter().map(|s| s["line"].as_u64().unwrap()).collect();
+    assert_eq!(skipped, [3, 4, 5]);
+    assert!(v["skipped"][2]["reason"].as_str().unwrap().contains("banking"));
+    // --strict stops at the first, naming it.
+    fails_with(&report(&mixed, &["--strict"]), &["line 3", "NUL byte", "--strict"]);
+
+    // A 1 MB line: windowed, with the warning.
+    let line = "lorem ipsum dolor sit amet ".repeat(38_000);
+    let long = write(d, "long.txt", format!("{line}bank\nThe river bank.\n"));
+    let out = vecshift(&report(&long, &["-w", "bank", "--json"]));
+    succeeds_warning(&out, &["report", &long], &["window"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["words"][0]["occurrences"], 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paths
+
+#[test]
+fn missing_files_and_folders_where_files_belong() {
+    let dir = temp();
+    let d = dir.path();
+    let folder = d.to_str().unwrap();
+    let missing = d.join("missing.txt");
+    let missing = missing.to_str().unwrap();
+    let sentences = write(d, "s.txt", "The bank.\nThe river bank.\n");
+
+    fails_with(&["--vectors", missing, "neighbors", "king"], &["missing.txt", "No such file"]);
+    fails_with(&["--vectors", folder, "neighbors", "king"], &[folder, "directory, not a word-vector file"]);
+    fails_with(&["--vectors", folder, "--vectors-format", "glove", "neighbors", "king"], &["directory, not a word-vector file"]);
+    fails_with(&["compare", "-w", "bank", "--sentences", folder], &[folder, "is a folder"]);
+    fails_with(&["report", folder, "-w", "bank"], &[folder, "is a folder"]);
+    fails_with(&["report", missing, "-w", "bank"], &["missing.txt", "No such file"]);
+    fails_with(&["convert", missing, &format!("{folder}/out.fifu")], &["missing.txt", "No such file"]);
+    fails_with(&["eval", "wordsim", missing, "--static-only"], &["missing.txt"]);
+    fails_with(&["eval", "wordsim", folder, "--static-only"], &[folder]);
+    // No error quotes the same cause twice ("Is a directory: Is a directory").
+    let out = vecshift(&["convert", folder, &format!("{folder}/out.fifu")]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success() && stderr.matches("directory").count() == 1, "{stderr}");
+    assert_eq!(files_in(d), [PathBuf::from(&sentences)], "nothing written");
+}
+
+#[test]
+fn output_paths_that_cannot_be_written_leave_nothing_behind() {
+    let dir = temp();
+    let d = dir.path();
+    let sentences = write(d, "s.txt", "The bank.\nThe river bank.\n");
+    let vectors = write(d, "v.txt", "king 1 0\nqueen 0.9 0.1\n");
+    let a_file = write(d, "a-file", "not a folder");
+    let report = |out: &str| vec!["report".to_owned(), sentences.clone(), "-w".into(), "bank".into(), "-q".into(), "-o".into(), out.to_owned()];
+    let convert = |out: &str| vec!["convert".to_owned(), vectors.clone(), out.to_owned()];
+    let cases: [(String, &[&str]); 4] = [
+        (format!("{}/missing-folder/out.json", d.display()), &["missing-folder", "does not exist"]),
+        (format!("{a_file}/out.json"), &["a-file", "is a file, not a folder"]),
+        (d.to_str().unwrap().to_owned(), &["is a folder; name a file"]),
+        // Root cannot create files in /proc either: a permission case that holds in CI.
+        ("/proc/vecshift-bad-input-test.json".to_owned(), &["/proc", "cannot create a temporary file"]),
+    ];
+    let before = files_in(d);
+    for (out, needles) in &cases {
+        for args in [report(out), convert(out)] {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            fails_with(&args, needles);
+        }
+        assert!(!Path::new(out).is_file(), "{out}");
+    }
+    assert_eq!(files_in(d), before, "no temporary or partial files");
+    assert_eq!(std::fs::read_to_string(&a_file).unwrap(), "not a folder");
+}
+
+/// Runs the binary as the unprivileged user `nobody` when the tests run as root (who reads and
+/// writes through any permission bits); `None`, with a note, when that is not possible here.
+fn run_unprivileged(args: &[&str]) -> Option<Output> {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_vecshift"));
+    command.args(args).env("RUST_BACKTRACE", "1");
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        command.uid(65534).gid(65534);
+    }
+    match command.output() {
+        Ok(out) if out.status.code() == Some(126) || text(&out.stderr).contains("ermission denied (os error 13)") && !text(&out.stderr).starts_with("error: ") => {
+            eprintln!("note: skipped a permission case: the binary cannot run as nobody here");
+            None
+        }
+        Ok(out) => Some(out),
+        Err(e) => {
+            eprintln!("note: skipped a permission case: cannot run as nobody ({e})");
+            None
+        }
+    }
+}
+
+#[test]
+fn unreadable_inputs_and_unwritable_folders() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp();
+    let d = dir.path();
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = write(d, "secret.txt", "The bank.\nThe river bank.\n");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let locked = d.join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let readable = write(d, "ok.txt", "The bank.\nThe river bank.\n");
+    std::fs::set_permissions(&readable, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let target = locked.join("report.json");
+
+    let check = |args: &[&str], needles: &[&str]| {
+        let Some(out) = run_unprivileged(args) else { return };
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: ") && !stderr.contains("panicked"), "{stderr}");
+        for needle in needles {
+            assert!(stderr.contains(needle), "{args:?}: {needle:?} missing from {stderr}");
+        }
+    };
+    check(&["compare", "-w", "bank", "--sentences", &secret], &["secret.txt", "Permission denied"]);
+    check(&["report", &secret, "-w", "bank"], &["secret.txt", "Permission denied"]);
+    check(&["--vectors", &secret, "neighbors", "bank"], &["secret.txt", "Permission denied"]);
+    check(&["report", &readable, "-w", "bank", "-q", "-o", target.to_str().unwrap()], &["locked", "Permission denied"]);
+    assert!(files_in(&locked).is_empty(), "nothing left in the locked folder");
+}
