@@ -1,12 +1,13 @@
 //! The static engine: one vector per word, from word2vec, GloVe, fastText or finalfusion files.
 
-mod batch;
 mod formats;
+mod quantized;
 mod search;
 
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use finalfusion::storage::{Storage, StorageView};
 use finalfusion::vocab::{Vocab, WordIndex};
@@ -58,6 +59,8 @@ pub struct StaticEngine {
     path: PathBuf,
     format: VectorFormat,
     embeddings: StaticEmbeddings,
+    /// The int8 copy of the word rows that neighbour searches scan, made by the first search.
+    quantized: OnceLock<quantized::QuantizedRows>,
 }
 
 impl StaticEngine {
@@ -70,7 +73,7 @@ impl StaticEngine {
         };
         let embeddings = formats::read(path, format)?;
         let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-        Ok(StaticEngine { name, path: path.to_owned(), format, embeddings })
+        Ok(StaticEngine { name, path: path.to_owned(), format, embeddings, quantized: OnceLock::new() })
     }
 
     /// Opens the embedded default (GloVe 6B 50d, 100,000 most frequent words, finalfusion).
@@ -123,6 +126,15 @@ impl StaticEngine {
             }
         };
         Ok(StaticVector { word: entry, source, vector })
+    }
+
+    /// The row of `word` in the matrix ([`words`](Self::words) order), after the same exact then
+    /// lowercase fallback as [`lookup`](Self::lookup); `None` when it has no row of its own.
+    pub fn word_index(&self, word: &str) -> Option<usize> {
+        match self.resolve(word) {
+            Ok((_, WordIndex::Word(row), _)) => Some(row),
+            _ => None,
+        }
     }
 
     /// Finds the vocabulary entry for `word` and how it was found.
@@ -182,6 +194,9 @@ impl StaticEngine {
     }
 
     /// The `k` vocabulary words with the highest cosine to `query`, skipping `exclude`.
+    ///
+    /// The search is exact (the same words and order as scoring every row in f32), but it
+    /// reads an int8 copy of the matrix that the first call builds (a quarter of the f32 size).
     pub fn nearest(&self, query: &[f32], k: usize, exclude: &[&str]) -> Vec<Neighbor> {
         let vocab = self.embeddings.vocab();
         let mut excluded: Vec<usize> = exclude.iter().filter_map(|w| match vocab.idx(w) {
@@ -189,15 +204,65 @@ impl StaticEngine {
             _ => None,
         }).collect();
         // A zero vector has no cosine with anything: it is no one's neighbour.
-        if let Some(norms) = self.embeddings.norms() {
-            excluded.extend(norms.iter().enumerate().filter(|&(_, &norm)| norm == 0.0).map(|(idx, _)| idx));
-        }
-        let matrix = self.embeddings.storage().view();
-        let matrix = matrix.slice(ndarray::s![..vocab.words_len(), ..]);
-        search::top_k(matrix, query, k, &excluded)
+        excluded.extend_from_slice(self.quantized().zero_rows());
+        let Some(unit) = unit_length(query) else { return Vec::new() };
+        quantized::top_k(self.word_rows(), self.quantized(), &unit, k, &excluded, true)
             .into_iter()
             .map(|(idx, cosine)| Neighbor { word: vocab.words()[idx].clone(), cosine })
             .collect()
+    }
+
+    /// The `k` best vocabulary rows for each of many query vectors: `(row index, cosine)`,
+    /// best first, like [`nearest`](Self::nearest) but for a whole batch.
+    ///
+    /// `queries` need not be unit length (a zero query finds nothing). `exclude[i]` lists row
+    /// indices that query `i` must not return (the analogy's own words); it may be shorter than
+    /// `queries`, missing entries excluding nothing. `restrict` searches only the first
+    /// `restrict` rows (the most frequent words, in the usual file order), as gensim's
+    /// `restrict_vocab` does. Equal scores keep file order (the more frequent word first).
+    /// The rows are read in cache-sized blocks that every query passes over in turn, so a batch
+    /// costs far less per query than one [`nearest`](Self::nearest) call each.
+    ///
+    /// ```no_run
+    /// use vecshift::StaticEngine;
+    /// let glove = StaticEngine::open_default()?;
+    /// let king = glove.lookup("king")?.vector;
+    /// let paris = glove.lookup("paris")?.vector;
+    /// let found = glove.nearest_batch(&[king, paris], 3, &[], Some(50_000));
+    /// for (index, cosine) in &found[0] {
+    ///     println!("{} {cosine:.3}", glove.words()[*index]);
+    /// }
+    /// # Ok::<(), vecshift::Error>(())
+    /// ```
+    pub fn nearest_batch(
+        &self,
+        queries: &[Vec<f32>],
+        k: usize,
+        exclude: &[Vec<usize>],
+        restrict: Option<usize>,
+    ) -> Vec<Vec<(usize, f32)>> {
+        let rows = restrict.map_or(self.vocab_len(), |r| r.min(self.vocab_len()));
+        let matrix = self.word_rows().slice_move(ndarray::s![..rows, ..]);
+        let units: Vec<Option<Vec<f32>>> = queries
+            .iter()
+            .map(|q| {
+                assert_eq!(q.len(), matrix.ncols(), "query length must equal the vectors' dimensionality");
+                unit_length(q)
+            })
+            .collect();
+        let exclude: Vec<&[usize]> = (0..queries.len()).map(|i| exclude.get(i).map_or(&[][..], Vec::as_slice)).collect();
+        quantized::top_k_batch(matrix, self.quantized(), &units, k, &exclude)
+    }
+
+    /// The rows of the words (a subword model's n-gram rows follow them in the storage).
+    fn word_rows(&self) -> ndarray::ArrayView2<'_, f32> {
+        let rows = self.embeddings.vocab().words_len();
+        self.embeddings.storage().view().slice_move(ndarray::s![..rows, ..])
+    }
+
+    /// The int8 copy of [`word_rows`](Self::word_rows), built on first use.
+    fn quantized(&self) -> &quantized::QuantizedRows {
+        self.quantized.get_or_init(|| quantized::QuantizedRows::new(self.word_rows()))
     }
 
     /// Writes the vectors as a finalfusion file, the format that opens fastest (memory-mapped).
@@ -235,4 +300,10 @@ impl Embedder for StaticEngine {
             .map(|occ| Ok(LayerVectors::new(vec![self.lookup(occ.word())?.vector])))
             .collect()
     }
+}
+
+/// `query` scaled to unit length, or `None` when its length is zero or not finite.
+fn unit_length(query: &[f32]) -> Option<Vec<f32>> {
+    let norm = query.iter().map(|v| v * v).sum::<f32>().sqrt();
+    (norm > 0.0 && norm.is_finite()).then(|| query.iter().map(|v| v / norm).collect())
 }

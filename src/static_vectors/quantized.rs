@@ -1,0 +1,601 @@
+//! Exact top-k search that reads an int8 copy of the matrix and scores only a few rows in f32.
+//!
+//! A query over 400,000 x 50 f32 rows reads 80 MB, more than the last-level cache holds, so a
+//! plain scan is bound by memory bandwidth. The 8-bit copy (one 64-byte cache line per 50-dim
+//! row) is a quarter of that and stays in cache between queries. Every 8-bit score comes with a
+//! proven bound on its error, and a row is scored exactly, in f32, only when its upper bound
+//! reaches the current k-th best exact score; so the result is the same top-k as a full f32
+//! scan, not an approximation.
+//!
+//! The bound: a row `u` is stored as `s * c` (`s = max|u_i| / 127`, `c_i = round(u_i / s)`, so
+//! `|u_i - s c_i| <= s / 2`) and the unit query `q` as `t * d` (`d_i` a small integer). Then
+//! `|q.u - s t (c.d)| <= s |q|_1 / 2 + t s |c|_1 / 2`, both terms known before the scan (`|q|_1`
+//! per query, `s |c|_1` per row).
+//!
+//! The codes are stored as `c + 128` (unsigned) and the query codes signed, the operand order
+//! of x86's unsigned-by-signed byte products (`vpdpbusd`, `vpmaddubsw`); the offset adds
+//! `128 * sum(d)` to every row's sum, one constant per query.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use ndarray::ArrayView2;
+use rayon::prelude::*;
+
+use super::search::Score;
+use crate::simd::{dot, multiversion};
+
+/// A min-heap of the best exact scores so far.
+type Heap = BinaryHeap<Reverse<Score>>;
+
+/// Codes per SIMD step: one 256-bit load.
+const LANES: usize = 32;
+/// Rows scored together, so that their sums are reduced across lanes in one go.
+const ROWS: usize = 8;
+/// Offset that makes a code unsigned.
+const OFFSET: i32 = 128;
+/// Slack added to every bound for the f32 rounding of the scores themselves (which is ~1e-6).
+const MARGIN: f32 = 1e-4;
+/// Below this many rows a query is not split across threads.
+const PARALLEL_ROWS: usize = 65_536;
+
+/// The 8-bit copy of a matrix's rows, with what the error bounds need.
+pub(crate) struct QuantizedRows {
+    /// Components per row in `codes`: the dimensionality rounded up to [`LANES`].
+    stride: usize,
+    /// Row-major codes `c + 128`, `rows x stride` (the padding meets zero query codes).
+    codes: Vec<u8>,
+    /// Per row: the scale `s` (a row's value is `s * c`).
+    scale: Vec<f32>,
+    /// Per row: `s * |c|_1`, for the query-side error term.
+    l1: Vec<f32>,
+    /// The all-zero rows, in order.
+    zero_rows: Vec<usize>,
+}
+
+impl QuantizedRows {
+    /// Quantizes every row of `matrix` (in parallel: this is a pass over the whole matrix).
+    pub(crate) fn new(matrix: ArrayView2<f32>) -> Self {
+        /// Rows per parallel task.
+        const BLOCK: usize = 4096;
+        let (rows, dims) = matrix.dim();
+        let stride = dims.div_ceil(LANES).max(1) * LANES;
+        let values = matrix.as_standard_layout();
+        let values = values.as_slice().expect("a standard-layout array is contiguous");
+        let mut codes = vec![OFFSET as u8; rows * stride];
+        let mut scale = vec![0f32; rows];
+        let mut l1 = vec![0f32; rows];
+        if dims > 0 {
+            values
+                .par_chunks(BLOCK * dims)
+                .zip(codes.par_chunks_mut(BLOCK * stride))
+                .zip(scale.par_chunks_mut(BLOCK).zip(l1.par_chunks_mut(BLOCK)))
+                .for_each(|((values, codes), (scale, l1))| quantize_dispatch(values, codes, scale, l1));
+        }
+        let zero_rows = scale.iter().enumerate().filter(|&(_, &s)| s == 0.0).map(|(row, _)| row).collect();
+        QuantizedRows { stride, codes, scale, l1, zero_rows }
+    }
+
+    /// The rows that are all zeros (whose cosine with anything is undefined).
+    pub(crate) fn zero_rows(&self) -> &[usize] {
+        &self.zero_rows
+    }
+
+    /// Number of rows.
+    pub(crate) fn rows(&self) -> usize {
+        self.scale.len()
+    }
+}
+
+/// Quantizes consecutive rows (`scale.len()` of them) into codes `c + 128`, their scales `s`
+/// and `s * |c|_1`.
+#[inline(always)]
+fn quantize_rows(values: &[f32], codes: &mut [u8], scale: &mut [f32], l1: &mut [f32]) {
+    let rows = scale.len();
+    let (dims, stride) = (values.len() / rows, codes.len() / rows);
+    for (row, (scale, l1)) in scale.iter_mut().zip(l1.iter_mut()).enumerate() {
+        let values = &values[row * dims..(row + 1) * dims];
+        let codes = &mut codes[row * stride..row * stride + dims];
+        let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+        // A zero row keeps zero codes; a non-finite one gets a NaN scale, so that its bound
+        // never admits it (as its NaN exact score never would).
+        let finite = values.iter().fold(true, |ok, v| ok & v.is_finite());
+        *scale = if finite { max / 127.0 } else { f32::NAN };
+        if *scale > 0.0 {
+            let inverse = 127.0 / max;
+            let mut sum = 0i32;
+            for (code, v) in codes.iter_mut().zip(values) {
+                // Round half away from zero with a truncating conversion (`f32::round` is a
+                // library call on baseline x86-64); |v * inverse| <= 127 after rounding.
+                let x = v * inverse;
+                let c = ((x + 0.5f32.copysign(x)) as i32).clamp(-127, 127);
+                *code = (c + OFFSET) as u8;
+                sum += c.abs();
+            }
+            *l1 = *scale * sum as f32;
+        }
+    }
+}
+
+multiversion!(quantize_dispatch(values: &[f32], codes: &mut [u8], scale: &mut [f32], l1: &mut [f32]) => quantize_rows);
+
+/// A unit query in the integer form the scan multiplies with.
+struct Query<'a> {
+    /// The unit query, for the exact scores.
+    unit: &'a [f32],
+    /// Integer codes `d`, `stride` long (padding zero).
+    codes: Vec<i8>,
+    /// `128 * sum(d)`: what the unsigned row codes add to every integer sum.
+    offset: i32,
+    /// The query's scale `t`.
+    scale: f32,
+    /// `|q|_1 / 2`, the row-side error term's factor.
+    half_l1: f32,
+}
+
+impl<'a> Query<'a> {
+    /// Quantizes `unit` to integers in `-limit..=limit`.
+    fn new(unit: &'a [f32], stride: usize, limit: i8) -> Self {
+        let limit = f32::from(limit);
+        let max = unit.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let scale = max / limit;
+        let mut codes = vec![0i8; stride];
+        for (code, v) in codes.iter_mut().zip(unit) {
+            *code = (v / scale).round().clamp(-limit, limit) as i8;
+        }
+        let offset = OFFSET * codes.iter().map(|&d| i32::from(d)).sum::<i32>();
+        let half_l1 = unit.iter().map(|v| v.abs()).sum::<f32>() / 2.0;
+        Query { unit, codes, offset, scale, half_l1 }
+    }
+}
+
+/// The `k` rows of `matrix` with the highest cosine to the unit vector `unit`, best first, as
+/// `(row, dot product)`; `exclude` rows are never returned. Ties keep the lower row first.
+///
+/// `quantized` must be [`QuantizedRows::new`] of the same `matrix` (or of a longer matrix whose
+/// first rows these are). With `parallel`, large matrices are split across the rayon pool.
+pub(crate) fn top_k(
+    matrix: ArrayView2<f32>,
+    quantized: &QuantizedRows,
+    unit: &[f32],
+    k: usize,
+    exclude: &[usize],
+    parallel: bool,
+) -> Vec<(usize, f32)> {
+    top_k_with(Kernel::best(), matrix, quantized, unit, k, exclude, parallel)
+}
+
+/// [`top_k`] with a given kernel.
+fn top_k_with(
+    kernel: Kernel,
+    matrix: ArrayView2<f32>,
+    quantized: &QuantizedRows,
+    unit: &[f32],
+    k: usize,
+    exclude: &[usize],
+    parallel: bool,
+) -> Vec<(usize, f32)> {
+    let rows = matrix.nrows();
+    assert!(rows <= quantized.rows() && unit.len() == matrix.ncols(), "quantized rows do not match the matrix");
+    if k == 0 || rows == 0 {
+        return Vec::new();
+    }
+    let query = kernel.query(unit, quantized.stride);
+    let capacity = k + exclude.len();
+    let threads = if parallel && rows >= PARALLEL_ROWS { rayon::current_num_threads() } else { 1 };
+    let chunk = rows.div_ceil(threads).div_ceil(ROWS) * ROWS;
+    let scan_part = |part: usize| {
+        let mut heap = BinaryHeap::with_capacity(capacity + 1);
+        scan(kernel, matrix, quantized, &query, part * chunk..((part + 1) * chunk).min(rows), capacity, &mut heap);
+        heap
+    };
+    let parts = rows.div_ceil(chunk);
+    let heaps: Vec<Heap> = if parts == 1 { vec![scan_part(0)] } else { (0..parts).into_par_iter().map(scan_part).collect() };
+    best_of(heaps.into_iter().flatten(), k, exclude)
+}
+
+/// The best `k` of the scores in `heap`, best first, skipping `exclude`.
+fn best_of(heap: impl Iterator<Item = Reverse<Score>>, k: usize, exclude: &[usize]) -> Vec<(usize, f32)> {
+    let mut best: Vec<Score> = heap.map(|r| r.0).filter(|s| !exclude.contains(&s.1)).collect();
+    best.sort_by(|a, b| b.cmp(a));
+    best.truncate(k);
+    best.into_iter().map(|s| (s.1, s.0)).collect()
+}
+
+/// [`top_k`] for many unit queries at once (`None` finds nothing), `exclude[i]` for query `i`.
+///
+/// The rows are scanned in blocks that stay in the L2 cache while every query of a thread's
+/// share passes over them, so the 8-bit matrix is read from memory once per share, not once
+/// per query.
+pub(crate) fn top_k_batch(
+    matrix: ArrayView2<f32>,
+    quantized: &QuantizedRows,
+    units: &[Option<Vec<f32>>],
+    k: usize,
+    exclude: &[&[usize]],
+) -> Vec<Vec<(usize, f32)>> {
+    /// Rows per block: 4096 rows of 64 codes are 256 KiB.
+    const BLOCK: usize = 4096;
+    let rows = matrix.nrows();
+    assert!(rows <= quantized.rows() && exclude.len() == units.len(), "quantized rows do not match the matrix");
+    let kernel = Kernel::best();
+    let share = units.len().div_ceil(rayon::current_num_threads()).max(1);
+    let shares: Vec<Vec<Vec<(usize, f32)>>> = units
+        .par_chunks(share)
+        .zip(exclude.par_chunks(share))
+        .map(|(units, exclude)| {
+            let queries: Vec<Option<Query>> = units.iter().map(|u| u.as_ref().map(|u| kernel.query(u, quantized.stride))).collect();
+            let mut heaps: Vec<Heap> = exclude.iter().map(|e| BinaryHeap::with_capacity(k + e.len() + 1)).collect();
+            if k > 0 {
+                for start in (0..rows).step_by(BLOCK) {
+                    let range = start..(start + BLOCK).min(rows);
+                    for ((query, heap), exclude) in queries.iter().zip(&mut heaps).zip(exclude) {
+                        if let Some(query) = query {
+                            scan(kernel, matrix, quantized, query, range.clone(), k + exclude.len(), heap);
+                        }
+                    }
+                }
+            }
+            heaps.into_iter().zip(exclude).map(|(heap, exclude)| best_of(heap.into_iter(), k, exclude)).collect()
+        })
+        .collect();
+    shares.into_iter().flatten().collect()
+}
+
+/// Which byte dot product the scan uses.
+#[derive(Clone, Copy, Debug)]
+enum Kernel {
+    /// Plain Rust, for any CPU.
+    Portable,
+    /// AVX2's `vpmaddubsw`.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// AVX-512 VNNI's `vpdpbusd`.
+    #[cfg(target_arch = "x86_64")]
+    Vnni,
+}
+
+impl Kernel {
+    /// The kernels this CPU can run, fastest first.
+    fn available() -> Vec<Kernel> {
+        let mut kernels = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx2") && has!("fma") {
+                if has!("avx512vnni") && has!("avx512vl") {
+                    kernels.push(Kernel::Vnni);
+                }
+                kernels.push(Kernel::Avx2);
+            }
+        }
+        kernels.push(Kernel::Portable);
+        kernels
+    }
+
+    /// `unit` in the integer form this kernel multiplies with.
+    fn query<'a>(self, unit: &'a [f32], stride: usize) -> Query<'a> {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => Query::new(unit, stride, x86::AVX2_LIMIT),
+            _ => Query::new(unit, stride, 127),
+        }
+    }
+
+    /// The fastest kernel this CPU can run (detected once).
+    fn best() -> Kernel {
+        static BEST: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+        *BEST.get_or_init(|| Kernel::available()[0])
+    }
+}
+
+/// Scans `range` of the rows into `heap` (a min-heap of at most `capacity` exact scores), for
+/// a query made by [`Kernel::query`] of the same kernel.
+fn scan(
+    kernel: Kernel,
+    matrix: ArrayView2<f32>,
+    quantized: &QuantizedRows,
+    query: &Query,
+    range: std::ops::Range<usize>,
+    capacity: usize,
+    heap: &mut Heap,
+) {
+    match kernel {
+        Kernel::Portable => scan_with(matrix, quantized, query, range, capacity, heap, portable_admit),
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => {
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2(m: ArrayView2<f32>, q: &QuantizedRows, query: &Query, r: std::ops::Range<usize>, c: usize, h: &mut Heap) {
+                // SAFETY: `Kernel::Avx2` is only chosen when the features were detected.
+                scan_with(m, q, query, r, c, h, |codes, query, scale, l1, floor| unsafe {
+                    x86::admit(x86::dots_avx2(codes, &query.codes, query.codes.len()), query, scale, l1, floor)
+                })
+            }
+            // SAFETY: as above.
+            unsafe { avx2(matrix, quantized, query, range, capacity, heap) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Vnni => {
+            #[target_feature(enable = "avx2,fma,avx512vnni,avx512vl")]
+            unsafe fn vnni(m: ArrayView2<f32>, q: &QuantizedRows, query: &Query, r: std::ops::Range<usize>, c: usize, h: &mut Heap) {
+                // SAFETY: `Kernel::Vnni` is only chosen when the features were detected.
+                scan_with(m, q, query, r, c, h, |codes, query, scale, l1, floor| unsafe {
+                    x86::admit(x86::dots_vnni(codes, &query.codes, query.codes.len()), query, scale, l1, floor)
+                })
+            }
+            // SAFETY: as above.
+            unsafe { vnni(matrix, quantized, query, range, capacity, heap) }
+        }
+    }
+}
+
+/// The scan's body, generic over the kernel: `admit(codes, query, scales, l1s, floor)` returns a
+/// bit for each of [`ROWS`] consecutive rows whose upper bound reaches `floor`.
+#[inline(always)]
+fn scan_with(
+    matrix: ArrayView2<f32>,
+    quantized: &QuantizedRows,
+    query: &Query,
+    range: std::ops::Range<usize>,
+    capacity: usize,
+    heap: &mut Heap,
+    admit: impl Fn(&[u8], &Query, &[f32], &[f32], f32) -> u32,
+) {
+    let stride = quantized.stride;
+    // The bound a row needs to be scored exactly: the k-th best score so far, less the margin.
+    let floor = |heap: &Heap| match heap.peek() {
+        Some(worst) if heap.len() >= capacity => worst.0.0 - MARGIN,
+        _ => f32::NEG_INFINITY,
+    };
+    let mut threshold = floor(heap);
+    let mut row = range.start;
+    while row < range.end {
+        let count = ROWS.min(range.end - row);
+        let block = row..row + count;
+        let mut admitted = if count == ROWS {
+            let codes = &quantized.codes[row * stride..(row + ROWS) * stride];
+            admit(codes, query, &quantized.scale[block.clone()], &quantized.l1[block.clone()], threshold)
+        } else {
+            // The last rows of the range, padded with zero rows that the mask then drops.
+            let mut codes = vec![OFFSET as u8; ROWS * stride];
+            codes[..count * stride].copy_from_slice(&quantized.codes[row * stride..(row + count) * stride]);
+            let (mut scale, mut l1) = ([0f32; ROWS], [0f32; ROWS]);
+            scale[..count].copy_from_slice(&quantized.scale[block.clone()]);
+            l1[..count].copy_from_slice(&quantized.l1[block.clone()]);
+            admit(&codes, query, &scale, &l1, threshold)
+        };
+        let all = (1u32 << count) - 1;
+        // Until the heap is full every row goes in, NaN scores included (they sort lowest).
+        admitted = if heap.len() < capacity { all } else { admitted & all };
+        while admitted != 0 {
+            let r = row + admitted.trailing_zeros() as usize;
+            admitted &= admitted - 1;
+            let exact = match matrix.row(r).to_slice() {
+                Some(values) => dot(values, query.unit),
+                None => matrix.row(r).iter().zip(query.unit).map(|(a, b)| a * b).sum(),
+            };
+            let score = Score(exact, r);
+            if heap.len() < capacity {
+                heap.push(Reverse(score));
+            } else if heap.peek().is_some_and(|worst| score > worst.0) {
+                heap.pop();
+                heap.push(Reverse(score));
+            }
+            threshold = floor(heap);
+        }
+        row += count;
+    }
+}
+
+/// The rows among [`ROWS`] whose upper bound `s (t (sum - offset) + |q|_1 / 2) + t/2 s|c|_1`
+/// reaches `floor`, as bits; NaN bounds (non-finite rows) never do.
+fn portable_admit(codes: &[u8], query: &Query, scale: &[f32], l1: &[f32], floor: f32) -> u32 {
+    let sums = portable_dots(codes, &query.codes, codes.len() / ROWS);
+    let mut admitted = 0;
+    for (i, sum) in sums.iter().enumerate() {
+        let upper = scale[i].mul_add(query.scale.mul_add((sum - query.offset) as f32, query.half_l1), query.scale * 0.5 * l1[i]);
+        if upper >= floor {
+            admitted |= 1 << i;
+        }
+    }
+    admitted
+}
+
+/// [`ROWS`] sums `(c + 128) . d` of consecutive `stride`-long code rows with the query codes.
+fn portable_dots(codes: &[u8], query: &[i8], stride: usize) -> [i32; ROWS] {
+    let mut sums = [0i32; ROWS];
+    for (sum, row) in sums.iter_mut().zip(codes.chunks_exact(stride)) {
+        *sum = row.iter().zip(query).map(|(&c, &d)| i32::from(c) * i32::from(d)).sum();
+    }
+    sums
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::{LANES, Query, ROWS};
+
+    /// The largest query code for [`dots_avx2`]: `vpmaddubsw` saturates its pair sums at
+    /// `i16::MAX`, and `2 * 255 * 63` is the largest that stays below it.
+    pub(super) const AVX2_LIMIT: i8 = 63;
+
+    /// [`ROWS`] sums with AVX-512 VNNI's byte dot product (`vpdpbusd` on 256-bit registers).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, AVX-512 VNNI and VL; `codes` must hold `ROWS * stride` and
+    /// `query` `stride` values, `stride` a multiple of [`LANES`].
+    #[inline(always)]
+    pub(super) unsafe fn dots_vnni(codes: &[u8], query: &[i8], stride: usize) -> [i32; ROWS] {
+        debug_assert!(codes.len() >= ROWS * stride && query.len() >= stride && stride.is_multiple_of(LANES));
+        unsafe {
+            let mut acc = [_mm256_setzero_si256(); ROWS];
+            for at in (0..stride).step_by(LANES) {
+                let q = _mm256_loadu_si256(query.as_ptr().add(at).cast());
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let c = _mm256_loadu_si256(codes.as_ptr().add(r * stride + at).cast());
+                    *acc = _mm256_dpbusd_epi32(*acc, c, q);
+                }
+            }
+            reduce(acc)
+        }
+    }
+
+    /// [`ROWS`] sums with AVX2: `vpmaddubsw` into i16 pair sums, `vpmaddwd` by ones into i32.
+    ///
+    /// # Safety
+    /// As [`dots_vnni`], for AVX2; the query codes must lie within [`AVX2_LIMIT`].
+    #[inline(always)]
+    pub(super) unsafe fn dots_avx2(codes: &[u8], query: &[i8], stride: usize) -> [i32; ROWS] {
+        debug_assert!(codes.len() >= ROWS * stride && query.len() >= stride && stride.is_multiple_of(LANES));
+        unsafe {
+            let ones = _mm256_set1_epi16(1);
+            let mut acc = [_mm256_setzero_si256(); ROWS];
+            for at in (0..stride).step_by(LANES) {
+                let q = _mm256_loadu_si256(query.as_ptr().add(at).cast());
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let c = _mm256_loadu_si256(codes.as_ptr().add(r * stride + at).cast());
+                    *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(_mm256_maddubs_epi16(c, q), ones));
+                }
+            }
+            reduce(acc)
+        }
+    }
+
+    /// [`super::portable_admit`] for the sums of [`dots_vnni`] or [`dots_avx2`], in one
+    /// vector: the bounds of all eight rows at once, and one compare.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `scale` and `l1` must hold [`ROWS`] values.
+    #[inline(always)]
+    pub(super) unsafe fn admit(sums: [i32; ROWS], query: &Query, scale: &[f32], l1: &[f32], floor: f32) -> u32 {
+        debug_assert!(scale.len() >= ROWS && l1.len() >= ROWS);
+        unsafe {
+            let sums = _mm256_sub_epi32(_mm256_loadu_si256(sums.as_ptr().cast()), _mm256_set1_epi32(query.offset));
+            let dot = _mm256_fmadd_ps(_mm256_set1_ps(query.scale), _mm256_cvtepi32_ps(sums), _mm256_set1_ps(query.half_l1));
+            let query_term = _mm256_mul_ps(_mm256_set1_ps(query.scale * 0.5), _mm256_loadu_ps(l1.as_ptr()));
+            let upper = _mm256_fmadd_ps(_mm256_loadu_ps(scale.as_ptr()), dot, query_term);
+            _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(upper, _mm256_set1_ps(floor))) as u32
+        }
+    }
+
+    /// Sums each of the eight accumulators' lanes: row `r`'s total lands in lane `r`.
+    #[inline(always)]
+    unsafe fn reduce(acc: [__m256i; ROWS]) -> [i32; ROWS] {
+        unsafe {
+            let s01 = _mm256_hadd_epi32(acc[0], acc[1]);
+            let s23 = _mm256_hadd_epi32(acc[2], acc[3]);
+            let s45 = _mm256_hadd_epi32(acc[4], acc[5]);
+            let s67 = _mm256_hadd_epi32(acc[6], acc[7]);
+            // Each 128-bit half now holds rows 0-3 (resp. 4-7) summed over half of the lanes.
+            let s0123 = _mm256_hadd_epi32(s01, s23);
+            let s4567 = _mm256_hadd_epi32(s45, s67);
+            let low = _mm256_permute2x128_si256(s0123, s4567, 0x20);
+            let high = _mm256_permute2x128_si256(s0123, s4567, 0x31);
+            let mut out = [0i32; ROWS];
+            _mm256_storeu_si256(out.as_mut_ptr().cast(), _mm256_add_epi32(low, high));
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    /// A full f32 scan with a sort: the reference the filtered search must equal.
+    fn brute_force(matrix: &Array2<f32>, unit: &[f32], k: usize, exclude: &[usize]) -> Vec<(usize, f32)> {
+        let mut all: Vec<Score> = matrix
+            .rows()
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !exclude.contains(i))
+            .map(|(i, row)| Score(dot(row.as_slice().unwrap(), unit), i))
+            .collect();
+        all.sort_by(|a, b| b.cmp(a));
+        all.into_iter().take(k).map(|s| (s.1, s.0)).collect()
+    }
+
+    fn unit_rows(rows: usize, dims: usize, seed: u64) -> Array2<f32> {
+        let mut state = seed;
+        let mut next = move || {
+            // xorshift: reproducible without a dependency.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let mut m = Array2::from_shape_fn((rows, dims), |_| next());
+        for mut row in m.rows_mut() {
+            let norm = row.dot(&row).sqrt();
+            row /= norm;
+        }
+        m
+    }
+
+    #[test]
+    fn equals_a_full_f32_scan() {
+        for (rows, dims) in [(1, 3), (13, 50), (5000, 50), (3001, 300), (70_000, 20)] {
+            let m = unit_rows(rows, dims, rows as u64 * 31 + dims as u64);
+            let q = QuantizedRows::new(m.view());
+            for (query_row, k) in [(0, 10), (rows / 2, 1), (rows - 1, 25)] {
+                let unit = m.row(query_row).to_vec();
+                for exclude in [vec![], vec![query_row]] {
+                    for (kernel, parallel) in Kernel::available().into_iter().flat_map(|k| [(k, false), (k, true)]) {
+                        let got = top_k_with(kernel, m.view(), &q, &unit, k, &exclude, parallel);
+                        let want = brute_force(&m, &unit, k, &exclude);
+                        assert_eq!(got, want, "{kernel:?}: {rows}x{dims} row {query_row} k {k}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn near_ties_zero_rows_and_a_prefix_of_the_rows() {
+        let mut m = unit_rows(200, 16, 7);
+        // Rows that differ from the query by less than an 8-bit step: only exact scores order them.
+        let base = m.row(3).to_owned();
+        for (i, eps) in [(10usize, 1e-5f32), (11, 2e-5), (12, 0.0)] {
+            let mut row = base.clone();
+            row[0] += eps;
+            let norm = row.dot(&row).sqrt();
+            m.row_mut(i).assign(&(row / norm));
+        }
+        m.row_mut(20).fill(0.0);
+        m.row_mut(21).fill(0.0);
+        let q = QuantizedRows::new(m.view());
+        assert_eq!(q.zero_rows(), [20, 21]);
+        let unit = base.to_vec();
+        let prefix = m.slice(ndarray::s![..100, ..]);
+        for kernel in Kernel::available() {
+            assert_eq!(top_k_with(kernel, m.view(), &q, &unit, 5, &[], false), brute_force(&m, &unit, 5, &[]));
+            let want = brute_force(&prefix.to_owned(), &unit, 200, &[]);
+            assert_eq!(top_k_with(kernel, prefix, &q, &unit, 200, &[], false), want);
+        }
+        assert!(top_k(m.view(), &q, &unit, 0, &[], true).is_empty());
+    }
+
+    #[test]
+    fn simd_and_portable_kernels_agree() {
+        let stride = 2 * LANES;
+        let codes: Vec<u8> = (0..ROWS * stride).map(|i| (i * 37 % 255 + 1) as u8).collect();
+        let wide: Vec<i8> = (0..stride).map(|i| (i * 7919 % 255) as i8).collect();
+        let expected = portable_dots(&codes, &wide, stride);
+        assert_eq!(expected[1], codes[stride..2 * stride].iter().zip(&wide).map(|(&c, &d)| c as i32 * d as i32).sum::<i32>());
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512vnni") && has!("avx512vl") {
+                // SAFETY: the features were detected; the slices have the lengths `dots` needs.
+                assert_eq!(unsafe { x86::dots_vnni(&codes, &wide, stride) }, expected);
+            }
+            if has!("avx2") {
+                let narrow: Vec<i8> = wide.iter().map(|&d| d.clamp(-x86::AVX2_LIMIT, x86::AVX2_LIMIT)).collect();
+                // SAFETY: as above.
+                assert_eq!(unsafe { x86::dots_avx2(&codes, &narrow, stride) }, portable_dots(&codes, &narrow, stride));
+            }
+        }
+    }
+}
