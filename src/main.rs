@@ -15,6 +15,14 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // candle works out its thread count again at every matrix product, reading /proc/cpuinfo
+    // each time (~30 reads per encoded sentence, a tenth of a short sentence's time) unless
+    // RAYON_NUM_THREADS is set: set it once to the count it would find.
+    if std::env::var("RAYON_NUM_THREADS").ok().and_then(|n| n.parse::<usize>().ok()).is_none_or(|n| n == 0) {
+        let threads = candle_core::utils::get_num_threads();
+        // SAFETY: called before any other thread exists.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
+    }
     cli::logger::install();
     // A panic is a bug, but the user still gets one line rather than a backtrace dump.
     std::panic::set_hook(Box::new(|info| {
