@@ -13,7 +13,9 @@ use std::str::FromStr;
 
 use finalfusion::norms::NdNorms;
 use finalfusion::storage::{NdArray, StorageViewWrap};
-use finalfusion::vocab::{SimpleVocab, VocabWrap};
+use finalfusion::storage::Storage;
+use finalfusion::subword::Indexer;
+use finalfusion::vocab::{SimpleVocab, SubwordVocab, Vocab, VocabWrap};
 use finalfusion::compat::fasttext::ReadFastText;
 use finalfusion::embeddings::Embeddings;
 use finalfusion::io::MmapEmbeddings;
@@ -160,14 +162,22 @@ fn read_as(path: &Path, format: VectorFormat) -> Result<StaticEmbeddings> {
     let mut reader = BufReader::with_capacity(1 << 20, file);
     match format {
         VectorFormat::Finalfusion => {
-            let embeddings = without_panics(path, || Embeddings::mmap_embeddings(&mut reader))?;
-            embeddings.map_err(|e| file_error(path, format!("not a usable finalfusion file: {e}")))
+            check_finalfusion_layout(path, &mut reader)?;
+            reader.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
+            let embeddings = without_panics(path, || Embeddings::mmap_embeddings(&mut reader))?
+                .map_err(|e| file_error(path, format!("not a usable finalfusion file: {e}")))?;
+            check_loaded(path, &embeddings)?;
+            Ok(embeddings)
         }
         VectorFormat::FastText => {
+            check_fasttext_layout(path, &mut reader)?;
+            reader.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
             let embeddings = without_panics(path, || Embeddings::read_fasttext(&mut reader))?
                 .map_err(|e| file_error(path, format!("not a usable fastText .bin model: {e}")))?;
             let (metadata, vocab, storage, norms) = embeddings.into_parts();
-            Ok(Embeddings::new(metadata, vocab.into(), StorageViewWrap::NdArray(storage), norms.unwrap_or_else(|| unreachable!("fastText reader always computes norms"))))
+            let embeddings = Embeddings::new(metadata, vocab.into(), StorageViewWrap::NdArray(storage), norms.unwrap_or_else(|| unreachable!("fastText reader always computes norms")));
+            check_loaded(path, &embeddings)?;
+            Ok(embeddings)
         }
         VectorFormat::Word2VecBinary => read_word2vec_binary(path, &mut reader),
         VectorFormat::Word2VecText => read_text(path, &mut reader, true),
@@ -196,6 +206,277 @@ fn file_error(path: &Path, reason: impl Into<String>) -> Error {
 /// Runs a finalfusion reader, turning a panic inside it into an error about the file.
 fn without_panics<T>(path: &Path, read: impl FnOnce() -> T) -> Result<T> {
     crate::panic_guard::catch(read).map_err(|message| file_error(path, format!("the file is malformed ({message})")))
+}
+
+/// Walks a binary file's layout, checking each declared count against the bytes left.
+struct Layout<'a, R> {
+    path: &'a Path,
+    reader: &'a mut R,
+    pos: u64,
+    size: u64,
+}
+
+impl<'a, R: BufRead + Seek> Layout<'a, R> {
+    fn new(path: &'a Path, reader: &'a mut R) -> Result<Self> {
+        let size = reader.seek(SeekFrom::End(0)).map_err(|e| Error::io(path, e))?;
+        reader.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
+        Ok(Layout { path, reader, pos: 0, size })
+    }
+
+    fn left(&self) -> u64 {
+        self.size - self.pos
+    }
+
+    fn truncated(&self, what: &str) -> Error {
+        file_error(self.path, format!("the file ends before {what} that it declares at byte {} (truncated file?)", self.pos))
+    }
+
+    /// Fails unless `bytes` more bytes (for `what`; `None` for more than `u64::MAX`) are in
+    /// the file.
+    fn need(&self, bytes: Option<u64>, what: &str) -> Result<u64> {
+        bytes.filter(|&bytes| bytes <= self.left()).ok_or_else(|| self.truncated(what))
+    }
+
+    fn bytes<const N: usize>(&mut self, what: &str) -> Result<[u8; N]> {
+        self.need(Some(N as u64), what)?;
+        let mut buf = [0; N];
+        self.reader.read_exact(&mut buf).map_err(|e| Error::io(self.path, e))?;
+        self.pos += N as u64;
+        Ok(buf)
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32> {
+        self.bytes(what).map(u32::from_le_bytes)
+    }
+
+    fn u64(&mut self, what: &str) -> Result<u64> {
+        self.bytes(what).map(u64::from_le_bytes)
+    }
+
+    fn skip(&mut self, bytes: Option<u64>, what: &str) -> Result<()> {
+        let bytes = self.need(bytes, what)?;
+        let offset = i64::try_from(bytes).map_err(|_| self.truncated(what))?;
+        self.reader.seek_relative(offset).map_err(|e| Error::io(self.path, e))?;
+        self.pos += bytes;
+        Ok(())
+    }
+
+    /// Skips `count` strings of a finalfusion vocabulary, each a `u32` length and its bytes,
+    /// with `extra` bytes after each.
+    fn strings(&mut self, count: u64, extra: u64, what: &str) -> Result<()> {
+        // Each entry takes at least 4 + extra bytes: refuse an impossible count at once.
+        self.need(count.checked_mul(4 + extra), what)?;
+        for _ in 0..count {
+            let len = self.u32(what)?;
+            self.skip(Some(u64::from(len) + extra), what)?;
+        }
+        Ok(())
+    }
+
+    /// Skips a fastText string: bytes up to a NUL.
+    fn c_string(&mut self, what: &str) -> Result<()> {
+        let skipped = self.reader.skip_until(0).map_err(|e| Error::io(self.path, e))? as u64;
+        self.pos += skipped;
+        if skipped == 0 {
+            return Err(self.truncated(what));
+        }
+        Ok(())
+    }
+
+    /// Skips the padding finalfusion puts before `f32` data (always 1 to 4 bytes).
+    fn padding(&mut self, what: &str) -> Result<()> {
+        self.skip(Some(4 - self.pos % 4), what)
+    }
+}
+
+/// finalfusion chunk identifiers.
+mod chunk {
+    pub const SIMPLE_VOCAB: u32 = 1;
+    pub const ND_ARRAY: u32 = 2;
+    pub const BUCKET_SUBWORD_VOCAB: u32 = 3;
+    pub const METADATA: u32 = 5;
+    pub const ND_NORMS: u32 = 6;
+    pub const FASTTEXT_SUBWORD_VOCAB: u32 = 7;
+    pub const EXPLICIT_SUBWORD_VOCAB: u32 = 8;
+    pub const FLORET_SUBWORD_VOCAB: u32 = 9;
+}
+
+/// Checks a finalfusion file's chunks against its size, in the order finalfusion reads them.
+///
+/// finalfusion allocates whatever counts the file declares, and memory-maps the matrix
+/// without checking that the file holds it (reading a truncated one would crash the
+/// process). Anything that is not about sizes (magic, version, chunk types) is left to
+/// finalfusion to report.
+fn check_finalfusion_layout(path: &Path, reader: &mut (impl BufRead + Seek)) -> Result<()> {
+    let mut file = Layout::new(path, reader)?;
+    if file.left() < 12 || &file.bytes::<4>("the magic")? != FINALFUSION_MAGIC {
+        return Ok(());
+    }
+    file.u32("the version")?;
+    let chunks = file.u32("the number of chunks")?;
+    file.need(u64::from(chunks).checked_mul(4), "the chunk list")?;
+    let first = if chunks > 0 { file.u32("the chunk list")? } else { return Ok(()) };
+    file.skip(Some(u64::from(chunks - 1) * 4), "the chunk list")?;
+    if first == chunk::METADATA {
+        file.u32("the metadata chunk")?;
+        let len = file.u64("the metadata chunk")?;
+        file.skip(Some(len), "the metadata")?;
+    }
+
+    let vocab = file.u32("the vocabulary chunk")?;
+    file.u64("the vocabulary chunk")?;
+    let (words, buckets) = match vocab {
+        chunk::SIMPLE_VOCAB => {
+            let words = file.u64("the vocabulary")?;
+            file.strings(words, 0, "the vocabulary's words")?;
+            (words, None)
+        }
+        chunk::BUCKET_SUBWORD_VOCAB | chunk::FASTTEXT_SUBWORD_VOCAB => {
+            let words = file.u64("the vocabulary")?;
+            check_ngram_lengths(path, file.u32("the vocabulary")?, file.u32("the vocabulary")?)?;
+            let buckets = file.u32("the vocabulary")?;
+            let buckets = if vocab == chunk::FASTTEXT_SUBWORD_VOCAB {
+                u64::from(buckets)
+            } else if buckets < 64 {
+                1 << buckets
+            } else {
+                return Err(file_error(path, format!("the subword vocabulary declares 2^{buckets} buckets (at most 2^63)")));
+            };
+            if buckets == 0 || buckets > i32::MAX as u64 && vocab == chunk::FASTTEXT_SUBWORD_VOCAB {
+                return Err(file_error(path, format!("the subword vocabulary declares {buckets} buckets (1 to 2^31-1 are usable)")));
+            }
+            file.strings(words, 0, "the vocabulary's words")?;
+            (words, Some(buckets))
+        }
+        chunk::EXPLICIT_SUBWORD_VOCAB => {
+            let words = file.u64("the vocabulary")?;
+            let ngrams = file.u64("the vocabulary")?;
+            check_ngram_lengths(path, file.u32("the vocabulary")?, file.u32("the vocabulary")?)?;
+            file.strings(words, 0, "the vocabulary's words")?;
+            file.strings(ngrams, 8, "the vocabulary's n-grams")?;
+            (words, None)
+        }
+        chunk::FLORET_SUBWORD_VOCAB => {
+            check_ngram_lengths(path, file.u32("the vocabulary")?, file.u32("the vocabulary")?)?;
+            file.skip(Some(16), "the vocabulary")?;
+            file.strings(2, 0, "the vocabulary's word markers")?;
+            (0, None)
+        }
+        _ => return Ok(()),
+    };
+
+    if file.u32("the embedding matrix chunk")? != chunk::ND_ARRAY {
+        return Ok(());
+    }
+    file.u64("the embedding matrix chunk")?;
+    let rows = file.u64("the embedding matrix")?;
+    let cols = file.u32("the embedding matrix")?;
+    file.u32("the embedding matrix")?;
+    file.padding("the embedding matrix")?;
+    file.skip(rows.checked_mul(u64::from(cols)).and_then(|n| n.checked_mul(4)), &format!("the {rows} x {cols} embedding matrix"))?;
+    if let Some(buckets) = buckets
+        && words.checked_add(buckets) != Some(rows)
+    {
+        return Err(file_error(path, format!("the embedding matrix has {rows} rows but the vocabulary needs {words} words + {buckets} subword buckets")));
+    }
+
+    // Norms are optional, and finalfusion ignores a norms chunk it cannot read.
+    if file.left() >= 24 && file.u32("the norms chunk")? == chunk::ND_NORMS {
+        file.u64("the norms chunk")?;
+        let len = file.u64("the norms")?;
+        file.u32("the norms")?;
+        file.padding("the norms")?;
+        file.skip(len.checked_mul(4), &format!("the {len} norms"))?;
+    }
+    Ok(())
+}
+
+/// Subword vocabularies need n-grams of 1 to `max_n` characters, `min_n <= max_n`.
+fn check_ngram_lengths(path: &Path, min_n: u32, max_n: u32) -> Result<()> {
+    if min_n == 0 || min_n > max_n {
+        return Err(file_error(path, format!(
+            "the subword n-gram lengths {min_n}..={max_n} are unusable (1 <= min <= max is needed; a model without subwords is not supported)"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a fastText `.bin` model's declared sizes against the file before finalfusion reads
+/// it: finalfusion allocates the vocabulary and matrix the header declares.
+fn check_fasttext_layout(path: &Path, reader: &mut (impl BufRead + Seek)) -> Result<()> {
+    let mut file = Layout::new(path, reader)?;
+    if file.left() < 8 || file.u32("the magic")? != FASTTEXT_MAGIC {
+        return Ok(());
+    }
+    file.u32("the version")?;
+    let dims = file.u32("the model settings")?;
+    file.skip(Some(28), "the model settings")?;
+    let buckets = file.u32("the model settings")?;
+    let (min_n, max_n) = (file.u32("the model settings")?, file.u32("the model settings")?);
+    file.skip(Some(12), "the model settings")?;
+    let words = file.u32("the vocabulary")?;
+    file.skip(Some(4), "the vocabulary")?;
+    if file.u32("the vocabulary")? != 0 {
+        return Ok(()); // a supervised model, which finalfusion refuses
+    }
+    file.skip(Some(16), "the vocabulary")?;
+    // Each entry: the word, a NUL, its count (u64) and its type (u8).
+    file.need(u64::from(words).checked_mul(10), &format!("the {words} vocabulary entries"))?;
+    for _ in 0..words {
+        file.c_string("a vocabulary entry")?;
+        file.skip(Some(9), "a vocabulary entry")?;
+    }
+    file.skip(Some(1), "the quantization flag")?;
+    let rows = file.u64("the embedding matrix")?;
+    let cols = file.u64("the embedding matrix")?;
+    file.need(rows.checked_mul(cols).and_then(|n| n.checked_mul(4)), &format!("the {rows} x {cols} embedding matrix"))?;
+    if dims == 0 || cols != u64::from(dims) {
+        return Err(file_error(path, format!("the model declares {dims} dimensions but its matrix has {cols} columns")));
+    }
+    check_ngram_lengths(path, min_n, max_n)?;
+    if buckets == 0 || buckets > i32::MAX as u32 {
+        return Err(file_error(path, format!("the model declares {buckets} subword buckets (1 to 2^31-1 are usable)")));
+    }
+    if u64::from(words) + u64::from(buckets) != rows {
+        return Err(file_error(path, format!("the embedding matrix has {rows} rows but the model needs {words} words + {buckets} subword buckets")));
+    }
+    Ok(())
+}
+
+/// Checks what finalfusion read for what lookups rely on: words, a matrix row for each word
+/// and subword bucket, a norm for each word.
+fn check_loaded(path: &Path, embeddings: &StaticEmbeddings) -> Result<()> {
+    fn subwords<I: Indexer>(vocab: &SubwordVocab<I>) -> (u64, u32, u32) {
+        (vocab.indexer().upper_bound(), vocab.min_n(), vocab.max_n())
+    }
+    let vocab = embeddings.vocab();
+    let words = vocab.words_len();
+    let (buckets, ngrams) = match vocab {
+        VocabWrap::SimpleVocab(_) => (0, None),
+        VocabWrap::ExplicitSubwordVocab(v) => (subwords(v).0, Some((subwords(v).1, subwords(v).2))),
+        VocabWrap::FastTextSubwordVocab(v) => (subwords(v).0, Some((subwords(v).1, subwords(v).2))),
+        VocabWrap::FloretSubwordVocab(v) => (subwords(v).0, Some((subwords(v).1, subwords(v).2))),
+        VocabWrap::BucketSubwordVocab(v) => (subwords(v).0, Some((subwords(v).1, subwords(v).2))),
+    };
+    if let Some((min_n, max_n)) = ngrams {
+        check_ngram_lengths(path, min_n, max_n)?;
+    }
+    let (rows, dims) = embeddings.storage().shape();
+    if words == 0 {
+        return Err(file_error(path, "the file holds no word vectors"));
+    }
+    if dims == 0 {
+        return Err(file_error(path, "the vectors have 0 dimensions"));
+    }
+    if (words as u64).checked_add(buckets) != Some(rows as u64) {
+        return Err(file_error(path, format!("the embedding matrix has {rows} rows but the vocabulary needs {words} words + {buckets} subwords")));
+    }
+    if let Some(norms) = embeddings.norms()
+        && norms.len() != words
+    {
+        return Err(file_error(path, format!("the file has {} norms for {words} words", norms.len())));
+    }
+    Ok(())
 }
 
 /// Words and vectors as they are read, before they become finalfusion embeddings.

@@ -1,0 +1,4 @@
+//! The word2vec binary reader on small files. The checks are in `src/lib.rs`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_support::run("vectors_word2vec_bin", data));
