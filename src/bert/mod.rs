@@ -1,6 +1,7 @@
 //! The contextual engine: a BERT-architecture encoder with per-layer word vectors.
 
 mod config;
+mod half_weights;
 mod kernels;
 mod model;
 pub mod sentence;

@@ -8,6 +8,7 @@ use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder, embedding, layer_norm, linear};
 
 use super::config::{BertConfig, HiddenAct};
+use super::half_weights::PackedF16;
 use super::kernels;
 
 /// A dense layer whose weight is stored transposed, `[in, out]` row-major.
@@ -16,7 +17,11 @@ use super::kernels;
 /// weight element by element on every call (a tenth of the encoder's time). Transposing
 /// once at load time lets it read rows.
 struct Dense {
-    weight_t: Tensor,
+    /// `[in, out]`, transposed once at load, for candle's matrix product; `None` when
+    /// `packed` holds the weights instead.
+    weight_t: Option<Tensor>,
+    /// The weights as f16 panels, on CPUs with the kernel when they are exactly f16 values.
+    packed: Option<PackedF16>,
     bias: Option<Tensor>,
     /// The bias as a plain vector (zeros when there is none), for the fused CPU kernels.
     bias_values: Vec<f32>,
@@ -30,11 +35,20 @@ impl Dense {
 
     /// From a checkpoint-layout `[out, in]` weight and an optional `[out]` bias.
     fn from_parts(weight: &Tensor, bias: Option<&Tensor>) -> Result<Self> {
+        let (out_dim, in_dim) = weight.dims2()?;
         let bias_values = match bias {
             Some(b) => b.to_vec1::<f32>()?,
-            None => vec![0.0; weight.dim(0)?],
+            None => vec![0.0; out_dim],
         };
-        Ok(Dense { weight_t: weight.t()?.contiguous()?, bias: bias.cloned(), bias_values })
+        let packed = match weight.device().is_cpu() && weight.dtype() == DType::F32 {
+            true => PackedF16::pack(&weight.flatten_all()?.to_vec1::<f32>()?, out_dim, in_dim),
+            false => None,
+        };
+        let weight_t = match packed {
+            Some(_) => None,
+            None => Some(weight.t()?.contiguous()?),
+        };
+        Ok(Dense { weight_t, packed, bias: bias.cloned(), bias_values })
     }
 
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
@@ -47,8 +61,14 @@ impl Dense {
 
     /// The product with the weight only; the caller adds the bias (fused into its next step).
     fn matmul(&self, xs: &Tensor) -> Result<Tensor> {
-        let (batch, seq, in_dim) = xs.dims3()?;
-        xs.reshape((batch * seq, in_dim))?.matmul(&self.weight_t)?.reshape((batch, seq, ()))
+        match (&self.packed, &self.weight_t) {
+            (Some(packed), _) => xs.contiguous()?.apply_op1_no_bwd(&packed),
+            (None, Some(weight_t)) => {
+                let (batch, seq, in_dim) = xs.dims3()?;
+                xs.reshape((batch * seq, in_dim))?.matmul(weight_t)?.reshape((batch, seq, ()))
+            }
+            (None, None) => unreachable!("a dense layer keeps its weights in one of the two forms"),
+        }
     }
 
     /// `LayerNorm(xs W + b + residual)`: fused on the CPU, candle's ops elsewhere.

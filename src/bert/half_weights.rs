@@ -1,0 +1,242 @@
+//! Dense-layer products with the weights kept in half precision, where that loses nothing.
+//!
+//! Encoding one sentence at a time, a dense layer uses each weight for only the sentence's ten
+//! or so tokens, so the encoder waits on memory: all-MiniLM-L6-v2 reads 42 MB of f32 weights
+//! per sentence, more than the last-level cache. Checkpoints stored in f16 (the embedded
+//! model) are exactly representable in f16, so their weights stay f16 in memory (one copy,
+//! half the bytes) and the kernel widens 16 at a time to f32 (`vcvtph2ps`) and accumulates in
+//! f32: the products equal f32 products up to the order of the sums. Other checkpoints, and
+//! CPUs without AVX-512, keep f32 weights and candle's matrix product.
+//!
+//! The layout is the usual one of GEMM kernels: the weights in panels of [`PANEL`] output
+//! features (each `in x PANEL`, contiguous), the tokens in tiles of [`TILE`] (each `in x TILE`),
+//! and a micro-kernel that keeps a `TILE x PANEL` block of the result in 24 AVX-512 registers.
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape};
+use half::f16;
+use rayon::prelude::*;
+
+/// Output features per weight panel: two AVX-512 registers.
+const PANEL: usize = 32;
+/// Tokens per tile: 12 x 2 accumulators + 2 weight registers + 1 broadcast fit in 32.
+const TILE: usize = 12;
+
+/// A dense layer's `[out, in]` weight as f16 panels, for [`PackedF16::matmul`].
+pub(crate) struct PackedF16 {
+    in_dim: usize,
+    out_dim: usize,
+    /// Panel `p` holds `in_dim` rows of [`PANEL`] f16 weights (features `p * PANEL ..`), zero-padded.
+    panels: Vec<f16>,
+}
+
+impl PackedF16 {
+    /// Packs a row-major `[out_dim, in_dim]` weight, or `None` when this CPU lacks the kernel
+    /// or some weight is not exactly an f16 (packing would change the results).
+    pub(crate) fn pack(weight: &[f32], out_dim: usize, in_dim: usize) -> Option<Self> {
+        if !kernel_available() || weight.len() != out_dim * in_dim || in_dim == 0 {
+            return None;
+        }
+        if !weight.iter().all(|&w| f16::from_f32(w).to_f32() == w || w.is_nan()) {
+            return None;
+        }
+        let panels_count = out_dim.div_ceil(PANEL);
+        let mut panels = vec![f16::ZERO; panels_count * in_dim * PANEL];
+        for (feature, row) in weight.chunks_exact(in_dim).enumerate() {
+            let (panel, lane) = (feature / PANEL, feature % PANEL);
+            for (k, &w) in row.iter().enumerate() {
+                panels[(panel * in_dim + k) * PANEL + lane] = f16::from_f32(w);
+            }
+        }
+        Some(PackedF16 { in_dim, out_dim, panels })
+    }
+
+    /// `xs [tokens, in] x weight^T`: a row-major `[tokens, out]` result.
+    fn matmul(&self, xs: &[f32]) -> Vec<f32> {
+        let (in_dim, out_dim) = (self.in_dim, self.out_dim);
+        let tokens = xs.len() / in_dim;
+        let tiles = tokens.div_ceil(TILE);
+        // Tokens regrouped as tiles of `in_dim` rows of TILE values: one cache line per step.
+        let mut tiled = vec![0f32; tiles * in_dim * TILE];
+        for (token, row) in xs.chunks_exact(in_dim).enumerate() {
+            let (tile, lane) = (token / TILE, token % TILE);
+            for (k, &x) in row.iter().enumerate() {
+                tiled[(tile * in_dim + k) * TILE + lane] = x;
+            }
+        }
+        let mut out = vec![0f32; tokens * out_dim];
+        let panels = out_dim.div_ceil(PANEL);
+        let out_ptr = SharedOut(out.as_mut_ptr());
+        // A few panels per task: every task then streams its weights once, for all tiles.
+        let per_task = panels.div_ceil(4 * rayon::current_num_threads()).max(1);
+        (0..panels).into_par_iter().with_min_len(per_task).for_each(|panel| {
+            let weights = &self.panels[panel * in_dim * PANEL..(panel + 1) * in_dim * PANEL];
+            let features = PANEL.min(out_dim - panel * PANEL);
+            for tile in 0..tiles {
+                let count = TILE.min(tokens - tile * TILE);
+                let tile_xs = &tiled[tile * in_dim * TILE..(tile + 1) * in_dim * TILE];
+                let first = tile * TILE * out_dim + panel * PANEL;
+                // SAFETY: `kernel_available` held when this was packed; the block written
+                // (`count` rows of `features` values from `first`, `out_dim` apart) lies inside
+                // `out`, and blocks of different (panel, tile) pairs never overlap.
+                unsafe { x86::block(weights, tile_xs, in_dim, out_ptr.at(first), out_dim, count, features) };
+            }
+        });
+        out
+    }
+}
+
+/// The result buffer, written by the panel tasks in disjoint blocks.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+
+// SAFETY: the tasks write disjoint blocks (see `PackedF16::matmul`).
+unsafe impl Send for SharedOut {}
+// SAFETY: as above.
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// The pointer `offset` values in. Taking `self` keeps closures capturing the whole
+    /// (Send) wrapper rather than its raw-pointer field.
+    fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
+
+/// Whether the AVX-512 kernel can run here.
+fn kernel_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+impl CustomOp1 for &PackedF16 {
+    fn name(&self) -> &'static str {
+        "vecshift-matmul-f16-weights"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let CpuStorage::F32(data) = storage else { candle_core::bail!("{} expects f32", self.name()) };
+        let Some((start, end)) = layout.contiguous_offsets() else { candle_core::bail!("{} expects a contiguous tensor", self.name()) };
+        let mut dims = layout.dims().to_vec();
+        if dims.last() != Some(&self.in_dim) {
+            candle_core::bail!("{}: input of shape {dims:?} for a weight of {} inputs", self.name(), self.in_dim);
+        }
+        *dims.last_mut().expect("checked above") = self.out_dim;
+        Ok((CpuStorage::F32(self.matmul(&data[start..end])), Shape::from(dims)))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use half::f16;
+
+    use super::{PANEL, TILE};
+
+    /// One `count x features` block of the result (`count <= TILE`, `features <= PANEL`).
+    ///
+    /// # Safety
+    /// AVX-512F and FMA must be available; `weights` is one panel (`in_dim x PANEL`), `xs` one
+    /// tile (`in_dim x TILE`), and `out` must be valid for `count` rows of `features` values,
+    /// `stride` apart.
+    pub(super) unsafe fn block(weights: &[f16], xs: &[f32], in_dim: usize, out: *mut f32, stride: usize, count: usize, features: usize) {
+        debug_assert!(weights.len() >= in_dim * PANEL && xs.len() >= in_dim * TILE && count <= TILE && features <= PANEL);
+        macro_rules! dispatch {
+            ($($n:literal)*) => {
+                match count {
+                    // SAFETY: as this function's own contract.
+                    $($n => unsafe { micro::<$n>(weights, xs, in_dim, out, stride, features) },)*
+                    _ => {}
+                }
+            };
+        }
+        dispatch!(1 2 3 4 5 6 7 8 9 10 11 12);
+    }
+
+    /// The micro-kernel for `N` tokens: `N x 2` accumulators, two widened weight registers
+    /// and one broadcast token value per step of the inner dimension.
+    #[target_feature(enable = "avx512f,fma")]
+    unsafe fn micro<const N: usize>(weights: &[f16], xs: &[f32], in_dim: usize, out: *mut f32, stride: usize, features: usize) {
+        let mut acc = [[_mm512_setzero_ps(); 2]; N];
+        let (w, x) = (weights.as_ptr().cast::<__m256i>(), xs.as_ptr());
+        for k in 0..in_dim {
+            // SAFETY: `k < in_dim`, within the panel (2 x 16 halves per step) and the tile.
+            unsafe {
+                let w0 = _mm512_cvtph_ps(_mm256_loadu_si256(w.add(2 * k)));
+                let w1 = _mm512_cvtph_ps(_mm256_loadu_si256(w.add(2 * k + 1)));
+                let xk = x.add(k * TILE);
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    let b = _mm512_set1_ps(*xk.add(j));
+                    acc[0] = _mm512_fmadd_ps(w0, b, acc[0]);
+                    acc[1] = _mm512_fmadd_ps(w1, b, acc[1]);
+                }
+            }
+        }
+        let low = if features >= 16 { 0xFFFF } else { (1u16 << features) - 1 };
+        let high = if features >= PANEL { 0xFFFF } else { ((1u32 << features.saturating_sub(16)) - 1) as u16 };
+        for (j, acc) in acc.iter().enumerate() {
+            // SAFETY: row `j < count` of the block, masked to its `features` values.
+            unsafe {
+                _mm512_mask_storeu_ps(out.add(j * stride), low, acc[0]);
+                _mm512_mask_storeu_ps(out.add(j * stride + 16), high, acc[1]);
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod x86 {
+    /// Never called: [`super::kernel_available`] is false off x86-64.
+    pub(super) unsafe fn block(_: &[half::f16], _: &[f32], _: usize, _: *mut f32, _: usize, _: usize, _: usize) {
+        unreachable!("the f16 kernel is x86-64 only")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plain f64 sums, the reference.
+    fn reference(weight: &[f32], xs: &[f32], out_dim: usize, in_dim: usize) -> Vec<f32> {
+        let tokens = xs.len() / in_dim;
+        let mut out = vec![0f32; tokens * out_dim];
+        for t in 0..tokens {
+            for o in 0..out_dim {
+                let sum: f64 = (0..in_dim).map(|k| f64::from(weight[o * in_dim + k]) * f64::from(xs[t * in_dim + k])).sum();
+                out[t * out_dim + o] = sum as f32;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn equals_the_f32_product_for_f16_exact_weights() {
+        if !kernel_available() {
+            eprintln!("skipped: this CPU has no AVX-512");
+            return;
+        }
+        // Odd sizes: partial panels and partial tiles on every edge.
+        for (tokens, out_dim, in_dim) in [(1, 32, 8), (10, 384, 384), (13, 70, 33), (25, 17, 5), (0, 32, 4)] {
+            let weight: Vec<f32> = (0..out_dim * in_dim).map(|i| f16::from_f32(((i * 7919 % 2001) as f32 - 1000.0) / 997.0).to_f32()).collect();
+            let xs: Vec<f32> = (0..tokens * in_dim).map(|i| ((i * 104_729 % 1999) as f32 - 999.0) / 500.0).collect();
+            let packed = PackedF16::pack(&weight, out_dim, in_dim).expect("f16-exact weights pack");
+            let got = packed.matmul(&xs);
+            let want = reference(&weight, &xs, out_dim, in_dim);
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{tokens}x{out_dim}x{in_dim}: {g} vs {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn weights_that_are_not_f16_stay_f32() {
+        assert!(PackedF16::pack(&[0.1, 0.5], 1, 2).is_none(), "0.1 is not an f16");
+    }
+}
