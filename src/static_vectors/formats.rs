@@ -391,11 +391,22 @@ fn check_finalfusion_layout(path: &Path, reader: &mut (impl BufRead + Seek)) -> 
     Ok(())
 }
 
-/// Subword vocabularies need n-grams of 1 to `max_n` characters, `min_n <= max_n`.
+/// The longest subword n-grams accepted. fastText's default is 6; a word of `len` characters
+/// has about `len * max_n` n-grams of up to `max_n` bytes to hash, so an unbounded `max_n` lets
+/// a 3 kB file with one long word take seconds to open (the cost grows with the cube of the
+/// word's length).
+const MAX_NGRAM_LENGTH: u32 = 64;
+
+/// Subword vocabularies need n-grams of 1 to [`MAX_NGRAM_LENGTH`] characters, `min_n <= max_n`.
 fn check_ngram_lengths(path: &Path, min_n: u32, max_n: u32) -> Result<()> {
     if min_n == 0 || min_n > max_n {
         return Err(file_error(path, format!(
             "the subword n-gram lengths {min_n}..={max_n} are unusable (1 <= min <= max is needed; a model without subwords is not supported)"
+        )));
+    }
+    if max_n > MAX_NGRAM_LENGTH {
+        return Err(file_error(path, format!(
+            "the subword n-grams are up to {max_n} characters long; at most {MAX_NGRAM_LENGTH} are supported (fastText's default is 6)"
         )));
     }
     Ok(())
