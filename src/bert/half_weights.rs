@@ -50,8 +50,8 @@ impl PackedF16 {
         Some(PackedF16 { in_dim, out_dim, panels })
     }
 
-    /// `xs [tokens, in] x weight^T`: a row-major `[tokens, out]` result.
-    fn matmul(&self, xs: &[f32]) -> Vec<f32> {
+    /// `xs [tokens, in] x weight^T (+ bias)`: a row-major `[tokens, out]` result.
+    fn matmul(&self, xs: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
         let (in_dim, out_dim) = (self.in_dim, self.out_dim);
         let tokens = xs.len() / in_dim;
         let tiles = tokens.div_ceil(TILE);
@@ -71,6 +71,10 @@ impl PackedF16 {
         (0..panels).into_par_iter().with_min_len(per_task).for_each(|panel| {
             let weights = &self.panels[panel * in_dim * PANEL..(panel + 1) * in_dim * PANEL];
             let features = PANEL.min(out_dim - panel * PANEL);
+            let mut panel_bias = [0f32; PANEL];
+            if let Some(bias) = bias {
+                panel_bias[..features].copy_from_slice(&bias[panel * PANEL..panel * PANEL + features]);
+            }
             for tile in 0..tiles {
                 let count = TILE.min(tokens - tile * TILE);
                 let tile_xs = &tiled[tile * in_dim * TILE..(tile + 1) * in_dim * TILE];
@@ -78,7 +82,7 @@ impl PackedF16 {
                 // SAFETY: `kernel_available` held when this was packed; the block written
                 // (`count` rows of `features` values from `first`, `out_dim` apart) lies inside
                 // `out`, and blocks of different (panel, tile) pairs never overlap.
-                unsafe { x86::block(weights, tile_xs, in_dim, out_ptr.at(first), out_dim, count, features) };
+                unsafe { x86::block(weights, tile_xs, &panel_bias, in_dim, out_ptr.at(first), out_dim, count, features) };
             }
         });
         out
@@ -114,7 +118,15 @@ fn kernel_available() -> bool {
     }
 }
 
-impl CustomOp1 for &PackedF16 {
+/// The product with a [`PackedF16`] weight and an optional bias, as a candle op.
+pub(crate) struct PackedProduct<'a> {
+    /// The weight.
+    pub(crate) weight: &'a PackedF16,
+    /// Added to every row of the product (`out` values), in the same pass.
+    pub(crate) bias: Option<&'a [f32]>,
+}
+
+impl CustomOp1 for PackedProduct<'_> {
     fn name(&self) -> &'static str {
         "vecshift-matmul-f16-weights"
     }
@@ -122,12 +134,13 @@ impl CustomOp1 for &PackedF16 {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let CpuStorage::F32(data) = storage else { candle_core::bail!("{} expects f32", self.name()) };
         let Some((start, end)) = layout.contiguous_offsets() else { candle_core::bail!("{} expects a contiguous tensor", self.name()) };
+        let weight = self.weight;
         let mut dims = layout.dims().to_vec();
-        if dims.last() != Some(&self.in_dim) {
-            candle_core::bail!("{}: input of shape {dims:?} for a weight of {} inputs", self.name(), self.in_dim);
+        if dims.last() != Some(&weight.in_dim) || self.bias.is_some_and(|b| b.len() != weight.out_dim) {
+            candle_core::bail!("{}: input of shape {dims:?} for a weight of {} inputs", self.name(), weight.in_dim);
         }
-        *dims.last_mut().expect("checked above") = self.out_dim;
-        Ok((CpuStorage::F32(self.matmul(&data[start..end])), Shape::from(dims)))
+        *dims.last_mut().expect("checked above") = weight.out_dim;
+        Ok((CpuStorage::F32(weight.matmul(&data[start..end], self.bias)), Shape::from(dims)))
     }
 }
 
@@ -145,13 +158,14 @@ mod x86 {
     /// AVX-512F and FMA must be available; `weights` is one panel (`in_dim x PANEL`), `xs` one
     /// tile (`in_dim x TILE`), and `out` must be valid for `count` rows of `features` values,
     /// `stride` apart.
-    pub(super) unsafe fn block(weights: &[f16], xs: &[f32], in_dim: usize, out: *mut f32, stride: usize, count: usize, features: usize) {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn block(weights: &[f16], xs: &[f32], bias: &[f32; PANEL], in_dim: usize, out: *mut f32, stride: usize, count: usize, features: usize) {
         debug_assert!(weights.len() >= in_dim * PANEL && xs.len() >= in_dim * TILE && count <= TILE && features <= PANEL);
         macro_rules! dispatch {
             ($($n:literal)*) => {
                 match count {
                     // SAFETY: as this function's own contract.
-                    $($n => unsafe { micro::<$n>(weights, xs, in_dim, out, stride, features) },)*
+                    $($n => unsafe { micro::<$n>(weights, xs, bias, in_dim, out, stride, features) },)*
                     _ => {}
                 }
             };
@@ -159,11 +173,13 @@ mod x86 {
         dispatch!(1 2 3 4 5 6 7 8 9 10 11 12);
     }
 
-    /// The micro-kernel for `N` tokens: `N x 2` accumulators, two widened weight registers
-    /// and one broadcast token value per step of the inner dimension.
+    /// The micro-kernel for `N` tokens: `N x 2` accumulators (starting from the bias), two
+    /// widened weight registers and one broadcast token value per step of the inner dimension.
     #[target_feature(enable = "avx512f,fma")]
-    unsafe fn micro<const N: usize>(weights: &[f16], xs: &[f32], in_dim: usize, out: *mut f32, stride: usize, features: usize) {
-        let mut acc = [[_mm512_setzero_ps(); 2]; N];
+    unsafe fn micro<const N: usize>(weights: &[f16], xs: &[f32], bias: &[f32; PANEL], in_dim: usize, out: *mut f32, stride: usize, features: usize) {
+        // SAFETY: `bias` holds PANEL = 2 x 16 values.
+        let bias = unsafe { [_mm512_loadu_ps(bias.as_ptr()), _mm512_loadu_ps(bias.as_ptr().add(16))] };
+        let mut acc = [bias; N];
         let (w, x) = (weights.as_ptr().cast::<__m256i>(), xs.as_ptr());
         for k in 0..in_dim {
             // SAFETY: `k < in_dim`, within the panel (2 x 16 halves per step) and the tile.
@@ -193,7 +209,8 @@ mod x86 {
 #[cfg(not(target_arch = "x86_64"))]
 mod x86 {
     /// Never called: [`super::kernel_available`] is false off x86-64.
-    pub(super) unsafe fn block(_: &[half::f16], _: &[f32], _: usize, _: *mut f32, _: usize, _: usize, _: usize) {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn block(_: &[half::f16], _: &[f32], _: &[f32; super::PANEL], _: usize, _: *mut f32, _: usize, _: usize, _: usize) {
         unreachable!("the f16 kernel is x86-64 only")
     }
 }
@@ -226,8 +243,12 @@ mod tests {
             let weight: Vec<f32> = (0..out_dim * in_dim).map(|i| f16::from_f32(((i * 7919 % 2001) as f32 - 1000.0) / 997.0).to_f32()).collect();
             let xs: Vec<f32> = (0..tokens * in_dim).map(|i| ((i * 104_729 % 1999) as f32 - 999.0) / 500.0).collect();
             let packed = PackedF16::pack(&weight, out_dim, in_dim).expect("f16-exact weights pack");
-            let got = packed.matmul(&xs);
-            let want = reference(&weight, &xs, out_dim, in_dim);
+            let bias: Vec<f32> = (0..out_dim).map(|o| o as f32 / 7.0 - 3.0).collect();
+            let got = packed.matmul(&xs, Some(&bias));
+            let mut want = reference(&weight, &xs, out_dim, in_dim);
+            for (w, b) in want.iter_mut().zip(bias.iter().cycle()) {
+                *w += b;
+            }
             assert_eq!(got.len(), want.len());
             for (g, w) in got.iter().zip(&want) {
                 assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{tokens}x{out_dim}x{in_dim}: {g} vs {w}");

@@ -8,7 +8,7 @@ use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder, embedding, layer_norm, linear};
 
 use super::config::{BertConfig, HiddenAct};
-use super::half_weights::PackedF16;
+use super::half_weights::{PackedF16, PackedProduct};
 use super::kernels;
 
 /// A dense layer whose weight is stored transposed, `[in, out]` row-major.
@@ -52,6 +52,10 @@ impl Dense {
     }
 
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        if let Some(weight) = &self.packed {
+            let bias = self.bias.as_ref().map(|_| self.bias_values.as_slice());
+            return xs.contiguous()?.apply_op1_no_bwd(&PackedProduct { weight, bias });
+        }
         let ys = self.matmul(xs)?;
         match &self.bias {
             Some(bias) => ys.broadcast_add(bias),
@@ -62,7 +66,7 @@ impl Dense {
     /// The product with the weight only; the caller adds the bias (fused into its next step).
     fn matmul(&self, xs: &Tensor) -> Result<Tensor> {
         match (&self.packed, &self.weight_t) {
-            (Some(packed), _) => xs.contiguous()?.apply_op1_no_bwd(&packed),
+            (Some(weight), _) => xs.contiguous()?.apply_op1_no_bwd(&PackedProduct { weight, bias: None }),
             (None, Some(weight_t)) => {
                 let (batch, seq, in_dim) = xs.dims3()?;
                 xs.reshape((batch * seq, in_dim))?.matmul(weight_t)?.reshape((batch, seq, ()))
@@ -87,30 +91,47 @@ pub struct BertEmbeddings {
     position: Embedding,
     token_type: Embedding,
     norm: LayerNorm,
+    /// Position plus segment-0 embeddings (`[max_positions, hidden]`) and the layer norm, for
+    /// the CPU's fused add-and-normalise kernel (every sentence is in segment 0).
+    fused: Option<(Tensor, kernels::AddNorm)>,
 }
 
 impl BertEmbeddings {
     /// Loads the `embeddings.*` tensors.
     pub fn load(vb: VarBuilder, config: &BertConfig) -> Result<Self> {
+        let position = embedding(config.max_position_embeddings, config.hidden_size, vb.pp("position_embeddings"))?;
+        let token_type = embedding(config.type_vocab_size, config.hidden_size, vb.pp("token_type_embeddings"))?;
+        let norm = layer_norm(config.hidden_size, config.layer_norm_eps, vb.pp("LayerNorm"))?;
+        let fused = match vb.device().is_cpu() {
+            true => {
+                let segment0 = token_type.embeddings().narrow(0, 0, 1)?;
+                let params = add_norm_params(vec![0.0; config.hidden_size], &norm, config)?;
+                Some((position.embeddings().broadcast_add(&segment0)?, params))
+            }
+            false => None,
+        };
         Ok(BertEmbeddings {
             word: embedding(config.vocab_size, config.hidden_size, vb.pp("word_embeddings"))?,
-            position: embedding(config.max_position_embeddings, config.hidden_size, vb.pp("position_embeddings"))?,
-            token_type: embedding(config.type_vocab_size, config.hidden_size, vb.pp("token_type_embeddings"))?,
-            norm: layer_norm(config.hidden_size, config.layer_norm_eps, vb.pp("LayerNorm"))?,
+            position,
+            token_type,
+            norm,
+            fused,
         })
     }
 
     /// `input_ids`: `[batch, seq]` u32; returns `[batch, seq, hidden]`.
     pub fn forward(&self, input_ids: &Tensor) -> Result<Tensor> {
-        let seq_len = input_ids.dim(1)?;
+        let (batch, seq_len) = input_ids.dims2()?;
+        let words = self.word.forward(input_ids)?;
+        if let Some((position_segment, params)) = &self.fused {
+            let hidden = position_segment.dim(1)?;
+            let added = position_segment.narrow(0, 0, seq_len)?.unsqueeze(0)?.broadcast_as((batch, seq_len, hidden))?;
+            return kernels::add_norm(&words, &added, params);
+        }
         let positions = Tensor::arange(0u32, seq_len as u32, input_ids.device())?;
         // Single sentences only: every token is in segment 0.
         let segments = input_ids.zeros_like()?;
-        let summed = self
-            .word
-            .forward(input_ids)?
-            .broadcast_add(&self.position.forward(&positions)?)?
-            .add(&self.token_type.forward(&segments)?)?;
+        let summed = words.broadcast_add(&self.position.forward(&positions)?)?.add(&self.token_type.forward(&segments)?)?;
         self.norm.forward(&summed)
     }
 }
@@ -178,9 +199,14 @@ impl BertAttention {
 
 /// The fused kernel's copy of a dense layer's bias and the layer norm that follows it.
 fn fused_add_norm(dense: &Dense, norm: &LayerNorm, config: &BertConfig) -> Result<kernels::AddNorm> {
-    let width = dense.bias_values.len();
+    add_norm_params(dense.bias_values.clone(), norm, config)
+}
+
+/// A layer norm's parameters as plain vectors, with the bias added before it.
+fn add_norm_params(bias: Vec<f32>, norm: &LayerNorm, config: &BertConfig) -> Result<kernels::AddNorm> {
+    let width = bias.len();
     Ok(kernels::AddNorm {
-        bias: dense.bias_values.clone(),
+        bias,
         gamma: norm.weight().to_vec1::<f32>()?,
         beta: match norm.bias() {
             Some(beta) => beta.to_vec1::<f32>()?,
