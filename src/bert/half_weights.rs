@@ -51,8 +51,9 @@ impl PackedF16 {
         Some(PackedF16 { in_dim, out_dim, panels })
     }
 
-    /// `xs [tokens, in] x weight^T (+ bias)`: a row-major `[tokens, out]` result.
-    fn matmul(&self, xs: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    /// `xs [tokens, in] x weight^T (+ bias)`, then GELU (erf) if asked: a row-major
+    /// `[tokens, out]` result.
+    fn matmul(&self, xs: &[f32], bias: Option<&[f32]>, gelu: bool) -> Vec<f32> {
         let (in_dim, out_dim) = (self.in_dim, self.out_dim);
         let tokens = xs.len() / in_dim;
         let tiles = tokens.div_ceil(TILE);
@@ -75,7 +76,7 @@ impl PackedF16 {
                 // SAFETY: `kernel_available` held when this was packed; the block written
                 // (`count` rows of `features` values from `first`, `out_dim` apart) lies inside
                 // `out`'s capacity, and blocks of different (panel, tile) pairs never overlap.
-                unsafe { x86::block(weights, tile_xs, &panel_bias, in_dim, out_ptr.at(first), out_dim, count, features) };
+                unsafe { x86::block(weights, tile_xs, &panel_bias, gelu, in_dim, out_ptr.at(first), out_dim, count, features) };
             }
         });
         // SAFETY: the blocks of all (panel, tile) pairs cover every one of the values.
@@ -119,6 +120,8 @@ pub(crate) struct PackedProduct<'a> {
     pub(crate) weight: &'a PackedF16,
     /// Added to every row of the product (`out` values), in the same pass.
     pub(crate) bias: Option<&'a [f32]>,
+    /// Apply GELU (erf) to the result, also in the same pass (while the block is in cache).
+    pub(crate) gelu: bool,
 }
 
 impl CustomOp1 for PackedProduct<'_> {
@@ -135,7 +138,7 @@ impl CustomOp1 for PackedProduct<'_> {
             candle_core::bail!("{}: input of shape {dims:?} for a weight of {} inputs", self.name(), weight.in_dim);
         }
         *dims.last_mut().expect("checked above") = weight.out_dim;
-        Ok((CpuStorage::F32(weight.matmul(&data[start..end], self.bias)), Shape::from(dims)))
+        Ok((CpuStorage::F32(weight.matmul(&data[start..end], self.bias, self.gelu)), Shape::from(dims)))
     }
 }
 
@@ -155,13 +158,23 @@ mod x86 {
     /// tile's `count` token rows (`count x in_dim`), and `out` must be valid for `count` rows of
     /// `features` values, `stride` apart.
     #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn block(weights: &[f16], xs: &[f32], bias: &[f32; PANEL], in_dim: usize, out: *mut f32, stride: usize, count: usize, features: usize) {
+    pub(super) unsafe fn block(
+        weights: &[f16],
+        xs: &[f32],
+        bias: &[f32; PANEL],
+        gelu: bool,
+        in_dim: usize,
+        out: *mut f32,
+        stride: usize,
+        count: usize,
+        features: usize,
+    ) {
         debug_assert!(weights.len() >= in_dim * PANEL && xs.len() >= in_dim * count && count <= TILE && features <= PANEL);
         macro_rules! dispatch {
             ($($n:literal)*) => {
                 match count {
                     // SAFETY: as this function's own contract.
-                    $($n => unsafe { micro::<$n>(weights, xs, bias, in_dim, out, stride, features) },)*
+                    $($n => unsafe { micro::<$n>(weights, xs, bias, gelu, in_dim, out, stride, features) },)*
                     _ => {}
                 }
             };
@@ -172,7 +185,17 @@ mod x86 {
     /// The micro-kernel for `N` tokens: `N x 2` accumulators (starting from the bias), two
     /// widened weight registers and one broadcast token value per step of the inner dimension.
     #[target_feature(enable = "avx512f,fma")]
-    unsafe fn micro<const N: usize>(weights: &[f16], xs: &[f32], bias: &[f32; PANEL], in_dim: usize, out: *mut f32, stride: usize, features: usize) {
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn micro<const N: usize>(
+        weights: &[f16],
+        xs: &[f32],
+        bias: &[f32; PANEL],
+        gelu: bool,
+        in_dim: usize,
+        out: *mut f32,
+        stride: usize,
+        features: usize,
+    ) {
         // SAFETY: `bias` holds PANEL = 2 x 16 values.
         let bias = unsafe { [_mm512_loadu_ps(bias.as_ptr()), _mm512_loadu_ps(bias.as_ptr().add(16))] };
         let mut acc = [bias; N];
@@ -197,6 +220,12 @@ mod x86 {
                 _mm512_mask_storeu_ps(out.add(j * stride), low, acc[0]);
                 _mm512_mask_storeu_ps(out.add(j * stride + 16), high, acc[1]);
             }
+            if gelu {
+                // SAFETY: the `features` values just stored.
+                let row = unsafe { std::slice::from_raw_parts_mut(out.add(j * stride), features) };
+                // Vectorised 16 wide here, as this function is compiled for AVX-512.
+                row.iter_mut().for_each(|v| *v = crate::bert::kernels::gelu(*v));
+            }
         }
     }
 }
@@ -205,7 +234,7 @@ mod x86 {
 mod x86 {
     /// Never called: [`super::kernel_available`] is false off x86-64.
     #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn block(_: &[half::f16], _: &[f32], _: &[f32; super::PANEL], _: usize, _: *mut f32, _: usize, _: usize, _: usize) {
+    pub(super) unsafe fn block(_: &[half::f16], _: &[f32], _: &[f32; super::PANEL], _: bool, _: usize, _: *mut f32, _: usize, _: usize, _: usize) {
         unreachable!("the f16 kernel is x86-64 only")
     }
 }
@@ -239,16 +268,40 @@ mod tests {
             let xs: Vec<f32> = (0..tokens * in_dim).map(|i| ((i * 104_729 % 1999) as f32 - 999.0) / 500.0).collect();
             let packed = PackedF16::pack(&weight, out_dim, in_dim).expect("f16-exact weights pack");
             let bias: Vec<f32> = (0..out_dim).map(|o| o as f32 / 7.0 - 3.0).collect();
-            let got = packed.matmul(&xs, Some(&bias));
             let mut want = reference(&weight, &xs, out_dim, in_dim);
             for (w, b) in want.iter_mut().zip(bias.iter().cycle()) {
                 *w += b;
             }
+            let close = |g: f32, w: f32| (g - w).abs() <= 1e-4 * (1.0 + w.abs());
+            let got = packed.matmul(&xs, Some(&bias), false);
             assert_eq!(got.len(), want.len());
-            for (g, w) in got.iter().zip(&want) {
-                assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{tokens}x{out_dim}x{in_dim}: {g} vs {w}");
+            for (&g, &w) in got.iter().zip(&want) {
+                assert!(close(g, w), "{tokens}x{out_dim}x{in_dim}: {g} vs {w}");
+            }
+            // GELU(x) = x/2 (1 + erf(x / sqrt 2)).
+            let gelu = |x: f32| (0.5 * f64::from(x) * (1.0 + erf(f64::from(x) / std::f64::consts::SQRT_2))) as f32;
+            for (&g, &w) in packed.matmul(&xs, Some(&bias), true).iter().zip(&want) {
+                assert!(close(g, gelu(w)), "GELU {tokens}x{out_dim}x{in_dim}: {g} vs {}", gelu(w));
             }
         }
+    }
+
+    /// erf in f64: the Maclaurin series up to |x| = 3, the asymptotic series of erfc beyond
+    /// (both far more precise than the f32 kernel under test).
+    fn erf(x: f64) -> f64 {
+        let z = x.abs();
+        if z > 3.0 {
+            let inv = 1.0 / (2.0 * z * z);
+            let erfc = (-z * z).exp() / (z * std::f64::consts::PI.sqrt()) * (1.0 - inv + 3.0 * inv * inv - 15.0 * inv.powi(3));
+            return x.signum() * (1.0 - erfc);
+        }
+        let (mut term, mut sum, mut n) = (x, x, 0.0);
+        while term.abs() > 1e-17 * sum.abs().max(1e-300) {
+            n += 1.0;
+            term *= -x * x / n;
+            sum += term / (2.0 * n + 1.0);
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
     }
 
     #[test]

@@ -38,7 +38,7 @@ fn exp(x: f32) -> f32 {
 ///
 /// `erfc(z)` comes from the Numerical Recipes Chebyshev fit (fractional error < 1.2e-7).
 #[inline(always)]
-fn gelu(x: f32) -> f32 {
+pub(crate) fn gelu(x: f32) -> f32 {
     let z = x.abs() * std::f32::consts::FRAC_1_SQRT_2;
     let t = 1.0 / (1.0 + 0.5 * z);
     // Horner with fused multiply-adds (single instructions in the AVX2+FMA build).

@@ -54,7 +54,7 @@ impl Dense {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         if let Some(weight) = &self.packed {
             let bias = self.bias.as_ref().map(|_| self.bias_values.as_slice());
-            return xs.contiguous()?.apply_op1_no_bwd(&PackedProduct { weight, bias });
+            return xs.contiguous()?.apply_op1_no_bwd(&PackedProduct { weight, bias, gelu: false });
         }
         let ys = self.matmul(xs)?;
         match &self.bias {
@@ -66,12 +66,21 @@ impl Dense {
     /// The product with the weight only; the caller adds the bias (fused into its next step).
     fn matmul(&self, xs: &Tensor) -> Result<Tensor> {
         match (&self.packed, &self.weight_t) {
-            (Some(weight), _) => xs.contiguous()?.apply_op1_no_bwd(&PackedProduct { weight, bias: None }),
+            (Some(weight), _) => xs.contiguous()?.apply_op1_no_bwd(&PackedProduct { weight, bias: None, gelu: false }),
             (None, Some(weight_t)) => {
                 let (batch, seq, in_dim) = xs.dims3()?;
                 xs.reshape((batch * seq, in_dim))?.matmul(weight_t)?.reshape((batch, seq, ()))
             }
             (None, None) => unreachable!("a dense layer keeps its weights in one of the two forms"),
+        }
+    }
+
+    /// `GELU(xs W + b)` with transformers' exact (erf) GELU: fused on the CPU.
+    fn forward_gelu_erf(&self, xs: &Tensor) -> Result<Tensor> {
+        match &self.packed {
+            Some(weight) => xs.contiguous()?.apply_op1_no_bwd(&PackedProduct { weight, bias: Some(&self.bias_values), gelu: true }),
+            None if xs.device().is_cpu() => kernels::bias_gelu_erf(&self.matmul(xs)?, &self.bias_values),
+            None => self.forward(xs)?.gelu_erf(),
         }
     }
 
@@ -251,11 +260,7 @@ impl BertLayer {
     fn forward(&self, xs: &Tensor, mask: &Mask) -> Result<Tensor> {
         let attended = self.attention.forward(xs, mask)?;
         let inner = match self.act {
-            // The bias add rides along in the GELU pass.
-            HiddenAct::Gelu if xs.device().is_cpu() => {
-                kernels::bias_gelu_erf(&self.intermediate.matmul(&attended)?, &self.intermediate.bias_values)?
-            }
-            HiddenAct::Gelu => self.intermediate.forward(&attended)?.gelu_erf()?,
+            HiddenAct::Gelu => self.intermediate.forward_gelu_erf(&attended)?,
             HiddenAct::GeluNew => self.intermediate.forward(&attended)?.gelu()?,
             HiddenAct::Relu => self.intermediate.forward(&attended)?.relu()?,
         };
