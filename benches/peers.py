@@ -69,7 +69,7 @@ def parse_args() -> argparse.Namespace:
                     help="use this vecshift binary instead of building target/release/vecshift")
     ap.add_argument("--check-words", default="50", metavar="N|all",
                     help="how many of the query words get their vecshift top-10 compared with gensim's (default 50)")
-    ap.add_argument("--only", choices=["bert", "static"], help="run one half only")
+    ap.add_argument("--only", choices=["bert", "static", "report"], help="run one section only")
     ap.add_argument("--priority", action="store_true",
                     help="on a shared machine: run in a new session with autogroup nice -20 and nice -20 (needs "
                          "root) so that other users' jobs yield the CPUs to every side of the benchmark alike")
@@ -84,7 +84,7 @@ def parse_args() -> argparse.Namespace:
         ap.error("--threads and --repeat must be at least 1, --retries and --wait-quiet at least 0")
     if args.check_words != "all" and not (args.check_words.isdigit() and int(args.check_words) > 0):
         ap.error("--check-words takes a positive number or 'all'")
-    if not args.wic.is_file() and args.only != "static":
+    if not args.wic.is_file() and args.only not in ("static",):
         ap.error(f"--wic {args.wic}: no such file (point it at the WiC train.data.txt)")
     return args
 
@@ -563,6 +563,57 @@ def bench_encode(binary: Path, tmp: Path) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# Report throughput against the encoder's
+# ---------------------------------------------------------------------------------------------
+
+
+def bench_report(binary: Path, tmp: Path) -> dict:
+    """`vecshift report` end to end (reading, tokenizing, encoding, measures, JSON out, model load
+    included) against `vecshift bench encode` (the encoder alone) on the same WiC sentences."""
+    rows = [line for line in ARGS.wic.read_text(encoding="utf-8").splitlines() if line.strip()]
+    data = tmp / "report.data.txt"
+    data.write_text("".join(r + "\n" for r in rows), encoding="utf-8")
+    sentences = 2 * len(rows)
+    log(f"report: {len(rows)} WiC rows, {sentences} sentences; vecshift bench encode (batches of 32, sorted)")
+    enc_cmd = ["--json", "--bert", str(MODEL_DIR), "bench", "encode", "--sentences", str(data), "--batch", "32",
+               "--sort-by-length", "--threads", str(ARGS.threads), "--repeat", str(ARGS.repeat)]
+    enc, enc_dist = steady("report: vecshift bench encode", lambda: run_vecshift(binary, enc_cmd))
+    if enc.get("sentences") != sentences:
+        die(f"bench encode read {enc.get('sentences')} sentences from {data}, expected {sentences}")
+    runs = []
+    # `report` has no --threads: like every vecshift command it follows RAYON_NUM_THREADS.
+    saved_threads = os.environ.get("RAYON_NUM_THREADS")
+    os.environ["RAYON_NUM_THREADS"] = str(ARGS.threads)
+    # report's default chunk, and one chunk of everything (sorted as a whole, like bench encode).
+    for chunk in (None, sentences):
+        cmd = ["--json", "--bert", str(MODEL_DIR), "report", str(data), "--input-format", "wic", "-q"]
+        cmd += ["--chunk", str(chunk)] if chunk else []
+
+        def timed_runs():
+            times = []
+            for _ in range(ARGS.repeat):
+                t = time.perf_counter()
+                run_vecshift(binary, cmd)
+                times.append(time.perf_counter() - t)
+            return times
+
+        label = f"chunk {chunk}" if chunk else "default chunk"
+        log(f"report: vecshift report ({label})")
+        run_vecshift(binary, cmd)  # warm-up
+        times, dist = steady(f"report ({label})", timed_runs)
+        seconds = statistics.median(times)
+        runs.append({"chunk": chunk or "default", "seconds": seconds, "runs_s": times,
+                     "sentences_per_s": sentences / seconds,
+                     "ratio_to_encoder": sentences / seconds / enc["sentences_per_s"], "disturbance": dist})
+    if saved_threads is None:
+        del os.environ["RAYON_NUM_THREADS"]
+    else:
+        os.environ["RAYON_NUM_THREADS"] = saved_threads
+    return {"wic": str(ARGS.wic), "rows": len(rows), "sentences": sentences,
+            "encoder": {**enc, "disturbance": enc_dist}, "report": runs}
+
+
+# ---------------------------------------------------------------------------------------------
 # Static neighbours
 # ---------------------------------------------------------------------------------------------
 
@@ -661,7 +712,16 @@ def bench_static(binary: Path, tmp: Path) -> dict:
                               lambda: [run_vecshift(binary, cmd) for _ in range(ARGS.repeat)])
     if any(r.get("queries") != len(words) for r in vs_runs):
         die(f"vecshift answered {vs_runs[0].get('queries')} of the {len(words)} query words")
-    vs = {k: statistics.median(r[k] for r in vs_runs) for k in ("load_ms", "first_query_ms", "per_query_ms")}
+    vs = {k: statistics.median(r[k] for r in vs_runs)
+          for k in ("load_ms", "first_query_ms", "per_query_ms", "batch_per_query_ms")}
+    vs["batch"] = vs_runs[0].get("batch")
+
+    log("vecshift: bench neighbors on the embedded default (100,000 words, finalfusion)")
+    default_cmd = ["--json", "bench", "neighbors", "--words", str(words_file), "-k", "10", "--threads", str(ARGS.threads)]
+    run_vecshift(binary, default_cmd)  # warm-up
+    default_runs, default_dist = steady("vecshift bench neighbors (default vectors)",
+                                        lambda: [run_vecshift(binary, default_cmd) for _ in range(ARGS.repeat)])
+    default = {k: statistics.median(r[k] for r in default_runs) for k in ("load_ms", "first_query_ms", "per_query_ms")}
 
     n_check = len(words) if ARGS.check_words == "all" else min(int(ARGS.check_words), len(words))
     step = len(words) / n_check
@@ -689,6 +749,7 @@ def bench_static(binary: Path, tmp: Path) -> dict:
         "numpy_batched": {"version": np.__version__, "batch": 200, "per_query_ms": np_ms, "runs_ms": np_runs,
                           "top10_identical_to_gensim": np_same, "disturbance": np_dist},
         "vecshift": {**vs, "runs": vs_runs, "disturbance": vs_dist},
+        "vecshift_default_vectors": {**default, "vectors": default_runs[0].get("vectors"), "disturbance": default_dist},
         "identity_check": {"words_checked": len(sample), "mismatches": mismatches},
         "ratios_vecshift_over_peer": {
             "load_vs_gensim_word2vec_binary": vs["load_ms"] / w2v_ms,
@@ -697,6 +758,7 @@ def bench_static(binary: Path, tmp: Path) -> dict:
             "first_query_vs_gensim": vs["first_query_ms"] / first_ms,
             "per_query_vs_gensim_median": vs["per_query_ms"] / gensim_median,
             "per_query_vs_numpy_batched": vs["per_query_ms"] / np_ms,
+            "batched_per_query_vs_numpy_batched": vs["batch_per_query_ms"] / np_ms,
         },
     }
 
@@ -761,6 +823,12 @@ def markdown(report: dict) -> str:
             f"{v['per_query_ms']:.3f} ms | {g['most_similar_median_ms']:.3f} ms | {r['per_query_vs_gensim_median']:.3g}x |",
             f"| per query, vecshift one at a time vs numpy batched (200 per matmul) | {v['per_query_ms']:.3f} ms | "
             f"{n['per_query_ms']:.3f} ms | {r['per_query_vs_numpy_batched']:.3g}x |",
+            f"| per query, both batched ({v['batch']} per call: `nearest_batch` vs one matmul + argpartition) | "
+            f"{v['batch_per_query_ms']:.3f} ms | {n['per_query_ms']:.3f} ms | {r['batched_per_query_vs_numpy_batched']:.3g}x |",
+            "",
+            f"The embedded default (`{Path(s['vecshift_default_vectors']['vectors']).name}`, memory-mapped): load "
+            f"{s['vecshift_default_vectors']['load_ms']:.2f} ms, first query {s['vecshift_default_vectors']['first_query_ms']:.2f} ms "
+            f"(including building its 8-bit copy), then {s['vecshift_default_vectors']['per_query_ms']:.3f} ms per query.",
             "",
             f"top-10 identical to gensim: vecshift {ident['words_checked'] - len(ident['mismatches'])}/"
             f"{ident['words_checked']} checked words; numpy batched {n['top10_identical_to_gensim']}/600. "
@@ -770,6 +838,23 @@ def markdown(report: dict) -> str:
         for mm in ident["mismatches"]:
             lines.append(f"- mismatch for {mm['word']!r} (same set: {mm['same_set']}): gensim {mm['gensim']}, "
                          f"vecshift {mm['vecshift']}")
+    if "report" in report:
+        rp = report["report"]
+        enc = rp["encoder"]
+        lines += [
+            "",
+            f"Reports: `vecshift report` end to end (model load, reading, tokenizing, encoding, every measure, "
+            f"JSON out) on {rp['rows']:,} WiC rows = {rp['sentences']:,} sentences, against `vecshift bench encode` "
+            f"(the encoder alone, batches of 32 sorted by length) on the same sentences: "
+            f"{enc['sentences_per_s']:,.0f} sentences/s.",
+            "",
+            "| report run | seconds | sentences/s | of the encoder's rate | disturbance (cores) |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for r in rp["report"]:
+            what = "default `--chunk`" if r["chunk"] == "default" else f"`--chunk {r['chunk']}` (one sorted chunk)"
+            lines.append(f"| {what} | {r['seconds']:.2f} | {r['sentences_per_s']:,.0f} | "
+                         f"{100 * r['ratio_to_encoder']:.0f}% | {disturbed(r['disturbance'], enc['disturbance'])} |")
     worst = max(_all_disturbances(report), default=0.0)
     lines += ["", "Ratios are vecshift / peer: above 1 for tokens/s, below 1 for milliseconds means vecshift is "
                   "faster. Disturbance: the smaller of the CPU time other processes used and the time the "
@@ -814,10 +899,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vecshift-peers-") as t:
         tmp = Path(t)
         binary, report["vecshift"] = vecshift_binary(tmp)
-        if ARGS.only != "static":
+        if ARGS.only in (None, "bert"):
             report["bert"] = bench_encode(binary, tmp)
-        if ARGS.only != "bert":
+        if ARGS.only in (None, "static"):
             report["static"] = bench_static(binary, tmp)
+        if ARGS.only in (None, "report"):
+            report["report"] = bench_report(binary, tmp)
     report["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     md = markdown(report)
     report["markdown"] = md
