@@ -43,7 +43,7 @@ const PARALLEL_ROWS: usize = 65_536;
 pub(crate) struct QuantizedRows {
     /// Components per row in `codes`: the dimensionality rounded up to [`LANES`].
     stride: usize,
-    /// Row-major codes `c + 128`, `rows x stride` (the padding meets zero query codes).
+    /// Row-major codes `c + 128`, `rows x stride` (see [`QuantizedRows::new`] for the rest).
     codes: Vec<u8>,
     /// Per row: the scale `s` (a row's value is `s * c`).
     scale: Vec<f32>,
@@ -62,7 +62,10 @@ impl QuantizedRows {
         let stride = dims.div_ceil(LANES).max(1) * LANES;
         let values = matrix.as_standard_layout();
         let values = values.as_slice().expect("a standard-layout array is contiguous");
-        let mut codes = vec![OFFSET as u8; rows * stride];
+        // Zeros come from the allocator as untouched pages. Only the `dims` codes of finite,
+        // non-zero rows are written: padding meets zero query codes, and the bound of a zero
+        // (or non-finite) row does not depend on its codes, as its scale is 0 (or NaN).
+        let mut codes = vec![0u8; rows * stride];
         let mut scale = vec![0f32; rows];
         let mut l1 = vec![0f32; rows];
         if dims > 0 {
@@ -106,9 +109,10 @@ fn quantize_rows(values: &[f32], codes: &mut [u8], scale: &mut [f32], l1: &mut [
             let mut sum = 0i32;
             for (code, v) in codes.iter_mut().zip(values) {
                 // Round half away from zero with a truncating conversion (`f32::round` is a
-                // library call on baseline x86-64); |v * inverse| <= 127 after rounding.
-                let x = v * inverse;
-                let c = ((x + 0.5f32.copysign(x)) as i32).clamp(-127, 127);
+                // library call on baseline x86-64).
+                let x = (v * inverse).clamp(-127.0, 127.0);
+                // SAFETY: |x + 0.5| <= 127.5 (the row is finite), well inside i32.
+                let c = unsafe { (x + 0.5f32.copysign(x)).to_int_unchecked::<i32>() };
                 *code = (c + OFFSET) as u8;
                 sum += c.abs();
             }
