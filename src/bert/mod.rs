@@ -75,6 +75,12 @@ const BATCH_SIZE: usize = 32;
 
 /// A BERT-architecture checkpoint behind the [`Embedder`] trait.
 ///
+/// On the CPU, the encoder runs on rayon's global pool (`RAYON_NUM_THREADS` threads, default
+/// all cores). Weights stored as f16 stay f16 in memory on CPUs with AVX-512 (computed in f32);
+/// other checkpoints use candle's matrix product, which looks up its thread count again at every
+/// product (reading `/proc/cpuinfo`) unless `RAYON_NUM_THREADS` is set: programs that encode
+/// many short sentences should set it, as the `vecshift` binary does.
+///
 /// ```no_run
 /// use vecshift::{BertEncoder, Embedder, Occurrence};
 /// let bert = BertEncoder::load_default()?;
