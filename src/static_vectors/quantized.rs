@@ -105,13 +105,17 @@ fn quantize_rows(values: &[f32], codes: &mut [u8], scale: &mut [f32], l1: &mut [
         let finite = values.iter().fold(true, |ok, v| ok & v.is_finite());
         *scale = if finite { max / 127.0 } else { f32::NAN };
         if *scale > 0.0 {
+            // Below max ~ 3.7e-37, 127 / max overflows to infinity and a zero component would
+            // give 0 * inf = NaN: such rows divide by the scale instead (slower, and rare).
             let inverse = 127.0 / max;
+            let tiny = !inverse.is_finite();
             let mut sum = 0i32;
             for (code, v) in codes.iter_mut().zip(values) {
                 // Round half away from zero with a truncating conversion (`f32::round` is a
                 // library call on baseline x86-64).
-                let x = (v * inverse).clamp(-127.0, 127.0);
-                // SAFETY: |x + 0.5| <= 127.5 (the row is finite), well inside i32.
+                let x = if tiny { v / *scale } else { v * inverse }.clamp(-127.0, 127.0);
+                // SAFETY: |x + 0.5| <= 127.5: the row is finite and `x` is never NaN (a finite
+                // value times a finite `inverse`, or over a positive scale), well inside i32.
                 let c = unsafe { (x + 0.5f32.copysign(x)).to_int_unchecked::<i32>() };
                 *code = (c + OFFSET) as u8;
                 sum += c.abs();
@@ -594,6 +598,23 @@ mod tests {
             assert_eq!(top_k_with(kernel, prefix, &q, &unit, 200, &[], false), want);
         }
         assert!(top_k(m.view(), &q, &unit, 0, &[], true).is_empty());
+    }
+
+    #[test]
+    fn rows_too_small_for_the_reciprocal_of_their_largest_component() {
+        // 127 / 1e-37 overflows to infinity, and 0 * inf is NaN: a zero component used to be
+        // converted from NaN (i32::MIN, undefined behaviour) and the row's |c|_1 overflowed.
+        let mut m = unit_rows(4, 4, 5);
+        m.row_mut(1).assign(&ndarray::arr1(&[1e-37, 0.0, -5e-38, 0.0]));
+        let q = QuantizedRows::new(m.view());
+        let codes = &q.codes[q.stride..q.stride + 4];
+        assert_eq!((codes[0], codes[1], codes[3]), (128 + 127, 128, 128), "{codes:?}");
+        // |c|_1 = 127 + 63.5 rounded one way or the other.
+        assert!((q.l1[1] - 191.0 * q.scale[1]).abs() <= q.scale[1], "{} for scale {}", q.l1[1], q.scale[1]);
+        let unit = m.row(0).to_vec();
+        for kernel in Kernel::available() {
+            assert_eq!(top_k_with(kernel, m.view(), &q, &unit, 4, &[], false), brute_force(&m, &unit, 4, &[]));
+        }
     }
 
     #[test]
