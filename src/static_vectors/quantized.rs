@@ -450,18 +450,8 @@ mod x86 {
     /// `query` `stride` values, `stride` a multiple of [`LANES`].
     #[inline(always)]
     pub(super) unsafe fn dots_vnni(codes: &[u8], query: &[i8], stride: usize) -> [i32; ROWS] {
-        debug_assert!(codes.len() >= ROWS * stride && query.len() >= stride && stride.is_multiple_of(LANES));
-        unsafe {
-            let mut acc = [_mm256_setzero_si256(); ROWS];
-            for at in (0..stride).step_by(LANES) {
-                let q = _mm256_loadu_si256(query.as_ptr().add(at).cast());
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    let c = _mm256_loadu_si256(codes.as_ptr().add(r * stride + at).cast());
-                    *acc = _mm256_dpbusd_epi32(*acc, c, q);
-                }
-            }
-            reduce(acc)
-        }
+        // SAFETY: as this function's contract.
+        unsafe { dots_by(codes, query, stride, |acc, c, q| _mm256_dpbusd_epi32(acc, c, q)) }
     }
 
     /// [`ROWS`] sums with AVX2: `vpmaddubsw` into i16 pair sums, `vpmaddwd` by ones into i32.
@@ -470,15 +460,28 @@ mod x86 {
     /// As [`dots_vnni`], for AVX2; the query codes must lie within [`AVX2_LIMIT`].
     #[inline(always)]
     pub(super) unsafe fn dots_avx2(codes: &[u8], query: &[i8], stride: usize) -> [i32; ROWS] {
-        debug_assert!(codes.len() >= ROWS * stride && query.len() >= stride && stride.is_multiple_of(LANES));
+        // SAFETY: as this function's contract.
         unsafe {
             let ones = _mm256_set1_epi16(1);
+            dots_by(codes, query, stride, |acc, c, q| _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(c, q), ones)))
+        }
+    }
+
+    /// The loop both kernels share: `step(acc, codes, query)` adds the products of 32 codes to
+    /// a row's accumulator.
+    ///
+    /// # Safety
+    /// As [`dots_vnni`], for the instructions `step` uses.
+    #[inline(always)]
+    unsafe fn dots_by(codes: &[u8], query: &[i8], stride: usize, step: impl Fn(__m256i, __m256i, __m256i) -> __m256i) -> [i32; ROWS] {
+        debug_assert!(codes.len() >= ROWS * stride && query.len() >= stride && stride.is_multiple_of(LANES));
+        unsafe {
             let mut acc = [_mm256_setzero_si256(); ROWS];
             for at in (0..stride).step_by(LANES) {
                 let q = _mm256_loadu_si256(query.as_ptr().add(at).cast());
                 for (r, acc) in acc.iter_mut().enumerate() {
                     let c = _mm256_loadu_si256(codes.as_ptr().add(r * stride + at).cast());
-                    *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(_mm256_maddubs_epi16(c, q), ones));
+                    *acc = step(*acc, c, q);
                 }
             }
             reduce(acc)
