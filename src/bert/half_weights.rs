@@ -13,7 +13,7 @@
 //! [`TILE`] rows, and a micro-kernel that keeps a `TILE x PANEL` block of the result in 24
 //! AVX-512 registers (about 240 GFLOP/s per core of the development machine).
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape};
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use half::f16;
 use rayon::prelude::*;
 
@@ -114,14 +114,20 @@ fn kernel_available() -> bool {
     }
 }
 
+impl PackedF16 {
+    /// `xs [.., in] x weight^T (+ bias)`, then GELU (erf) if asked, for an f32 tensor on the CPU.
+    pub(crate) fn forward(&self, xs: &Tensor, bias: Option<&[f32]>, gelu: bool) -> Result<Tensor> {
+        xs.contiguous()?.apply_op1_no_bwd(&PackedProduct { weight: self, bias, gelu })
+    }
+}
+
 /// The product with a [`PackedF16`] weight and an optional bias, as a candle op.
-pub(crate) struct PackedProduct<'a> {
-    /// The weight.
-    pub(crate) weight: &'a PackedF16,
+struct PackedProduct<'a> {
+    weight: &'a PackedF16,
     /// Added to every row of the product (`out` values), in the same pass.
-    pub(crate) bias: Option<&'a [f32]>,
+    bias: Option<&'a [f32]>,
     /// Apply GELU (erf) to the result, also in the same pass (while the block is in cache).
-    pub(crate) gelu: bool,
+    gelu: bool,
 }
 
 impl CustomOp1 for PackedProduct<'_> {

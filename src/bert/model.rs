@@ -8,23 +8,25 @@ use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder, embedding, layer_norm, linear};
 
 use super::config::{BertConfig, HiddenAct};
-use super::half_weights::{PackedF16, PackedProduct};
+use super::half_weights::PackedF16;
 use super::kernels;
 
-/// A dense layer whose weight is stored transposed, `[in, out]` row-major.
-///
-/// Checkpoints store `[out, in]`; multiplying by its transpose view makes gemm gather the
-/// weight element by element on every call (a tenth of the encoder's time). Transposing
-/// once at load time lets it read rows.
+/// A dense layer: its weight in one computing form (see [`Weight`]) and its bias.
 struct Dense {
-    /// `[in, out]`, transposed once at load, for candle's matrix product; `None` when
-    /// `packed` holds the weights instead.
-    weight_t: Option<Tensor>,
-    /// The weights as f16 panels, on CPUs with the kernel when they are exactly f16 values.
-    packed: Option<PackedF16>,
+    weight: Weight,
     bias: Option<Tensor>,
     /// The bias as a plain vector (zeros when there is none), for the fused CPU kernels.
     bias_values: Vec<f32>,
+}
+
+/// A dense layer's weight, in the one form its device computes with.
+enum Weight {
+    /// `[in, out]` row-major, for candle's matrix product. Checkpoints store `[out, in]`;
+    /// multiplying by its transpose view makes gemm gather the weight element by element on
+    /// every call (a tenth of the encoder's time), so it is transposed once at load.
+    Transposed(Tensor),
+    /// f16 panels, on CPUs with the kernel when every weight is exactly an f16 value.
+    Packed(PackedF16),
 }
 
 impl Dense {
@@ -44,17 +46,16 @@ impl Dense {
             true => PackedF16::pack(&weight.flatten_all()?.to_vec1::<f32>()?, out_dim, in_dim),
             false => None,
         };
-        let weight_t = match packed {
-            Some(_) => None,
-            None => Some(weight.t()?.contiguous()?),
+        let weight = match packed {
+            Some(packed) => Weight::Packed(packed),
+            None => Weight::Transposed(weight.t()?.contiguous()?),
         };
-        Ok(Dense { weight_t, packed, bias: bias.cloned(), bias_values })
+        Ok(Dense { weight, bias: bias.cloned(), bias_values })
     }
 
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        if let Some(weight) = &self.packed {
-            let bias = self.bias.as_ref().map(|_| self.bias_values.as_slice());
-            return xs.contiguous()?.apply_op1_no_bwd(&PackedProduct { weight, bias, gelu: false });
+        if let Weight::Packed(weight) = &self.weight {
+            return weight.forward(xs, self.bias.as_ref().map(|_| self.bias_values.as_slice()), false);
         }
         let ys = self.matmul(xs)?;
         match &self.bias {
@@ -65,22 +66,21 @@ impl Dense {
 
     /// The product with the weight only; the caller adds the bias (fused into its next step).
     fn matmul(&self, xs: &Tensor) -> Result<Tensor> {
-        match (&self.packed, &self.weight_t) {
-            (Some(weight), _) => xs.contiguous()?.apply_op1_no_bwd(&PackedProduct { weight, bias: None, gelu: false }),
-            (None, Some(weight_t)) => {
+        match &self.weight {
+            Weight::Packed(weight) => weight.forward(xs, None, false),
+            Weight::Transposed(weight_t) => {
                 let (batch, seq, in_dim) = xs.dims3()?;
                 xs.reshape((batch * seq, in_dim))?.matmul(weight_t)?.reshape((batch, seq, ()))
             }
-            (None, None) => unreachable!("a dense layer keeps its weights in one of the two forms"),
         }
     }
 
     /// `GELU(xs W + b)` with transformers' exact (erf) GELU: fused on the CPU.
     fn forward_gelu_erf(&self, xs: &Tensor) -> Result<Tensor> {
-        match &self.packed {
-            Some(weight) => xs.contiguous()?.apply_op1_no_bwd(&PackedProduct { weight, bias: Some(&self.bias_values), gelu: true }),
-            None if xs.device().is_cpu() => kernels::bias_gelu_erf(&self.matmul(xs)?, &self.bias_values),
-            None => self.forward(xs)?.gelu_erf(),
+        match &self.weight {
+            Weight::Packed(weight) => weight.forward(xs, Some(&self.bias_values), true),
+            Weight::Transposed(_) if xs.device().is_cpu() => kernels::bias_gelu_erf(&self.matmul(xs)?, &self.bias_values),
+            Weight::Transposed(_) => self.forward(xs)?.gelu_erf(),
         }
     }
 
