@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use vecshift::{BertEncoder, Embedder, Occurrence, StaticEngine, VectorFormat};
+use vecshift::{BertEncoder, Embedder, Occurrence, Pooling, StaticEngine, VectorFormat};
 
 const WORDS: [&str; 8] = ["bank", "river", "money", "spring", "crane", "mouse", "plant", "music"];
 
@@ -14,7 +14,7 @@ fn static_engine(c: &mut Criterion) {
     let mut engines = vec![("glove-100k", StaticEngine::open_default().unwrap())];
     let full = vecshift::source::data_dir().join("cache/glove.6B.50d.fifu");
     if full.exists() {
-        engines.push(("glove-400k", StaticEngine::open(&full, Some(VectorFormat::Finalfusion)).unwrap()));
+        engines.push(("glove-400k", StaticEngine::open_with(&full, &vecshift::OpenOptions::default().format(VectorFormat::Finalfusion)).unwrap()));
     }
     let mut group = c.benchmark_group("static");
     group.bench_function("lookup", |b| {
@@ -39,16 +39,16 @@ fn bert(c: &mut Criterion) {
             for line in std::fs::read_to_string(&path).unwrap().lines() {
                 let mut fields = line.split('\t');
                 let (word, sentence) = (fields.next().unwrap(), fields.next().unwrap());
-                occurrences.push(Occurrence::find(sentence, word).unwrap());
+                occurrences.push(Occurrence::find(word, sentence).unwrap());
             }
         }
     }
     occurrences.truncate(32);
     let mut group = c.benchmark_group("bert-32-sentences");
     group.sample_size(10);
-    group.bench_function("batched", |b| b.iter(|| black_box(bert.embed_batch(&occurrences).unwrap())));
+    group.bench_function("batched", |b| b.iter(|| black_box(bert.embed_batch(&occurrences, Pooling::Mean).unwrap())));
     group.bench_function("one-by-one", |b| {
-        b.iter(|| occurrences.iter().for_each(|o| { black_box(bert.embed(o).unwrap()); }))
+        b.iter(|| occurrences.iter().for_each(|o| { black_box(bert.embed(o, Pooling::Mean).unwrap()); }))
     });
     group.finish();
 }

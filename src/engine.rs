@@ -1,9 +1,13 @@
 //! The trait every embedding engine implements, and the per-layer vectors it returns.
 
+use std::ops::Range;
+
 use serde::Serialize;
+use unicode_segmentation::UnicodeSegmentation;
 
 use crate::error::{Error, Result};
 use crate::occurrence::Occurrence;
+use crate::static_vectors::{Neighbor, StaticVector};
 
 /// Whether an engine gives every occurrence of a word the same vector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -137,20 +141,102 @@ impl std::str::FromStr for LayerSelection {
     }
 }
 
+/// How the vectors of a word's pieces (WordPieces, BPE tokens) become one word vector.
+///
+/// A static engine has one vector per word and ignores it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// The mean of all the word's pieces.
+    #[default]
+    Mean,
+    /// The first piece.
+    First,
+    /// The last piece: what users of decoders take, since only it has seen the whole word.
+    Last,
+}
+
+impl Pooling {
+    /// Every pooling, in the order the UI cycles through them.
+    pub const ALL: [Pooling; 3] = [Pooling::Mean, Pooling::First, Pooling::Last];
+}
+
+impl std::str::FromStr for Pooling {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "mean" => Ok(Pooling::Mean),
+            "first" => Ok(Pooling::First),
+            "last" => Ok(Pooling::Last),
+            _ => Err(Error::InvalidArgument(format!("unknown pooling {s:?}; expected mean, first or last"))),
+        }
+    }
+}
+
+impl std::fmt::Display for Pooling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Pooling::Mean => "mean",
+            Pooling::First => "first",
+            Pooling::Last => "last",
+        })
+    }
+}
+
+/// The vectors of one occurrence and what the engine pooled to get them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Embedding {
+    /// One vector per layer.
+    pub vectors: LayerVectors,
+    /// What was pooled: the word's pieces as the tokenizer wrote them (e.g. `["un", "##happiness"]`)
+    /// for a contextual engine; the vocabulary entry, or the subword n-grams of a word built from
+    /// them, for a static one.
+    pub pieces: Vec<String>,
+    /// The pieces the tokenizer did not know (`[UNK]`, `<unk>`): the vector of such a piece says
+    /// nothing about the word, so callers should warn.
+    pub unknown: Vec<String>,
+    /// When the sentence had more tokens than the model's positions: its length in tokens. A
+    /// window around the word was encoded.
+    pub windowed_from: Option<usize>,
+}
+
+impl Embedding {
+    /// An embedding of plain vectors, as a static engine gives them.
+    pub fn new(vectors: LayerVectors, pieces: Vec<String>) -> Self {
+        Embedding { vectors, pieces, unknown: Vec::new(), windowed_from: None }
+    }
+
+    /// Whether any pooled piece is unknown to the tokenizer.
+    pub fn has_unknown(&self) -> bool {
+        !self.unknown.is_empty()
+    }
+}
+
+/// The per-layer vectors of a target word and of the other words of its sentence, from one pass.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SentenceVectors {
+    /// The target, exactly as [`Embedder::embed_batch`] gives it.
+    pub target: Embedding,
+    /// The other words that the engine has vectors for, in sentence order, with their byte spans.
+    pub words: Vec<(Range<usize>, LayerVectors)>,
+}
+
 /// An engine that turns occurrences of words into per-layer vectors.
 ///
 /// Object-safe, so engines of different kinds can sit in one `Vec<Box<dyn Embedder>>`:
 ///
 /// ```no_run
-/// use vecshift::{BertEncoder, Embedder, Occurrence, StaticEngine};
+/// use vecshift::{ContextualEncoder, Embedder, Occurrence, Pooling, StaticEngine};
 /// let engines: Vec<Box<dyn Embedder>> = vec![
 ///     Box::new(StaticEngine::open_default()?),
-///     Box::new(BertEncoder::load_default()?),
+///     Box::new(ContextualEncoder::load_default()?),
 /// ];
-/// let occ = Occurrence::find("The bank approved my loan.", "bank")?;
+/// let occ = Occurrence::find("bank", "The bank approved my loan.")?;
 /// for engine in &engines {
-///     let vectors = engine.embed(&occ)?;
-///     println!("{}: {} layer(s) of {} dims", engine.name(), vectors.num_layers(), engine.dims());
+///     let found = engine.embed(&occ, Pooling::Mean)?;
+///     println!("{}: {} layer(s) of {} dims from {:?}", engine.name(), found.vectors.num_layers(), engine.dims(), found.pieces);
 /// }
 /// # Ok::<(), vecshift::Error>(())
 /// ```
@@ -158,23 +244,91 @@ pub trait Embedder: Send + Sync {
     /// A human-readable name of the model (e.g. its directory or file name).
     fn name(&self) -> &str;
 
+    /// The architecture or file format: `bert`, `roberta`, ... for contextual engines;
+    /// `finalfusion`, `word2vec`, `glove`, `fasttext` for static ones.
+    fn architecture(&self) -> &str;
+
     /// Length of each vector.
     fn dims(&self) -> usize;
 
-    /// Number of layers each occurrence gets vectors for.
+    /// Number of layers each occurrence gets vectors for (a static engine has one).
     fn num_layers(&self) -> usize;
 
     /// Static or contextual.
     fn kind(&self) -> EngineKind;
 
-    /// Embeds many occurrences at once; the result has one entry per occurrence, in order.
-    fn embed_batch(&self, occurrences: &[Occurrence]) -> Result<Vec<LayerVectors>>;
+    /// The pooling that suits the model when the user names none: the last piece for a decoder
+    /// (only it has seen the whole word), the mean otherwise.
+    fn default_pooling(&self) -> Pooling {
+        Pooling::Mean
+    }
+
+    /// The most tokens one sentence may have, for engines that tokenize; a longer sentence is
+    /// cut to a window around the word (see [`Embedding::windowed_from`]).
+    fn max_positions(&self) -> Option<usize> {
+        None
+    }
+
+    /// Whether each position sees only the words to its left (a decoder such as GPT-2).
+    fn is_causal(&self) -> bool {
+        false
+    }
+
+    /// Embeds many occurrences at once, pooling each word's pieces as `pooling` says.
+    ///
+    /// The result has one entry per occurrence, in order: an occurrence the engine cannot embed
+    /// (a word out of a static vocabulary, a word the tokenizer drops) is an `Err` in its slot
+    /// and does not fail the others. The outer error is for failures of the whole batch (the
+    /// model itself failing).
+    fn embed_batch(&self, occurrences: &[Occurrence], pooling: Pooling) -> Result<Vec<Result<Embedding>>>;
 
     /// Embeds one occurrence.
-    fn embed(&self, occurrence: &Occurrence) -> Result<LayerVectors> {
-        let mut batch = self.embed_batch(std::slice::from_ref(occurrence))?;
-        Ok(batch.pop().expect("embed_batch returns one result per occurrence"))
+    fn embed(&self, occurrence: &Occurrence, pooling: Pooling) -> Result<Embedding> {
+        let mut batch = self.embed_batch(std::slice::from_ref(occurrence), pooling)?;
+        batch.pop().expect("embed_batch returns one result per occurrence")
     }
+
+    /// The engine as a [`SentenceEmbedder`], when it can give the other words of a sentence from
+    /// the same pass.
+    fn sentence_embedder(&self) -> Option<&dyn SentenceEmbedder> {
+        None
+    }
+
+    /// The engine as a [`Vocabulary`], when it has one to look words up in and search.
+    fn vocabulary(&self) -> Option<&dyn Vocabulary> {
+        None
+    }
+}
+
+/// A capability of static engines: a vocabulary of word vectors to look words up in and to
+/// search for nearest neighbours.
+pub trait Vocabulary: Embedder {
+    /// The word's vector as stored (the word as written, else lowercased, else from subwords).
+    fn lookup(&self, word: &str) -> Result<StaticVector>;
+
+    /// The `k` nearest words to `word` by cosine, the word itself left out.
+    fn neighbors(&self, word: &str, k: usize) -> Result<Vec<Neighbor>>;
+}
+
+/// A capability of some engines: the vectors of the other words of an occurrence's sentence,
+/// from the same forward pass as the target's (what intra-sentence similarity needs).
+pub trait SentenceEmbedder: Embedder {
+    /// Embeds each occurrence and the other words of its sentence: the Unicode words (UAX #29)
+    /// with a letter or digit that do not overlap the target, as [`context_words`] finds them.
+    /// Per-occurrence failures are `Err` in their slot, as in [`Embedder::embed_batch`].
+    fn embed_in_context(&self, occurrences: &[Occurrence], pooling: Pooling) -> Result<Vec<Result<SentenceVectors>>>;
+}
+
+/// The byte spans of the other words of an occurrence's sentence: Unicode word segmentation
+/// (UAX #29), segments without a letter or digit (punctuation) left out, the target left out.
+pub fn context_words(occurrence: &Occurrence) -> Vec<Range<usize>> {
+    let target = occurrence.span();
+    occurrence
+        .sentence()
+        .unicode_word_indices()
+        .map(|(start, word)| start..start + word.len())
+        .filter(|span| span.end <= target.start || span.start >= target.end)
+        .collect()
 }
 
 #[cfg(test)]

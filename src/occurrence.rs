@@ -8,12 +8,13 @@ use unicode_segmentation::UnicodeSegmentation;
 use crate::error::{Error, Result};
 
 /// One occurrence of a word: a sentence and the byte span of the word in it.
+///
+/// The span is checked when the occurrence is made (non-empty, inside the sentence, on
+/// character boundaries), so every `Occurrence` can be sliced safely.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Occurrence {
-    /// The whole sentence.
-    pub sentence: String,
-    /// UTF-8 byte offsets of the word in `sentence`, half-open.
-    pub span: Range<usize>,
+    sentence: String,
+    span: Range<usize>,
 }
 
 /// How to find the target word in a sentence.
@@ -41,11 +42,11 @@ impl Occurrence {
     ///
     /// ```
     /// use vecshift::{Locator, Occurrence};
-    /// let occ = Occurrence::locate("The Bank, by the river bank.", "bank", &Locator::Search { nth: 2 }).unwrap();
+    /// let occ = Occurrence::locate("bank", "The Bank, by the river bank.", &Locator::Search { nth: 2 }).unwrap();
     /// assert_eq!(occ.word(), "bank");
-    /// assert_eq!(occ.span, 23..27);
+    /// assert_eq!(occ.span(), 23..27);
     /// ```
-    pub fn locate(sentence: &str, word: &str, locator: &Locator) -> Result<Self> {
+    pub fn locate(word: &str, sentence: &str, locator: &Locator) -> Result<Self> {
         let span = match locator {
             Locator::Search { nth } => find_word(sentence, word, *nth)?,
             Locator::Span(span) => check_span(sentence, span.clone())?,
@@ -55,8 +56,26 @@ impl Occurrence {
     }
 
     /// Finds the first whole-word occurrence of `word` in `sentence`.
-    pub fn find(sentence: &str, word: &str) -> Result<Self> {
-        Self::locate(sentence, word, &Locator::default())
+    pub fn find(word: &str, sentence: &str) -> Result<Self> {
+        Self::locate(word, sentence, &Locator::default())
+    }
+
+    /// An occurrence at an explicit byte span; errors when the span is empty, runs past the
+    /// sentence or cuts through a character.
+    pub fn new(sentence: impl Into<String>, span: Range<usize>) -> Result<Self> {
+        let sentence = sentence.into();
+        let span = check_span(&sentence, span)?;
+        Ok(Occurrence { sentence, span })
+    }
+
+    /// The whole sentence.
+    pub fn sentence(&self) -> &str {
+        &self.sentence
+    }
+
+    /// UTF-8 byte offsets of the word in [`sentence`](Self::sentence), half-open.
+    pub fn span(&self) -> Range<usize> {
+        self.span.clone()
     }
 
     /// The word as it is written in the sentence.
@@ -268,21 +287,21 @@ mod tests {
     #[test]
     fn nth_occurrence_and_errors() {
         let s = "bank one, bank two";
-        assert_eq!(Occurrence::locate(s, "bank", &Locator::Search { nth: 2 }).unwrap().span, 10..14);
-        let err = Occurrence::locate(s, "bank", &Locator::Search { nth: 3 }).unwrap_err();
+        assert_eq!(Occurrence::locate("bank", s, &Locator::Search { nth: 2 }).unwrap().span, 10..14);
+        let err = Occurrence::locate("bank", s, &Locator::Search { nth: 3 }).unwrap_err();
         assert!(matches!(err, Error::OccurrenceOutOfRange { found: 2, asked: 3, .. }), "{err}");
-        let err = Occurrence::find("I went banking", "bank").unwrap_err();
+        let err = Occurrence::find("bank", "I went banking").unwrap_err();
         assert!(err.to_string().contains("\"bank\"") && err.to_string().contains("I went banking"));
     }
 
     #[test]
     fn explicit_span_and_token_index() {
         let s = "Ça marche  bien";
-        assert_eq!(Occurrence::locate(s, "", &Locator::TokenIndex(2)).unwrap().word(), "bien");
-        assert!(Occurrence::locate(s, "", &Locator::TokenIndex(3)).is_err());
-        assert_eq!(Occurrence::locate(s, "", &Locator::Span(0..3)).unwrap().word(), "Ça");
-        assert!(Occurrence::locate(s, "", &Locator::Span(0..1)).is_err(), "cuts through Ç");
-        assert!(Occurrence::locate(s, "", &Locator::Span(3..100)).is_err());
-        assert!(Occurrence::locate(s, "", &Locator::Span(3..3)).is_err());
+        assert_eq!(Occurrence::locate("", s, &Locator::TokenIndex(2)).unwrap().word(), "bien");
+        assert!(Occurrence::locate("", s, &Locator::TokenIndex(3)).is_err());
+        assert_eq!(Occurrence::locate("", s, &Locator::Span(0..3)).unwrap().word(), "Ça");
+        assert!(Occurrence::locate("", s, &Locator::Span(0..1)).is_err(), "cuts through Ç");
+        assert!(Occurrence::locate("", s, &Locator::Span(3..100)).is_err());
+        assert!(Occurrence::locate("", s, &Locator::Span(3..3)).is_err());
     }
 }

@@ -229,7 +229,7 @@ impl Progress for Announce<'_> {
             self.said = true;
             let size = match size {
                 0..1024 => format!("{size} bytes"),
-                _ => format!("{}, {size} bytes", indicatif::HumanBytes(size as u64)),
+                _ => format!("{:.1} MiB, {size} bytes", size as f64 / (1024.0 * 1024.0)),
             };
             log::info!("downloading {} of {} from {} ({size}) into {}", self.file, self.model, self.url, self.cache.display());
         }

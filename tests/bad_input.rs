@@ -259,7 +259,7 @@ fn broken_checkpoints_are_one_line_errors_without_backtraces() {
     }
     let (_dir, model) = tiny_checkpoint();
     std::fs::write(model.join("config.json"), "{\"hidden_size\": 32,").unwrap();
-    bert_fails(&model, &["config.json is not a supported BERT config"]);
+    bert_fails(&model, &["config.json is not valid JSON"]);
     let (_dir, model) = tiny_checkpoint();
     let path = model.join("config.json");
     let config = std::fs::read_to_string(&path).unwrap().replace("\"hidden_size\": 32,", "");

@@ -34,7 +34,7 @@ fn a_hub_id_resolves_from_a_warm_cache_without_network() {
     let source = ModelSource::parse("sentence-transformers/all-MiniLM-L6-v2").unwrap();
     let files = source.resolve_with(&offline(&cache)).unwrap();
     assert!(files.weights.starts_with(&cache) && files.weights.ends_with(format!("{COMMIT}/model.safetensors")));
-    let bert = BertEncoder::load_files(&files, source.to_string()).unwrap();
+    let bert = BertEncoder::load_files(&files, source.to_string(), &vecshift::LoadOptions::default()).unwrap();
     assert_eq!(bert.name(), "sentence-transformers/all-MiniLM-L6-v2");
     assert_eq!(bert.num_layers(), 7);
 }

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use vecshift::occurrence::find_all;
-use vecshift::{BertEncoder, Embedder, Locator, Occurrence, StaticEngine, cosine, cosine_matrix, mean_off_diagonal};
+use vecshift::{BertEncoder, Embedder, Locator, Occurrence, Pooling, StaticEngine, cosine, cosine_matrix, mean_off_diagonal};
 
 #[path = "../fuzz/src/fold.rs"]
 mod fold;
@@ -51,7 +51,7 @@ fn sentence_with(word: &'static str) -> impl Strategy<Value = (String, Range<usi
 }
 
 fn occurrence(sentence: &str, span: Range<usize>) -> Occurrence {
-    Occurrence::locate(sentence, "", &Locator::Span(span)).expect("the span is the word's")
+    Occurrence::locate("", sentence, &Locator::Span(span)).expect("the span is the word's")
 }
 
 proptest! {
@@ -72,14 +72,14 @@ proptest! {
             occurrences.push(occurrence(&sentence, start..start + 4));
         }
         let bert = bert();
-        let batched = bert.embed_batch(&occurrences).unwrap();
+        let batched: Vec<_> = bert.embed_batch(&occurrences, Pooling::Mean).unwrap().into_iter().map(|r| r.unwrap().vectors).collect();
         prop_assert_eq!(batched.len(), occurrences.len());
         for (occ, together) in occurrences.iter().zip(&batched) {
-            let alone = bert.embed(occ).unwrap();
+            let alone = bert.embed(occ, Pooling::Mean).unwrap().vectors;
             prop_assert_eq!(alone.num_layers(), together.num_layers());
             for (layer, (a, b)) in alone.layers().iter().zip(together.layers()).enumerate() {
                 let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
-                prop_assert!(worst <= 1e-5, "layer {layer} differs by {worst} in {:?}", occ.sentence);
+                prop_assert!(worst <= 1e-5, "layer {layer} differs by {worst} in {:?}", occ.sentence());
             }
         }
     }
@@ -108,7 +108,7 @@ proptest! {
             })
             .collect();
         let expected = glove.lookup(word).unwrap().vector;
-        for vectors in glove.embed_batch(&occurrences).unwrap() {
+        for vectors in glove.embed_batch(&occurrences, Pooling::Mean).unwrap().into_iter().map(|r| r.unwrap().vectors) {
             prop_assert_eq!(vectors.num_layers(), 1);
             let bits: Vec<u32> = vectors.layers()[0].iter().map(|v| v.to_bits()).collect();
             prop_assert_eq!(bits, expected.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
@@ -205,8 +205,8 @@ proptest! {
                 prop_assert!(found.contains(span), "{word:?} at {span:?} not found in {sentence:?}: {found:?}");
             }
         }
-        match Occurrence::locate(&sentence, &word, &Locator::Search { nth }) {
-            Ok(occ) => prop_assert_eq!(Some(&occ.span), found.get(nth - 1)),
+        match Occurrence::locate(&word, &sentence, &Locator::Search { nth }) {
+            Ok(occ) => prop_assert_eq!(Some(&occ.span()), found.get(nth - 1)),
             Err(_) => prop_assert!(found.len() < nth),
         }
     }

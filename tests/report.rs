@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
-use vecshift::{BertEncoder, Embedder, Occurrence};
+use vecshift::{BertEncoder, Embedder, Occurrence, Pooling};
 
 const FIXTURE: &str = "tests/fixtures/report/fixture.tsv";
 const TOLERANCE: f64 = 1e-5;
@@ -141,7 +141,7 @@ fn the_sample_cap_bounds_only_the_sampled_measures() {
 fn all_words_of_a_sentence_come_from_one_pass_equal_to_embed_batch() {
     let bert = BertEncoder::load_default().unwrap();
     let sentence = "After the storm, the river rose right up to the edge of the bank.";
-    let target = Occurrence::find(sentence, "bank").unwrap();
+    let target = Occurrence::find("bank", sentence).unwrap();
     let words: Vec<_> = ["river", "After", "the", "edge", "bank"]
         .iter()
         .map(|w| {
@@ -152,13 +152,13 @@ fn all_words_of_a_sentence_come_from_one_pass_equal_to_embed_batch() {
     let tokenized = bert.tokenize_with_words(&target, &words).unwrap();
     let spans: Vec<_> = tokenized.words.iter().map(|(span, _)| span.clone()).collect();
     assert_eq!(spans, words[..4], "the word overlapping the target is left out");
-    let all = bert.embed_all_words(std::slice::from_ref(&tokenized)).unwrap().pop().unwrap();
+    let all = bert.embed_all_words(std::slice::from_ref(&tokenized), Pooling::Mean).unwrap().pop().unwrap();
 
     let alone: Vec<Occurrence> = std::iter::once(target.clone())
-        .chain(spans.iter().map(|s| Occurrence::locate(sentence, "", &vecshift::Locator::Span(s.clone())).unwrap()))
+        .chain(spans.iter().map(|s| Occurrence::locate("", sentence, &vecshift::Locator::Span(s.clone())).unwrap()))
         .collect();
-    let expected = bert.embed_batch(&alone).unwrap();
-    let got = std::iter::once(&all.target).chain(all.words.iter().map(|(_, v)| v));
+    let expected: Vec<_> = bert.embed_batch(&alone, Pooling::Mean).unwrap().into_iter().map(|r| r.unwrap().vectors).collect();
+    let got = std::iter::once(&all.target.vectors).chain(all.words.iter().map(|(_, v)| v));
     for (occurrence, (got, want)) in alone.iter().zip(got.zip(&expected)) {
         for (layer, (g, w)) in got.layers().iter().zip(want.layers()).enumerate() {
             let diff = g.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
@@ -172,7 +172,7 @@ fn words_in_a_long_sentence_map_into_the_encoded_window() {
     let bert = BertEncoder::load_default().unwrap();
     let filler: String = (0..700).map(|i| format!("w{i} ")).collect();
     let sentence = format!("{filler}the bank is here {filler}");
-    let target = Occurrence::find(&sentence, "bank").unwrap();
+    let target = Occurrence::find("bank", &sentence).unwrap();
     let words: Vec<_> = {
         let mut start = 0;
         sentence

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use vecshift::{Embedder, EngineKind, Error, LookupSource, Occurrence, StaticEngine, VectorFormat};
+use vecshift::{Embedder, EngineKind, Error, LookupSource, Occurrence, OpenOptions, Pooling, StaticEngine, VectorFormat};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/static").join(name)
@@ -44,7 +44,7 @@ fn word2vec_and_glove_vectors_equal_gensims() {
     let reference = reference();
     let w2v = &reference["w2v"];
     for (file, _) in W2V_FILES {
-        let engine = StaticEngine::open(fixture(file), None).unwrap();
+        let engine = StaticEngine::open(fixture(file)).unwrap();
         assert_eq!(engine.vocab_len(), w2v["n_words"].as_u64().unwrap() as usize, "{file}");
         assert_eq!(engine.dims(), w2v["dims"].as_u64().unwrap() as usize);
         assert_eq!(engine.kind(), EngineKind::Static);
@@ -62,7 +62,7 @@ fn neighbours_and_analogies_equal_gensims() {
     let reference = reference();
     let w2v = &reference["w2v"];
     for (file, _) in W2V_FILES {
-        let engine = StaticEngine::open(fixture(file), None).unwrap();
+        let engine = StaticEngine::open(fixture(file)).unwrap();
         for case in w2v["neighbors"].as_array().unwrap() {
             let word = case["word"].as_str().unwrap();
             let expected = case["topn"].as_array().unwrap();
@@ -87,7 +87,7 @@ fn neighbours_and_analogies_equal_gensims() {
 
 #[test]
 fn lookup_falls_back_to_lowercase_but_prefers_the_exact_form() {
-    let engine = StaticEngine::open(fixture("tiny.w2v.bin"), None).unwrap();
+    let engine = StaticEngine::open(fixture("tiny.w2v.bin")).unwrap();
     let house = engine.lookup("House").unwrap();
     assert_eq!((house.word.as_str(), house.source), ("house", LookupSource::Lowercased));
     assert_eq!(house.vector, engine.lookup("house").unwrap().vector);
@@ -103,7 +103,7 @@ fn lookup_falls_back_to_lowercase_but_prefers_the_exact_form() {
 fn fasttext_composes_unknown_words_from_subwords_like_gensim() {
     let reference = reference();
     let ft = &reference["fasttext"];
-    let engine = StaticEngine::open(fixture("tiny.fasttext.bin"), None).unwrap();
+    let engine = StaticEngine::open(fixture("tiny.fasttext.bin")).unwrap();
     assert!(engine.has_subwords());
     for (word, vector) in ft["in_vocab"].as_object().unwrap() {
         let found = engine.lookup(word).unwrap();
@@ -125,12 +125,12 @@ fn fasttext_composes_unknown_words_from_subwords_like_gensim() {
 
 #[test]
 fn every_sentence_gets_the_same_static_vector() {
-    let engine = StaticEngine::open(fixture("tiny.w2v.txt"), None).unwrap();
+    let engine = StaticEngine::open(fixture("tiny.w2v.txt")).unwrap();
     let occurrences = [
-        Occurrence::find("The king spoke.", "king").unwrap(),
-        Occurrence::find("A KING, at last!", "king").unwrap(),
+        Occurrence::find("king", "The king spoke.").unwrap(),
+        Occurrence::find("king", "A KING, at last!").unwrap(),
     ];
-    let vectors = engine.embed_batch(&occurrences).unwrap();
+    let vectors: Vec<_> = engine.embed_batch(&occurrences, Pooling::Mean).unwrap().into_iter().map(|r| r.unwrap().vectors).collect();
     assert_eq!(vectors[0], vectors[1]);
     assert_eq!(vectors[0].layer(0).unwrap(), engine.lookup("king").unwrap().vector.as_slice());
 }
@@ -139,9 +139,9 @@ fn every_sentence_gets_the_same_static_vector() {
 fn converts_to_finalfusion_and_mmaps_it_back() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tiny.fifu");
-    let original = StaticEngine::open(fixture("tiny.w2v.bin"), None).unwrap();
+    let original = StaticEngine::open(fixture("tiny.w2v.bin")).unwrap();
     original.write_finalfusion(&out).unwrap();
-    let converted = StaticEngine::open(&out, None).unwrap();
+    let converted = StaticEngine::open(&out).unwrap();
     assert_eq!(converted.format(), VectorFormat::Finalfusion);
     assert_eq!(converted.words(), original.words());
     for word in ["king", "Zürich", "café"] {
@@ -151,7 +151,7 @@ fn converts_to_finalfusion_and_mmaps_it_back() {
 
 #[test]
 fn windows_line_endings_load() {
-    let engine = StaticEngine::open(fixture("broken/crlf.glove.txt"), None).unwrap();
+    let engine = StaticEngine::open(fixture("broken/crlf.glove.txt")).unwrap();
     assert_eq!(engine.vocab_len(), 6);
     assert_eq!(engine.dims(), 16);
     assert!(engine.words().iter().all(|w| !w.contains('\r')));
@@ -159,7 +159,7 @@ fn windows_line_endings_load() {
 
 #[test]
 fn zero_vectors_load_but_their_cosine_is_reported_undefined() {
-    let engine = StaticEngine::open(fixture("broken/zero_vector.txt"), Some(VectorFormat::Glove)).unwrap();
+    let engine = StaticEngine::open_with(fixture("broken/zero_vector.txt"), &OpenOptions::default().format(VectorFormat::Glove)).unwrap();
     assert_eq!(engine.lookup("void").unwrap().vector, vec![0.0; engine.dims()]);
     let err = engine.neighbors("void", 2).unwrap_err().to_string();
     assert!(err.contains("void") && err.contains("undefined"), "{err}");
@@ -182,7 +182,7 @@ fn broken_files_are_errors_that_name_the_file_and_the_problem() {
     ];
     for (file, format, needle) in cases {
         let path = fixture(&format!("broken/{file}"));
-        let err = match StaticEngine::open(&path, format) {
+        let err = match StaticEngine::open_with(&path, &OpenOptions::default().format(format)) {
             Ok(_) => panic!("{file} was accepted"),
             Err(e) => e.to_string(),
         };
@@ -196,15 +196,15 @@ fn broken_files_are_errors_that_name_the_file_and_the_problem() {
     bytes.extend_from_slice(&[b'w'; 40]);
     bytes.extend_from_slice(b" \x00\x00\x80\x3f\x00\x00\x80\x3f\x00\x00\x80\x3f\nsecond \x00\x00");
     std::fs::write(&cut, bytes).unwrap();
-    let err = StaticEngine::open(&cut, Some(VectorFormat::Word2VecBinary)).err().unwrap().to_string();
+    let err = StaticEngine::open_with(&cut, &OpenOptions::default().format(VectorFormat::Word2VecBinary)).err().unwrap().to_string();
     assert!(err.contains("ends inside entry 2"), "{err}");
 
-    let err = StaticEngine::open(fixture("broken/not_vectors.txt"), None).err().unwrap().to_string();
+    let err = StaticEngine::open(fixture("broken/not_vectors.txt")).err().unwrap().to_string();
     assert!(err.contains("--vectors-format"), "{err}");
-    let err = StaticEngine::open(fixture("broken/not_vectors.txt"), Some(VectorFormat::FastText)).err().unwrap().to_string();
+    let err = StaticEngine::open_with(fixture("broken/not_vectors.txt"), &OpenOptions::default().format(VectorFormat::FastText)).err().unwrap().to_string();
     assert!(err.contains("fastText"), "{err}");
-    let err = StaticEngine::open(fixture("tiny.w2v.txt"), Some(VectorFormat::Finalfusion)).err().unwrap().to_string();
+    let err = StaticEngine::open_with(fixture("tiny.w2v.txt"), &OpenOptions::default().format(VectorFormat::Finalfusion)).err().unwrap().to_string();
     assert!(err.contains("finalfusion"), "{err}");
-    let err = StaticEngine::open(fixture("no-such-file.bin"), None).err().unwrap().to_string();
+    let err = StaticEngine::open(fixture("no-such-file.bin")).err().unwrap().to_string();
     assert!(err.contains("no-such-file.bin"), "{err}");
 }

@@ -18,7 +18,7 @@ fn reference() -> Value {
 fn occurrence(case: &Value) -> Occurrence {
     let span = case["span"].as_array().unwrap();
     let span = span[0].as_u64().unwrap() as usize..span[1].as_u64().unwrap() as usize;
-    Occurrence::locate(case["sentence"].as_str().unwrap(), "", &Locator::Span(span)).unwrap()
+    Occurrence::locate("", case["sentence"].as_str().unwrap(), &Locator::Span(span)).unwrap()
 }
 
 #[test]
@@ -30,10 +30,10 @@ fn every_weight_variant_matches_transformers() {
         let cases = variant["cases"].as_array().unwrap();
         let occurrences: Vec<Occurrence> = cases.iter().map(occurrence).collect();
         for (pooling, key) in [(Pooling::Mean, "mean"), (Pooling::First, "first"), (Pooling::Last, "last")] {
-            let bert = BertEncoder::load(root().join(name)).unwrap().with_pooling(pooling);
+            let bert = BertEncoder::load(root().join(name)).unwrap();
             assert_eq!(bert.num_layers(), 3);
             assert_eq!(bert.dims(), 32);
-            let got = bert.embed_batch(&occurrences).unwrap();
+            let got: Vec<_> = bert.embed_batch(&occurrences, pooling).unwrap().into_iter().map(|r| r.unwrap().vectors).collect();
             for (case, vectors) in cases.iter().zip(&got) {
                 let tokens = bert.tokenize(&occurrence(case)).unwrap();
                 let ids: Vec<u32> = case["input_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
@@ -56,7 +56,7 @@ fn sentences_longer_than_the_positions_are_windowed_not_cut() {
     let bert = BertEncoder::load(root().join("f32_noprefix")).unwrap();
     let before = "the old man sat by the river . ".repeat(12);
     let sentence = format!("{before}she was walking to the bank . {before}");
-    let occ = Occurrence::find(&sentence, "bank").unwrap();
+    let occ = Occurrence::find("bank", &sentence).unwrap();
     let tokens = bert.tokenize(&occ).unwrap();
     assert!(tokens.windowed_from.unwrap() > 64);
     assert_eq!(tokens.ids.len(), 64);
@@ -66,8 +66,8 @@ fn sentences_longer_than_the_positions_are_windowed_not_cut() {
     assert!(tokens.word_tokens.start > 20 && tokens.word_tokens.start < 44, "{:?}", tokens.word_tokens);
 
     // The same window encoded on its own gives the same vectors: nothing else leaks in.
-    let windowed = bert.embed(&occ).unwrap();
-    let direct = bert.encode_tokenized(&[tokens]).unwrap().pop().unwrap();
+    let windowed = bert.embed(&occ, Pooling::Mean).unwrap().vectors;
+    let direct = bert.encode_tokenized(&[tokens], Pooling::Mean).unwrap().pop().unwrap();
     assert_eq!(windowed, direct);
 }
 
@@ -94,6 +94,17 @@ fn broken_checkpoints_name_the_problem() {
     with("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 3");
     let err = BertEncoder::load(dir.path()).err().unwrap().to_string();
     assert!(err.contains("encoder.layer.2"), "names the missing tensor: {err}");
+
+    // Loading another architecture's checkpoint as BERT would give silently wrong vectors (RoBERTa's
+    // position ids start after the padding index): an unsupported model_type is refused.
+    for other in ["roberta", "gpt2", "my_model"] {
+        with("\"model_type\": \"bert\"", &format!("\"model_type\": \"{other}\""));
+        let err = BertEncoder::load(dir.path()).err().unwrap().to_string();
+        assert!(err.contains(&format!("model_type \"{other}\" is not supported")) && err.contains("supported: bert"), "{err}");
+    }
+    with("\"model_type\": \"bert\",", "");
+    let err = BertEncoder::load(dir.path()).err().unwrap().to_string();
+    assert!(err.contains("no \"model_type\""), "{err}");
 
     with("\"intermediate_size\": 64", "\"intermediate_size\": 65");
     let err = BertEncoder::load(dir.path()).err().unwrap().to_string();

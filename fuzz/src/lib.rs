@@ -81,25 +81,25 @@ pub fn occurrence(data: &[u8]) {
     }
 
     let nth = usize::from(input.nth);
-    match Occurrence::locate(sentence, word, &Locator::Search { nth }) {
+    match Occurrence::locate(word, sentence, &Locator::Search { nth }) {
         Ok(occ) => {
-            assert_eq!(Some(&occ.span), all.get(nth.wrapping_sub(1)));
+            assert_eq!(Some(&occ.span()), all.get(nth.wrapping_sub(1)));
             assert_eq!(folded(occ.word()), folded(word.trim()));
         }
         Err(_) => assert!(nth == 0 || nth > all.len()),
     }
 
     let span = usize::from(input.start)..usize::from(input.end);
-    match Occurrence::locate(sentence, word, &Locator::Span(span.clone())) {
+    match Occurrence::locate(word, sentence, &Locator::Span(span.clone())) {
         Ok(occ) => {
-            assert_eq!(occ.span, span);
+            assert_eq!(occ.span(), span);
             assert!(!occ.word().is_empty());
         }
         Err(_) => assert!(span.is_empty() || sentence.get(span).is_none()),
     }
 
     let token = usize::from(input.token);
-    match Occurrence::locate(sentence, word, &Locator::TokenIndex(token)) {
+    match Occurrence::locate(word, sentence, &Locator::TokenIndex(token)) {
         Ok(occ) => assert_eq!(Some(occ.word()), sentence.split_whitespace().nth(token)),
         Err(_) => assert!(sentence.split_whitespace().nth(token).is_none()),
     }
@@ -233,7 +233,7 @@ const ALLOCATION_PER_BYTE: usize = 64;
 fn check_vectors(data: &[u8], format: VectorFormat) {
     let path = scratch(format.name());
     std::fs::File::create(&path).and_then(|mut f| f.write_all(data)).expect("write the scratch file");
-    let (opened, peak) = peak_allocation(|| StaticEngine::open(&path, Some(format)).ok());
+    let (opened, peak) = peak_allocation(|| StaticEngine::open_with(&path, &vecshift::OpenOptions::default().format(format)).ok());
     // A finalfusion engine keeps the file mapped, which outlives the name.
     let _ = std::fs::remove_file(&path);
     assert!(
@@ -257,7 +257,7 @@ fn check_vectors(data: &[u8], format: VectorFormat) {
     }
     let occurrence = vecshift::Occurrence::find(&words[0], &words[0]);
     if let Ok(occurrence) = occurrence {
-        let _ = engine.embed_batch(&[occurrence]);
+        let _ = engine.embed_batch(&[occurrence], vecshift::Pooling::Mean);
     }
 }
 
@@ -289,8 +289,8 @@ fn check_records(file: &[u8], format: InputFormat, words: &[String]) {
                 for record in records {
                     assert_eq!(record.line, expected_line);
                     let occurrence = &record.occurrence;
-                    assert!(occurrence.span.start < occurrence.span.end, "{occurrence:?}");
-                    assert!(occurrence.sentence.get(occurrence.span.clone()).is_some(), "{occurrence:?}");
+                    assert!(occurrence.span().start < occurrence.span().end, "{occurrence:?}");
+                    assert!(occurrence.sentence().get(occurrence.span()).is_some(), "{occurrence:?}");
                     let _ = occurrence.word();
                 }
             }

@@ -143,7 +143,7 @@ fn encode(global: &GlobalArgs, args: EncodeArgs) -> Result<()> {
     // Every sentence's first word is the target: the encoder computes all layers either way.
     let occurrences: Vec<Occurrence> = sentences
         .iter()
-        .filter_map(|s| Occurrence::locate(s, "", &vecshift::Locator::TokenIndex(0)).ok())
+        .filter_map(|s| Occurrence::locate("", s, &vecshift::Locator::TokenIndex(0)).ok())
         .collect();
     let mut real_tokens = 0;
     for occ in &occurrences {
@@ -151,13 +151,14 @@ fn encode(global: &GlobalArgs, args: EncodeArgs) -> Result<()> {
     }
     let mut order: Vec<&Occurrence> = occurrences.iter().collect();
     if args.sort_by_length {
-        order.sort_by_key(|o| o.sentence.len());
+        order.sort_by_key(|o| o.sentence().len());
     }
     let batches: Vec<Vec<Occurrence>> = order.chunks(args.batch).map(|c| c.iter().map(|&o| o.clone()).collect()).collect();
+    let pooling = global.pooling_for(&bert);
     let run_once = || -> Result<f64> {
         let start = Instant::now();
         for batch in &batches {
-            std::hint::black_box(bert.embed_batch(batch)?);
+            std::hint::black_box(bert.embed_batch(batch, pooling)?);
         }
         Ok(start.elapsed().as_secs_f64())
     };

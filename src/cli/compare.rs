@@ -28,7 +28,7 @@ struct StaticJson {
     mean_similarity: f32,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 struct LayerJson {
     layer: usize,
     matrix: Vec<Vec<f32>>,
@@ -51,6 +51,58 @@ struct CompareJson {
     #[serde(rename = "static")]
     static_: Option<StaticJson>,
     contextual: ContextualJson,
+    /// Every engine, static ones first, each in the order given.
+    engines: Vec<EngineJson>,
+}
+
+#[derive(Serialize)]
+struct EngineJson {
+    name: String,
+    kind: vecshift::EngineKind,
+    architecture: String,
+    layers: Vec<LayerJson>,
+}
+
+/// Embeds every occurrence; the first one the engine cannot embed stops it, naming the sentence.
+fn embed_all(engine: &dyn Embedder, occurrences: &[Occurrence], pooling: vecshift::Pooling) -> Result<Vec<vecshift::LayerVectors>> {
+    engine
+        .embed_batch(occurrences, pooling)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, found)| {
+            let found = found.with_context(|| format!("{}: sentence {}", engine.name(), i + 1))?;
+            if let Some(total) = found.windowed_from {
+                log::warn!(
+                    "{}: sentence {} has {total} tokens, longer than the model's {} positions: encoded a window of it around {:?}",
+                    engine.name(),
+                    i + 1,
+                    engine.max_positions().unwrap_or_default(),
+                    occurrences[i].word()
+                );
+            }
+            if found.has_unknown() {
+                log::warn!(
+                    "{}: sentence {}: {:?} became the unknown token {:?}, so its vector says little about the word",
+                    engine.name(),
+                    i + 1,
+                    occurrences[i].word(),
+                    found.unknown
+                );
+            }
+            Ok(found.vectors)
+        })
+        .collect()
+}
+
+/// Pairwise cosines and their mean at every layer of one engine.
+fn engine_json(engine: &dyn Embedder, vectors: &[vecshift::LayerVectors]) -> EngineJson {
+    let layers = (0..engine.num_layers())
+        .map(|layer| {
+            let matrix = cosine_matrix(&vectors.iter().map(|v| v.layers()[layer].clone()).collect::<Vec<_>>());
+            LayerJson { layer, mean_similarity: mean_off_diagonal(&matrix), matrix }
+        })
+        .collect();
+    EngineJson { name: engine.name().into(), kind: engine.kind(), architecture: engine.architecture().into(), layers }
 }
 
 pub fn run(global: &GlobalArgs, args: CompareArgs) -> Result<()> {
@@ -68,51 +120,69 @@ pub fn run(global: &GlobalArgs, args: CompareArgs) -> Result<()> {
         .iter()
         .enumerate()
         .map(|(i, row)| {
-            Occurrence::locate(&row.text, row.word.as_deref().unwrap_or(&word), &locator)
+            Occurrence::locate(row.word.as_deref().unwrap_or(&word), &row.text, &locator)
                 .with_context(|| format!("sentence {}", i + 1))
         })
         .collect::<Result<Vec<_>>>()?;
 
-    let glove = global.load_static()?;
-    let bert = global.load_bert()?;
-    let static_ = match glove.embed_batch(&occurrences) {
-        Ok(vectors) => {
-            if let Some(zero) = vectors.iter().position(|v| v.layers()[0].iter().all(|&x| x == 0.0)) {
-                log::warn!(
-                    "the static vector of {:?} in {} is all zeros, so its cosines are undefined (n/a in the table, null in JSON)",
-                    occurrences[zero].word(),
-                    glove.name()
-                );
+    let statics = global.load_static_engines()?;
+    let contextuals = global.load_contextual_engines()?;
+    let mut engines = Vec::new();
+    let mut static_ = None;
+    for glove in &statics {
+        match embed_all(glove, &occurrences, global.pooling_for(glove)) {
+            Ok(vectors) => {
+                if let Some(zero) = vectors.iter().position(|v| v.layers()[0].iter().all(|&x| x == 0.0)) {
+                    log::warn!(
+                        "the static vector of {:?} in {} is all zeros, so its cosines are undefined (n/a in the table, null in JSON)",
+                        occurrences[zero].word(),
+                        glove.name()
+                    );
+                }
+                let engine = engine_json(glove, &vectors);
+                let first = &engine.layers[0];
+                static_.get_or_insert_with(|| StaticJson {
+                    model: glove.name().into(),
+                    mean_similarity: first.mean_similarity,
+                    matrix: first.matrix.clone(),
+                });
+                engines.push(engine);
             }
-            let matrix = cosine_matrix(&vectors.iter().map(|v| v.layers()[0].clone()).collect::<Vec<_>>());
-            Some(StaticJson { model: glove.name().into(), mean_similarity: mean_off_diagonal(&matrix), matrix })
+            Err(e) => log::warn!("{e}; the static comparison with {} is left out", glove.name()),
         }
-        Err(e) => {
-            log::warn!("{e}; the static comparison is left out");
-            None
-        }
-    };
-    let vectors = bert.embed_batch(&occurrences)?;
-    let layers = (0..bert.num_layers())
-        .map(|layer| {
-            let matrix = cosine_matrix(&vectors.iter().map(|v| v.layers()[layer].clone()).collect::<Vec<_>>());
-            LayerJson { layer, mean_similarity: mean_off_diagonal(&matrix), matrix }
-        })
-        .collect();
+    }
+    let mut contextual = None;
+    for bert in &contextuals {
+        let pooling = global.pooling_for(bert);
+        let vectors = embed_all(bert, &occurrences, pooling)?;
+        let engine = engine_json(bert, &vectors);
+        contextual.get_or_insert_with(|| ContextualJson { model: bert.name().into(), pooling, layers: engine.layers.clone() });
+        engines.push(engine);
+    }
+    let contextual = contextual.expect("at least one contextual engine is loaded");
     let out = CompareJson {
         word,
-        sentences: occurrences.iter().map(|o| o.sentence.clone()).collect(),
-        spans: occurrences.iter().map(|o| [o.span.start, o.span.end]).collect(),
+        sentences: occurrences.iter().map(|o| o.sentence().to_owned()).collect(),
+        spans: occurrences.iter().map(|o| [o.span().start, o.span().end]).collect(),
         senses: rows.iter().map(|r| r.sense.clone()).collect(),
         static_,
-        contextual: ContextualJson { model: bert.name().into(), pooling: bert.pooling(), layers },
+        contextual,
+        engines,
     };
+    let bert = &contextuals[0];
     if global.json {
         return print_json(&out);
     }
     let shown = vecshift::LayerSelection::Layer(args.layer).range(bert.num_layers())?.start;
     print_table(&out, shown);
     Ok(())
+}
+
+fn kind_name(kind: vecshift::EngineKind) -> &'static str {
+    match kind {
+        vecshift::EngineKind::Static => "static",
+        vecshift::EngineKind::Contextual => "contextual",
+    }
 }
 
 /// Widest matrix that still fits in 80 columns (4 + 6 per column).
@@ -131,6 +201,17 @@ fn print_table(out: &CompareJson, shown: usize) {
     for layer in &out.contextual.layers {
         let bar_len = if layer.mean_similarity.is_nan() { 0 } else { (layer.mean_similarity.max(0.0) * 40.0).round() as usize };
         println!("{:>5}  {}        {}", layer.layer, fmt_cos(layer.mean_similarity), "#".repeat(bar_len));
+    }
+    let (statics, contextuals): (Vec<&EngineJson>, Vec<&EngineJson>) =
+        out.engines.iter().partition(|e| e.kind == vecshift::EngineKind::Static);
+    let others: Vec<&EngineJson> = statics.iter().skip(1).chain(contextuals.iter().skip(1)).copied().collect();
+    if !others.is_empty() {
+        println!();
+        println!("other engines: mean cosine per layer (0 = embeddings output)");
+        for engine in others {
+            let means: Vec<String> = engine.layers.iter().map(|l| fmt_cos(l.mean_similarity)).collect();
+            println!("  {} ({}, {}): {}", engine.name, engine.architecture, kind_name(engine.kind), means.join(" "));
+        }
     }
     println!();
     if n <= MAX_MATRIX_COLUMNS {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
-use vecshift::{Embedder, StaticEngine, VectorFormat};
+use vecshift::{Embedder, OpenOptions, StaticEngine, VectorFormat};
 
 use super::GlobalArgs;
 use super::output::{check_writable, print_json, write_atomically};
@@ -24,7 +24,8 @@ pub struct ConvertArgs {
 
 pub fn run(global: &GlobalArgs, args: ConvertArgs) -> Result<()> {
     check_writable(&args.output)?;
-    let engine = StaticEngine::open(&args.input, args.from.or(global.vectors_format))
+    let options = OpenOptions::default().format(args.from.or(global.vectors_format));
+    let engine = StaticEngine::open_with(&args.input, &options)
         .with_context(|| format!("converting {}", args.input.display()))?;
     write_atomically(&args.output, |temp| Ok(engine.write_finalfusion(temp)?))?;
     if global.json {

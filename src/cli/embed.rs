@@ -1,6 +1,6 @@
 //! `vecshift embed`: the static vector and every BERT layer's vector of one occurrence.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
 use vecshift::{Embedder, Occurrence};
@@ -35,6 +35,8 @@ struct ContextualJson {
     model: String,
     dims: usize,
     pooling: vecshift::Pooling,
+    /// The word's pieces that were pooled.
+    pieces: Vec<String>,
     layers: Vec<Vec<f32>>,
 }
 
@@ -46,12 +48,25 @@ struct EmbedJson<'a> {
     #[serde(rename = "static")]
     static_: Option<StaticJson>,
     contextual: ContextualJson,
+    /// Every engine, static ones first, each in the order given.
+    engines: Vec<EngineJson>,
+}
+
+#[derive(Serialize)]
+struct EngineJson {
+    name: String,
+    kind: vecshift::EngineKind,
+    /// What was pooled: the word's pieces (contextual) or the vocabulary entry (static).
+    pieces: Vec<String>,
+    layers: Vec<Vec<f32>>,
 }
 
 pub fn run(global: &GlobalArgs, args: EmbedArgs) -> Result<()> {
-    let occurrence = Occurrence::locate(&args.sentence, &args.word, &args.locate.locator())?;
-    let glove = global.load_static()?;
-    let bert = global.load_bert()?;
+    let occurrence = Occurrence::locate(&args.word, &args.sentence, &args.locate.locator())?;
+    let statics = global.load_static_engines()?;
+    let contextuals = global.load_contextual_engines()?;
+    let glove = &statics[0];
+    let bert = &contextuals[0];
 
     // The word as written in the sentence, so "Bank" finds "bank" through the lowercase fallback.
     let static_ = match glove.lookup(occurrence.word()) {
@@ -61,13 +76,52 @@ pub fn run(global: &GlobalArgs, args: EmbedArgs) -> Result<()> {
             None
         }
     };
-    let layers = bert.embed(&occurrence)?.into_inner();
+    let mut engines = Vec::new();
+    for engine in statics.iter().map(|e| e as &dyn Embedder).chain(contextuals.iter().map(|e| e as &dyn Embedder)) {
+        match engine.embed(&occurrence, global.pooling_for(engine)) {
+            Ok(found) => {
+                if let Some(total) = found.windowed_from {
+                    log::warn!(
+                        "{}: the sentence has {total} tokens, longer than the model's {} positions: encoded a window of it around {:?}",
+                        engine.name(),
+                        engine.max_positions().unwrap_or_default(),
+                        occurrence.word()
+                    );
+                }
+                if found.has_unknown() {
+                    log::warn!(
+                        "{}: {:?} became the unknown token {:?}, so its vector says little about the word",
+                        engine.name(),
+                        occurrence.word(),
+                        found.unknown
+                    );
+                }
+                engines.push(EngineJson {
+                    name: engine.name().into(),
+                    kind: engine.kind(),
+                    pieces: found.pieces,
+                    layers: found.vectors.into_inner(),
+                });
+            }
+            Err(e) if engine.kind() == vecshift::EngineKind::Static => log::warn!("{e}; {} is left out", engine.name()),
+            Err(e) => return Err(e).with_context(|| format!("embedding with {}", engine.name())),
+        }
+    }
+    let first_contextual = engines.iter().find(|e| e.kind == vecshift::EngineKind::Contextual).expect("one contextual engine");
+    let pooling = global.pooling_for(bert);
     let out = EmbedJson {
         word: occurrence.word(),
-        sentence: &occurrence.sentence,
-        span: [occurrence.span.start, occurrence.span.end],
+        sentence: occurrence.sentence(),
+        span: [occurrence.span().start, occurrence.span().end],
         static_,
-        contextual: ContextualJson { model: bert.name().into(), dims: bert.dims(), pooling: bert.pooling(), layers },
+        contextual: ContextualJson {
+            model: bert.name().into(),
+            dims: bert.dims(),
+            pooling,
+            pieces: first_contextual.pieces.clone(),
+            layers: first_contextual.layers.clone(),
+        },
+        engines,
     };
     if global.json {
         return print_json(&out);
@@ -79,12 +133,16 @@ pub fn run(global: &GlobalArgs, args: EmbedArgs) -> Result<()> {
         None => println!("static  {}: not in the vocabulary", glove.name()),
     }
     let c = &out.contextual;
-    println!("BERT    {} ({} dims, {} pooling); layer 0 = embeddings output", c.model, c.dims, c.pooling);
+    println!("BERT    {} ({} dims, {} pooling of pieces {:?}); layer 0 = embeddings output", c.model, c.dims, c.pooling, c.pieces);
     println!("layer   norm  cos(prev)  first components");
     for (i, layer) in c.layers.iter().enumerate() {
         let norm = layer.iter().map(|v| v * v).sum::<f32>().sqrt();
         let prev = if i == 0 { "    -".to_string() } else { fmt_cos(vecshift::cosine(&c.layers[i - 1], layer)) };
         println!("{i:>5} {norm:6.2}  {prev:>9}  {}", preview(layer, 4));
+    }
+    for engine in out.engines.iter().filter(|e| e.name != c.model && e.name != glove.name()) {
+        let last = engine.layers.last().map(|l| preview(l, 4)).unwrap_or_default();
+        println!("{:<7} {} ({} layers, pieces {:?}): last layer {last}", format!("{:?}", engine.kind).to_lowercase(), engine.name, engine.layers.len(), engine.pieces);
     }
     Ok(())
 }

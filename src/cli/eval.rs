@@ -89,7 +89,8 @@ fn run_wordsim(global: &GlobalArgs, args: WordsimArgs) -> Result<()> {
     let results = sets
         .iter()
         .map(|set| {
-            wordsim::evaluate(&glove, bert.as_ref().map(|b| b as &dyn Embedder), set, restrict)
+            let contextual = bert.as_ref().map(|b| (b as &dyn Embedder, global.pooling_for(b)));
+            wordsim::evaluate(&glove, contextual, set, restrict)
                 .with_context(|| format!("evaluating {}", set.file))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -152,7 +153,8 @@ fn run_wic(global: &GlobalArgs, args: WicArgs) -> Result<()> {
         _ => None,
     };
     let bert = global.load_bert()?;
-    let result = wic::evaluate(&bert, &test, train.as_ref(), args.folds).context("embedding the WiC sentences")?;
+    let result = wic::evaluate(&bert, global.pooling_for(&bert), &test, train.as_ref(), args.folds)
+        .context("embedding the WiC sentences")?;
     if global.json {
         return print_json(&result);
     }

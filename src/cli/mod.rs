@@ -13,11 +13,11 @@ mod report;
 pub mod sentences;
 mod tui;
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use vecshift::{BertEncoder, ModelSource, Pooling, StaticEngine, VectorFormat};
+use vecshift::{ContextualEncoder, Embedder, LoadOptions, ModelSource, OpenOptions, Pooling, StaticEngine, VectorFormat};
 
 /// Compare a word's static vectors (Word2Vec, GloVe, fastText, finalfusion) with its
 /// contextual BERT vectors across sentences and layers.
@@ -34,23 +34,30 @@ pub struct Cli {
 }
 
 /// Options every subcommand accepts.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct GlobalArgs {
-    /// BERT model: a directory (config.json, tokenizer.json, model.safetensors) or a Hugging
-    /// Face id such as sentence-transformers/all-MiniLM-L6-v2[@revision]. Default: the
-    /// embedded all-MiniLM-L6-v2.
-    #[arg(long, global = true, value_name = "DIR|HF_ID")]
-    bert: Option<String>,
+    /// Contextual model: a directory (config.json, tokenizer.json, model.safetensors) or a
+    /// Hugging Face id such as sentence-transformers/all-MiniLM-L6-v2[@revision]. Repeatable,
+    /// order kept; NAME=SOURCE gives the engine a short label. Default: the embedded
+    /// all-MiniLM-L6-v2.
+    #[arg(long, global = true, value_name = "[NAME=]DIR|HF_ID")]
+    bert: Vec<String>,
     /// Static vectors: word2vec (.bin/.txt), GloVe (.txt), fastText (.bin) or finalfusion
-    /// (.fifu). Default: the embedded GloVe 6B 50d (100k words).
-    #[arg(long, global = true, value_name = "PATH")]
-    vectors: Option<PathBuf>,
+    /// (.fifu). Repeatable, order kept; NAME=PATH gives the engine a short label. Default: the
+    /// embedded GloVe 6B 50d (100k words).
+    #[arg(long, global = true, value_name = "[NAME=]PATH")]
+    vectors: Vec<String>,
     /// Format of --vectors when detection from the file is not wanted.
     #[arg(long, global = true, value_name = "FORMAT", value_parser = parse_format)]
     vectors_format: Option<VectorFormat>,
-    /// How a word's WordPieces are pooled into one vector.
-    #[arg(long, global = true, default_value = "mean", value_parser = parse_pooling)]
-    pooling: Pooling,
+    /// How a word's pieces are pooled into one vector: mean, first or last. Default: mean
+    /// (last for decoders, whose last piece alone has seen the whole word).
+    #[arg(long, global = true, value_parser = parse_pooling)]
+    pooling: Option<Pooling>,
+    /// Where contextual models run: cpu, cuda, cuda:N or metal (GPUs need a build with the
+    /// cuda or metal feature). Default: $VECSHIFT_DEVICE, else cpu.
+    #[arg(long, global = true, value_name = "DEVICE")]
+    device: Option<String>,
     /// Machine-readable JSON on stdout instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -64,28 +71,112 @@ fn parse_pooling(s: &str) -> Result<Pooling, String> {
     s.parse().map_err(|e: vecshift::Error| e.to_string())
 }
 
-impl GlobalArgs {
-    fn load_static(&self) -> Result<StaticEngine> {
-        match &self.vectors {
-            Some(path) => StaticEngine::open(path, self.vectors_format)
-                .with_context(|| format!("loading static vectors (--vectors {})", path.display())),
-            None => StaticEngine::open_default().context(
-                "loading the embedded GloVe vectors (run `python3 data/fetch_data.py` to regenerate data/, or pass --vectors)",
-            ),
+/// `NAME=SOURCE` into its label and source; a plain source has no label. A `=` inside a path
+/// is kept when the part before it is not a plain label.
+fn split_label(text: &str) -> (Option<&str>, &str) {
+    match text.split_once('=') {
+        Some((name, source))
+            if !name.is_empty() && !source.is_empty() && name.chars().all(|c| c.is_alphanumeric() || "-_.·+:".contains(c)) =>
+        {
+            (Some(name), source)
+        }
+        _ => (None, text),
+    }
+}
+
+/// Labels made unique: a repeated name gets `#2`, `#3`, ... in order.
+fn unique_names(names: &mut [String]) {
+    for i in 1..names.len() {
+        let count = names[..i].iter().filter(|n| **n == names[i]).count();
+        if count > 0 {
+            names[i] = format!("{}#{}", names[i], count + 1);
         }
     }
+}
 
-    fn load_bert(&self) -> Result<BertEncoder> {
-        let encoder = match &self.bert {
-            Some(text) => {
-                let source = ModelSource::parse(text)?;
-                BertEncoder::load_source(&source).with_context(|| format!("loading the BERT model (--bert {text})"))?
-            }
-            None => BertEncoder::load_default().context(
-                "loading the embedded BERT model (run `python3 data/fetch_data.py` to regenerate data/, or pass --bert)",
-            )?,
+impl GlobalArgs {
+    /// The device to load contextual models on: `--device`, else `VECSHIFT_DEVICE`, else the CPU.
+    fn load_options(&self) -> Result<LoadOptions> {
+        let (text, origin) = match &self.device {
+            Some(device) => (device.clone(), "--device"),
+            None => (std::env::var("VECSHIFT_DEVICE").unwrap_or_default(), "VECSHIFT_DEVICE"),
         };
-        Ok(encoder.with_pooling(self.pooling))
+        let device = vecshift::contextual::parse_device(&text).with_context(|| format!("{origin}={text}"))?;
+        Ok(LoadOptions::default().device(device))
+    }
+
+    /// Every static engine asked for (the embedded GloVe when none), in order, uniquely named.
+    fn load_static_engines(&self) -> Result<Vec<StaticEngine>> {
+        if self.vectors.is_empty() {
+            return Ok(vec![StaticEngine::open_default().context(
+                "loading the embedded GloVe vectors (run `python3 data/fetch_data.py` to regenerate data/, or pass --vectors)",
+            )?]);
+        }
+        let mut names: Vec<String> = self
+            .vectors
+            .iter()
+            .map(|text| {
+                let (label, path) = split_label(text);
+                label.map(str::to_owned).unwrap_or_else(|| {
+                    Path::new(path).file_name().map_or_else(|| path.to_owned(), |n| n.to_string_lossy().into_owned())
+                })
+            })
+            .collect();
+        unique_names(&mut names);
+        self.vectors
+            .iter()
+            .zip(names)
+            .map(|(text, name)| {
+                let (_, path) = split_label(text);
+                let options = OpenOptions::default().format(self.vectors_format).name(name);
+                StaticEngine::open_with(path, &options).with_context(|| format!("loading static vectors (--vectors {path})"))
+            })
+            .collect()
+    }
+
+    /// Every contextual engine asked for (the embedded MiniLM when none), in order, uniquely named.
+    fn load_contextual_engines(&self) -> Result<Vec<ContextualEncoder>> {
+        let options = self.load_options()?;
+        if self.bert.is_empty() {
+            let dir = vecshift::source::default_bert_dir();
+            return Ok(vec![ContextualEncoder::load_with(dir, &options).context(
+                "loading the embedded BERT model (run `python3 data/fetch_data.py` to regenerate data/, or pass --bert)",
+            )?]);
+        }
+        let sources = self
+            .bert
+            .iter()
+            .map(|text| {
+                let (label, source) = split_label(text);
+                Ok((label, source, ModelSource::parse(source)?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut names: Vec<String> =
+            sources.iter().map(|(label, _, source)| label.map_or_else(|| source.to_string(), str::to_owned)).collect();
+        unique_names(&mut names);
+        sources
+            .into_iter()
+            .zip(names)
+            .map(|((_, text, source), name)| {
+                ContextualEncoder::load_source(&source, &options.clone().name(name))
+                    .with_context(|| format!("loading the model (--bert {text})"))
+            })
+            .collect()
+    }
+
+    /// The first static engine.
+    fn load_static(&self) -> Result<StaticEngine> {
+        Ok(self.load_static_engines()?.swap_remove(0))
+    }
+
+    /// The first contextual engine.
+    fn load_bert(&self) -> Result<ContextualEncoder> {
+        Ok(self.load_contextual_engines()?.swap_remove(0))
+    }
+
+    /// The pooling to use with `engine`: `--pooling`, else the engine's own default.
+    fn pooling_for(&self, engine: &dyn Embedder) -> Pooling {
+        self.pooling.unwrap_or_else(|| engine.default_pooling())
     }
 }
 

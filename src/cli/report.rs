@@ -263,7 +263,8 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
     let interrupts = Interrupts::watch(path, output, bar.clone())?;
     let glove = global.load_static()?;
     let bert = global.load_bert()?;
-    let mut analyzer = Analyzer::new(&bert, Some(&glove), ReportOptions { max_per_word: args.max_per_word });
+    let options = ReportOptions { max_per_word: args.max_per_word, pooling: global.pooling };
+    let mut analyzer = Analyzer::new(&bert, Some(&glove), options);
     let mut skipped = Vec::new();
     let mut chunk = Vec::with_capacity(args.chunk);
     let mut flush = |chunk: &mut Vec<_>, skipped: &mut Vec<BadRow>| -> Result<()> {

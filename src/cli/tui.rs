@@ -62,16 +62,13 @@ pub fn run(global: &GlobalArgs, args: TuiArgs) -> Result<()> {
         // An explicit --word wins over the file's word column.
         rows.iter_mut().for_each(|r| r.word = None);
     }
-    let start = Start { word, rows, source, pooling: global.pooling, color: crate::tui::color_wanted() };
+    let start = Start { word, rows, source, pooling: global.pooling.unwrap_or_default(), color: crate::tui::color_wanted() };
     // The worker thread outlives this borrow, so it gets its own copy of the model options.
-    let options = GlobalArgs {
-        bert: global.bert.clone(),
-        vectors: global.vectors.clone(),
-        vectors_format: global.vectors_format,
-        pooling: global.pooling,
-        json: false,
-    };
-    crate::tui::run(start, Box::new(move || Ok(Engines::new(options.load_bert()?, options.load_static()?))))
+    let options = global.clone();
+    crate::tui::run(
+        start,
+        Box::new(move || Engines::new(Box::new(options.load_bert()?), Box::new(options.load_static()?))),
+    )
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{bad_line, display_name, read_lines};
-use crate::engine::Embedder;
+use crate::engine::{Embedder, Pooling};
 use crate::error::{Error, Result};
 use crate::occurrence::{Locator, Occurrence};
 
@@ -79,7 +79,7 @@ impl WicSet {
                 return Err(bad_line(data, line, format!("expected token indices i-j such as 3-0, found {indices:?}")));
             };
             let locate = |sentence: &str, index: usize| {
-                Occurrence::locate(sentence, word, &Locator::TokenIndex(index)).map_err(|e| bad_line(data, line, e))
+                Occurrence::locate(word, sentence, &Locator::TokenIndex(index)).map_err(|e| bad_line(data, line, e))
             };
             pairs.push(WicPair {
                 word: word.to_owned(),
@@ -179,19 +179,26 @@ pub fn cross_validate(scores: &[f64], labels: &[bool], folds: usize) -> usize {
 }
 
 /// Per layer, the cosine between the target's vectors in the two sentences of each pair.
-pub fn layer_cosines(engine: &dyn Embedder, pairs: &[WicPair]) -> Result<Vec<Vec<f64>>> {
+///
+/// A pair the engine cannot embed (a word out of a static vocabulary) gets a NaN cosine.
+pub fn layer_cosines(engine: &dyn Embedder, pairs: &[WicPair], pooling: Pooling) -> Result<Vec<Vec<f64>>> {
     let mut layers = vec![Vec::with_capacity(pairs.len()); engine.num_layers()];
     for chunk in pairs.chunks(PAIRS_PER_BATCH) {
         let occurrences: Vec<Occurrence> = chunk.iter().flat_map(|p| [p.first.clone(), p.second.clone()]).collect();
-        let vectors = engine.embed_batch(&occurrences)?;
+        let vectors = engine.embed_batch(&occurrences, pooling)?;
         for pair in vectors.chunks(2) {
             for (layer, cosines) in layers.iter_mut().enumerate() {
-                let (a, b) = (pair[0].layer(layer), pair[1].layer(layer));
+                let (a, b) = (layer_of(&pair[0], layer), layer_of(&pair[1], layer));
                 cosines.push(a.zip(b).map_or(f64::NAN, |(a, b)| f64::from(crate::analysis::cosine(a, b))));
             }
         }
     }
     Ok(layers)
+}
+
+/// One layer of an embedding, when the occurrence could be embedded.
+fn layer_of(found: &Result<crate::engine::Embedding>, layer: usize) -> Option<&[f32]> {
+    found.as_ref().ok().and_then(|e| e.vectors.layer(layer))
 }
 
 /// One layer's result.
@@ -235,14 +242,14 @@ pub struct WicResult {
 /// The static engine is scored by the same procedure with a cosine of 1 for every pair: a
 /// static model gives a word one vector, so the target's two vectors are identical (see
 /// [`STATIC_NOTE`]).
-pub fn evaluate(engine: &dyn Embedder, test: &WicSet, train: Option<&WicSet>, folds: usize) -> Result<WicResult> {
+pub fn evaluate(engine: &dyn Embedder, pooling: Pooling, test: &WicSet, train: Option<&WicSet>, folds: usize) -> Result<WicResult> {
     let test_labels = test.labels();
-    let test_cosines = layer_cosines(engine, &test.pairs)?;
+    let test_cosines = layer_cosines(engine, &test.pairs, pooling)?;
     let n = test.pairs.len() as f64;
     let (layers, static_correct) = match train {
         Some(train) => {
             let train_labels = train.labels();
-            let train_cosines = layer_cosines(engine, &train.pairs)?;
+            let train_cosines = layer_cosines(engine, &train.pairs, pooling)?;
             let layers = train_cosines
                 .iter()
                 .zip(&test_cosines)

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{EvalVocab, bad_line, display_name, pearson, read_lines, spearman};
-use crate::engine::Embedder;
+use crate::engine::{Embedder, LayerVectors, Pooling};
 use crate::error::{Error, Result};
 use crate::occurrence::Occurrence;
 use crate::static_vectors::StaticEngine;
@@ -131,12 +131,13 @@ pub fn static_scores(engine: &StaticEngine, set: &WordPairSet, restrict_vocab: O
 
 /// Per-layer cosines of a contextual model for the given pairs: each word is embedded alone,
 /// as the one-word sentence `[CLS] word [SEP]`, in one batch.
-pub fn contextual_scores(engine: &dyn Embedder, pairs: &[&WordPair]) -> Result<Vec<Vec<f64>>> {
+pub fn contextual_scores(engine: &dyn Embedder, pairs: &[&WordPair], pooling: Pooling) -> Result<Vec<Vec<f64>>> {
     let mut words: Vec<&str> = pairs.iter().flat_map(|p| [p.first.as_str(), p.second.as_str()]).collect();
     words.sort_unstable();
     words.dedup();
-    let occurrences: Vec<Occurrence> = words.iter().map(|w| Occurrence { sentence: w.to_string(), span: 0..w.len() }).collect();
-    let vectors = engine.embed_batch(&occurrences)?;
+    let occurrences: Vec<Occurrence> = words.iter().map(|w| Occurrence::new(*w, 0..w.len())).collect::<Result<_>>()?;
+    let vectors: Vec<LayerVectors> =
+        engine.embed_batch(&occurrences, pooling)?.into_iter().map(|r| r.map(|e| e.vectors)).collect::<Result<_>>()?;
     let by_word: HashMap<&str, _> = words.iter().copied().zip(&vectors).collect();
     Ok((0..engine.num_layers())
         .map(|layer| {
@@ -156,16 +157,16 @@ pub fn contextual_scores(engine: &dyn Embedder, pairs: &[&WordPair]) -> Result<V
 /// given, a contextual engine layer by layer on the same pairs (see [`contextual_scores`]).
 pub fn evaluate(
     engine: &StaticEngine,
-    contextual: Option<&dyn Embedder>,
+    contextual: Option<(&dyn Embedder, Pooling)>,
     set: &WordPairSet,
     restrict_vocab: Option<usize>,
 ) -> Result<WordSimResult> {
     let scores = static_scores(engine, set, restrict_vocab);
     let human: Vec<f64> = scores.used.iter().map(|&i| set.pairs[i].score).collect();
     let layers = match contextual {
-        Some(model) => {
+        Some((model, pooling)) => {
             let used: Vec<&WordPair> = scores.used.iter().map(|&i| &set.pairs[i]).collect();
-            contextual_scores(model, &used)?
+            contextual_scores(model, &used, pooling)?
                 .into_iter()
                 .enumerate()
                 .map(|(layer, cosines)| LayerCorrelation { layer, pearson: pearson(&human, &cosines), spearman: spearman(&human, &cosines) })

@@ -150,7 +150,7 @@ impl<R: BufRead> RecordReader<R> {
             return Err(bad("empty line".into()));
         }
         let record = |word: &str, sentence: &str, locator: &Locator, sense: Option<&str>| {
-            Occurrence::locate(sentence, word, locator)
+            Occurrence::locate(word, sentence, locator)
                 .map(|occurrence| Record {
                     line,
                     word: word.to_owned(),
@@ -308,7 +308,7 @@ mod tests {
         );
         let rows = read(InputFormat::Jsonl, &[], text);
         let first = &rows[0].as_ref().unwrap()[0];
-        assert_eq!((first.occurrence.span.clone(), first.sense.as_deref()), (9..13, Some("2")));
+        assert_eq!((first.occurrence.span(), first.sense.as_deref()), (9..13, Some("2")));
         assert_eq!(rows[1].as_ref().unwrap()[0].sense, None);
         assert!(rows[2].as_ref().unwrap_err().reason.contains("JSON"));
         assert!(rows[3].as_ref().unwrap_err().reason.contains("sense"));

@@ -11,9 +11,9 @@
 //!
 //! ```no_run
 //! use vecshift::report::{Analyzer, InputFormat, InputInfo, RecordReader, ReportOptions, OutputFormat};
-//! use vecshift::{BertEncoder, StaticEngine};
+//! use vecshift::{ContextualEncoder, StaticEngine};
 //!
-//! let bert = BertEncoder::load_default()?;
+//! let bert = ContextualEncoder::load_default()?;
 //! let glove = StaticEngine::open_default()?;
 //! let mut analyzer = Analyzer::new(&bert, Some(&glove), ReportOptions::default());
 //! let file = std::io::BufReader::new(std::fs::File::open("data/sentences/bank.tsv").unwrap());
@@ -38,24 +38,20 @@ mod metrics;
 mod write;
 
 use std::collections::{BTreeMap, HashMap};
-use std::ops::Range;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::Serialize;
-use unicode_segmentation::UnicodeSegmentation;
 
 pub use input::{BadRow, InputFormat, Record, RecordReader, Row};
 pub use metrics::{LayerMetrics, SenseMetrics};
 pub use write::OutputFormat;
 
 use crate::analysis::cosine_matrix;
-use crate::bert::{BertEncoder, Pooling};
-use crate::engine::Embedder;
+use crate::engine::{Embedder, Pooling, SentenceVectors};
 use crate::error::Result;
 use crate::occurrence::Occurrence;
-use crate::static_vectors::StaticEngine;
 use metrics::Moments;
 
 /// The default of [`ReportOptions::max_per_word`].
@@ -75,11 +71,13 @@ pub struct ReportOptions {
     /// Self-similarity, the anisotropy baseline and intra-sentence similarity always use every
     /// occurrence.
     pub max_per_word: usize,
+    /// How each word's pieces are pooled; `None`: the contextual engine's default.
+    pub pooling: Option<Pooling>,
 }
 
 impl Default for ReportOptions {
     fn default() -> Self {
-        ReportOptions { max_per_word: DEFAULT_MAX_PER_WORD }
+        ReportOptions { max_per_word: DEFAULT_MAX_PER_WORD, pooling: None }
     }
 }
 
@@ -193,8 +191,9 @@ pub struct Report {
 
 /// Accumulates occurrences chunk by chunk, in bounded memory, and computes the [`Report`].
 pub struct Analyzer<'a> {
-    bert: &'a BertEncoder,
-    static_engine: Option<&'a StaticEngine>,
+    bert: &'a dyn Embedder,
+    static_engine: Option<&'a dyn Embedder>,
+    pooling: Pooling,
     options: ReportOptions,
     words: Vec<WordState>,
     index: HashMap<String, usize>,
@@ -221,24 +220,27 @@ struct Sample {
     static_: Option<Vec<f32>>,
 }
 
-/// The byte spans of the other words of an occurrence's sentence (Unicode word segmentation,
-/// UAX #29; segments without a letter or digit, such as punctuation, are not words).
-fn context_words(occurrence: &Occurrence) -> Vec<Range<usize>> {
-    let target = &occurrence.span;
-    occurrence
-        .sentence
-        .unicode_word_indices()
-        .map(|(start, word)| start..start + word.len())
-        .filter(|span| span.end <= target.start || span.start >= target.end)
-        .collect()
+/// Embeds occurrences with the other words of their sentences when the engine can (the
+/// [`SentenceEmbedder`](crate::SentenceEmbedder) capability), and alone otherwise.
+fn embed_in_context(engine: &dyn Embedder, occurrences: &[Occurrence], pooling: Pooling) -> Result<Vec<Result<SentenceVectors>>> {
+    match engine.sentence_embedder() {
+        Some(engine) => engine.embed_in_context(occurrences, pooling),
+        None => Ok(engine
+            .embed_batch(occurrences, pooling)?
+            .into_iter()
+            .map(|r| r.map(|target| SentenceVectors { target, words: Vec::new() }))
+            .collect()),
+    }
 }
 
 impl<'a> Analyzer<'a> {
-    /// An analyzer over `bert` and, optionally, a static engine.
-    pub fn new(bert: &'a BertEncoder, static_engine: Option<&'a StaticEngine>, options: ReportOptions) -> Self {
+    /// An analyzer over a contextual engine and, optionally, a static one; `options.pooling`
+    /// (default: the contextual engine's own) pools each word's pieces.
+    pub fn new(bert: &'a dyn Embedder, static_engine: Option<&'a dyn Embedder>, options: ReportOptions) -> Self {
         Analyzer {
             bert,
             static_engine,
+            pooling: options.pooling.unwrap_or_else(|| bert.default_pooling()),
             options,
             words: Vec::new(),
             index: HashMap::new(),
@@ -252,43 +254,38 @@ impl<'a> Analyzer<'a> {
         self.occurrences
     }
 
-    /// Embeds a chunk of records (BERT batches and sorts them by length) and adds them to the
-    /// per-word sums and samples. Records BERT cannot tokenize come back as bad rows; model
-    /// failures are errors.
+    /// Embeds a chunk of records (the contextual engine batches and sorts them by length) and
+    /// adds them to the per-word sums and samples. Records the contextual engine cannot embed
+    /// come back as bad rows; model failures are errors.
     pub fn add(&mut self, records: &[Record]) -> Result<Vec<BadRow>> {
+        let occurrences: Vec<Occurrence> = records.iter().map(|r| r.occurrence.clone()).collect();
+        let contextual = embed_in_context(self.bert, &occurrences, self.pooling)?;
+        // The static vector of the word as written (`Bank` falls back to `bank`), and those of the
+        // other words of the sentence that are in the vocabulary.
+        let statics = match self.static_engine {
+            Some(engine) => embed_in_context(engine, &occurrences, self.pooling)?.into_iter().map(Result::ok).collect(),
+            None => vec![None; records.len()],
+        };
         let mut bad = Vec::new();
-        let mut kept = Vec::with_capacity(records.len());
-        let mut tokenized = Vec::with_capacity(records.len());
-        for record in records {
-            let words = context_words(&record.occurrence);
-            match self.bert.tokenize_with_words(&record.occurrence, &words) {
-                Ok(t) => {
-                    if let Some(total) = t.target.windowed_from {
+        for ((record, vectors), static_vectors) in records.iter().zip(contextual).zip(statics) {
+            match vectors {
+                Ok(vectors) => {
+                    if let Some(total) = vectors.target.windowed_from {
                         log::warn!("line {}: the sentence has {total} tokens, more than the model's positions: a window around the word was encoded", record.line);
                     }
-                    tokenized.push(t);
-                    kept.push((record, words));
+                    self.add_one(record, vectors, static_vectors);
                 }
                 Err(e) => bad.push(BadRow { line: record.line, reason: e.to_string() }),
             }
         }
-        let vectors = self.bert.embed_all_words(&tokenized)?;
-        for ((record, words), vectors) in kept.into_iter().zip(vectors) {
-            self.add_one(record, &words, vectors);
-        }
         Ok(bad)
     }
 
-    fn add_one(&mut self, record: &Record, words: &[Range<usize>], vectors: crate::bert::sentence::SentenceVectors) {
-        let occurrence = &record.occurrence;
-        // The static vector of the word as written (`Bank` falls back to `bank`), and those of the
-        // other words of the sentence that are in the vocabulary.
-        let static_vector = self.static_engine.and_then(|engine| {
-            let vector = engine.embed(occurrence).ok()?.into_inner().pop()?;
-            let others: Vec<Vec<f32>> =
-                words.iter().filter_map(|w| engine.lookup(&occurrence.sentence[w.clone()]).ok()).map(|f| f.vector).collect();
-            let intra = metrics::intra_sentence(&vector, others.iter());
-            Some((vector, intra))
+    fn add_one(&mut self, record: &Record, vectors: SentenceVectors, static_vectors: Option<SentenceVectors>) {
+        let static_vector = static_vectors.map(|s| {
+            let vector = s.target.vectors.into_inner().pop().expect("a static engine has one layer");
+            let intra = metrics::intra_sentence(&vector, s.words.iter().map(|(_, v)| &v.layers()[0]));
+            (vector, intra)
         });
 
         let num_layers = self.bert.num_layers();
@@ -314,7 +311,7 @@ impl<'a> Analyzer<'a> {
             state.label_counts[id] += 1;
             id as u32
         });
-        for (layer, target) in vectors.target.layers().iter().enumerate() {
+        for (layer, target) in vectors.target.vectors.layers().iter().enumerate() {
             let intra = metrics::intra_sentence(target, vectors.words.iter().map(|(_, v)| &v.layers()[layer]));
             state.bert[layer].add(target, intra);
         }
@@ -335,7 +332,7 @@ impl<'a> Analyzer<'a> {
             let sample = Sample {
                 line: record.line,
                 sense,
-                bert: vectors.target.into_inner(),
+                bert: vectors.target.vectors.into_inner(),
                 static_: static_vector.map(|(v, _)| v),
             };
             if slot == state.sample.len() {
@@ -369,7 +366,7 @@ impl<'a> Analyzer<'a> {
             models: Models {
                 bert: BertInfo {
                     name: self.bert.name().to_owned(),
-                    pooling: self.bert.pooling(),
+                    pooling: self.pooling,
                     layers: num_layers,
                     dims: self.bert.dims(),
                 },

@@ -17,7 +17,7 @@ use serde::Serialize;
 pub use formats::{StaticEmbeddings, VectorFormat};
 pub use search::Neighbor;
 
-use crate::engine::{Embedder, EngineKind, LayerVectors};
+use crate::engine::{Embedder, Embedding, EngineKind, LayerVectors, Pooling, SentenceEmbedder, SentenceVectors, Vocabulary};
 use crate::error::{Error, Result};
 use crate::occurrence::{Occurrence, is_invisible};
 
@@ -63,22 +63,56 @@ pub struct StaticEngine {
     quantized: OnceLock<quantized::QuantizedRows>,
 }
 
+/// How to open a vector file.
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    format: Option<VectorFormat>,
+    name: Option<String>,
+}
+
+impl OpenOptions {
+    /// Reads the file as `format` instead of detecting the format from its first bytes.
+    pub fn format(mut self, format: impl Into<Option<VectorFormat>>) -> Self {
+        self.format = format.into();
+        self
+    }
+
+    /// Reports the engine under `name` instead of the file's name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
 impl StaticEngine {
-    /// Opens a vector file, detecting its format from its first bytes when `format` is `None`.
-    pub fn open(path: impl AsRef<Path>, format: Option<VectorFormat>) -> Result<Self> {
+    /// Opens a vector file, detecting its format from its first bytes.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, &OpenOptions::default())
+    }
+
+    /// Opens a vector file as `options` say.
+    ///
+    /// ```no_run
+    /// use vecshift::{StaticEngine, VectorFormat, static_vectors::OpenOptions};
+    /// let w2v = StaticEngine::open_with("vectors.txt", &OpenOptions::default().format(VectorFormat::Word2VecText))?;
+    /// # Ok::<(), vecshift::Error>(())
+    /// ```
+    pub fn open_with(path: impl AsRef<Path>, options: &OpenOptions) -> Result<Self> {
         let path = path.as_ref();
-        let format = match format {
+        let format = match options.format {
             Some(format) => format,
             None => VectorFormat::detect(path)?,
         };
         let embeddings = formats::read(path, format)?;
-        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let name = options.name.clone().unwrap_or_else(|| {
+            path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+        });
         Ok(StaticEngine { name, path: path.to_owned(), format, embeddings, quantized: OnceLock::new() })
     }
 
     /// Opens the embedded default (GloVe 6B 50d, 100,000 most frequent words, finalfusion).
     pub fn open_default() -> Result<Self> {
-        Self::open(crate::source::default_vectors_path(), Some(VectorFormat::Finalfusion))
+        Self::open_with(crate::source::default_vectors_path(), &OpenOptions::default().format(VectorFormat::Finalfusion))
     }
 
     /// The file the vectors came from.
@@ -281,6 +315,10 @@ impl Embedder for StaticEngine {
         &self.name
     }
 
+    fn architecture(&self) -> &str {
+        self.format.name()
+    }
+
     fn dims(&self) -> usize {
         self.embeddings.dims()
     }
@@ -293,12 +331,62 @@ impl Embedder for StaticEngine {
         EngineKind::Static
     }
 
-    /// Every occurrence of a word gets the same vector: the context is ignored by design.
-    fn embed_batch(&self, occurrences: &[Occurrence]) -> Result<Vec<LayerVectors>> {
-        occurrences
+    /// Every occurrence of a word gets the same vector: the context (and the pooling) is
+    /// ignored by design. A word out of the vocabulary is an error in its slot only.
+    fn embed_batch(&self, occurrences: &[Occurrence], _pooling: Pooling) -> Result<Vec<Result<Embedding>>> {
+        Ok(occurrences.iter().map(|occ| self.lookup(occ.word()).map(StaticVector::into_embedding)).collect())
+    }
+
+    fn sentence_embedder(&self) -> Option<&dyn SentenceEmbedder> {
+        Some(self)
+    }
+
+    fn vocabulary(&self) -> Option<&dyn Vocabulary> {
+        Some(self)
+    }
+}
+
+impl Vocabulary for StaticEngine {
+    fn lookup(&self, word: &str) -> Result<StaticVector> {
+        StaticEngine::lookup(self, word)
+    }
+
+    fn neighbors(&self, word: &str, k: usize) -> Result<Vec<Neighbor>> {
+        StaticEngine::neighbors(self, word, k)
+    }
+}
+
+impl SentenceEmbedder for StaticEngine {
+    /// The other words are those of the sentence the engine has a vector for, found as
+    /// [`StaticEngine::lookup`] finds them.
+    fn embed_in_context(&self, occurrences: &[Occurrence], pooling: Pooling) -> Result<Vec<Result<SentenceVectors>>> {
+        let targets = self.embed_batch(occurrences, pooling)?;
+        Ok(occurrences
             .iter()
-            .map(|occ| Ok(LayerVectors::new(vec![self.lookup(occ.word())?.vector])))
-            .collect()
+            .zip(targets)
+            .map(|(occ, target)| {
+                let words = crate::engine::context_words(occ)
+                    .into_iter()
+                    .filter_map(|span| {
+                        let found = self.lookup(&occ.sentence()[span.clone()]).ok()?;
+                        Some((span, LayerVectors::new(vec![found.vector])))
+                    })
+                    .collect();
+                Ok(SentenceVectors { target: target?, words })
+            })
+            .collect())
+    }
+}
+
+impl StaticVector {
+    /// As the one-layer [`Embedding`] the [`Embedder`] trait returns; the piece is the
+    /// vocabulary entry used (marked when the vector was composed from subwords).
+    pub fn into_embedding(self) -> Embedding {
+        let piece = match self.source {
+            LookupSource::Subwords => format!("{} (from subwords)", self.word),
+            LookupSource::Exact | LookupSource::Lowercased => self.word,
+        };
+        Embedding::new(LayerVectors::new(vec![self.vector]), vec![piece])
     }
 }
 

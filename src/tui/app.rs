@@ -164,7 +164,7 @@ pub enum Notice {
 type Key = (String, usize, usize, u8);
 
 fn key(occurrence: &Occurrence, pooling: Pooling) -> Key {
-    (occurrence.sentence.clone(), occurrence.span.start, occurrence.span.end, pooling_index(pooling))
+    (occurrence.sentence().to_owned(), occurrence.span().start, occurrence.span().end, pooling_index(pooling))
 }
 
 fn pooling_index(pooling: Pooling) -> u8 {
@@ -230,7 +230,7 @@ struct Basis {
 
 /// Finds the word in a sentence, or says in a few words why it is not there.
 fn locate(text: &str, word: &str) -> Result<Occurrence, String> {
-    Occurrence::locate(text, word, &Locator::Search { nth: 1 }).map_err(|e| match e {
+    Occurrence::locate(word, text, &Locator::Search { nth: 1 }).map_err(|e| match e {
         Error::WordNotInSentence { .. } => format!("no whole word {word:?} in it"),
         other => other.to_string(),
     })
@@ -687,7 +687,7 @@ mod tests {
     use vecshift::LayerVectors;
 
     const INFO: fn() -> ModelInfo =
-        || ModelInfo { bert: "bert".into(), layers: 3, dims: 2, statics: "glove".into(), static_dims: 2 };
+        || ModelInfo { bert: "bert".into(), layers: 3, dims: 2, statics: "glove".into(), static_dims: 2, bert_architecture: "bert".into(), static_architecture: "finalfusion".into() };
 
     fn row(text: &str, sense: &str) -> Row {
         Row { word: Some("bank".into()), text: text.into(), sense: Some(sense.into()) }
@@ -725,10 +725,10 @@ mod tests {
                         results: occurrences
                             .into_iter()
                             .map(|o| {
-                                let base = o.sentence.len() as f32;
+                                let base = o.sentence().len() as f32;
                                 let shift = (l_of(&o) + 1.0) * (1.0 + f32::from(pooling_index(pooling)));
                                 let layers = (0..3).map(|l| vec![base, (base * (l as f32 + 1.0)).sin() + shift]).collect();
-                                (o, Ok(Encoded { vectors: LayerVectors::new(layers), windowed: false }))
+                                (o, Ok(Encoded { vectors: LayerVectors::new(layers), windowed: false, pieces: Vec::new(), unknown: Vec::new() }))
                             })
                             .collect(),
                     },
@@ -744,7 +744,7 @@ mod tests {
     }
 
     fn l_of(o: &Occurrence) -> f32 {
-        o.span.start as f32
+        o.span().start as f32
     }
 
     fn encodes(requests: &[Request]) -> Vec<(usize, Pooling, bool)> {

@@ -63,6 +63,19 @@ pub struct ContextualJson {
     pub layers: Vec<LayerJson>,
 }
 
+/// One engine as `compare --json` lists it under `engines`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EngineJson {
+    /// The engine's name.
+    pub name: String,
+    /// Static or contextual.
+    pub kind: vecshift::EngineKind,
+    /// Architecture or file format.
+    pub architecture: String,
+    /// Every layer (a static engine has one).
+    pub layers: Vec<LayerJson>,
+}
+
 /// A saved comparison: the compared sentences only (those with the word and with vectors).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Report {
@@ -79,6 +92,8 @@ pub struct Report {
     pub static_: Option<StaticJson>,
     /// The contextual comparison.
     pub contextual: ContextualJson,
+    /// Every engine, static first, as `compare --json` lists them.
+    pub engines: Vec<EngineJson>,
     /// The layer on screen, whose matrix the Markdown report prints.
     #[serde(skip)]
     pub shown_layer: usize,
@@ -118,22 +133,38 @@ impl Report {
                 (app.entries[i].text.clone(), reason)
             })
             .collect();
+        let contextual = ContextualJson {
+            model: info.bert.clone(),
+            pooling: app.pooling,
+            layers: analysis
+                .layers
+                .iter()
+                .enumerate()
+                .map(|(layer, s)| LayerJson { layer, matrix: s.matrix.clone(), mean_similarity: s.mean })
+                .collect(),
+        };
+        let statics = static_.iter().map(|s| EngineJson {
+            name: s.model.clone(),
+            kind: vecshift::EngineKind::Static,
+            architecture: info.static_architecture.clone(),
+            layers: vec![LayerJson { layer: 0, matrix: s.matrix.clone(), mean_similarity: s.mean_similarity }],
+        });
+        let engines = statics
+            .chain([EngineJson {
+                name: contextual.model.clone(),
+                kind: vecshift::EngineKind::Contextual,
+                architecture: info.bert_architecture.clone(),
+                layers: contextual.layers.clone(),
+            }])
+            .collect();
         Ok(Report {
             word: app.word.clone(),
-            sentences: occurrences.iter().map(|o| o.sentence.clone()).collect(),
-            spans: occurrences.iter().map(|o| [o.span.start, o.span.end]).collect(),
+            sentences: occurrences.iter().map(|o| o.sentence().to_owned()).collect(),
+            spans: occurrences.iter().map(|o| [o.span().start, o.span().end]).collect(),
             senses: analysis.rows.iter().map(|&i| app.entries[i].sense.clone()).collect(),
             static_,
-            contextual: ContextualJson {
-                model: info.bert.clone(),
-                pooling: app.pooling,
-                layers: analysis
-                    .layers
-                    .iter()
-                    .enumerate()
-                    .map(|(layer, s)| LayerJson { layer, matrix: s.matrix.clone(), mean_similarity: s.mean })
-                    .collect(),
-            },
+            contextual,
+            engines,
             shown_layer: app.layer,
             left_out,
         })

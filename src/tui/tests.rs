@@ -24,7 +24,7 @@ use super::worker::{Engines, Response};
 fn engines() -> &'static Mutex<Engines> {
     static ENGINES: OnceLock<Mutex<Engines>> = OnceLock::new();
     ENGINES.get_or_init(|| {
-        Mutex::new(Engines::new(BertEncoder::load_default().unwrap(), StaticEngine::open_default().unwrap()))
+        Mutex::new(Engines::new(Box::new(BertEncoder::load_default().unwrap()), Box::new(StaticEngine::open_default().unwrap())).unwrap())
     })
 }
 
@@ -239,15 +239,15 @@ fn the_worker_serves_waiting_jobs_before_background_ones() {
 
     let (replies, inbox) = mpsc::channel();
     let load: worker::Loader =
-        Box::new(|| Ok(Engines::new(BertEncoder::load_default()?, StaticEngine::open_default()?)));
+        Box::new(|| Engines::new(Box::new(BertEncoder::load_default()?), Box::new(StaticEngine::open_default()?)));
     let jobs = worker::spawn(load, move |r| {
         let _ = replies.send(r);
     });
     let Response::Loaded(Ok(info)) = inbox.recv().unwrap() else { panic!("the models did not load") };
     assert_eq!(info.layers, 7);
     let many: Vec<Occurrence> =
-        (0..80).map(|i| Occurrence::find(&format!("Bank number {i} is by the river."), "bank").unwrap()).collect();
-    let one = Occurrence::find("The bank approved my loan.", "bank").unwrap();
+        (0..80).map(|i| Occurrence::find("bank", &format!("Bank number {i} is by the river.")).unwrap()).collect();
+    let one = Occurrence::find("bank", "The bank approved my loan.").unwrap();
     jobs.send(Request::Encode { occurrences: many, pooling: Pooling::First, prefetch: true }).unwrap();
     jobs.send(Request::Encode { occurrences: vec![one.clone()], pooling: Pooling::Mean, prefetch: false }).unwrap();
     let mut order = Vec::new();
@@ -263,7 +263,7 @@ fn the_worker_serves_waiting_jobs_before_background_ones() {
     let position = order.iter().position(|(p, _)| *p == Pooling::Mean).unwrap();
     assert!(position < order.len() - 1, "the waiting job came after all of the background one: {order:?}");
     // Switching the pooling in between left each job its own: the same vectors as the library's.
-    let direct = BertEncoder::load_default().unwrap().embed_batch(&[one]).unwrap();
+    let direct: Vec<_> = BertEncoder::load_default().unwrap().embed_batch(&[one], Pooling::Mean).unwrap().into_iter().map(|r| r.unwrap().vectors).collect();
     for (a, b) in waited_for.unwrap().layers().iter().zip(direct[0].layers()) {
         assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5));
     }

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver, Sender};
 
-use vecshift::{BertEncoder, Embedder, LayerVectors, Neighbor, Occurrence, Pooling, StaticEngine, StaticVector};
+use vecshift::{Embedder, LayerVectors, Neighbor, Occurrence, Pooling, StaticVector, Vocabulary};
 
 /// Occurrences per reply, so that long lists show progress while they encode.
 const CHUNK: usize = 16;
@@ -29,6 +29,10 @@ pub struct ModelInfo {
     pub statics: String,
     /// Static vector length.
     pub static_dims: usize,
+    /// The contextual model's architecture (`bert`, ...).
+    pub bert_architecture: String,
+    /// The static vectors' file format.
+    pub static_architecture: String,
 }
 
 /// A job for the worker.
@@ -56,6 +60,10 @@ pub struct Encoded {
     pub vectors: LayerVectors,
     /// The sentence was longer than the model's positions and a window of it was encoded.
     pub windowed: bool,
+    /// The word's pieces that were pooled.
+    pub pieces: Vec<String>,
+    /// The pieces the tokenizer did not know.
+    pub unknown: Vec<String>,
 }
 
 /// A reply from the worker.
@@ -83,39 +91,36 @@ pub enum Response {
     Crashed(String),
 }
 
-/// The two engines the UI compares.
+/// The engines the UI compares: a contextual one and a static one with a vocabulary.
+///
+/// The worker knows them only through the library's traits, so any engine the library
+/// loads can be shown.
 pub struct Engines {
-    // In an Option only so that `with_pooling`, which takes the encoder by value, can switch
-    // the pooling in place: one set of weights serves all three poolings.
-    bert: Option<BertEncoder>,
-    statics: StaticEngine,
+    contextual: Box<dyn Embedder>,
+    statics: Box<dyn Embedder>,
 }
 
 impl Engines {
-    /// Wraps loaded engines.
-    pub fn new(bert: BertEncoder, statics: StaticEngine) -> Self {
-        Engines { bert: Some(bert), statics }
+    /// Wraps loaded engines; the static one must have a [`Vocabulary`] (neighbour search).
+    pub fn new(contextual: Box<dyn Embedder>, statics: Box<dyn Embedder>) -> anyhow::Result<Self> {
+        anyhow::ensure!(statics.vocabulary().is_some(), "{} has no vocabulary to search", statics.name());
+        Ok(Engines { contextual, statics })
     }
 
-    fn bert(&self) -> &BertEncoder {
-        self.bert.as_ref().expect("the encoder is only taken out for the moment of a pooling switch")
+    fn vocabulary(&self) -> &dyn Vocabulary {
+        self.statics.vocabulary().expect("checked in Engines::new")
     }
 
     /// Names and sizes of the models.
     pub fn info(&self) -> ModelInfo {
-        let bert = self.bert();
         ModelInfo {
-            bert: bert.name().to_owned(),
-            layers: bert.num_layers(),
-            dims: bert.dims(),
+            bert: self.contextual.name().to_owned(),
+            layers: self.contextual.num_layers(),
+            dims: self.contextual.dims(),
             statics: self.statics.name().to_owned(),
             static_dims: self.statics.dims(),
-        }
-    }
-
-    fn set_pooling(&mut self, pooling: Pooling) {
-        if self.bert().pooling() != pooling {
-            self.bert = self.bert.take().map(|b| b.with_pooling(pooling));
+            bert_architecture: self.contextual.architecture().to_owned(),
+            static_architecture: self.statics.architecture().to_owned(),
         }
     }
 
@@ -123,49 +128,41 @@ impl Engines {
     pub fn handle(&mut self, request: Request, reply: &mut dyn FnMut(Response)) {
         match request {
             Request::Encode { occurrences, pooling, .. } => {
-                self.set_pooling(pooling);
                 for chunk in occurrences.chunks(CHUNK) {
-                    reply(Response::Encoded { pooling, results: self.encode(chunk) });
+                    reply(Response::Encoded { pooling, results: self.encode(chunk, pooling) });
                 }
             }
             Request::Static(forms) => {
                 let found = forms
                     .into_iter()
                     .map(|form| {
-                        let result = self.statics.lookup(&form).map_err(|e| e.to_string());
+                        let result = self.vocabulary().lookup(&form).map_err(|e| e.to_string());
                         (form, result)
                     })
                     .collect();
                 reply(Response::Static(found));
             }
             Request::Neighbours(word) => {
-                let result = self.statics.neighbors(&word, NEIGHBOURS).map_err(|e| e.to_string());
+                let result = self.vocabulary().neighbors(&word, NEIGHBOURS).map_err(|e| e.to_string());
                 reply(Response::Neighbours { word, result });
             }
         }
     }
 
-    /// Encodes a batch; an occurrence that cannot be tokenized gets its own error and does not
+    /// Encodes a batch; an occurrence that cannot be embedded gets its own error and does not
     /// take the others down with it.
-    fn encode(&self, chunk: &[Occurrence]) -> Vec<(Occurrence, Result<Encoded, String>)> {
-        let bert = self.bert();
-        let windowed: Vec<Result<bool, String>> =
-            chunk.iter().map(|o| bert.tokenize(o).map(|t| t.windowed_from.is_some()).map_err(|e| e.to_string())).collect();
-        let good: Vec<Occurrence> =
-            chunk.iter().zip(&windowed).filter(|(_, w)| w.is_ok()).map(|(o, _)| o.clone()).collect();
-        let mut vectors = match bert.embed_batch(&good) {
-            Ok(vectors) => vectors.into_iter().map(Ok).collect::<Vec<_>>(),
-            Err(e) => vec![Err(e.to_string()); good.len()],
-        }
-        .into_iter();
+    fn encode(&self, chunk: &[Occurrence], pooling: Pooling) -> Vec<(Occurrence, Result<Encoded, String>)> {
+        let results = match self.contextual.embed_batch(chunk, pooling) {
+            Ok(results) => results.into_iter().map(|r| r.map_err(|e| e.to_string())).collect(),
+            Err(e) => vec![Err(e.to_string()); chunk.len()],
+        };
         chunk
             .iter()
-            .zip(windowed)
-            .map(|(occurrence, windowed)| {
-                let result = windowed.and_then(|windowed| {
-                    vectors.next().expect("one result per tokenized occurrence").map(|vectors| Encoded { vectors, windowed })
-                });
-                (occurrence.clone(), result)
+            .cloned()
+            .zip(results)
+            .map(|(occurrence, result)| {
+                let encoded = result.map(|e| Encoded { windowed: e.windowed_from.is_some(), pieces: e.pieces, unknown: e.unknown, vectors: e.vectors });
+                (occurrence, encoded)
             })
             .collect()
     }

@@ -84,9 +84,9 @@ pub fn highlighted<'a>(app: &'a App, entry: usize, theme: Theme) -> Vec<Span<'a>
     let e = &app.entries[entry];
     match &e.located {
         Ok(o) => vec![
-            Span::raw(&e.text[..o.span.start]),
-            Span::styled(&e.text[o.span.clone()], theme.word()),
-            Span::raw(&e.text[o.span.end..]),
+            Span::raw(&e.text[..o.span().start]),
+            Span::styled(&e.text[o.span()], theme.word()),
+            Span::raw(&e.text[o.span().end..]),
         ],
         Err(_) => vec![Span::raw(e.text.as_str())],
     }

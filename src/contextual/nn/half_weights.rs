@@ -230,7 +230,7 @@ mod x86 {
                 // SAFETY: the `features` values just stored.
                 let row = unsafe { std::slice::from_raw_parts_mut(out.add(j * stride), features) };
                 // Vectorised 16 wide here, as this function is compiled for AVX-512.
-                row.iter_mut().for_each(|v| *v = crate::bert::kernels::gelu(*v));
+                row.iter_mut().for_each(|v| *v = crate::contextual::nn::kernels::gelu(*v));
             }
         }
     }

@@ -4,93 +4,88 @@
 //! embeddings output and each layer's output, so the (small) model is written out here in
 //! the same shape: plain structs with `load(vb, &config)` and `forward`.
 
-use candle_core::{DType, Module, Result, Tensor};
+use candle_core::{Module, Result, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder, embedding, layer_norm, linear};
 
-use super::config::{BertConfig, HiddenAct};
-use super::half_weights::PackedF16;
-use super::kernels;
+use serde::Deserialize;
 
-/// A dense layer: its weight in one computing form (see [`Weight`]) and its bias.
-struct Dense {
-    weight: Weight,
-    bias: Option<Tensor>,
-    /// The bias as a plain vector (zeros when there is none), for the fused CPU kernels.
-    bias_values: Vec<f32>,
+use super::{ContextualModel, ModelInfo};
+use crate::contextual::nn::{Dense, Mask, add_norm_params, fused_add_norm, kernels};
+
+/// The activation between the two feed-forward projections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HiddenAct {
+    /// Exact GELU with erf (`"gelu"` in transformers).
+    Gelu,
+    /// GELU's tanh approximation (`"gelu_new"`, `"gelu_pytorch_tanh"`).
+    #[serde(alias = "gelu_pytorch_tanh", alias = "gelu_fast")]
+    GeluNew,
+    /// ReLU.
+    Relu,
 }
 
-/// A dense layer's weight, in the one form its device computes with.
-enum Weight {
-    /// `[in, out]` row-major, for candle's matrix product. Checkpoints store `[out, in]`;
-    /// multiplying by its transpose view makes gemm gather the weight element by element on
-    /// every call (a tenth of the encoder's time), so it is transposed once at load.
-    Transposed(Tensor),
-    /// f16 panels, on CPUs with the kernel when every weight is exactly an f16 value.
-    Packed(PackedF16),
+/// Only absolute position embeddings are implemented (BERT, MiniLM, most derivatives).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PositionEmbeddingType {
+    /// Learned absolute position embeddings.
+    #[default]
+    Absolute,
 }
 
-impl Dense {
-    fn load(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Self> {
-        let layer = linear(in_dim, out_dim, vb)?;
-        Self::from_parts(layer.weight(), layer.bias())
-    }
+fn default_layer_norm_eps() -> f64 {
+    1e-12
+}
 
-    /// From a checkpoint-layout `[out, in]` weight and an optional `[out]` bias.
-    fn from_parts(weight: &Tensor, bias: Option<&Tensor>) -> Result<Self> {
-        let (out_dim, in_dim) = weight.dims2()?;
-        let bias_values = match bias {
-            Some(b) => b.to_vec1::<f32>()?,
-            None => vec![0.0; out_dim],
-        };
-        let packed = match weight.device().is_cpu() && weight.dtype() == DType::F32 {
-            true => PackedF16::pack(&weight.flatten_all()?.to_vec1::<f32>()?, out_dim, in_dim),
-            false => None,
-        };
-        let weight = match packed {
-            Some(packed) => Weight::Packed(packed),
-            None => Weight::Transposed(weight.t()?.contiguous()?),
-        };
-        Ok(Dense { weight, bias: bias.cloned(), bias_values })
-    }
+fn default_type_vocab_size() -> usize {
+    2
+}
 
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        if let Weight::Packed(weight) = &self.weight {
-            return weight.forward(xs, self.bias.as_ref().map(|_| self.bias_values.as_slice()), false);
-        }
-        let ys = self.matmul(xs)?;
-        match &self.bias {
-            Some(bias) => ys.broadcast_add(bias),
-            None => Ok(ys),
-        }
-    }
+/// The fields of a Hugging Face BERT `config.json` that the encoder uses.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct BertConfig {
+    /// Size of the WordPiece vocabulary.
+    pub vocab_size: usize,
+    /// Width of every hidden state.
+    pub hidden_size: usize,
+    /// Number of encoder layers.
+    pub num_hidden_layers: usize,
+    /// Attention heads per layer.
+    pub num_attention_heads: usize,
+    /// Width of the feed-forward layer.
+    pub intermediate_size: usize,
+    /// Feed-forward activation.
+    pub hidden_act: HiddenAct,
+    /// Longest input, in tokens, that has a position embedding.
+    pub max_position_embeddings: usize,
+    /// Number of segment (token type) embeddings.
+    #[serde(default = "default_type_vocab_size")]
+    pub type_vocab_size: usize,
+    /// Epsilon of every layer norm.
+    #[serde(default = "default_layer_norm_eps")]
+    pub layer_norm_eps: f64,
+    /// Padding token id.
+    #[serde(default)]
+    pub pad_token_id: u32,
+    /// Kind of position embeddings.
+    #[serde(default)]
+    pub position_embedding_type: PositionEmbeddingType,
+}
 
-    /// The product with the weight only; the caller adds the bias (fused into its next step).
-    fn matmul(&self, xs: &Tensor) -> Result<Tensor> {
-        match &self.weight {
-            Weight::Packed(weight) => weight.forward(xs, None, false),
-            Weight::Transposed(weight_t) => {
-                let (batch, seq, in_dim) = xs.dims3()?;
-                xs.reshape((batch * seq, in_dim))?.matmul(weight_t)?.reshape((batch, seq, ()))
-            }
+impl BertConfig {
+    /// Checks the invariants the encoder relies on.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.num_attention_heads == 0 || !self.hidden_size.is_multiple_of(self.num_attention_heads) {
+            return Err(format!(
+                "hidden_size {} is not divisible by num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
         }
-    }
-
-    /// `GELU(xs W + b)` with transformers' exact (erf) GELU: fused on the CPU.
-    fn forward_gelu_erf(&self, xs: &Tensor) -> Result<Tensor> {
-        match &self.weight {
-            Weight::Packed(weight) => weight.forward(xs, Some(&self.bias_values), true),
-            Weight::Transposed(_) if xs.device().is_cpu() => kernels::bias_gelu_erf(&self.matmul(xs)?, &self.bias_values),
-            Weight::Transposed(_) => self.forward(xs)?.gelu_erf(),
+        if self.max_position_embeddings < 3 {
+            return Err(format!("max_position_embeddings {} is too small", self.max_position_embeddings));
         }
-    }
-
-    /// `LayerNorm(xs W + b + residual)`: fused on the CPU, candle's ops elsewhere.
-    fn forward_add_norm(&self, xs: &Tensor, residual: &Tensor, norm: &LayerNorm, fused: &kernels::AddNorm) -> Result<Tensor> {
-        if xs.device().is_cpu() {
-            kernels::add_norm(&self.matmul(xs)?, residual, fused)
-        } else {
-            norm.forward(&(self.forward(xs)? + residual)?)
-        }
+        Ok(())
     }
 }
 
@@ -114,7 +109,7 @@ impl BertEmbeddings {
         let fused = match vb.device().is_cpu() {
             true => {
                 let segment0 = token_type.embeddings().narrow(0, 0, 1)?;
-                let params = add_norm_params(vec![0.0; config.hidden_size], &norm, config)?;
+                let params = add_norm_params(vec![0.0; config.hidden_size], &norm, config.layer_norm_eps)?;
                 Some((position.embeddings().broadcast_add(&segment0)?, params))
             }
             false => None,
@@ -173,7 +168,7 @@ impl BertAttention {
         };
         Ok(BertAttention {
             qkv: Dense::from_parts(&weight, bias.as_ref())?,
-            add_norm: fused_add_norm(&output, &norm, config)?,
+            add_norm: fused_add_norm(&output, &norm, config.layer_norm_eps)?,
             output,
             norm,
             heads: config.num_attention_heads,
@@ -206,33 +201,6 @@ impl BertAttention {
     }
 }
 
-/// The fused kernel's copy of a dense layer's bias and the layer norm that follows it.
-fn fused_add_norm(dense: &Dense, norm: &LayerNorm, config: &BertConfig) -> Result<kernels::AddNorm> {
-    add_norm_params(dense.bias_values.clone(), norm, config)
-}
-
-/// A layer norm's parameters as plain vectors, with the bias added before it.
-fn add_norm_params(bias: Vec<f32>, norm: &LayerNorm, config: &BertConfig) -> Result<kernels::AddNorm> {
-    let width = bias.len();
-    Ok(kernels::AddNorm {
-        bias,
-        gamma: norm.weight().to_vec1::<f32>()?,
-        beta: match norm.bias() {
-            Some(beta) => beta.to_vec1::<f32>()?,
-            None => vec![0.0; width],
-        },
-        eps: config.layer_norm_eps as f32,
-    })
-}
-
-/// Which tokens attention may look at, in the form the device's attention code takes.
-enum Mask {
-    /// Per token of `[batch, seq]`: true for real tokens (the CPU's fused kernel).
-    Tokens(Vec<bool>),
-    /// An additive `[batch, 1, 1, seq]` bias (candle's general ops on other devices).
-    Bias(Tensor),
-}
-
 /// One transformer layer: attention, then the feed-forward block.
 struct BertLayer {
     attention: BertAttention,
@@ -250,7 +218,7 @@ impl BertLayer {
         Ok(BertLayer {
             attention: BertAttention::load(vb.pp("attention"), config)?,
             intermediate: Dense::load(config.hidden_size, config.intermediate_size, vb.pp("intermediate").pp("dense"))?,
-            add_norm: fused_add_norm(&output, &norm, config)?,
+            add_norm: fused_add_norm(&output, &norm, config.layer_norm_eps)?,
             output,
             norm,
             act: config.hidden_act,
@@ -295,14 +263,7 @@ impl BertModel {
     /// then the output of each layer. Rows of padding tokens are not meaningful (on the CPU
     /// no attention is computed for them at all).
     pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Vec<Tensor>> {
-        let mask = if input_ids.device().is_cpu() {
-            let real = attention_mask.flatten_all()?.to_vec1::<u32>()?.into_iter().map(|m| m != 0).collect();
-            Mask::Tokens(real)
-        } else {
-            // The same additive mask transformers builds: padding keys get the lowest f32.
-            let bias = (attention_mask.to_dtype(DType::F32)?.affine(-1.0, 1.0)? * f64::from(f32::MIN))?;
-            Mask::Bias(bias.unsqueeze(1)?.unsqueeze(1)?)
-        };
+        let mask = Mask::new(attention_mask)?;
         let mut hidden = Vec::with_capacity(self.layers.len() + 1);
         hidden.push(self.embeddings.forward(input_ids)?);
         for layer in &self.layers {
@@ -311,4 +272,31 @@ impl BertModel {
         }
         Ok(hidden)
     }
+}
+
+impl ContextualModel for BertModel {
+    fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Vec<Tensor>> {
+        BertModel::forward(self, input_ids, attention_mask)
+    }
+}
+
+/// Reads a BERT `config.json` and loads the weights, with or without the `bert.` prefix that
+/// checkpoints saved from task models (`BertForMaskedLM`, ...) carry.
+pub(super) fn load(config_json: &str, vb: VarBuilder) -> std::result::Result<(Box<dyn ContextualModel>, ModelInfo), String> {
+    let config: BertConfig =
+        serde_json::from_str(config_json).map_err(|e| format!("config.json is not a supported BERT config: {e}"))?;
+    config.validate().map_err(|e| format!("config.json: {e}"))?;
+    let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") { vb.pp("bert") } else { vb };
+    let model = BertModel::load(vb, &config)
+        .map_err(|e| format!("weights do not match config.json: {}", crate::error::candle_message(&e)))?;
+    let info = ModelInfo {
+        architecture: "bert",
+        hidden_size: config.hidden_size,
+        num_hidden_layers: config.num_hidden_layers,
+        max_positions: config.max_position_embeddings,
+        vocab_size: config.vocab_size,
+        pad_token_id: config.pad_token_id,
+        causal: false,
+    };
+    Ok((Box::new(model), info))
 }

@@ -1,0 +1,301 @@
+//! Contextual engines: transformer models with per-layer word vectors.
+//!
+//! [`ContextualEncoder`] is the architecture-independent half: tokenize, locate the word's
+//! pieces, cut a window out of a sentence longer than the model, batch, run, pool
+//! (`pipeline.rs`). The architecture itself, chosen by `config.json`'s `model_type`, is one file
+//! in [`models`]; the layers and CPU kernels they share are in `nn`.
+
+pub mod models;
+pub(crate) mod nn;
+mod pipeline;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+use tokenizers::{ModelWrapper, Tokenizer};
+
+pub use models::bert::{BertConfig, BertEmbeddings, BertModel, HiddenAct, PositionEmbeddingType};
+pub use models::{ContextualModel, ModelInfo, supported_model_types};
+pub use pipeline::{TokenizedOccurrence, TokenizedSentence};
+
+use crate::engine::{Embedder, Embedding, EngineKind, Pooling, SentenceEmbedder, SentenceVectors};
+use crate::error::{Error, Result};
+use crate::occurrence::Occurrence;
+use crate::source::{ModelFiles, ModelSource};
+
+/// How to load a contextual model.
+///
+/// The `vecshift` binary builds this from its flags and environment (`--device`,
+/// `VECSHIFT_DEVICE`); the library itself reads no environment variable.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    device: Device,
+    name: Option<String>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { device: Device::Cpu, name: None }
+    }
+}
+
+impl LoadOptions {
+    /// Runs the model on `device` (default: the CPU).
+    pub fn device(mut self, device: Device) -> Self {
+        self.device = device;
+        self
+    }
+
+    /// Reports the engine under `name` instead of the model's directory or hub id.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The device the model will run on.
+    pub fn get_device(&self) -> &Device {
+        &self.device
+    }
+}
+
+/// Parses a device name: `cpu`, `cuda`, `cuda:N` or `metal`.
+///
+/// GPUs need a build with the `cuda` (or `metal`) feature; asking for one without it is an error
+/// that says so rather than a silent fall-back to the CPU.
+pub fn parse_device(text: &str) -> Result<Device> {
+    let wanted = text.trim().to_ascii_lowercase();
+    let unavailable = |what: &str, feature: &str| {
+        Error::InvalidArgument(format!(
+            "device {what}: this vecshift was built without {feature} support; rebuild with `cargo build --release --features {feature}` or use the cpu"
+        ))
+    };
+    match wanted.as_str() {
+        "" | "cpu" => Ok(Device::Cpu),
+        cuda if cuda.starts_with("cuda") => {
+            let ordinal = cuda.strip_prefix("cuda").unwrap_or("").trim_start_matches(':');
+            let ordinal: usize = if ordinal.is_empty() {
+                0
+            } else {
+                ordinal.parse().map_err(|_| Error::InvalidArgument(format!("device {cuda}: expected cuda or cuda:N")))?
+            };
+            if !cfg!(feature = "cuda") {
+                return Err(unavailable(cuda, "cuda"));
+            }
+            Device::new_cuda(ordinal).map_err(|e| {
+                Error::InvalidArgument(format!(
+                    "device {cuda}: no usable CUDA GPU ({}); use the cpu",
+                    crate::error::candle_message(&e)
+                ))
+            })
+        }
+        "metal" if cfg!(feature = "metal") => Device::new_metal(0)
+            .map_err(|e| Error::InvalidArgument(format!("device metal: {}; use the cpu", crate::error::candle_message(&e)))),
+        "metal" => Err(unavailable("metal", "metal")),
+        other => Err(Error::InvalidArgument(format!("device {other:?}: expected cpu, cuda, cuda:N or metal"))),
+    }
+}
+
+/// A transformer checkpoint (any architecture of [`models::ARCHITECTURES`]) behind the
+/// [`Embedder`] trait.
+///
+/// On the CPU, the model runs on rayon's global pool (`RAYON_NUM_THREADS` threads, default
+/// all cores). Weights stored as f16 stay f16 in memory on CPUs with AVX-512 (computed in f32);
+/// other checkpoints use candle's matrix product, which looks up its thread count again at every
+/// product (reading `/proc/cpuinfo`) unless `RAYON_NUM_THREADS` is set: programs that encode
+/// many short sentences should set it, as the `vecshift` binary does.
+///
+/// ```no_run
+/// use vecshift::{ContextualEncoder, Embedder, Occurrence, Pooling};
+/// let bert = ContextualEncoder::load_default()?;
+/// let river = bert.embed(&Occurrence::find("bank", "We sat on the river bank.")?, Pooling::Mean)?;
+/// let money = bert.embed(&Occurrence::find("bank", "The bank approved my loan.")?, Pooling::Mean)?;
+/// let last = bert.num_layers() - 1;
+/// let cos = vecshift::cosine(river.vectors.layer(last).unwrap(), money.vectors.layer(last).unwrap());
+/// println!("cosine at layer {last}: {cos:.3}");
+/// # Ok::<(), vecshift::Error>(())
+/// ```
+pub struct ContextualEncoder {
+    name: String,
+    dir: PathBuf,
+    info: ModelInfo,
+    model: Box<dyn ContextualModel>,
+    tokenizer: Tokenizer,
+    /// Ids of the tokens that stand for text the tokenizer does not know (`[UNK]`, `<unk>`).
+    unknown_ids: Vec<u32>,
+    device: Device,
+}
+
+/// The name [`ContextualEncoder`] had when BERT was its only architecture.
+pub type BertEncoder = ContextualEncoder;
+
+impl ContextualEncoder {
+    /// Loads a checkpoint directory holding `config.json`, `tokenizer.json` and
+    /// `model.safetensors` (or sharded weights), on the CPU.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::load_with(dir, &LoadOptions::default())
+    }
+
+    /// Loads a checkpoint directory with the given options.
+    pub fn load_with(dir: impl AsRef<Path>, options: &LoadOptions) -> Result<Self> {
+        let dir = dir.as_ref();
+        let files = ModelFiles::in_dir(dir)?;
+        let name = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
+        Self::load_files(&files, name, options)
+    }
+
+    /// Loads from a local directory or a Hugging Face model id (see [`ModelSource`]).
+    pub fn load_source(source: &ModelSource, options: &LoadOptions) -> Result<Self> {
+        let files = source.resolve()?;
+        Self::load_files(&files, source.to_string(), options)
+    }
+
+    /// Loads the embedded default model (all-MiniLM-L6-v2, f16 weights) on the CPU.
+    pub fn load_default() -> Result<Self> {
+        Self::load(crate::source::default_bert_dir())
+    }
+
+    /// Loads from resolved files; `name` is what [`Embedder::name`] reports unless the options
+    /// name the engine.
+    pub fn load_files(files: &ModelFiles, name: String, options: &LoadOptions) -> Result<Self> {
+        let dir = files.dir.clone();
+        let model_error = |reason: String| Error::Model { path: dir.clone(), reason };
+
+        let config_json = std::fs::read_to_string(&files.config).map_err(|e| Error::io(&files.config, e))?;
+        let mut tokenizer = Tokenizer::from_file(&files.tokenizer)
+            .map_err(|e| model_error(format!("cannot read tokenizer.json: {e}")))?;
+        // tokenizer.json may pad or truncate (MiniLM's pads to 128); vecshift pads and windows itself.
+        tokenizer.with_padding(None);
+        tokenizer.with_truncation(None).map_err(|e| model_error(format!("cannot disable truncation: {e}")))?;
+
+        // Checked before the weights are read: a mismatch there would be reported as a shape
+        // error of the embeddings, hiding the real cause.
+        #[derive(serde::Deserialize)]
+        struct VocabSize {
+            vocab_size: Option<usize>,
+        }
+        let declared = serde_json::from_str::<VocabSize>(&config_json).ok().and_then(|c| c.vocab_size);
+        let tokenizer_vocab = tokenizer.get_vocab_size(true);
+        if let Some(vocab_size) = declared.filter(|&v| tokenizer_vocab > v) {
+            return Err(model_error(format!(
+                "tokenizer.json has {tokenizer_vocab} tokens but the model only {vocab_size} embeddings: the tokenizer belongs to another model"
+            )));
+        }
+
+        let device = options.device.clone();
+        // Weights may be stored as f16 or bf16; they are widened once to f32 at load.
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&files.weights], DType::F32, &device) }.map_err(|e| {
+            model_error(format!("cannot read {}: {}", files.weights.display(), crate::error::candle_message(&e)))
+        })?;
+        let (model, info) = models::load(&config_json, vb).map_err(model_error)?;
+
+        if tokenizer_vocab > info.vocab_size {
+            return Err(model_error(format!(
+                "tokenizer.json has {tokenizer_vocab} tokens but the model only {} embeddings: the tokenizer belongs to another model",
+                info.vocab_size
+            )));
+        }
+        let unknown_ids = unknown_token_ids(&tokenizer);
+        Ok(ContextualEncoder {
+            name: options.name.clone().unwrap_or(name),
+            dir: files.dir.clone(),
+            info,
+            model,
+            tokenizer,
+            unknown_ids,
+            device,
+        })
+    }
+
+    /// What the model is: architecture, sizes, positions.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// The directory the files were loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The tokenizer, with padding and truncation switched off.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The device the model runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+}
+
+/// The ids of the tokens a tokenizer puts where it does not know the text.
+fn unknown_token_ids(tokenizer: &Tokenizer) -> Vec<u32> {
+    let declared = match tokenizer.get_model() {
+        ModelWrapper::WordPiece(model) => Some(model.unk_token.clone()),
+        ModelWrapper::BPE(model) => model.unk_token.clone(),
+        _ => None,
+    };
+    // Unigram (SentencePiece) models keep their unknown id private; they name it `<unk>`.
+    let mut ids: Vec<u32> = declared
+        .into_iter()
+        .chain(["<unk>".to_owned(), "[UNK]".to_owned()])
+        .filter_map(|token| tokenizer.token_to_id(&token))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+impl Embedder for ContextualEncoder {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn architecture(&self) -> &str {
+        self.info.architecture
+    }
+
+    fn dims(&self) -> usize {
+        self.info.hidden_size
+    }
+
+    fn num_layers(&self) -> usize {
+        self.info.num_hidden_layers + 1
+    }
+
+    fn kind(&self) -> EngineKind {
+        EngineKind::Contextual
+    }
+
+    fn default_pooling(&self) -> Pooling {
+        if self.info.causal { Pooling::Last } else { Pooling::Mean }
+    }
+
+    fn is_causal(&self) -> bool {
+        self.info.causal
+    }
+
+    fn max_positions(&self) -> Option<usize> {
+        Some(self.info.max_positions)
+    }
+
+    fn embed_batch(&self, occurrences: &[Occurrence], pooling: Pooling) -> Result<Vec<Result<Embedding>>> {
+        let tokenized: Vec<Result<TokenizedSentence>> =
+            occurrences.iter().map(|o| self.tokenize(o).map(TokenizedSentence::alone)).collect();
+        Ok(self.encode(tokenized, pooling)?.into_iter().map(|r| r.map(|s| s.target)).collect())
+    }
+
+    fn sentence_embedder(&self) -> Option<&dyn SentenceEmbedder> {
+        Some(self)
+    }
+}
+
+impl SentenceEmbedder for ContextualEncoder {
+    fn embed_in_context(&self, occurrences: &[Occurrence], pooling: Pooling) -> Result<Vec<Result<SentenceVectors>>> {
+        let tokenized = occurrences
+            .iter()
+            .map(|o| self.tokenize_with_words(o, &crate::engine::context_words(o)))
+            .collect();
+        self.encode(tokenized, pooling)
+    }
+}

@@ -1,0 +1,254 @@
+//! The architecture-independent half of a contextual engine: tokenize a sentence, find the
+//! target word's pieces (and those of the other words), cut a window out of a sentence longer
+//! than the model, pad sentences into length-sorted batches, run the model, pool.
+//!
+//! Pieces are found through the tokenizer's byte offsets, so the same code serves WordPiece
+//! (`##`), byte-level BPE (`Ġ`), SentencePiece (`▁`) and byte fallback alike.
+
+use std::ops::Range;
+
+use candle_core::Tensor;
+use tokenizers::Encoding;
+
+use super::ContextualEncoder;
+use crate::engine::{Embedding, LayerVectors, Pooling, SentenceVectors};
+use crate::error::{Error, Result};
+use crate::occurrence::Occurrence;
+
+/// Sentences per forward pass: large enough to keep the matrix products efficient,
+/// small enough that a batch of long sentences stays well within memory.
+const BATCH_SIZE: usize = 32;
+
+/// A sentence as token ids, with the positions of the target word's pieces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenizedOccurrence {
+    /// Token ids, special tokens included, at most the model's maximum length.
+    pub ids: Vec<u32>,
+    /// Positions in `ids` of the target word's pieces.
+    pub word_tokens: Range<usize>,
+    /// The target's pieces as the tokenizer wrote them.
+    pub pieces: Vec<String>,
+    /// The pieces that are the tokenizer's unknown token.
+    pub unknown: Vec<String>,
+    /// Set when the sentence was longer than the model allows and a window around the target was kept.
+    pub windowed_from: Option<usize>,
+}
+
+/// An occurrence tokenized as [`ContextualEncoder::tokenize`] does, plus the pieces of other words
+/// of the same sentence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenizedSentence {
+    /// The occurrence's tokens and the target's pieces.
+    pub target: TokenizedOccurrence,
+    /// Each other word that got at least one piece inside the encoded tokens: its byte span in
+    /// the sentence and the positions of its pieces in `target.ids`.
+    pub words: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl TokenizedSentence {
+    /// The target alone, without other words.
+    pub fn alone(target: TokenizedOccurrence) -> Self {
+        TokenizedSentence { target, words: Vec::new() }
+    }
+}
+
+impl ContextualEncoder {
+    /// Tokenizes a sentence and finds the target word's pieces.
+    ///
+    /// A sentence longer than the model's positions is cut to a window centred on the
+    /// target (`windowed_from` says so); the target itself is never cut.
+    pub fn tokenize(&self, occurrence: &Occurrence) -> Result<TokenizedOccurrence> {
+        let encoding = self.encode_text(occurrence.sentence())?;
+        self.tokenize_encoding(&encoding, occurrence)
+    }
+
+    /// Tokenizes an occurrence and finds the pieces of `words`, byte spans of other words of
+    /// the same sentence (for example from [`context_words`](crate::engine::context_words)).
+    ///
+    /// Words that overlap the target, produce no pieces, or do not lie wholly inside the window
+    /// a long sentence is cut to are left out.
+    pub fn tokenize_with_words(&self, occurrence: &Occurrence, words: &[Range<usize>]) -> Result<TokenizedSentence> {
+        let encoding = self.encode_text(occurrence.sentence())?;
+        let target = self.tokenize_encoding(&encoding, occurrence)?;
+        let pieces_of = |span: &Range<usize>| word_pieces(&encoding, span);
+        // `tokenize` may have cut a long sentence to a window; map full positions into it.
+        let shift = pieces_of(&occurrence.span()).map_or(0, |p| p.start - target.word_tokens.start);
+        let (lead, trail) = special_ends(&encoding);
+        let window = lead..target.ids.len() - trail;
+        let target_span = occurrence.span();
+        let words = words
+            .iter()
+            .filter(|span| span.end <= target_span.start || span.start >= target_span.end)
+            .filter_map(|span| {
+                let full = pieces_of(span)?;
+                let pieces = full.start.checked_sub(shift)?..full.end - shift;
+                (pieces.start >= window.start && pieces.end <= window.end).then(|| (span.clone(), pieces))
+            })
+            .collect();
+        Ok(TokenizedSentence { target, words })
+    }
+
+    /// The tokenizer's encoding of a sentence, special tokens included.
+    fn encode_text(&self, sentence: &str) -> Result<Encoding> {
+        self.tokenizer
+            .encode(sentence, true)
+            .map_err(|e| Error::Tokenizer { sentence: sentence.to_owned(), reason: e.to_string() })
+    }
+
+    /// [`tokenize`](Self::tokenize) on an encoding already made by [`encode_text`](Self::encode_text).
+    fn tokenize_encoding(&self, encoding: &Encoding, occurrence: &Occurrence) -> Result<TokenizedOccurrence> {
+        let sentence = occurrence.sentence();
+        let Some(Range { start: first, end }) = word_pieces(encoding, &occurrence.span()) else {
+            return Err(Error::Tokenizer {
+                sentence: sentence.to_owned(),
+                reason: format!(
+                    "the word {:?} produced no pieces (WordPieces or BPE tokens): is it only punctuation or invisible characters?",
+                    occurrence.word()
+                ),
+            });
+        };
+        let tokens = &encoding.get_tokens()[first..end];
+        let ids = encoding.get_ids();
+        let pieces = tokens.to_vec();
+        let unknown = ids[first..end]
+            .iter()
+            .zip(tokens)
+            .filter(|(id, _)| self.unknown_ids.contains(id))
+            .map(|(_, t)| t.clone())
+            .collect();
+        let last = end - 1;
+        let max = self.info.max_positions;
+        if ids.len() <= max {
+            return Ok(TokenizedOccurrence { ids: ids.to_vec(), word_tokens: first..end, pieces, unknown, windowed_from: None });
+        }
+
+        // Keep the special tokens at both ends and the window of content tokens around the word.
+        let (lead, trail) = special_ends(encoding);
+        let budget = max - lead - trail;
+        let word_len = last + 1 - first;
+        if word_len > budget {
+            return Err(Error::Tokenizer {
+                sentence: sentence.chars().take(80).collect(),
+                reason: format!("the word alone has {word_len} pieces, more than the model's {max} positions"),
+            });
+        }
+        let content_end = ids.len() - trail;
+        let start = (first + word_len / 2).saturating_sub(budget / 2).clamp(lead, content_end - budget);
+        let mut windowed = ids[..lead].to_vec();
+        windowed.extend_from_slice(&ids[start..start + budget]);
+        windowed.extend_from_slice(&ids[content_end..]);
+        let shift = start - lead;
+        Ok(TokenizedOccurrence {
+            ids: windowed,
+            word_tokens: first - shift..last + 1 - shift,
+            pieces,
+            unknown,
+            windowed_from: Some(ids.len()),
+        })
+    }
+
+    /// Runs the model on tokenized sentences (padded and masked into one batch) and pools
+    /// each target word per layer.
+    pub fn encode_tokenized(&self, batch: &[TokenizedOccurrence], pooling: Pooling) -> Result<Vec<LayerVectors>> {
+        let sentences: Vec<TokenizedSentence> = batch.iter().cloned().map(TokenizedSentence::alone).collect();
+        let refs: Vec<&TokenizedSentence> = sentences.iter().collect();
+        Ok(self.encode_sentences(&refs, pooling)?.into_iter().map(|s| s.target.vectors).collect())
+    }
+
+    /// Encodes tokenized sentences in length-sorted batches and pools the target and every
+    /// listed word per layer, in the input order.
+    pub fn embed_all_words(&self, sentences: &[TokenizedSentence], pooling: Pooling) -> Result<Vec<SentenceVectors>> {
+        self.encode(sentences.iter().cloned().map(Ok).collect(), pooling)?.into_iter().collect()
+    }
+
+    /// Encodes the sentences that tokenized in length-sorted batches, and returns every result
+    /// in the input order (tokenizing failures stay in their slots).
+    pub(super) fn encode(&self, tokenized: Vec<Result<TokenizedSentence>>, pooling: Pooling) -> Result<Vec<Result<SentenceVectors>>> {
+        let mut order: Vec<usize> = (0..tokenized.len()).filter(|&i| tokenized[i].is_ok()).collect();
+        order.sort_by_key(|&i| tokenized[i].as_ref().map_or(0, |t| t.target.ids.len()));
+        let mut results: Vec<Option<SentenceVectors>> = vec![None; tokenized.len()];
+        for chunk in order.chunks(BATCH_SIZE) {
+            let batch: Vec<&TokenizedSentence> = chunk.iter().filter_map(|&i| tokenized[i].as_ref().ok()).collect();
+            for (&i, vectors) in chunk.iter().zip(self.encode_sentences(&batch, pooling)?) {
+                results[i] = Some(vectors);
+            }
+        }
+        Ok(tokenized
+            .into_iter()
+            .zip(results)
+            .map(|(t, r)| t.map(|_| r.expect("every tokenized sentence is in one batch")))
+            .collect())
+    }
+
+    /// One padded forward pass; pooling is a product with a `[batch, words, seq]` weight tensor
+    /// whose row 0 is the target and rows 1.. the other words.
+    fn encode_sentences(&self, batch: &[&TokenizedSentence], pooling: Pooling) -> Result<Vec<SentenceVectors>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = batch.len();
+        let seq = batch.iter().map(|t| t.target.ids.len()).max().unwrap_or(0);
+        let rows = 1 + batch.iter().map(|t| t.words.len()).max().unwrap_or(0);
+        let mut ids = vec![self.info.pad_token_id; n * seq];
+        let mut mask = vec![0u32; n * seq];
+        let mut weights = vec![0f32; n * rows * seq];
+        for (b, t) in batch.iter().enumerate() {
+            let len = t.target.ids.len();
+            ids[b * seq..b * seq + len].copy_from_slice(&t.target.ids);
+            mask[b * seq..b * seq + len].fill(1);
+            let spans = std::iter::once(&t.target.word_tokens).chain(t.words.iter().map(|(_, p)| p));
+            for (r, pieces) in spans.enumerate() {
+                let pieces = match pooling {
+                    Pooling::Mean => pieces.clone(),
+                    Pooling::First => pieces.start..pieces.start + 1,
+                    Pooling::Last => pieces.end - 1..pieces.end,
+                };
+                let row = (b * rows + r) * seq;
+                weights[row + pieces.start..row + pieces.end].fill(1.0 / pieces.len() as f32);
+            }
+        }
+        let ids = Tensor::from_vec(ids, (n, seq), &self.device)?;
+        let mask = Tensor::from_vec(mask, (n, seq), &self.device)?;
+        let weights = Tensor::from_vec(weights, (n, rows, seq), &self.device)?;
+        let hidden = self.model.forward(&ids, &mask)?;
+        // pooled[layer][b][row] = vector
+        let pooled = hidden.iter().map(|state| weights.matmul(state)?.to_vec3::<f32>()).collect::<Result<Vec<_>, _>>()?;
+        Ok(batch
+            .iter()
+            .enumerate()
+            .map(|(b, t)| {
+                let vectors = |r: usize| LayerVectors::new(pooled.iter().map(|layer| layer[b][r].clone()).collect());
+                SentenceVectors {
+                    target: Embedding {
+                        vectors: vectors(0),
+                        pieces: t.target.pieces.clone(),
+                        unknown: t.target.unknown.clone(),
+                        windowed_from: t.target.windowed_from,
+                    },
+                    words: t.words.iter().enumerate().map(|(w, (span, _))| (span.clone(), vectors(w + 1))).collect(),
+                }
+            })
+            .collect())
+    }
+}
+
+/// How many special tokens stand at the start and at the end of an encoding.
+fn special_ends(encoding: &Encoding) -> (usize, usize) {
+    let special = encoding.get_special_tokens_mask();
+    let lead = special.iter().take_while(|&&s| s == 1).count();
+    let trail = special.iter().rev().take_while(|&&s| s == 1).count();
+    (lead, trail)
+}
+
+/// Positions of the (non-special) pieces that overlap a byte span, if any.
+fn word_pieces(encoding: &Encoding, span: &Range<usize>) -> Option<Range<usize>> {
+    let special = encoding.get_special_tokens_mask();
+    let mut pieces = encoding
+        .get_offsets()
+        .iter()
+        .enumerate()
+        .filter(|&(i, &(start, end))| special[i] == 0 && start < span.end && end > span.start)
+        .map(|(i, _)| i);
+    let first = pieces.next()?;
+    Some(first..pieces.next_back().unwrap_or(first) + 1)
+}
