@@ -286,7 +286,16 @@ pub fn device_from_env() -> Result<Device> {
             let ordinal: usize = if ordinal.is_empty() { 0 } else {
                 ordinal.parse().map_err(|_| Error::InvalidArgument(format!("VECSHIFT_DEVICE={cuda}: expected cuda or cuda:N")))?
             };
-            if cfg!(feature = "cuda") { Ok(Device::new_cuda(ordinal)?) } else { Err(unavailable(cuda, "cuda")) }
+            if !cfg!(feature = "cuda") {
+                return Err(unavailable(cuda, "cuda"));
+            }
+            // A cuda build on a machine without a (working) GPU ends here: say so, not "tensor computation failed".
+            Device::new_cuda(ordinal).map_err(|e| {
+                Error::InvalidArgument(format!(
+                    "VECSHIFT_DEVICE={cuda}: cannot open CUDA device {ordinal} ({}); check the GPU and its driver with nvidia-smi, or use VECSHIFT_DEVICE=cpu",
+                    crate::error::candle_message(&e)
+                ))
+            })
         }
         "metal" => if cfg!(feature = "metal") { Ok(Device::new_metal(0)?) } else { Err(unavailable("metal", "metal")) },
         other => Err(Error::InvalidArgument(format!("VECSHIFT_DEVICE={other}: expected cpu, cuda, cuda:N or metal"))),
