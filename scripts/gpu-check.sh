@@ -31,7 +31,9 @@ exec > >(tee -a "$log") 2>&1
 
 if [[ ! -f $bin && -f $bin.xz ]]; then
     unpacked=${TMPDIR:-/tmp}/vecshift-gpu-check-bin
-    xz -dc "$bin.xz" >"$unpacked" && chmod +x "$unpacked" && bin=$unpacked
+    # Python's lzma, in case the machine has no xz.
+    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+        "$bin.xz" "$unpacked" && chmod +x "$unpacked" && bin=$unpacked
 fi
 [[ -x $bin ]] || { echo "gpu-check: error: no vecshift binary at $bin (build it with scripts/build-cuda.sh)"; exit 2; }
 
@@ -56,10 +58,16 @@ if ldd "$bin" | grep -q 'not found'; then
     echo "gpu-check: error: $bin misses libraries (above); put their folders on LD_LIBRARY_PATH"
     exit 2
 fi
+# candle's kernels are PTX, compiled by the driver when a process first uses them; its cache
+# (default 256 MB) spares the many short vecshift processes below from doing that again.
+export CUDA_CACHE_MAXSIZE=${CUDA_CACHE_MAXSIZE:-4294967296}
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 
 # The one clear line a device failure must give, and CPU commands working in this build.
 VECSHIFT_DEVICE=cpu "$bin" --vectors "$repo/tests/fixtures/static/tiny.w2v.bin" embed --word bank \
+    --sentence "We sat on the river bank." | tail -n 2
+echo "gpu-check: the first GPU process (the driver compiles candle's PTX, then caches it):"
+time VECSHIFT_DEVICE=cuda "$bin" --vectors "$repo/tests/fixtures/static/tiny.w2v.bin" embed --word bank \
     --sentence "We sat on the river bank." | tail -n 2
 VECSHIFT_DEVICE=cuda:99 "$bin" --vectors "$repo/tests/fixtures/static/tiny.w2v.bin" embed --word bank \
     --sentence "We sat on the river bank."

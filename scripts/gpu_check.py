@@ -386,9 +386,19 @@ def speed(report: dict) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
+def report_rows(report: dict) -> int:
+    """16,384 rows, fewer if the speed section found vecshift too slow for that to fit the budget:
+    about 5 s per pass over them at MiniLM's sorted-batch rate (each is read 4 + 2 x 4 times)."""
+    rates = [r["vecshift"]["sentences_per_s"] for r in report.get("speed", {}).get("results", [])
+             if r["model"] == "all-MiniLM-L6-v2" and r["sorted_by_length"] and r["vecshift"]]
+    if not rates:
+        return 16384
+    return max(1024, min(16384, int(5 * rates[0]) // 1024 * 1024))
+
+
 def report_vs_encoder(report: dict) -> dict:
     tmp = TMP
-    rows = corpus(64 if ARGS.dry_run else 16384, seed=1)
+    rows = corpus(64 if ARGS.dry_run else report_rows(report), seed=1)
     data = tmp / "report.tsv"
     data.write_text("".join(f"{w}\t{s}\n" for w, s in rows), encoding="utf-8")
     one = tmp / "one.tsv"
