@@ -123,6 +123,9 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
 import numpy as np  # noqa: E402
 
+import peer_inputs  # noqa: E402  (beside this file)
+from peer_inputs import encode_inputs  # noqa: E402
+
 
 def log(msg: str) -> None:
     print(f"[peers] {msg}", file=sys.stderr, flush=True)
@@ -355,25 +358,7 @@ def batches_of(w: dict) -> list[list[str]]:
 
 
 def load_tokenizers():
-    from tokenizers import Tokenizer
-
-    # tokenizer.json pads to a fixed 128 and truncates at 128: both off, as in vecshift; the
-    # padded one pads each batch to its longest sentence only.
-    plain = Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json"))
-    plain.no_padding()
-    plain.no_truncation()
-    padded = Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json"))
-    padded.no_truncation()
-    padded.enable_padding(pad_id=0, pad_type_id=0, pad_token="[PAD]")
-    return plain, padded
-
-
-def encode_inputs(padded, batch: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    enc = padded.encode_batch(batch)
-    ids = np.array([e.ids for e in enc], dtype=np.int64)
-    mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-    types = np.array([e.type_ids for e in enc], dtype=np.int64)
-    return ids, mask, types
+    return peer_inputs.load_tokenizers(MODEL_DIR)
 
 
 def load_torch_model():

@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{fails_with, json, vecshift};
+use common::{fails_with, fails_with_env, json, vecshift};
 use serde_json::Value;
 
 const TINY_GLOVE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/static/tiny.glove.txt");
@@ -532,6 +532,35 @@ fn output_paths_that_cannot_be_written_leave_nothing_behind() {
     }
     assert_eq!(files_in(d), before, "no temporary or partial files");
     assert_eq!(std::fs::read_to_string(&a_file).unwrap(), "not a folder");
+}
+
+/// A device that cannot be used: a build without CUDA asked for it, a CUDA build with no such GPU
+/// (or none at all, or no driver), a name that is no device. One line naming the setting and
+/// the way out, from every command that loads the encoder, and no report file.
+#[test]
+fn unusable_devices_are_one_line_errors() {
+    let dir = temp();
+    let d = dir.path();
+    let sentences = write(d, "bank.tsv", "bank\tWe sat on the river bank.\n");
+    let out = d.join("report.json");
+    let out = out.to_str().unwrap();
+    let commands: [&[&str]; 3] = [
+        &["--vectors", TINY_W2V_BIN, "embed", "-w", "bank", "-s", "We sat on the river bank."],
+        &["--vectors", TINY_W2V_BIN, "report", &sentences, "-q", "-o", out],
+        &["bench", "encode", "--sentences", &sentences, "--repeat", "1"],
+    ];
+    let cases: [(&str, &[&str]); 3] = [
+        // 99: no machine has that many GPUs, so this fails on a CUDA build with a GPU too.
+        ("cuda:99", &["VECSHIFT_DEVICE=cuda:99", "VECSHIFT_DEVICE=cpu"]),
+        ("cuda:first", &["VECSHIFT_DEVICE=cuda:first", "expected cuda or cuda:N"]),
+        ("tpu", &["VECSHIFT_DEVICE=tpu", "expected cpu, cuda, cuda:N or metal"]),
+    ];
+    for (device, needles) in cases {
+        for args in commands {
+            fails_with_env(args, &[("VECSHIFT_DEVICE", device)], needles);
+        }
+    }
+    assert!(!Path::new(out).exists(), "no report written");
 }
 
 /// Runs the binary as the unprivileged user `nobody` when the tests run as root (who reads and

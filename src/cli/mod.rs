@@ -101,7 +101,8 @@ impl GlobalArgs {
             Some(device) => (device.clone(), "--device"),
             None => (std::env::var("VECSHIFT_DEVICE").unwrap_or_default(), "VECSHIFT_DEVICE"),
         };
-        let device = vecshift::contextual::parse_device(&text).with_context(|| format!("{origin}={text}"))?;
+        let device = vecshift::contextual::parse_device(&text)
+            .with_context(|| format!("{origin}={text} (or {origin}=cpu to run on the processor)"))?;
         Ok(LoadOptions::default().device(device))
     }
 

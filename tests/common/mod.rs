@@ -6,7 +6,14 @@ use serde_json::Value;
 
 /// Runs the binary; errors must stay one line even when a backtrace is asked for.
 pub fn vecshift(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vecshift")).args(args).env("RUST_BACKTRACE", "1").output().unwrap()
+    vecshift_env(args, &[])
+}
+
+/// [`vecshift`] with more environment variables.
+pub fn vecshift_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vecshift"));
+    command.args(args).env("RUST_BACKTRACE", "1").envs(env.iter().copied());
+    command.output().unwrap()
 }
 
 /// Runs the binary, which must succeed, and parses its stdout as JSON.
@@ -19,7 +26,13 @@ pub fn json(args: &[&str]) -> Value {
 /// Runs the binary, which must fail with one `error:` line containing every needle.
 #[allow(dead_code)] // not every test binary checks errors
 pub fn fails_with(args: &[&str], needles: &[&str]) {
-    let out = vecshift(args);
+    fails_with_env(args, &[], needles);
+}
+
+/// [`fails_with`] with more environment variables.
+#[allow(dead_code)] // not every test binary checks errors
+pub fn fails_with_env(args: &[&str], env: &[(&str, &str)], needles: &[&str]) {
+    let out = vecshift_env(args, env);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{args:?} succeeded");
     assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout on error");
