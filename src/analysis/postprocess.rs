@@ -127,9 +127,10 @@ impl Postprocess {
                         }
                     }
                 }
-                for i in 0..d {
-                    for j in 0..i {
-                        cov[i][j] = cov[j][i];
+                for i in 1..d {
+                    let (upper, lower) = cov.split_at_mut(i);
+                    for (j, row) in upper.iter().enumerate() {
+                        lower[0][j] = row[i];
                     }
                 }
                 let (values, vectors) = symmetric_eigen(cov);
@@ -224,16 +225,14 @@ fn symmetric_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
                 let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
                 let c = 1.0 / (t * t + 1.0).sqrt();
                 let s = t * c;
-                for k in 0..n {
-                    let (akp, akq) = (a[k][p], a[k][q]);
-                    a[k][p] = c * akp - s * akq;
-                    a[k][q] = s * akp + c * akq;
+                for row in a.iter_mut() {
+                    let (akp, akq) = (row[p], row[q]);
+                    row[p] = c * akp - s * akq;
+                    row[q] = s * akp + c * akq;
                 }
-                for k in 0..n {
-                    let (apk, aqk) = (a[p][k], a[q][k]);
-                    a[p][k] = c * apk - s * aqk;
-                    a[q][k] = s * apk + c * aqk;
-                }
+                let (ap, aq) = (std::mem::take(&mut a[p]), std::mem::take(&mut a[q]));
+                a[p] = ap.iter().zip(&aq).map(|(x, y)| c * x - s * y).collect();
+                a[q] = ap.iter().zip(&aq).map(|(x, y)| s * x + c * y).collect();
                 let (vp, vq) = (std::mem::take(&mut v[p]), std::mem::take(&mut v[q]));
                 v[p] = vp.iter().zip(&vq).map(|(x, y)| c * x - s * y).collect();
                 v[q] = vp.iter().zip(&vq).map(|(x, y)| s * x + c * y).collect();

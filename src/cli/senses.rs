@@ -83,8 +83,10 @@ pub fn run(global: &GlobalArgs, args: SensesArgs) -> Result<()> {
     let inventory = SenseInventory::new(&args.word, synsets)?;
     let bert = global.load_bert()?;
     let guesses = senses::guess_senses(&bert, &args.layer, args.postprocess, &inventory, &occurrences, args.by)?;
-    let vectors: Vec<Vec<f32>> =
-        vecshift::Embedder::embed_batch(&bert, &occurrences)?.iter().map(|v| v.select(&args.layer)).collect::<vecshift::Result<_>>()?;
+    let mut vectors = Vec::with_capacity(occurrences.len());
+    for v in vecshift::Embedder::embed_batch(&bert, &occurrences)? {
+        vectors.push(v.select(&args.layer)?);
+    }
     let fitted = args.postprocess.fit(&vectors)?;
     let clustering = cluster::choose_k(&fitted.apply_all(&vectors), args.cluster, cluster::DEFAULT_MAX_K);
     if global.json {
@@ -95,20 +97,18 @@ pub fn run(global: &GlobalArgs, args: SensesArgs) -> Result<()> {
             .collect();
         return print_json(&items);
     }
+    let by = match args.by {
+        Assign::Nearest => "nearest example",
+        Assign::Centroid => "nearest synset centroid",
+    };
     println!(
-        "{:?}: {} WordNet synsets, {} with example sentences containing the word (the others by \"{}: definition\"); {} layer {}, {} by {}",
+        "{:?}: {} WordNet synsets, {} with example sentences containing the word (the others as \"{}: definition\")",
         args.word,
         inventory.senses.len(),
         inventory.with_examples(),
         args.word,
-        bert_name(&bert),
-        args.layer,
-        match args.by {
-            Assign::Nearest => "nearest example",
-            Assign::Centroid => "nearest synset centroid",
-        },
-        args.postprocess,
     );
+    println!("{}, layer {}, postprocess {}, by {by}", vecshift::Embedder::name(&bert), args.layer, args.postprocess);
     let silhouette = clustering.silhouette.map_or_else(|| "n/a".to_owned(), |s| format!("{s:.3}"));
     print!("clusters ({} link, k by silhouette, k = 1 below {}): k = {}, best silhouette {silhouette}", args.cluster, cluster::MIN_SILHOUETTE, clustering.k);
     let labels: Vec<Option<&str>> = rows.iter().map(|r| r.sense.as_deref()).collect();
@@ -117,14 +117,10 @@ pub fn run(global: &GlobalArgs, args: SensesArgs) -> Result<()> {
     }
     println!();
     println!();
-    println!("{:>3} {:>2} {:<36} {:>6}  gloss / sentence", "#", "cl", "synset", "cosine");
+    println!("{:>3} {:>7} {:>6}  synset (id): gloss / sentence", "#", "cluster", "cosine");
     for (i, (g, c)) in guesses.iter().zip(&clustering.labels).enumerate() {
-        println!("{:>3} {:>2} {:<36} {:>6.3}  {}", i + 1, c, format!("{} ({})", g.synset, g.id), g.cosine, g.gloss);
-        println!("{:>3} {:>2} {:<36} {:>6}  {}", "", "", "", "", g.sentence);
+        println!("{:>3} {:>7} {:>6.3}  {} ({}): {}", i + 1, c, g.cosine, g.synset, g.id, g.gloss);
+        println!("{:>3} {:>7} {:>6}  {}", "", "", "", g.sentence);
     }
     Ok(())
-}
-
-fn bert_name(bert: &vecshift::BertEncoder) -> &str {
-    vecshift::Embedder::name(bert)
 }

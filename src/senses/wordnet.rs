@@ -48,12 +48,15 @@ impl Synset {
     }
 }
 
+/// One part of speech's index: lemma -> synset offsets, in WordNet's order.
+type Index = HashMap<String, Vec<u32>>;
+
 /// A WordNet database directory.
 #[derive(Debug)]
 pub struct WordNet {
     dir: PathBuf,
     /// Per part of speech: lemma -> synset offsets, read on first use.
-    indexes: [OnceLock<std::result::Result<HashMap<String, Vec<u32>>, String>>; 4],
+    indexes: [OnceLock<std::result::Result<Index, String>>; 4],
 }
 
 impl WordNet {
@@ -95,7 +98,7 @@ impl WordNet {
         Ok(synsets)
     }
 
-    fn index(&self, p: usize) -> Result<&HashMap<String, Vec<u32>>> {
+    fn index(&self, p: usize) -> Result<&Index> {
         let path = self.dir.join(format!("index.{}", POS[p].1));
         self.indexes[p].get_or_init(|| read_index(&path)).as_ref().map_err(|e| Error::InvalidArgument(e.clone()))
     }
@@ -138,7 +141,7 @@ fn strip_marker(word: &str) -> &str {
     }
 }
 
-fn read_index(path: &Path) -> std::result::Result<HashMap<String, Vec<u32>>, String> {
+fn read_index(path: &Path) -> std::result::Result<Index, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the WordNet index {}: {e}", path.display()))?;
     let mut index = HashMap::new();
     // Licence lines start with spaces.
