@@ -110,3 +110,36 @@ fn senses_and_wsd_bad_input_is_one_line() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("all-but-the-top:D"));
 }
+
+#[test]
+fn report_has_clusters_per_word_and_layer() {
+    let got = json(&["report", &path("data/sentences/bank.tsv"), "--json", "-q"]);
+    let word = &got["words"][0];
+    let layers = word["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 7);
+    for layer in layers {
+        let c = &layer["clusters"];
+        let k = c["k"].as_u64().unwrap();
+        assert!((1..=8).contains(&k), "{c}");
+        let silhouette = c["silhouette"].as_f64().unwrap();
+        assert!((-1.0..=1.0).contains(&silhouette));
+        // k = 1 exactly when no split reaches the threshold.
+        assert_eq!(k == 1, silhouette < 0.25, "{c}");
+        let ari = c["ari"].as_f64().unwrap();
+        if k == 1 {
+            assert_eq!(ari, 0.0, "one cluster against three senses agrees by chance only");
+        } else {
+            assert!((-1.0..=1.0).contains(&ari));
+        }
+    }
+    // GloVe gives all nine occurrences one vector: nothing to split.
+    assert_eq!(word["static"]["clusters"]["k"], 1);
+    assert!(got["summary"]["layers"][0].get("clusters").is_none(), "clusters are per word");
+    // Without sense labels there is no ARI.
+    let plain = tempfile::tempdir().unwrap();
+    let text = plain.path().join("bank.txt");
+    std::fs::write(&text, "The bank closed.\nA river bank.\nThe bank of lights.\n").unwrap();
+    let got = json(&["report", &text.to_string_lossy(), "--word", "bank", "--json", "-q"]);
+    let c = &got["words"][0]["layers"][6]["clusters"];
+    assert!(c.get("k").is_some() && c.get("ari").is_none(), "{c}");
+}
