@@ -1,5 +1,7 @@
 //! Similarity measures and projections over occurrence vectors.
 
+pub mod postprocess;
+
 /// Cosine similarity; `NaN` when either vector is all zeros (the cosine is undefined there).
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);

@@ -288,6 +288,12 @@ pub trait Embedder: Send + Sync {
         batch.pop().expect("embed_batch returns one result per occurrence")
     }
 
+    /// The per-layer vectors of every occurrence, or the first occurrence's error: for callers
+    /// that need them all (an evaluation set, a fitting corpus).
+    fn embed_vectors(&self, occurrences: &[Occurrence], pooling: Pooling) -> Result<Vec<LayerVectors>> {
+        self.embed_batch(occurrences, pooling)?.into_iter().map(|found| found.map(|e| e.vectors)).collect()
+    }
+
     /// The engine as a [`SentenceEmbedder`], when it can give the other words of a sentence from
     /// the same pass.
     fn sentence_embedder(&self) -> Option<&dyn SentenceEmbedder> {

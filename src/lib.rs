@@ -38,6 +38,7 @@ pub mod occurrence;
 mod panic_guard;
 mod simd;
 pub mod report;
+pub mod senses;
 pub mod source;
 pub mod static_vectors;
 

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::builder::RangedU64ValueParser;
 use clap::{Args, Subcommand};
-use vecshift::eval::{analogy, wic, wordsim};
-use vecshift::Embedder;
+use vecshift::analysis::postprocess::{self, Postprocess};
+use vecshift::eval::{analogy, wic, wordsim, wsd};
+use vecshift::{Embedder, LayerSelection, LayerVectors};
 
 use super::GlobalArgs;
 use super::output::print_json;
@@ -26,6 +27,42 @@ enum EvalCommand {
     Analogy(AnalogyArgs),
     /// WiC: per BERT layer, accuracy of a cosine threshold at telling same-sense from different-sense pairs.
     Wic(WicArgs),
+    /// Word sense disambiguation: per layer, 1-NN and nearest-centroid accuracy and macro-F1 against training occurrences.
+    Wsd(WsdArgs),
+}
+
+/// Anisotropy corrections and layer selections, shared by `eval wic` and `eval wsd`.
+#[derive(Debug, Args)]
+struct CorrectionArgs {
+    /// Correction(s) before cosines, comma-separated: none, center, all-but-the-top:D, whiten,
+    /// standardize. The first is applied to the per-layer table; with several, every one is scored.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    postprocess: Vec<Postprocess>,
+    /// Also score these layer selections (repeatable): a layer, a range such as 3..=6 (mean of the
+    /// layers), or all.
+    #[arg(long = "layers", value_name = "SEL", allow_hyphen_values = true)]
+    selections: Vec<LayerSelection>,
+    /// Fit the corrections on this corpus (one sentence per line; one word of each sentence, at
+    /// most --fit-max) instead of the occurrences at hand.
+    #[arg(long, value_name = "FILE")]
+    fit: Option<PathBuf>,
+    /// Sentences of --fit used at most.
+    #[arg(long, default_value_t = 5000, value_parser = RangedU64ValueParser::<usize>::new().range(2..))]
+    fit_max: usize,
+}
+
+impl CorrectionArgs {
+    /// The --fit corpus embedded by `engine`, when given.
+    fn fit_vectors(&self, engine: &dyn Embedder) -> Result<Option<(String, Vec<LayerVectors>)>> {
+        let Some(path) = &self.fit else { return Ok(None) };
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the --fit corpus {}", path.display()))?;
+        let occurrences = postprocess::corpus_occurrences(&text, self.fit_max);
+        if occurrences.len() < 2 {
+            anyhow::bail!("the --fit corpus {} has fewer than two sentences with words; give one sentence per line", path.display());
+        }
+        let vectors = engine.embed_vectors(&occurrences, engine.default_pooling()).context("embedding the --fit corpus")?;
+        Ok(Some((format!("{} ({} occurrences)", path.display(), occurrences.len()), vectors)))
+    }
 }
 
 /// Arguments of `eval wordsim`.
@@ -66,6 +103,19 @@ struct WicArgs {
     /// Folds of the cross-validation used without --train.
     #[arg(long, default_value_t = wic::DEFAULT_FOLDS, value_parser = RangedU64ValueParser::<usize>::new().range(2..))]
     folds: usize,
+    #[command(flatten)]
+    corrections: CorrectionArgs,
+}
+
+/// Arguments of `eval wsd`.
+#[derive(Debug, Args)]
+struct WsdArgs {
+    /// TRAIN_DATA TRAIN_GOLD TEST_DATA TEST_GOLD (`<token index>TAB<sentence>` per data line, one
+    /// sense id per gold line), or one folder of `<word>/{train,test}.{data,gold}.txt`.
+    #[arg(required = true, num_args = 1..=4, value_name = "FILES")]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    corrections: CorrectionArgs,
 }
 
 pub fn run(global: &GlobalArgs, args: EvalArgs) -> Result<()> {
@@ -73,6 +123,7 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> Result<()> {
         EvalCommand::Wordsim(args) => run_wordsim(global, args),
         EvalCommand::Analogy(args) => run_analogy(global, args),
         EvalCommand::Wic(args) => run_wic(global, args),
+        EvalCommand::Wsd(args) => run_wsd(global, args),
     }
 }
 
@@ -153,8 +204,9 @@ fn run_wic(global: &GlobalArgs, args: WicArgs) -> Result<()> {
         _ => None,
     };
     let bert = global.load_bert()?;
-    let result = wic::evaluate(&bert, global.pooling_for(&bert), &test, train.as_ref(), args.folds)
-        .context("embedding the WiC sentences")?;
+    let c = &args.corrections;
+    let options = wic::WicOptions { postprocess: c.postprocess.clone(), selections: c.selections.clone(), fit: c.fit_vectors(&bert)?, pooling: global.pooling };
+    let result = wic::evaluate_with(&bert, &test, train.as_ref(), args.folds, &options).context("embedding the WiC sentences")?;
     if global.json {
         return print_json(&result);
     }
@@ -168,6 +220,50 @@ fn run_wic(global: &GlobalArgs, args: WicArgs) -> Result<()> {
         println!("{:>7} {:>10.4} {:>9}", l.layer, l.threshold, fmt_pct(Some(l.accuracy)));
     }
     println!("{:>7} {:>10} {:>9}  ({})", "static", "-", fmt_pct(Some(result.static_accuracy)), result.static_note);
+    if !result.variants.is_empty() {
+        println!();
+        println!("{:>7} {:<20} {:>10} {:>9}", "layers", "postprocess", "threshold", "accuracy");
+        for v in &result.variants {
+            println!("{:>7} {:<20} {:>10.4} {:>9}", v.layers, v.postprocess, v.threshold, fmt_pct(Some(v.accuracy)));
+        }
+    }
+    Ok(())
+}
+
+fn run_wsd(global: &GlobalArgs, args: WsdArgs) -> Result<()> {
+    let set = match args.paths.as_slice() {
+        [dir] => wsd::WsdSet::read_dir(dir),
+        [train_data, train_gold, test_data, test_gold] => wsd::WsdSet::read_files(train_data, train_gold, test_data, test_gold),
+        _ => anyhow::bail!("eval wsd takes TRAIN_DATA TRAIN_GOLD TEST_DATA TEST_GOLD, or one folder of <word>/{{train,test}}.{{data,gold}}.txt"),
+    }
+    .context("reading the WSD data for `eval wsd`")?;
+    let bert = global.load_bert()?;
+    let c = &args.corrections;
+    let options = wsd::WsdOptions { postprocess: c.postprocess.clone(), selections: c.selections.clone(), fit: c.fit_vectors(&bert)?, pooling: global.pooling };
+    let result = wsd::evaluate(&bert, &set, &options).context("embedding the WSD sentences")?;
+    if global.json {
+        return print_json(&result);
+    }
+    let n_test: usize = result.words.iter().map(|w| w.n_test).sum();
+    println!(
+        "WSD on {} ({} words, {n_test} test occurrences); {}; postprocess {} (fitted on {})",
+        result.source, result.words.len(), result.model, result.postprocess, result.fit
+    );
+    println!("{:>7} {:>9} {:>9} {:>12} {:>12}", "layer", "1-NN acc", "1-NN F1", "centroid acc", "centroid F1");
+    for l in &result.layers {
+        println!("{:>7} {:>9} {:>9.4} {:>12} {:>12.4}", l.layer, fmt_pct(Some(l.accuracy)), l.macro_f1, fmt_pct(Some(l.centroid_accuracy)), l.centroid_macro_f1);
+    }
+    println!("{:>7} {:>9}  (majority training sense; also what a static model scores: {})", "static", fmt_pct(Some(result.majority_baseline)), result.static_note);
+    if !result.variants.is_empty() {
+        println!();
+        println!("{:>7} {:<20} {:>9} {:>9} {:>12} {:>12}", "layers", "postprocess", "1-NN acc", "1-NN F1", "centroid acc", "centroid F1");
+        for v in &result.variants {
+            println!(
+                "{:>7} {:<20} {:>9} {:>9.4} {:>12} {:>12.4}",
+                v.layers, v.postprocess, fmt_pct(Some(v.nearest.accuracy)), v.nearest.macro_f1, fmt_pct(Some(v.centroid.accuracy)), v.centroid.macro_f1
+            );
+        }
+    }
     Ok(())
 }
 

@@ -10,6 +10,7 @@ pub mod logger;
 mod neighbors;
 pub mod output;
 mod report;
+mod senses;
 pub mod sentences;
 mod tui;
 
@@ -198,6 +199,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Similarity measures per word and layer over many sentences, as JSON, CSV, Markdown or HTML.
     Report(report::ReportArgs),
+    /// Name each occurrence's sense from WordNet (nearest synset example) and group the occurrences by clustering.
+    Senses(senses::SensesArgs),
     /// Measure encoder and neighbour-search throughput.
     Bench(bench::BenchArgs),
     /// The terminal UI (also what plain `vecshift` opens): watch the vectors shift.
@@ -218,5 +221,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval::run(&cli.global, args),
         Command::Report(args) => report::run(&cli.global, args),
         Command::Bench(args) => bench::run(&cli.global, args),
+        Command::Senses(args) => senses::run(&cli.global, args),
     }
 }

@@ -10,6 +10,7 @@ pub mod analogy;
 mod stats;
 pub mod wic;
 pub mod wordsim;
+pub mod wsd;
 
 use std::collections::HashMap;
 use std::path::Path;

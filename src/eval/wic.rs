@@ -6,7 +6,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{bad_line, display_name, read_lines};
-use crate::engine::{Embedder, Pooling};
+use crate::analysis::postprocess::Postprocess;
+use crate::engine::{Embedder, LayerSelection, LayerVectors, Pooling};
 use crate::error::{Error, Result};
 use crate::occurrence::{Locator, Occurrence};
 
@@ -233,6 +234,37 @@ pub struct WicResult {
     pub static_accuracy: f64,
     /// Why the static engine scores what it scores.
     pub static_note: String,
+    /// The correction applied to `layers` (`none` unless asked for).
+    pub postprocess: String,
+    /// Every requested layer selection x correction (empty unless more than one was asked for).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<WicVariant>,
+}
+
+/// One layer selection and correction scored on WiC.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WicVariant {
+    /// The layer selection (`6`, `3..=6`, `all`).
+    pub layers: String,
+    /// The correction.
+    pub postprocess: String,
+    /// The threshold chosen.
+    pub threshold: f64,
+    /// Accuracy on the evaluated pairs.
+    pub accuracy: f64,
+}
+
+/// Corrections and layer selections for [`evaluate_with`].
+#[derive(Clone, Debug, Default)]
+pub struct WicOptions {
+    /// The corrections; the first is applied to `layers`, all appear in `variants`.
+    pub postprocess: Vec<Postprocess>,
+    /// Layer selections scored in `variants` besides each single layer.
+    pub selections: Vec<LayerSelection>,
+    /// Vectors to fit the corrections on instead of the pairs at hand: a name and per-layer vectors.
+    pub fit: Option<(String, Vec<LayerVectors>)>,
+    /// How each word's pieces are pooled; `None`: the engine's default.
+    pub pooling: Option<Pooling>,
 }
 
 /// Evaluates a contextual model on `test`, choosing each layer's threshold on `train`, or by
@@ -243,37 +275,77 @@ pub struct WicResult {
 /// static model gives a word one vector, so the target's two vectors are identical (see
 /// [`STATIC_NOTE`]).
 pub fn evaluate(engine: &dyn Embedder, pooling: Pooling, test: &WicSet, train: Option<&WicSet>, folds: usize) -> Result<WicResult> {
+    evaluate_with(engine, test, train, folds, &WicOptions { pooling: Some(pooling), ..WicOptions::default() })
+}
+
+/// [`evaluate`] with anisotropy corrections and layer selections: each correction is fitted per
+/// layer selection on the vectors of all the pairs at hand (test and train; no labels are used),
+/// or on `options.fit`; `layers` shows the first correction, `variants` every selection x correction.
+pub fn evaluate_with(engine: &dyn Embedder, test: &WicSet, train: Option<&WicSet>, folds: usize, options: &WicOptions) -> Result<WicResult> {
+    let pooling = options.pooling.unwrap_or_else(|| engine.default_pooling());
+    let postprocess = if options.postprocess.is_empty() { vec![Postprocess::None] } else { options.postprocess.clone() };
     let test_labels = test.labels();
-    let test_cosines = layer_cosines(engine, &test.pairs, pooling)?;
+    let train_labels = train.map(WicSet::labels);
     let n = test.pairs.len() as f64;
-    let (layers, static_correct) = match train {
-        Some(train) => {
-            let train_labels = train.labels();
-            let train_cosines = layer_cosines(engine, &train.pairs, pooling)?;
-            let layers = train_cosines
-                .iter()
-                .zip(&test_cosines)
-                .enumerate()
-                .map(|(layer, (tr, te))| {
-                    let threshold = best_threshold(tr, &train_labels).value;
-                    WicLayer { layer, threshold, accuracy: count_correct(te, &test_labels, threshold) as f64 / n }
-                })
-                .collect();
-            let static_threshold = best_threshold(&vec![1.0; train_labels.len()], &train_labels).value;
-            (layers, count_correct(&vec![1.0; test_labels.len()], &test_labels, static_threshold))
+    let layers_count = engine.num_layers();
+    for s in &options.selections {
+        s.range(layers_count)?;
+    }
+    let (test_vectors, train_vectors, test_cosines_raw) = if postprocess == [Postprocess::None] && options.selections.is_empty() {
+        // The common case streams: no vectors are kept.
+        (Vec::new(), Vec::new(), Some((layer_cosines(engine, &test.pairs, pooling)?, train.map(|t| layer_cosines(engine, &t.pairs, pooling)).transpose()?)))
+    } else {
+        (pair_vectors(engine, &test.pairs, pooling)?, train.map(|t| pair_vectors(engine, &t.pairs, pooling)).transpose()?.unwrap_or_default(), None)
+    };
+    let score = |te: &[f64], tr: Option<&Vec<f64>>| -> (f64, f64) {
+        match (tr, &train_labels) {
+            (Some(tr), Some(labels)) => {
+                let threshold = best_threshold(tr, labels).value;
+                (threshold, count_correct(te, &test_labels, threshold) as f64 / n)
+            }
+            _ => (best_threshold(te, &test_labels).value, cross_validate(te, &test_labels, folds) as f64 / n),
         }
-        None => {
-            let layers = test_cosines
-                .iter()
-                .enumerate()
-                .map(|(layer, te)| WicLayer {
-                    layer,
-                    threshold: best_threshold(te, &test_labels).value,
-                    accuracy: cross_validate(te, &test_labels, folds) as f64 / n,
-                })
-                .collect();
-            (layers, cross_validate(&vec![1.0; test_labels.len()], &test_labels, folds))
+    };
+    let single: Vec<LayerSelection> = (0..layers_count as isize).map(LayerSelection::Layer).collect();
+    let mut layers = Vec::new();
+    let mut variants = Vec::new();
+    if let Some((te, tr)) = &test_cosines_raw {
+        for (layer, cos) in te.iter().enumerate() {
+            let (threshold, accuracy) = score(cos, tr.as_ref().map(|t| &t[layer]));
+            layers.push(WicLayer { layer, threshold, accuracy });
         }
+    } else {
+        for (index, selection) in single.iter().chain(&options.selections).enumerate() {
+            let pick = |v: &[LayerVectors]| -> Result<Vec<Vec<f32>>> { v.iter().map(|x| x.select(selection)).collect() };
+            let (te, tr) = (pick(&test_vectors)?, pick(&train_vectors)?);
+            let at_hand: Vec<&Vec<f32>> = te.iter().chain(&tr).collect();
+            for (p, how) in postprocess.iter().enumerate() {
+                let fitted = match &options.fit {
+                    Some((_, corpus)) if *how != Postprocess::None => how.fit(&pick(corpus)?)?,
+                    _ => how.fit(&at_hand)?,
+                };
+                let cosines = |v: &[Vec<f32>]| -> Vec<f64> {
+                    v.chunks(2).map(|pair| f64::from(crate::analysis::cosine(&fitted.apply(&pair[0]), &fitted.apply(&pair[1])))).collect()
+                };
+                let te_cos = cosines(&te);
+                let tr_cos = train.map(|_| cosines(&tr));
+                let (threshold, accuracy) = score(&te_cos, tr_cos.as_ref());
+                if p == 0 && index < single.len() {
+                    layers.push(WicLayer { layer: index, threshold, accuracy });
+                }
+                variants.push(WicVariant { layers: selection.to_string(), postprocess: how.to_string(), threshold, accuracy });
+            }
+        }
+        if postprocess.len() == 1 && options.selections.is_empty() {
+            variants.clear();
+        }
+    }
+    let static_correct = match &train_labels {
+        Some(labels) => {
+            let static_threshold = best_threshold(&vec![1.0; labels.len()], labels).value;
+            count_correct(&vec![1.0; test_labels.len()], &test_labels, static_threshold)
+        }
+        None => cross_validate(&vec![1.0; test_labels.len()], &test_labels, folds),
     };
     Ok(WicResult {
         file: test.file.clone(),
@@ -285,7 +357,19 @@ pub fn evaluate(engine: &dyn Embedder, pooling: Pooling, test: &WicSet, train: O
         layers,
         static_accuracy: static_correct as f64 / n,
         static_note: STATIC_NOTE.to_owned(),
+        postprocess: postprocess[0].to_string(),
+        variants,
     })
+}
+
+/// The target's per-layer vectors in both sentences of each pair: first, second, first, ...
+pub fn pair_vectors(engine: &dyn Embedder, pairs: &[WicPair], pooling: Pooling) -> Result<Vec<LayerVectors>> {
+    let mut out = Vec::with_capacity(2 * pairs.len());
+    for chunk in pairs.chunks(PAIRS_PER_BATCH) {
+        let occurrences: Vec<Occurrence> = chunk.iter().flat_map(|p| [p.first.clone(), p.second.clone()]).collect();
+        out.extend(engine.embed_vectors(&occurrences, pooling)?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

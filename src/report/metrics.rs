@@ -27,6 +27,42 @@ pub struct LayerMetrics {
     /// Sense measures; present when the word's occurrences carry sense labels.
     #[serde(flatten)]
     pub senses: Option<SenseMetrics>,
+    /// Senses found without labels: a clustering of the sampled occurrences (per word only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clusters: Option<ClusterMetrics>,
+}
+
+/// The clusters of a word's sampled occurrences at one layer, from
+/// [`choose_k`](crate::senses::cluster::choose_k) with average linkage.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClusterMetrics {
+    /// Number of clusters (1 when the occurrences do not separate).
+    pub k: usize,
+    /// The best mean silhouette (cosine distance) over k >= 2 (`null` below three occurrences).
+    pub silhouette: Option<f64>,
+    /// Adjusted Rand index between the clusters and the sense labels, over the labelled
+    /// occurrences; only with labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ari: Option<f64>,
+}
+
+/// Occurrences clustered at most per word and layer: the pairwise distances and the silhouettes
+/// grow with the square of the count.
+pub(crate) const CLUSTER_SAMPLE: usize = 300;
+
+/// Clusters the first [`CLUSTER_SAMPLE`] of `vectors`; `senses` (one per vector, `None` when
+/// unlabelled) give the adjusted Rand index when any is labelled.
+pub(crate) fn cluster_metrics(vectors: &[&[f32]], senses: &[Option<u32>]) -> ClusterMetrics {
+    use crate::senses::cluster;
+    let n = vectors.len().min(CLUSTER_SAMPLE);
+    let found = cluster::choose_k(&vectors[..n], cluster::Method::Average, cluster::DEFAULT_MAX_K);
+    let (clusters, labels): (Vec<usize>, Vec<u32>) =
+        found.labels.iter().zip(&senses[..n]).filter_map(|(&c, s)| Some((c, (*s)?))).unzip();
+    ClusterMetrics {
+        k: found.k,
+        silhouette: found.silhouette,
+        ari: (!labels.is_empty()).then(|| cluster::adjusted_rand_index(&clusters, &labels)),
+    }
 }
 
 /// How well a layer separates the senses of a word, over its sampled, sense-labelled occurrences.

@@ -45,7 +45,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 pub use input::{BadRow, InputFormat, Record, RecordReader, Row};
-pub use metrics::{LayerMetrics, SenseMetrics};
+pub use metrics::{ClusterMetrics, LayerMetrics, SenseMetrics};
 pub use write::OutputFormat;
 
 use crate::analysis::cosine_matrix;
@@ -397,6 +397,7 @@ impl WordState {
                 intra_sentence_similarity: moments.intra_sentence(),
                 first_pc_variance: metrics::first_pc_variance(&all),
                 senses: has_senses.then(|| metrics::sense_metrics(&labelled, &senses)),
+                clusters: Some(metrics::cluster_metrics(&all, &vectors.iter().map(|(_, s)| *s).collect::<Vec<_>>())),
             }
         };
         let layers = (0..self.bert.len())
@@ -465,5 +466,6 @@ fn summarize<'a>(layer: usize, baseline: Option<f64>, words: impl Iterator<Item 
             between_sense: sense(&|s| s.between_sense),
             nn_sense_accuracy: sense(&|s| s.nn_sense_accuracy),
         }),
+        clusters: None,
     }
 }
