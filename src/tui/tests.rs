@@ -196,7 +196,7 @@ fn help_lists_every_key_at_80x24() {
     let mut app = bank_app(80, 24, true);
     key(&mut app, KeyCode::Char('?'));
     let text = screen(&app);
-    for (keys, what) in super::panes::help::KEYS {
+    for (keys, what) in super::commands::help_lines() {
         assert!(text.contains(keys) && text.contains(what), "{keys} {what} not in\n{text}");
     }
     insta::assert_snapshot!("80x24_help", text);
