@@ -109,7 +109,6 @@ impl Before {
     /// where it has none of its own. An option before a subcommand that does nothing with it
     /// is an error rather than silently ignored.
     fn options(&self, command: &str, bert: Option<&BertArgs>, vectors: Option<&VectorArgs>, json: Option<&JsonArgs>) -> Result<GlobalArgs> {
-        let top = self;
         let unused = |given: bool, option: &str| {
             if given {
                 anyhow::bail!("{option} does nothing for `vecshift {command}`; leave it out (each subcommand's --help lists its options)");
@@ -117,12 +116,12 @@ impl Before {
             Ok(())
         };
         if bert.is_none() {
-            unused(top.bert.bert.is_some(), "--bert")?;
-            unused(top.bert.pooling.is_some(), "--pooling")?;
+            unused(self.bert.bert.is_some(), "--bert")?;
+            unused(self.bert.pooling.is_some(), "--pooling")?;
         }
         if vectors.is_none() {
-            unused(top.vectors.vectors.is_some(), "--vectors")?;
-            unused(top.vectors.vectors_format.is_some(), "--vectors-format")?;
+            unused(self.vectors.vectors.is_some(), "--vectors")?;
+            unused(self.vectors.vectors_format.is_some(), "--vectors-format")?;
         }
         if json.is_none() {
             unused(self.json, "--json")?;
@@ -130,10 +129,10 @@ impl Before {
         let bert = bert.cloned().unwrap_or_default();
         let vectors = vectors.cloned().unwrap_or_default();
         Ok(GlobalArgs {
-            bert: bert.bert.or_else(|| top.bert.bert.clone()),
-            vectors: vectors.vectors.or_else(|| top.vectors.vectors.clone()),
-            vectors_format: vectors.vectors_format.or(top.vectors.vectors_format),
-            pooling: bert.pooling.or(top.bert.pooling).unwrap_or_default(),
+            bert: bert.bert.or_else(|| self.bert.bert.clone()),
+            vectors: vectors.vectors.or_else(|| self.vectors.vectors.clone()),
+            vectors_format: vectors.vectors_format.or(self.vectors.vectors_format),
+            pooling: bert.pooling.or(self.bert.pooling).unwrap_or_default(),
             json: json.is_some_and(|j| j.json) || self.json,
         })
     }
