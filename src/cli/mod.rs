@@ -82,7 +82,7 @@ pub struct GlobalArgs {
 
 /// The `--pooling` values, listed in --help.
 fn pooling_values() -> impl TypedValueParser<Value = Pooling> {
-    PossibleValuesParser::new(["mean", "first", "last"]).try_map(|s| s.parse::<Pooling>())
+    PossibleValuesParser::new(["mean", "first", "last"]).try_map(|s| s.parse::<Pooling>().map_err(|e| e.to_string()))
 }
 
 /// The `--vectors-format` values (and the other spellings they have always accepted).
@@ -94,7 +94,7 @@ fn format_values() -> impl TypedValueParser<Value = VectorFormat> {
         PossibleValue::new("glove").aliases(["glove-text", "txt"]),
         PossibleValue::new("fasttext"),
     ])
-    .try_map(|s| s.parse::<VectorFormat>())
+    .try_map(|s| s.parse::<VectorFormat>().map_err(|e| e.to_string()))
 }
 
 /// The model and output options given before the subcommand.
