@@ -1,5 +1,5 @@
 # Run (from the repository root, after `cargo build --release`):
-#   /work/venv/bin/python benches/eval_vs_gensim.py /path/to/questions-words.txt [--wheel-dir DIR] [--runs 3]
+#   python3 benches/eval_vs_gensim.py /path/to/questions-words.txt [--wheel-dir DIR] [--runs 3]
 """Time gensim's evaluate_word_analogies and `vecshift eval analogy` on the same questions and vectors.
 
 gensim gets the GloVe 6B 50d 100k vectors built from the PyPI wheel exactly as

@@ -1,4 +1,4 @@
-# Run: bash benches/peers.sh --wic /work/shared/eval/wic/train.data.txt [--threads 2] [--json peers.json]   (or: benches/.venv/bin/python benches/peers.py ...)
+# Run: bash benches/peers.sh --wic WiC/train/train.data.txt [--threads 2] [--json peers.json]   (or: benches/.venv/bin/python benches/peers.py ...)
 """vecshift against its peers, side by side in one run, on identical inputs.
 
 BERT encoding (all-MiniLM-L6-v2, the embedded data/all-MiniLM-L6-v2 weights upcast to f32 for
@@ -59,7 +59,7 @@ DISTURBED_CORES = 0.25
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--wic", type=Path, required=True, metavar="PATH",
-                    help="WiC data file (e.g. /work/shared/eval/wic/train.data.txt); the first sentence column is used")
+                    help="WiC data file (e.g. WiC/train/train.data.txt); the first sentence column is used")
     ap.add_argument("--threads", type=int, default=2, metavar="T",
                     help="threads for every side: torch.set_num_threads, ORT intra_op_num_threads, "
                          "BLAS, vecshift --threads (default 2)")

@@ -1,4 +1,4 @@
-# Run (from anywhere): bash benches/peers.sh --wic /work/shared/eval/wic/train.data.txt [--threads 2] [--json peers.json]
+# Run (from anywhere): bash benches/peers.sh --wic WiC/train/train.data.txt [--threads 2] [--json peers.json]
 # Creates benches/.venv (git-ignored) with pinned PyPI packages on first use, builds vecshift
 # (cargo build --release) and runs benches/peers.py, which measures vecshift and its peers
 # (PyTorch transformers, ONNX Runtime, gensim, numpy) side by side in one go. All arguments go

@@ -27,7 +27,8 @@ pub enum Locator {
     },
     /// An explicit half-open span of UTF-8 byte offsets.
     Span(Range<usize>),
-    /// The `n`-th whitespace-separated token (0-based), as WiC gives it.
+    /// The `n`-th whitespace-separated token (0-based), as WiC gives it, without the
+    /// punctuation around it (`"bank."` gives `bank`; a token of punctuation only is kept).
     TokenIndex(usize),
 }
 
@@ -239,7 +240,14 @@ fn token_span(sentence: &str, index: usize) -> Result<Range<usize>> {
     })?;
     // `split_whitespace` yields subslices of `sentence`, so the pointer offset is the byte offset.
     let start = token.as_ptr() as usize - sentence.as_ptr() as usize;
-    Ok(start..start + token.len())
+    // WiC's sentences are tokenized, punctuation apart; in untokenized text the token
+    // "bank." means the word "bank". A token of punctuation only is kept whole.
+    let word = token.trim_matches(|c: char| !c.is_alphanumeric() && !unicode_normalization::char::is_combining_mark(c));
+    if word.is_empty() {
+        return Ok(start..start + token.len());
+    }
+    let lead = word.as_ptr() as usize - token.as_ptr() as usize;
+    Ok(start + lead..start + lead + word.len())
 }
 
 #[cfg(test)]
@@ -303,5 +311,8 @@ mod tests {
         assert!(Occurrence::locate("", s, &Locator::Span(0..1)).is_err(), "cuts through Ç");
         assert!(Occurrence::locate("", s, &Locator::Span(3..100)).is_err());
         assert!(Occurrence::locate("", s, &Locator::Span(3..3)).is_err());
+        let s = "The Bank, by the «river-bank». ... cafe\u{301}.";
+        let token = |i| Occurrence::locate("", s, &Locator::TokenIndex(i)).unwrap().word().to_owned();
+        assert_eq!([token(1), token(4), token(5), token(6)], ["Bank", "river-bank", "...", "cafe\u{301}"]);
     }
 }

@@ -321,8 +321,14 @@ fn sentence_files_without_sentences_or_not_text() {
     compare(&write(d, "latin1.txt", b"The bank.\nThe caf\xe9 by the bank.\n"), &["latin1.txt line 2", "not UTF-8", "column 8", "save the file as UTF-8"]);
     let utf16: Vec<u8> = [0xff, 0xfe].into_iter().chain("The bank.\nA bank.\n".encode_utf16().flat_map(u16::to_le_bytes)).collect();
     compare(&write(d, "utf16.txt", utf16), &["utf16.txt", "UTF-16", "UTF-8"]);
-    compare(&write(d, "absent.txt", "The bank.\nNothing here.\n"), &["sentence 2", "\"bank\"", "Nothing here."]);
-    compare(&write(d, "inside.txt", "The bank.\nI went banking.\n"), &["sentence 2", "whole word", "banking"]);
+    // A sentence without the word: skipped with a warning naming the file and line, or with
+    // --strict the one error.
+    let absent = write(d, "absent.txt", "The bank.\nNothing here.\nA bank.\n");
+    let args = ["compare", "-w", "bank", "--sentences", &absent];
+    succeeds_warning(&vecshift(&args), &args, &["absent.txt line 2", "\"bank\"", "Nothing here.", "skipped"]);
+    fails_with(&[&args[..], &["--strict"]].concat(), &["absent.txt line 2", "\"bank\"", "Nothing here.", "--strict"]);
+    let inside = write(d, "inside.txt", "The bank.\nI went banking.\n");
+    fails_with(&["compare", "-w", "bank", "--strict", "--sentences", &inside], &["inside.txt line 2", "whole word", "banking"]);
     compare(&write(d, "one.txt", "The bank.\n"), &["at least two sentences"]);
     fails_with(&["embed", "-w", "bank", "-s", ""], &["\"bank\"", "does not occur"]);
     fails_with(&["embed", "-w", "", "-s", "the bank"], &["does not occur"]);
@@ -420,7 +426,7 @@ fn very_long_sentences_are_windowed_with_a_warning() {
     let last = v["contextual"]["layers"][6]["matrix"][0][1].as_f64().unwrap();
     assert!(last.is_finite() && last < 1.0);
     // An error about such a sentence stays short.
-    let out = vecshift(&["compare", "-w", "castle", "--sentences", &file]);
+    let out = vecshift(&["compare", "--strict", "-w", "castle", "--sentences", &file]);
     let stderr = text(&out.stderr);
     assert!(!out.status.success() && stderr.len() < 400 && stderr.contains("characters)"), "{}", &stderr[..stderr.len().min(600)]);
 }

@@ -46,10 +46,80 @@ fn embed_with_an_unknown_static_word_still_succeeds() {
 fn embed_locators() {
     let v = json(&["embed", "--json", "-w", "bank", "-s", "bank to bank", "--occurrence", "2"]);
     assert_eq!(v["span"], serde_json::json!([8, 12]));
-    let v = json(&["embed", "--json", "-w", "x", "-s", "He carried the box", "--token-index", "1"]);
+    let v = json(&["embed", "--json", "-w", "carried", "-s", "He carried the box", "--token-index", "1"]);
     assert_eq!(v["word"], "carried");
-    let v = json(&["embed", "--json", "-w", "x", "-s", "He carried the box", "--span", "15..18"]);
+    let v = json(&["embed", "--json", "-w", "box", "-s", "He carried the box", "--span", "15..18"]);
     assert_eq!(v["word"], "box");
+    // A token's punctuation is left out, and the note says what was taken.
+    let out = vecshift(&["embed", "--json", "-w", "bank", "-s", "The Bank, by the river bank.", "--token-index", "5"]);
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&v["word"], &v["span"]), (&serde_json::json!("bank"), &serde_json::json!([23, 27])));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"bank.\"; took \"bank\""));
+    // A span or token that is not the word is an error showing both.
+    fails_with(&["embed", "-w", "river", "-s", "The Bank, by the river bank.", "--span", "4..8"], &["--span 4..8", "\"Bank\"", "\"river\""]);
+    fails_with(&["embed", "-w", "river", "-s", "The Bank, by the river bank.", "--token-index", "1"], &["--token-index 1", "\"Bank\"", "\"river\""]);
+}
+
+#[test]
+fn embed_json_is_compact_unless_pretty() {
+    let args = ["embed", "--json", "-w", "bank", "-s", "The bank."];
+    let compact = vecshift(&args).stdout;
+    assert_eq!(compact.iter().filter(|&&b| b == b'\n').count(), 1, "one line");
+    let pretty = vecshift(&[&args[..], &["--pretty"]].concat()).stdout;
+    assert!(pretty.len() > compact.len() && pretty.starts_with(b"{\n"));
+    let (a, b): (Value, Value) = (serde_json::from_slice(&compact).unwrap(), serde_json::from_slice(&pretty).unwrap());
+    assert_eq!(a, b);
+    // A long sentence is clipped in the table's header.
+    let long = format!("The bank {}", "and so on ".repeat(200));
+    let out = vecshift(&["embed", "-w", "bank", "-s", &long]);
+    let header = String::from_utf8_lossy(&out.stdout).lines().next().unwrap().to_owned();
+    assert!(header.chars().count() < 120 && header.contains('…'), "{header}");
+}
+
+#[test]
+fn compare_keeps_the_rows_of_the_word_and_takes_the_bundled_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let two = dir.path().join("two.tsv");
+    let bank = std::fs::read_to_string("data/sentences/bank.tsv").unwrap();
+    let bass = std::fs::read_to_string("data/sentences/bass.tsv").unwrap();
+    std::fs::write(&two, format!("{bank}{bass}")).unwrap();
+    let two = two.to_str().unwrap();
+    let v = json(&["compare", "--json", "--sentences", two, "-w", "bass"]);
+    assert_eq!((v["word"].as_str(), v["sentences"].as_array().unwrap().len()), (Some("bass"), bass.lines().count()));
+    let only_bass = json(&["compare", "--json", "--sentences", "data/sentences/bass.tsv"]);
+    assert_eq!(v["contextual"], only_bass["contextual"], "the same numbers as the bass file alone");
+    fails_with(&["compare", "--sentences", two], &["\"bank\", \"bass\"", "--word"]);
+    let spring = json(&["compare", "--json", "-w", "spring"]);
+    assert_eq!(spring["sentences"].as_array().unwrap().len(), 9, "data/sentences/spring.tsv");
+    fails_with(&["compare", "-w", "zebra"], &["no example set", "--sentences"]);
+}
+
+#[test]
+fn usage_errors_and_help_per_subcommand() {
+    let usage_error = |args: &[&str], needle: &str| {
+        let out = vecshift(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.code() == Some(2) && stderr.starts_with("error: ") && stderr.contains(needle), "{args:?}: {stderr}");
+    };
+    usage_error(&["neighbors", "bank", "-k", "0"], "-k");
+    usage_error(&["neighbors", ""], "WORD");
+    usage_error(&["analogy", "man", "", "woman"], "B");
+    fails_with(&["--word", "bank", "embed"], &["go after the subcommand"]);
+    fails_with(&["--bert", "x", "neighbors", "bank"], &["--bert does nothing for `vecshift neighbors`"]);
+    let help = |args: &[&str]| String::from_utf8(vecshift(args).stdout).unwrap();
+    for command in ["neighbors", "analogy", "convert"] {
+        let text = help(&[command, "--help"]);
+        assert!(!text.contains("--bert") && !text.contains("--pooling"), "{command}: {text}");
+    }
+    assert!(!help(&["tui", "--help"]).contains("--json"));
+    let compare = help(&["compare", "--help"]);
+    assert!(compare.contains("Model options:") && compare.contains("[possible values: mean, first, last]"), "{compare}");
+    assert!(compare.contains("[possible values: finalfusion, word2vec, word2vec-text, glove, fasttext]"));
+    assert!(help(&["analogy", "--help"]).contains("[default: 10]"));
+    // Options before the subcommand still work where they act.
+    let v = json(&["--json", "neighbors", "bank", "-k", "2"]);
+    assert_eq!(v.as_array().unwrap().len(), 2);
 }
 
 #[test]
@@ -117,7 +187,7 @@ fn errors_are_one_clear_line() {
     fails_with(&["neighbors", "qwzxvq"], &["qwzxvq", "vocabulary"]);
     fails_with(&["--vectors", "/no/such/file.bin", "neighbors", "bank"], &["/no/such/file.bin"]);
     fails_with(&["--bert", "/no/such/dir", "embed", "-w", "a", "-s", "a b"], &["/no/such/dir"]);
-    fails_with(&["compare", "-w", "bank", "-s", "the bank", "-s", "no target here"], &["sentence 2", "no target here"]);
+    fails_with(&["compare", "--strict", "-w", "bank", "-s", "the bank", "-s", "no target here"], &["sentence 2", "no target here"]);
     fails_with(&["compare", "--sentences", "/no/such/sentences.txt", "-w", "x"], &["/no/such/sentences.txt"]);
     fails_with(&["embed", "-w", "bank", "-s", "bank", "--span", "0..99"], &["0..99"]);
 }
@@ -140,4 +210,25 @@ fn convert_writes_a_finalfusion_file_that_loads() {
     fails_with(&["convert", bad, target.to_str().unwrap()], &["nan.txt"]);
     assert!(!target.exists());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary files left");
+}
+
+#[test]
+fn report_refuses_unknown_extensions_and_contradictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let input = "data/sentences/bank.tsv";
+    fails_with(&["report", input, "-o", &out("x.pdf")], &["x.pdf", ".pdf is not a report format", "--format"]);
+    fails_with(&["report", input, "--json", "-f", "md"], &["--json", "md"]);
+    fails_with(&["report", input, "--json", "-o", &out("x.md")], &["--json", "md"]);
+    fails_with(&["report", input, "-f", "csv", "-o", &out("x.json")], &["--format csv", "x.json", "json"]);
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written");
+
+    let html = out("bank.html");
+    let run = vecshift(&["report", input, "-o", &html]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success() && stderr.contains("(1 word, 9 occurrences, 0 lines skipped)"), "{stderr}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("static: every pairwise cosine is 1.00"), "one note instead of the static heatmap");
+    assert!(!page.contains(">static</text>"), "no all-1.00 heatmap drawn");
+    assert!(page.contains("mean over words, static"), "the dashed legend entry names the static line");
 }

@@ -40,8 +40,9 @@ fn wordsim_json_equals_gensim_and_transformers() {
     assert_eq!(got.len(), 3);
     let gensim = reference("gensim_reference.json");
     for (g, w) in got.iter().zip(gensim["word_pairs"].as_array().unwrap().iter().step_by(2)) {
-        assert_eq!(keys(g), ["contextual", "file", "oov", "pairs_total", "pairs_used", "pearson", "spearman"]);
+        assert_eq!(keys(g), ["contextual", "file", "oov", "oov_pairs", "pairs_total", "pairs_used", "pearson", "spearman"]);
         assert_eq!(g["file"], w["file"]);
+        assert_eq!(g["oov_pairs"].as_array().unwrap().len() as u64, w["oov"].as_u64().unwrap(), "the skipped pairs are named");
         for key in ["pairs_total", "pairs_used", "oov"] {
             assert_eq!(g[key], w[key], "{} {key}", w["file"]);
         }
@@ -75,6 +76,26 @@ fn wordsim_restricts_the_vocabulary_and_prints_a_table() {
     assert!(out.status.success());
     let row = table.lines().find(|l| l.starts_with("rg65.txt")).unwrap();
     assert_eq!(row.split_whitespace().collect::<Vec<_>>(), ["rg65.txt", "65", "65", "0", "0.5570", "0.5946"]);
+}
+
+#[test]
+fn per_pair_cosines_give_gensims_correlation() {
+    let simlex = fixture("simlex999.txt");
+    let got = json(&["eval", "wordsim", "--json", "--static-only", "--per-pair", &simlex]);
+    let want = &reference("gensim_reference.json")["word_pairs"][2];
+    assert_eq!(want["file"], "simlex999.txt");
+    let pairs = got[0]["pairs"].as_array().unwrap();
+    assert_eq!(pairs.len() as u64, want["pairs_used"].as_u64().unwrap());
+    let column = |key: &str| pairs.iter().map(|p| p[key].as_f64().unwrap()).collect::<Vec<_>>();
+    let (x, y) = (column("score"), column("cosine"));
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (mx, my) = (mean(&x), mean(&y));
+    let cov: f64 = x.iter().zip(&y).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let sd = |v: &[f64], m: f64| v.iter().map(|a| (a - m).powi(2)).sum::<f64>().sqrt();
+    close(&serde_json::json!(cov / (sd(&x, mx) * sd(&y, my))), &want["pearson"], "pearson from the listed pairs");
+    let out = vecshift(&["eval", "wordsim", "--static-only", "--per-pair", &simlex]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("out of vocabulary (1): "), "{table}");
 }
 
 #[test]
@@ -139,8 +160,11 @@ fn wic_table_says_why_the_static_engine_is_at_chance() {
     let out = vecshift(&["eval", "wic", &fixture("wic_sample/test.data.txt"), &fixture("wic_sample/test.gold.txt")]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let table = String::from_utf8(out.stdout).unwrap();
-    let row = table.lines().find(|l| l.trim_start().starts_with("static")).unwrap();
-    assert!(row.contains("50.00%") && row.contains("one vector"), "{row}");
+    let lines: Vec<&str> = table.lines().collect();
+    let row = lines.iter().position(|l| l.trim_start().starts_with("static") && l.contains('%')).unwrap();
+    assert!(lines[row].trim_end().ends_with("50.00%"), "the note is not inside the table: {}", lines[row]);
+    let note = lines.iter().position(|l| l.starts_with("static: ") && l.contains("one vector")).unwrap();
+    assert!(note > row, "the note comes below the table:\n{table}");
     assert_eq!(table.lines().filter(|l| l.trim_start().starts_with(char::is_numeric)).count(), 7, "{table}");
 }
 

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use vecshift::{Embedder, Occurrence, StaticEngine};
 
-use super::GlobalArgs;
+use super::{Before, GlobalArgs};
 use super::output::print_json;
 
 /// Arguments of `bench`.
@@ -46,6 +46,10 @@ struct EncodeArgs {
     /// CPU threads (default: RAYON_NUM_THREADS or all cores).
     #[arg(long)]
     threads: Option<usize>,
+    #[command(flatten)]
+    pub bert: super::BertArgs,
+    #[command(flatten)]
+    pub json: super::JsonArgs,
 }
 
 #[derive(Debug, Args)]
@@ -63,6 +67,10 @@ struct NeighborsArgs {
     /// CPU threads (default: RAYON_NUM_THREADS or all cores).
     #[arg(long)]
     threads: Option<usize>,
+    #[command(flatten)]
+    pub vectors: super::VectorArgs,
+    #[command(flatten)]
+    pub json: super::JsonArgs,
 }
 
 #[derive(Serialize)]
@@ -92,10 +100,10 @@ struct NeighborsReport {
     batch_per_query_ms: f64,
 }
 
-pub fn run(global: &GlobalArgs, args: BenchArgs) -> Result<()> {
+pub fn run(before: &Before, args: BenchArgs) -> Result<()> {
     match args.what {
-        BenchCommand::Encode(args) => encode(global, args),
-        BenchCommand::Neighbors(args) => neighbors(global, args),
+        BenchCommand::Encode(a) => encode(&before.options("bench encode", Some(&a.bert), None, Some(&a.json))?, a),
+        BenchCommand::Neighbors(a) => neighbors(&before.options("bench neighbors", None, Some(&a.vectors), Some(&a.json))?, a),
     }
 }
 

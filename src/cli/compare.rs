@@ -7,7 +7,7 @@ use vecshift::{Embedder, Occurrence, cosine_matrix, mean_off_diagonal};
 
 use super::GlobalArgs;
 use super::output::{LocateArgs, fmt_cos, print_json};
-use super::sentences::SentenceInput;
+use super::sentences::{Row, SentenceInput, locate_rows};
 
 /// Arguments of `compare`.
 #[derive(Debug, Args)]
@@ -19,6 +19,12 @@ pub struct CompareArgs {
     layer: isize,
     #[command(flatten)]
     locate: LocateArgs,
+    #[command(flatten)]
+    pub bert: super::BertArgs,
+    #[command(flatten)]
+    pub vectors: super::VectorArgs,
+    #[command(flatten)]
+    pub json: super::JsonArgs,
 }
 
 #[derive(Serialize)]
@@ -106,24 +112,20 @@ fn engine_json(engine: &dyn Embedder, vectors: &[vecshift::LayerVectors]) -> Eng
 }
 
 pub fn run(global: &GlobalArgs, args: CompareArgs) -> Result<()> {
-    let rows = args.input.given_rows().transpose()?.unwrap_or_default();
-    if rows.len() < 2 {
-        bail!("compare needs at least two sentences (--sentences FILE or -s S1 -s S2 ...)");
+    let (word, rows, _) = args.input.word_and_rows(None)?;
+    let found = locate_rows(rows, |sentence| args.locate.occurrence(sentence, &word), args.input.strict)?;
+    if found.len() < 2 {
+        let hint = if args.input.word.is_some() && args.input.given_rows().is_none() {
+            format!(" (there is no example set data/sentences/{}.tsv)", word.to_lowercase())
+        } else {
+            String::new()
+        };
+        bail!(
+            "compare needs at least two sentences with {word:?}, found {}{hint}; give them with --sentences FILE or -s S1 -s S2 ...",
+            found.len()
+        );
     }
-    let word = match (&args.input.word, rows[0].word.as_ref()) {
-        (Some(w), _) => w.clone(),
-        (None, Some(w)) => w.clone(),
-        (None, None) => bail!("name the target word with --word"),
-    };
-    let locator = args.locate.locator();
-    let occurrences = rows
-        .iter()
-        .enumerate()
-        .map(|(i, row)| {
-            Occurrence::locate(row.word.as_deref().unwrap_or(&word), &row.text, &locator)
-                .with_context(|| format!("sentence {}", i + 1))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let (rows, occurrences): (Vec<_>, Vec<_>) = found.into_iter().unzip();
 
     let statics = global.load_static_engines()?;
     let contextuals = global.load_contextual_engines()?;
@@ -164,7 +166,7 @@ pub fn run(global: &GlobalArgs, args: CompareArgs) -> Result<()> {
         word,
         sentences: occurrences.iter().map(|o| o.sentence().to_owned()).collect(),
         spans: occurrences.iter().map(|o| [o.span().start, o.span().end]).collect(),
-        senses: rows.iter().map(|r| r.sense.clone()).collect(),
+        senses: rows.iter().map(|r: &Row| r.sense.clone()).collect(),
         static_,
         contextual,
         engines,

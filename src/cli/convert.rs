@@ -18,13 +18,15 @@ pub struct ConvertArgs {
     /// The finalfusion file to write (replaced only once complete).
     output: PathBuf,
     /// Format of the input; detected from the file when left out.
-    #[arg(long, value_parser = super::parse_format)]
+    #[arg(long, alias = "vectors-format", value_parser = super::format_values(), ignore_case = true)]
     from: Option<VectorFormat>,
+    #[command(flatten)]
+    pub json: super::JsonArgs,
 }
 
 pub fn run(global: &GlobalArgs, args: ConvertArgs) -> Result<()> {
     check_writable(&args.output)?;
-    let options = OpenOptions::default().format(args.from.or(global.vectors_format));
+    let options = OpenOptions::default().format(args.from);
     let engine = StaticEngine::open_with(&args.input, &options)
         .with_context(|| format!("converting {}", args.input.display()))?;
     write_atomically(&args.output, |temp| Ok(engine.write_finalfusion(temp)?))?;

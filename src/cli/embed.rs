@@ -3,10 +3,10 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
-use vecshift::{Embedder, Occurrence};
+use vecshift::Embedder;
 
 use super::GlobalArgs;
-use super::output::{LocateArgs, fmt_cos, preview, print_json};
+use super::output::{LocateArgs, clip, fmt_cos, preview, print_json_as};
 
 /// Arguments of `embed`.
 #[derive(Debug, Args)]
@@ -19,6 +19,15 @@ pub struct EmbedArgs {
     sentence: String,
     #[command(flatten)]
     locate: LocateArgs,
+    /// Indent the --json output for reading (default: one compact line).
+    #[arg(long, requires = "json", help_heading = "Output options")]
+    pretty: bool,
+    #[command(flatten)]
+    pub bert: super::BertArgs,
+    #[command(flatten)]
+    pub vectors: super::VectorArgs,
+    #[command(flatten)]
+    pub json: super::JsonArgs,
 }
 
 #[derive(Serialize)]
@@ -62,7 +71,7 @@ struct EngineJson {
 }
 
 pub fn run(global: &GlobalArgs, args: EmbedArgs) -> Result<()> {
-    let occurrence = Occurrence::locate(&args.word, &args.sentence, &args.locate.locator())?;
+    let occurrence = args.locate.occurrence(&args.sentence, &args.word)?;
     let statics = global.load_static_engines()?;
     let contextuals = global.load_contextual_engines()?;
     let glove = &statics[0];
@@ -124,10 +133,10 @@ pub fn run(global: &GlobalArgs, args: EmbedArgs) -> Result<()> {
         engines,
     };
     if global.json {
-        return print_json(&out);
+        return print_json_as(&out, args.pretty);
     }
 
-    println!("{:?} at bytes {}..{} of {:?}", out.word, out.span[0], out.span[1], out.sentence);
+    println!("{:?} at bytes {}..{} of {:?}", out.word, out.span[0], out.span[1], clip(out.sentence, 80));
     match &out.static_ {
         Some(s) => println!("static  {} ({} dims, entry {:?}, {:?}): {}", s.model, s.dims, s.entry, s.lookup, preview(&s.vector, 5)),
         None => println!("static  {}: not in the vocabulary", glove.name()),

@@ -9,7 +9,7 @@ use vecshift::analysis::postprocess::{self, Postprocess};
 use vecshift::eval::{analogy, wic, wordsim, wsd};
 use vecshift::{Embedder, LayerSelection, LayerVectors};
 
-use super::GlobalArgs;
+use super::{Before, GlobalArgs};
 use super::output::print_json;
 
 /// Arguments of `eval`.
@@ -71,12 +71,22 @@ struct WordsimArgs {
     /// Word-pair files: `word1 word2 score` per line (tab or spaces; `#` comments and a header line are skipped).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// Search only the N most frequent words (gensim's default is 300000); default: all.
-    #[arg(long, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
-    restrict_vocab: Option<usize>,
+    /// Search only the N most frequent words, as gensim's evaluate_word_pairs does by default.
+    #[arg(long, value_name = "N", default_value_t = analogy::DEFAULT_RESTRICT_VOCAB, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    restrict_vocab: usize,
+    /// Also list every pair: its human score and static cosine (JSON: "pairs"), and the
+    /// out-of-vocabulary pairs.
+    #[arg(long)]
+    per_pair: bool,
     /// Skip the BERT model (static vectors only).
     #[arg(long)]
     static_only: bool,
+    #[command(flatten)]
+    pub vectors: super::VectorArgs,
+    #[command(flatten)]
+    pub bert: super::BertArgs,
+    #[command(flatten)]
+    pub json: super::JsonArgs,
 }
 
 /// Arguments of `eval analogy`.
@@ -88,6 +98,10 @@ struct AnalogyArgs {
     /// Search only the N most frequent words, as gensim does.
     #[arg(long, value_name = "N", default_value_t = analogy::DEFAULT_RESTRICT_VOCAB, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     restrict_vocab: usize,
+    #[command(flatten)]
+    pub vectors: super::VectorArgs,
+    #[command(flatten)]
+    pub json: super::JsonArgs,
 }
 
 /// Arguments of `eval wic`.
@@ -105,6 +119,10 @@ struct WicArgs {
     folds: usize,
     #[command(flatten)]
     corrections: CorrectionArgs,
+    #[command(flatten)]
+    pub bert: super::BertArgs,
+    #[command(flatten)]
+    pub json: super::JsonArgs,
 }
 
 /// Arguments of `eval wsd`.
@@ -116,14 +134,18 @@ struct WsdArgs {
     paths: Vec<PathBuf>,
     #[command(flatten)]
     corrections: CorrectionArgs,
+    #[command(flatten)]
+    pub bert: super::BertArgs,
+    #[command(flatten)]
+    pub json: super::JsonArgs,
 }
 
-pub fn run(global: &GlobalArgs, args: EvalArgs) -> Result<()> {
+pub fn run(before: &Before, args: EvalArgs) -> Result<()> {
     match args.command {
-        EvalCommand::Wordsim(args) => run_wordsim(global, args),
-        EvalCommand::Analogy(args) => run_analogy(global, args),
-        EvalCommand::Wic(args) => run_wic(global, args),
-        EvalCommand::Wsd(args) => run_wsd(global, args),
+        EvalCommand::Wordsim(a) => run_wordsim(&before.options("eval wordsim", Some(&a.bert), Some(&a.vectors), Some(&a.json))?, a),
+        EvalCommand::Analogy(a) => run_analogy(&before.options("eval analogy", None, Some(&a.vectors), Some(&a.json))?, a),
+        EvalCommand::Wic(a) => run_wic(&before.options("eval wic", Some(&a.bert), None, Some(&a.json))?, a),
+        EvalCommand::Wsd(a) => run_wsd(&before.options("eval wsd", Some(&a.bert), None, Some(&a.json))?, a),
     }
 }
 
@@ -136,7 +158,7 @@ fn run_wordsim(global: &GlobalArgs, args: WordsimArgs) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let glove = global.load_static()?;
     let bert = if args.static_only { None } else { Some(global.load_bert()?) };
-    let restrict = args.restrict_vocab;
+    let restrict = Some(args.restrict_vocab);
     let results = sets
         .iter()
         .map(|set| {
@@ -145,14 +167,47 @@ fn run_wordsim(global: &GlobalArgs, args: WordsimArgs) -> Result<()> {
                 .with_context(|| format!("evaluating {}", set.file))
         })
         .collect::<Result<Vec<_>>>()?;
+    let pairs: Vec<Vec<PairJson>> = sets
+        .iter()
+        .map(|set| {
+            let scores = wordsim::static_scores(&glove, set, restrict);
+            scores
+                .used
+                .iter()
+                .zip(&scores.cosines)
+                .map(|(&i, &cosine)| {
+                    let p = &set.pairs[i];
+                    PairJson { word1: p.first.clone(), word2: p.second.clone(), line: p.line, score: p.score, cosine }
+                })
+                .collect()
+        })
+        .collect();
     if global.json {
+        if args.per_pair {
+            let with_pairs: Vec<WordsimJson> =
+                results.into_iter().zip(pairs).map(|(result, pairs)| WordsimJson { result, pairs }).collect();
+            return print_json(&with_pairs);
+        }
         return print_json(&results);
     }
-    let searched = restrict.map_or(glove.vocab_len(), |r| r.min(glove.vocab_len()));
+    let searched = args.restrict_vocab.min(glove.vocab_len());
     println!("word similarity: cosine vs human scores; static {} ({searched} words searched, case-insensitive)", glove.name());
     println!("{:<28} {:>6} {:>6} {:>5} {:>8} {:>8}", "file", "pairs", "used", "oov", "pearson", "spearman");
     for r in &results {
         println!("{:<28} {:>6} {:>6} {:>5} {:>8} {:>8}", r.file, r.pairs_total, r.pairs_used, r.oov, fmt_corr(r.pearson), fmt_corr(r.spearman));
+    }
+    if args.per_pair {
+        for (r, pairs) in results.iter().zip(&pairs) {
+            println!();
+            println!("{}: {} pairs used (human score, static cosine)", r.file, pairs.len());
+            for p in pairs {
+                println!("  {:<20} {:<20} {:>8.3} {:>8.4}", p.word1, p.word2, p.score, p.cosine);
+            }
+            if !r.oov_pairs.is_empty() {
+                let listed: Vec<String> = r.oov_pairs.iter().map(|[a, b]| format!("{a}-{b}")).collect();
+                println!("  out of vocabulary ({}): {}", r.oov_pairs.len(), listed.join(", "));
+            }
+        }
     }
     if let Some(bert) = &bert {
         println!();
@@ -219,7 +274,9 @@ fn run_wic(global: &GlobalArgs, args: WicArgs) -> Result<()> {
     for l in &result.layers {
         println!("{:>7} {:>10.4} {:>9}", l.layer, l.threshold, fmt_pct(Some(l.accuracy)));
     }
-    println!("{:>7} {:>10} {:>9}  ({})", "static", "-", fmt_pct(Some(result.static_accuracy)), result.static_note);
+    println!("{:>7} {:>10} {:>9}", "static", "-", fmt_pct(Some(result.static_accuracy)));
+    println!();
+    println!("static: {}", result.static_note);
     if !result.variants.is_empty() {
         println!();
         println!("{:>7} {:<20} {:>10} {:>9}", "layers", "postprocess", "threshold", "accuracy");
@@ -265,6 +322,24 @@ fn run_wsd(global: &GlobalArgs, args: WsdArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One used pair, for `--per-pair`.
+#[derive(serde::Serialize)]
+struct PairJson {
+    word1: String,
+    word2: String,
+    line: usize,
+    score: f64,
+    cosine: f64,
+}
+
+/// A file's result with its pairs, for `--json --per-pair`.
+#[derive(serde::Serialize)]
+struct WordsimJson {
+    #[serde(flatten)]
+    result: wordsim::WordSimResult,
+    pairs: Vec<PairJson>,
 }
 
 fn fmt_corr(value: Option<f64>) -> String {

@@ -17,6 +17,7 @@ mod tui;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use vecshift::{ContextualEncoder, Embedder, LoadOptions, ModelSource, OpenOptions, Pooling, StaticEngine, VectorFormat};
 
@@ -25,51 +26,129 @@ use vecshift::{ContextualEncoder, Embedder, LoadOptions, ModelSource, OpenOption
 #[derive(Debug, Parser)]
 #[command(name = "vecshift", version, about, long_about = None)]
 pub struct Cli {
-    #[command(flatten)]
-    global: GlobalArgs,
-    /// Without a subcommand, the terminal UI opens (same options as `vecshift tui`).
+    /// Without a subcommand, the terminal UI opens (same options as `vecshift tui`). Its model
+    /// options may also stand before a subcommand that takes them.
     #[command(flatten)]
     tui: tui::TuiArgs,
+    /// `--json` before the subcommand, as older versions took it (hidden: it belongs after).
+    #[arg(long, hide = true)]
+    json: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
-/// Options every subcommand accepts.
-#[derive(Clone, Debug, Args)]
-pub struct GlobalArgs {
+/// The model options, for the subcommands that encode sentences. (Every subcommand flattens
+/// the option groups it acts on, so that its --help lists only those.)
+#[derive(Clone, Debug, Default, Args)]
+pub struct BertArgs {
     /// Contextual model: a directory (config.json, tokenizer.json, model.safetensors) or a
     /// Hugging Face id such as sentence-transformers/all-MiniLM-L6-v2[@revision]. Repeatable,
     /// order kept; NAME=SOURCE gives the engine a short label. Default: the embedded
     /// all-MiniLM-L6-v2.
-    #[arg(long, global = true, value_name = "[NAME=]DIR|HF_ID")]
+    #[arg(long, value_name = "[NAME=]DIR|HF_ID", help_heading = "Model options")]
     bert: Vec<String>,
+    /// How a word's pieces are pooled into one vector [default: mean; last for decoders, whose
+    /// last piece alone has seen the whole word].
+    #[arg(long, value_name = "POOLING", value_parser = pooling_values(), help_heading = "Model options")]
+    pooling: Option<Pooling>,
+    /// Where contextual models run: cpu, cuda, cuda:N or metal (GPUs need a build with the cuda
+    /// or metal feature). Default: $VECSHIFT_DEVICE, else cpu.
+    #[arg(long, value_name = "DEVICE", help_heading = "Model options")]
+    device: Option<String>,
+}
+
+/// The static-vector options, for the subcommands that read static vectors.
+#[derive(Clone, Debug, Default, Args)]
+pub struct VectorArgs {
     /// Static vectors: word2vec (.bin/.txt), GloVe (.txt), fastText (.bin) or finalfusion
     /// (.fifu). Repeatable, order kept; NAME=PATH gives the engine a short label. Default: the
     /// embedded GloVe 6B 50d (100k words).
-    #[arg(long, global = true, value_name = "[NAME=]PATH")]
+    #[arg(long, value_name = "[NAME=]PATH", help_heading = "Model options")]
     vectors: Vec<String>,
     /// Format of --vectors when detection from the file is not wanted.
-    #[arg(long, global = true, value_name = "FORMAT", value_parser = parse_format)]
+    #[arg(long, value_name = "FORMAT", value_parser = format_values(), ignore_case = true, help_heading = "Model options")]
     vectors_format: Option<VectorFormat>,
-    /// How a word's pieces are pooled into one vector: mean, first or last. Default: mean
-    /// (last for decoders, whose last piece alone has seen the whole word).
-    #[arg(long, global = true, value_parser = parse_pooling)]
-    pooling: Option<Pooling>,
-    /// Where contextual models run: cpu, cuda, cuda:N or metal (GPUs need a build with the
-    /// cuda or metal feature). Default: $VECSHIFT_DEVICE, else cpu.
-    #[arg(long, global = true, value_name = "DEVICE")]
-    device: Option<String>,
+}
+
+/// `--json`, for the subcommands that can print JSON.
+#[derive(Clone, Debug, Default, Args)]
+pub struct JsonArgs {
     /// Machine-readable JSON on stdout instead of tables.
-    #[arg(long, global = true)]
+    #[arg(long, help_heading = "Output options")]
     json: bool,
 }
 
-fn parse_format(s: &str) -> Result<VectorFormat, String> {
-    s.parse().map_err(|e: vecshift::Error| e.to_string())
+/// The options in force for one subcommand: its own, else those given before it.
+#[derive(Clone, Debug, Default)]
+pub struct GlobalArgs {
+    bert: Vec<String>,
+    vectors: Vec<String>,
+    vectors_format: Option<VectorFormat>,
+    pooling: Option<Pooling>,
+    device: Option<String>,
+    json: bool,
 }
 
-fn parse_pooling(s: &str) -> Result<Pooling, String> {
-    s.parse().map_err(|e: vecshift::Error| e.to_string())
+/// The `--pooling` values, listed in --help.
+fn pooling_values() -> impl TypedValueParser<Value = Pooling> {
+    PossibleValuesParser::new(["mean", "first", "last"]).try_map(|s| s.parse::<Pooling>().map_err(|e| e.to_string()))
+}
+
+/// The `--vectors-format` values (and the other spellings they have always accepted).
+fn format_values() -> impl TypedValueParser<Value = VectorFormat> {
+    PossibleValuesParser::new([
+        PossibleValue::new("finalfusion").alias("fifu"),
+        PossibleValue::new("word2vec").aliases(["word2vec-binary", "w2v", "bin"]),
+        PossibleValue::new("word2vec-text").aliases(["text", "word2vec-txt", "textdims"]),
+        PossibleValue::new("glove").aliases(["glove-text", "txt"]),
+        PossibleValue::new("fasttext"),
+    ])
+    .try_map(|s| s.parse::<VectorFormat>().map_err(|e| e.to_string()))
+}
+
+/// The model and output options given before the subcommand.
+pub struct Before {
+    bert: BertArgs,
+    vectors: VectorArgs,
+    json: bool,
+}
+
+impl Before {
+    /// The options of `command`, with those given before it (`vecshift --bert X compare ...`)
+    /// where it has none of its own. An option before a subcommand that does nothing with it
+    /// is an error rather than silently ignored.
+    fn options(&self, command: &str, bert: Option<&BertArgs>, vectors: Option<&VectorArgs>, json: Option<&JsonArgs>) -> Result<GlobalArgs> {
+        let unused = |given: bool, option: &str| {
+            if given {
+                anyhow::bail!("{option} does nothing for `vecshift {command}`; leave it out (each subcommand's --help lists its options)");
+            }
+            Ok(())
+        };
+        if bert.is_none() {
+            unused(!self.bert.bert.is_empty(), "--bert")?;
+            unused(self.bert.pooling.is_some(), "--pooling")?;
+            unused(self.bert.device.is_some(), "--device")?;
+        }
+        if vectors.is_none() {
+            unused(!self.vectors.vectors.is_empty(), "--vectors")?;
+            unused(self.vectors.vectors_format.is_some(), "--vectors-format")?;
+        }
+        if json.is_none() {
+            unused(self.json, "--json")?;
+        }
+        let bert = bert.cloned().unwrap_or_default();
+        let vectors = vectors.cloned().unwrap_or_default();
+        // A list given after the subcommand replaces the one given before it.
+        let or_before = |after: Vec<String>, before: &Vec<String>| if after.is_empty() { before.clone() } else { after };
+        Ok(GlobalArgs {
+            bert: or_before(bert.bert, &self.bert.bert),
+            vectors: or_before(vectors.vectors, &self.vectors.vectors),
+            vectors_format: vectors.vectors_format.or(self.vectors.vectors_format),
+            pooling: bert.pooling.or(self.bert.pooling),
+            device: bert.device.or_else(|| self.bert.device.clone()),
+            json: json.is_some_and(|j| j.json) || self.json,
+        })
+    }
 }
 
 /// `NAME=SOURCE` into its label and source; a plain source has no label. A `=` inside a path
@@ -207,20 +286,39 @@ enum Command {
     Tui(tui::TuiArgs),
 }
 
+/// Parses the command line; exits with clap's message (or a plainer one) when it is wrong.
+pub fn parse() -> Cli {
+    use clap::CommandFactory;
+    Cli::try_parse().unwrap_or_else(|error| {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let command = Cli::command();
+        let names: Vec<&str> = command.get_subcommands().flat_map(|c| std::iter::once(c.get_name()).chain(c.get_all_aliases())).collect();
+        if error.use_stderr() && tui::misplaced(&args, &names) {
+            eprintln!("error: {}", tui::MISPLACED);
+            std::process::exit(2);
+        }
+        error.exit()
+    })
+}
+
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<()> {
-    let Some(command) = cli.command else { return tui::run(&cli.global, cli.tui) };
+    let before = Before { bert: cli.tui.bert.clone(), vectors: cli.tui.vectors.clone(), json: cli.json };
+    let Some(command) = cli.command else {
+        return tui::run(&before.options("tui", Some(&BertArgs::default()), Some(&VectorArgs::default()), None)?, cli.tui);
+    };
     cli.tui.only_without_subcommand()?;
+    let b = &before;
     match command {
-        Command::Tui(args) => tui::run(&cli.global, args),
-        Command::Embed(args) => embed::run(&cli.global, args),
-        Command::Compare(args) => compare::run(&cli.global, args),
-        Command::Neighbors(args) => neighbors::run(&cli.global, args),
-        Command::Analogy(args) => analogy::run(&cli.global, args),
-        Command::Convert(args) => convert::run(&cli.global, args),
-        Command::Eval(args) => eval::run(&cli.global, args),
-        Command::Report(args) => report::run(&cli.global, args),
-        Command::Bench(args) => bench::run(&cli.global, args),
-        Command::Senses(args) => senses::run(&cli.global, args),
+        Command::Tui(args) => tui::run(&b.options("tui", Some(&args.bert), Some(&args.vectors), None)?, args),
+        Command::Embed(args) => embed::run(&b.options("embed", Some(&args.bert), Some(&args.vectors), Some(&args.json))?, args),
+        Command::Compare(args) => compare::run(&b.options("compare", Some(&args.bert), Some(&args.vectors), Some(&args.json))?, args),
+        Command::Neighbors(args) => neighbors::run(&b.options("neighbors", None, Some(&args.vectors), Some(&args.json))?, args),
+        Command::Analogy(args) => analogy::run(&b.options("analogy", None, Some(&args.vectors), Some(&args.json))?, args),
+        Command::Convert(args) => convert::run(&b.options("convert", None, None, Some(&args.json))?, args),
+        Command::Eval(args) => eval::run(b, args),
+        Command::Report(args) => report::run(&b.options("report", Some(&args.bert), Some(&args.vectors), Some(&args.json))?, args),
+        Command::Bench(args) => bench::run(b, args),
+        Command::Senses(args) => senses::run(&b.options("senses", Some(&args.bert), None, Some(&args.json))?, args),
     }
 }

@@ -6,15 +6,42 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
-use vecshift::Locator;
+use vecshift::{Locator, Occurrence};
 
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json(value: &impl Serialize) -> Result<()> {
+    print_json_as(value, true)
+}
+
+/// Prints a value as JSON on stdout, indented or on one line.
+pub fn print_json_as(value: &impl Serialize, pretty: bool) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    serde_json::to_writer_pretty(&mut out, value).context("writing JSON to stdout")?;
+    if pretty {
+        serde_json::to_writer_pretty(&mut out, value)
+    } else {
+        serde_json::to_writer(&mut out, value)
+    }
+    .context("writing JSON to stdout")?;
     writeln!(out).context("writing JSON to stdout")?;
     Ok(())
+}
+
+/// " (\"xyz\" is not in the vocabulary: its vector is built from subwords)" for the words a
+/// fastText model answers from subwords, with a note on stderr (also for JSON); else nothing.
+pub fn from_subwords(engine: &vecshift::StaticEngine, words: &[&str]) -> String {
+    let built: Vec<String> = words
+        .iter()
+        .filter(|w| engine.lookup(w).is_ok_and(|v| v.source == vecshift::LookupSource::Subwords))
+        .map(|w| format!("{w:?}"))
+        .collect();
+    if built.is_empty() {
+        return String::new();
+    }
+    let (verb, pronoun) = if built.len() == 1 { ("is", "its vector is") } else { ("are", "their vectors are") };
+    let text = format!("{} {verb} not in the vocabulary: {pronoun} built from subwords", built.join(", "));
+    log::info!("{text}");
+    format!(" ({text})")
 }
 
 /// What every temporary file of [`write_atomically`] ends with.
@@ -108,6 +135,43 @@ impl LocateArgs {
             (None, None) => Locator::Search { nth: self.occurrence },
         }
     }
+
+    /// Finds `word` in `sentence`. What `--span` or `--token-index` takes must be the word
+    /// (they do not replace it); a token's surrounding punctuation is left out, with a note.
+    pub fn occurrence(&self, sentence: &str, word: &str) -> Result<Occurrence> {
+        let locator = self.locator();
+        let occurrence = Occurrence::locate(word, sentence, &locator)?;
+        let option = match (&self.span, self.token_index) {
+            (Some(span), _) => format!("--span {}..{}", span.start, span.end),
+            (None, Some(index)) => format!("--token-index {index}"),
+            (None, None) => return Ok(occurrence),
+        };
+        let taken = occurrence.word();
+        let whole = vecshift::occurrence::find_all(taken, word);
+        if whole.len() != 1 || whole[0] != (0..taken.len()) {
+            anyhow::bail!(
+                "{option} takes {taken:?} from {:?}, which is not --word {word:?}; give the word's own position, or the word that is there",
+                clip(sentence, 80)
+            );
+        }
+        if let Locator::TokenIndex(index) = locator
+            && let Some(token) = sentence.split_whitespace().nth(index)
+            && token != taken
+        {
+            log::info!("{option} is the token {token:?}; took {taken:?} without the punctuation around it");
+        }
+        Ok(occurrence)
+    }
+}
+
+/// `text` cut to at most `max` characters, with `…` where it was cut.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut clipped: String = text.chars().take(max.saturating_sub(1)).collect();
+    clipped.push('…');
+    clipped
 }
 
 fn parse_span(s: &str) -> Result<std::ops::Range<usize>, String> {

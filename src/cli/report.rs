@@ -51,6 +51,12 @@ pub struct ReportArgs {
     /// Occurrences embedded per step; BERT sorts each step by length and encodes 32 at a time.
     #[arg(long, value_name = "N", default_value_t = 256)]
     chunk: usize,
+    #[command(flatten)]
+    pub bert: super::BertArgs,
+    #[command(flatten)]
+    pub vectors: super::VectorArgs,
+    #[command(flatten)]
+    pub json: super::JsonArgs,
 }
 
 fn parse_input_format(s: &str) -> Result<InputFormat, String> {
@@ -59,6 +65,35 @@ fn parse_input_format(s: &str) -> Result<InputFormat, String> {
 
 fn parse_output_format(s: &str) -> Result<OutputFormat, String> {
     s.parse().map_err(|e: vecshift::Error| e.to_string())
+}
+
+/// The report's format: `--format`, else `-o`'s extension, else JSON with `--json`, else
+/// Markdown. Options that contradict each other, and an extension that names no format, are
+/// refused rather than one of them silently winning.
+fn output_format(format: Option<OutputFormat>, output: Option<&Path>, json: bool) -> Result<OutputFormat> {
+    let extension = output.and_then(|p| p.extension()).map(|e| e.to_string_lossy().into_owned());
+    let from_extension = match (&extension, output) {
+        (Some(extension), Some(path)) => match OutputFormat::from_path(path) {
+            Some(found) => Some(found),
+            None if format.is_none() => bail!(
+                "-o {}: .{extension} is not a report format (json, jsonl, csv, md, html); change the extension or pass --format",
+                path.display()
+            ),
+            None => None,
+        },
+        _ => None,
+    };
+    let is_json = |f: OutputFormat| matches!(f, OutputFormat::Json | OutputFormat::Jsonl);
+    if let (Some(given), Some(implied), Some(path)) = (format, from_extension, output)
+        && given != implied
+    {
+        bail!("--format {} contradicts -o {} ({}); make them agree", given.name(), path.display(), implied.name());
+    }
+    let chosen = format.or(from_extension);
+    if let Some(chosen) = chosen.filter(|&f| json && !is_json(f)) {
+        bail!("--json contradicts the {} format asked for (--format or -o's extension); leave one of them out", chosen.name());
+    }
+    Ok(chosen.unwrap_or(if json { OutputFormat::Json } else { OutputFormat::Md }))
 }
 
 /// The input file, unless it is stdin.
@@ -237,10 +272,7 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
         (None, None) => InputFormat::Text,
     };
     let output = output_path(&args);
-    let output_format = args
-        .format
-        .or_else(|| output.and_then(OutputFormat::from_path))
-        .unwrap_or(if global.json { OutputFormat::Json } else { OutputFormat::Md });
+    let output_format = output_format(args.format, output, global.json)?;
     // Fail before the long run, not after it.
     if let Some(path) = output {
         check_writable(path)?;
@@ -332,12 +364,13 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
             interrupts.stop_if_asked(&bar);
             written?;
             if !args.quiet {
+                let count = |n: usize, noun: &str| format!("{n} {noun}{}", if n == 1 { "" } else { "s" });
                 eprintln!(
-                    "wrote {} ({} words, {} occurrences, {} lines skipped)",
+                    "wrote {} ({}, {}, {} skipped)",
                     path.display(),
-                    report.words.len(),
-                    report.occurrences,
-                    report.skipped.len()
+                    count(report.words.len(), "word"),
+                    count(report.occurrences, "occurrence"),
+                    count(report.skipped.len(), "line")
                 );
             }
         }

@@ -43,6 +43,10 @@ pub struct SensesArgs {
     /// Clustering used to group the occurrences without labels: average (agglomerative) or kmeans.
     #[arg(long, default_value = "average")]
     cluster: Method,
+    #[command(flatten)]
+    pub bert: super::BertArgs,
+    #[command(flatten)]
+    pub json: super::JsonArgs,
 }
 
 #[derive(Serialize)]
@@ -58,7 +62,7 @@ struct GuessJson {
 pub fn run(global: &GlobalArgs, args: SensesArgs) -> Result<()> {
     let rows: Vec<Row> = match &args.sentences {
         Some(path) => read(path)?,
-        None => args.sentence.iter().map(|s| Row { word: None, text: s.clone(), sense: None }).collect(),
+        None => args.sentence.iter().enumerate().map(|(i, s)| Row { word: None, text: s.clone(), sense: None, place: format!("sentence {} (-s)", i + 1) }).collect(),
     };
     let occurrences = rows
         .iter()

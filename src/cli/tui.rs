@@ -7,8 +7,23 @@ use clap::Args;
 
 use super::GlobalArgs;
 use crate::tui::app::Start;
-use super::sentences::{self, Row, SentenceInput};
+use super::sentences::{Row, SentenceInput};
 use crate::tui::worker::Engines;
+
+/// Why `vecshift --word bank embed` is refused.
+pub const MISPLACED: &str =
+    "--word, --sentences, --sentence and --strict go after the subcommand (they are the terminal UI's when they come first)";
+
+/// Whether `args` (without the program name) give a sentence option before the subcommand,
+/// which clap would otherwise report as some unrelated missing argument.
+pub fn misplaced(args: &[String], subcommands: &[&str]) -> bool {
+    let Some(at) = args.iter().position(|a| subcommands.contains(&a.as_str())) else { return false };
+    args[..at].iter().any(|a| {
+        let name = a.split('=').next().unwrap_or(a);
+        matches!(name, "--word" | "--sentences" | "--sentence" | "--strict")
+            || (!a.starts_with("--") && (a.starts_with("-w") || a.starts_with("-s")))
+    })
+}
 
 /// The example set the UI opens with when given nothing.
 const DEFAULT_WORD: &str = "bank";
@@ -19,6 +34,10 @@ const DEFAULT_WORD: &str = "bank";
 pub struct TuiArgs {
     #[command(flatten)]
     input: SentenceInput,
+    #[command(flatten)]
+    pub bert: super::BertArgs,
+    #[command(flatten)]
+    pub vectors: super::VectorArgs,
 }
 
 impl TuiArgs {
@@ -26,7 +45,7 @@ impl TuiArgs {
     /// subcommand would silently ignore them: refuse that instead.
     pub fn only_without_subcommand(&self) -> Result<()> {
         if !self.input.is_empty() {
-            bail!("--word, --sentences and --sentence go after the subcommand (they are the terminal UI's when they come first)");
+            bail!("{MISPLACED}");
         }
         Ok(())
     }
@@ -34,34 +53,18 @@ impl TuiArgs {
 
 /// What the UI starts with: the target word, the sentences and where they came from.
 fn first_rows(args: &TuiArgs) -> Result<(String, Vec<Row>, Option<PathBuf>)> {
-    let example = |word: &str| vecshift::source::data_dir().join("sentences").join(format!("{}.tsv", word.to_lowercase()));
-    let input = &args.input;
-    let (rows, source) = match (input.given_rows(), &input.word) {
-        (Some(rows), _) => (rows?, input.sentences.clone()),
-        (None, Some(word)) if !example(word).is_file() => (Vec::new(), None),
-        (None, word) => {
-            let path = example(word.as_deref().unwrap_or(DEFAULT_WORD));
-            (sentences::read(&path)?, Some(path))
-        }
-    };
-    let word = match (&input.word, rows.iter().find_map(|r| r.word.clone())) {
-        (Some(word), _) => word.clone(),
-        (None, Some(word)) => word,
-        (None, None) => bail!("name the target word with --word (the sentences give none)"),
-    };
-    if word.trim().is_empty() {
-        bail!("--word is empty; name the target word");
+    let (word, rows, source) = args.input.word_and_rows(Some(DEFAULT_WORD))?;
+    if args.input.strict
+        && let Some(row) = rows.iter().find(|r| vecshift::occurrence::find_all(&r.text, &word).is_empty())
+    {
+        bail!("{}: no whole word {word:?} in {:?} (stopped by --strict)", row.place, super::output::clip(&row.text, 80));
     }
     Ok((word, rows, source))
 }
 
 /// Opens the UI.
 pub fn run(global: &GlobalArgs, args: TuiArgs) -> Result<()> {
-    let (word, mut rows, source) = first_rows(&args)?;
-    if args.input.word.is_some() {
-        // An explicit --word wins over the file's word column.
-        rows.iter_mut().for_each(|r| r.word = None);
-    }
+    let (word, rows, source) = first_rows(&args)?;
     let start = Start { word, rows, source, pooling: global.pooling.unwrap_or_default(), color: crate::tui::color_wanted() };
     // The worker thread outlives this borrow, so it gets its own copy of the model options.
     let options = global.clone();
@@ -82,17 +85,34 @@ mod tests {
         assert_eq!(rows.len(), 9);
         assert!(source.unwrap().ends_with("sentences/bank.tsv"));
 
-        let args = TuiArgs { input: SentenceInput { word: Some("Spring".into()), ..SentenceInput::default() } };
+        let args = TuiArgs { input: SentenceInput { word: Some("Spring".into()), ..SentenceInput::default() }, ..TuiArgs::default() };
         let (word, rows, _) = first_rows(&args).unwrap();
         assert_eq!((word.as_str(), rows.len()), ("Spring", 9), "the example set named after the word");
 
-        let args = TuiArgs { input: SentenceInput { word: Some("zebra".into()), ..SentenceInput::default() } };
+        let args = TuiArgs { input: SentenceInput { word: Some("zebra".into()), ..SentenceInput::default() }, ..TuiArgs::default() };
         assert!(first_rows(&args).unwrap().1.is_empty(), "no example set: start empty");
 
-        let args = TuiArgs { input: SentenceInput { sentence: vec!["a bank".into()], ..SentenceInput::default() } };
+        let args = TuiArgs { input: SentenceInput { sentence: vec!["a bank".into()], ..SentenceInput::default() }, ..TuiArgs::default() };
         assert!(first_rows(&args).unwrap_err().to_string().contains("--word"));
 
-        let args = TuiArgs { input: SentenceInput { sentences: Some("/no/such/file.tsv".into()), ..SentenceInput::default() } };
+        let args = TuiArgs { input: SentenceInput { sentences: Some("/no/such/file.tsv".into()), ..SentenceInput::default() }, ..TuiArgs::default() };
         assert!(first_rows(&args).unwrap_err().to_string().contains("/no/such/file.tsv"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let two = dir.path().join("two.tsv");
+        std::fs::write(&two, "bank\tA bank.\nbass\tA bass.\nbass\tNo fish here.\n").unwrap();
+        let input = |word: Option<&str>, strict| SentenceInput { word: word.map(Into::into), sentences: Some(two.clone()), strict, ..SentenceInput::default() };
+        let err = first_rows(&TuiArgs { input: input(None, false), ..TuiArgs::default() }).unwrap_err().to_string();
+        assert!(err.contains("\"bank\", \"bass\""), "several words are never mixed: {err}");
+        let (_, rows, _) = first_rows(&TuiArgs { input: input(Some("bass"), false), ..TuiArgs::default() }).unwrap();
+        assert_eq!(rows.len(), 2, "--word keeps its own rows");
+        let err = first_rows(&TuiArgs { input: input(Some("bass"), true), ..TuiArgs::default() }).unwrap_err().to_string();
+        assert!(err.contains("two.tsv line 3") && err.contains("--strict"), "{err}");
+
+        let args = |line: &str| line.split(' ').map(String::from).collect::<Vec<_>>();
+        assert!(misplaced(&args("--word bank embed"), &["embed", "compare"]));
+        assert!(misplaced(&args("-wbank compare"), &["embed", "compare"]));
+        assert!(!misplaced(&args("--bert x embed -w bank"), &["embed", "compare"]));
+        assert!(!misplaced(&args("--word bank"), &["embed", "compare"]), "the UI's own options");
     }
 }

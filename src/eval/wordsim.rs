@@ -94,6 +94,8 @@ pub struct WordSimResult {
     pub pairs_used: usize,
     /// Pairs skipped because a word is not in the (restricted) static vocabulary.
     pub oov: usize,
+    /// Those pairs, `[word1, word2]` as the file writes them.
+    pub oov_pairs: Vec<[String; 2]>,
     /// Pearson's r of the static cosines with the scores.
     pub pearson: Option<f64>,
     /// Spearman's rho of the static cosines with the scores (ties averaged).
@@ -179,6 +181,13 @@ pub fn evaluate(
         pairs_total: set.pairs.len(),
         pairs_used: scores.used.len(),
         oov: set.pairs.len() - scores.used.len(),
+        oov_pairs: set
+            .pairs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| scores.used.binary_search(i).is_err())
+            .map(|(_, p)| [p.first.clone(), p.second.clone()])
+            .collect(),
         pearson: pearson(&human, &scores.cosines),
         spearman: spearman(&human, &scores.cosines),
         contextual: layers,

@@ -111,23 +111,29 @@ fn plot_layers(area: &Area, caption: &str, layers: usize, curves: &[Curve]) -> D
     Ok(())
 }
 
-/// The curves' names with a solid sample (BERT) and a dashed one (static) where they have them.
+/// The curves' names: a solid sample for the BERT curve and, on a row of its own, a dashed
+/// one for the static value (so a curve with both is never read as static alone).
 fn legend(area: &Area, curves: &[Curve]) -> DrawResult {
     let font = ("sans-serif", 13).into_font();
-    for (i, curve) in curves.iter().enumerate() {
-        let y = 50 + 19 * i as i32;
+    let mut y = 50;
+    for curve in curves {
         let style = curve.color.stroke_width(2);
         if !curve.points.is_empty() {
-            area.draw(&PathElement::new(vec![(4, y), (22, y)], style))?;
+            area.draw(&PathElement::new(vec![(4, y), (40, y)], style))?;
+            area.draw(&Text::new(curve.name.clone(), (52, y - 7), font.clone()))?;
+            y += 19;
         }
         if curve.static_value.is_some() {
-            area.draw(&PathElement::new(vec![(28, y), (34, y)], style))?;
-            area.draw(&PathElement::new(vec![(38, y), (44, y)], style))?;
+            for x in [4, 16, 28] {
+                area.draw(&PathElement::new(vec![(x, y), (x + 8, y)], style))?;
+            }
+            let name = if curve.points.is_empty() { curve.name.clone() } else { format!("{}, static", curve.name) };
+            area.draw(&Text::new(name, (52, y - 7), font.clone()))?;
+            y += 19;
         }
-        area.draw(&Text::new(curve.name.clone(), (52, y - 7), font.clone()))?;
     }
     let note = font.color(&BLACK.mix(0.6));
-    area.draw(&Text::new("solid: BERT, dashed: static", (4, 58 + 19 * curves.len() as i32), note))?;
+    area.draw(&Text::new("solid: BERT, dashed: static", (4, y + 8), note))?;
     Ok(())
 }
 
@@ -280,13 +286,20 @@ fn overview_heatmap(report: &Report) -> io::Result<String> {
     })
 }
 
-/// The word's occurrence heatmaps, on one colour scale from the lowest cosine (returned) to 1.
+/// Whether every cosine of a heatmap is 1 (the static engine's: one vector for every
+/// sentence), which a note says better than a square of identical cells.
+fn all_ones(heatmap: &Heatmap) -> bool {
+    heatmap.matrix.iter().flatten().all(|&v| (v - 1.0).abs() < 5e-4)
+}
+
+/// The word's occurrence heatmaps, on one colour scale from the lowest cosine (returned) to 1;
+/// those whose cosines are all 1 are left out (the caller notes them).
 fn occurrence_heatmaps(word: &WordReport) -> io::Result<(f32, Vec<String>)> {
     let lo = word.heatmaps.iter().flat_map(|h| h.matrix.iter().flatten()).filter(|v| !v.is_nan()).fold(1f32, |a, &b| a.min(b));
     let maps = word
         .heatmaps
         .iter()
-        .filter(|h| h.labels.len() >= 2)
+        .filter(|h| h.labels.len() >= 2 && !all_ones(h))
         .map(|h: &Heatmap| {
             let values: Vec<Vec<Option<f64>>> =
                 h.matrix.iter().map(|row| row.iter().map(|&v| (!v.is_nan()).then_some(f64::from(v))).collect()).collect();
@@ -363,6 +376,10 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         html_table(out, &word.layers, word.static_.as_ref())?;
         if with_maps.contains(&word.word.as_str()) {
             let (lo, maps) = occurrence_heatmaps(word)?;
+            let flat: Vec<&str> = word.heatmaps.iter().filter(|h| h.labels.len() >= 2 && all_ones(h)).map(|h| h.title.as_str()).collect();
+            if !flat.is_empty() {
+                writeln!(out, "<p class=\"note\">{}: every pairwise cosine is 1.00 (one vector for every sentence), so no heatmap is drawn.</p>", escape(&flat.join(", ")))?;
+            }
             if !maps.is_empty() {
                 writeln!(out, "<p class=\"note\">Pairwise cosines of up to {HEATMAP_OCCURRENCES} sampled occurrences, grouped by sense; colour from {lo:.2} (dark) to 1.00 (yellow).</p><div class=\"maps\">")?;
                 for map in maps {

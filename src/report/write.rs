@@ -26,6 +26,17 @@ pub enum OutputFormat {
 }
 
 impl OutputFormat {
+    /// The name `--format` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Json => "json",
+            OutputFormat::Jsonl => "jsonl",
+            OutputFormat::Csv => "csv",
+            OutputFormat::Md => "md",
+            OutputFormat::Html => "html",
+        }
+    }
+
     /// Guesses the format from a file name's extension.
     pub fn from_path(path: &Path) -> Option<Self> {
         let extension = path.extension()?.to_str()?.to_ascii_lowercase();

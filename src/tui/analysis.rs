@@ -54,6 +54,12 @@ pub struct Analysis {
 }
 
 impl Analysis {
+    /// Whether the static heatmap would be all 1.00: the same vector for every compared
+    /// sentence (a fixed vector per word, the point of the comparison).
+    pub fn static_flat(&self) -> bool {
+        matches!(&self.statics, StaticSide::Ready { stats, .. } if stats.matrix.iter().flatten().all(|&v| (v - 1.0).abs() < 5e-4))
+    }
+
     /// Whether at least two sentences can be compared.
     pub fn comparable(&self) -> bool {
         self.rows.len() >= 2

@@ -10,9 +10,10 @@ use ratatui::layout::Rect;
 use vecshift::{Error, Locator, Neighbor, Occurrence, Pooling, StaticVector};
 
 use super::analysis::{self, Analysis, LayerStats, StaticSide};
+use super::commands::{self, Action};
 use super::layout::{self, Areas, PANES, Pane};
 use super::report::{Report, ReportFormat};
-use super::sentences::Row;
+use super::sentences::{self, Row};
 use super::worker::{Encoded, ModelInfo, Request, Response};
 use super::panes;
 
@@ -102,6 +103,8 @@ pub struct Entry {
     pub word: Option<String>,
     /// The occurrence of the word, or why there is none.
     pub located: Result<Occurrence, String>,
+    /// Where it came from (`FILE line N`), for messages.
+    pub place: String,
 }
 
 /// The modal state: what keys do right now.
@@ -113,17 +116,61 @@ pub enum Mode {
     Help,
     /// A line of text is being typed.
     Input(Input),
+    /// A yes/no question is asked.
+    Confirm(Confirm),
 }
 
-/// A line being typed in the status bar.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A line being typed in the status bar, with the usual readline keys (tui-input).
+#[derive(Clone, Debug)]
 pub struct Input {
     /// What the text is for.
     pub purpose: Purpose,
+    /// The text and cursor.
+    pub field: tui_input::Input,
+}
+
+impl Input {
+    fn new(purpose: Purpose, text: String) -> Self {
+        Input { purpose, field: tui_input::Input::new(text) }
+    }
+
     /// The text so far.
-    pub text: String,
+    pub fn text(&self) -> &str {
+        self.field.value()
+    }
+
     /// Cursor position, in characters.
-    pub cursor: usize,
+    pub fn cursor(&self) -> usize {
+        self.field.cursor()
+    }
+}
+
+impl PartialEq for Input {
+    fn eq(&self, other: &Self) -> bool {
+        self.purpose == other.purpose && self.text() == other.text() && self.cursor() == other.cursor()
+    }
+}
+
+impl Eq for Input {}
+
+/// A question that `y` (or Enter) answers yes; any other key, no.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Confirm {
+    /// The question, shown in the status bar.
+    pub question: String,
+    /// The file to open on yes.
+    pub open: PathBuf,
+}
+
+/// What `u` restores.
+#[derive(Clone, Debug)]
+enum Undo {
+    /// A sentence was added at this index.
+    Added(usize),
+    /// The sentence at this index was edited; this was it before.
+    Edited(usize, Entry),
+    /// This sentence was deleted from this index.
+    Deleted(usize, Entry),
 }
 
 /// What typed text is for.
@@ -216,6 +263,9 @@ pub struct App {
     neighbours: HashMap<String, Result<Vec<Neighbor>, String>>,
     neighbours_pending: HashSet<String>,
     basis: Option<Basis>,
+    undo: Vec<Undo>,
+    /// Adds, edits and deletes since the sentences were opened or saved.
+    unsaved: usize,
     quit: bool,
     fatal: Option<String>,
 }
@@ -261,10 +311,16 @@ impl App {
             neighbours: HashMap::new(),
             neighbours_pending: HashSet::new(),
             basis: None,
+            undo: Vec::new(),
+            unsaved: 0,
             quit: false,
             fatal: None,
         };
         app.set_rows(start.rows);
+        let missing = app.without_word();
+        if !missing.is_empty() {
+            app.notice = Some(Notice::Info(format!("{} sentences{missing}", app.entries.len())));
+        }
         app
     }
 
@@ -299,7 +355,7 @@ impl App {
 
     /// The screen layout for the current size.
     pub fn areas(&self) -> Areas {
-        layout::areas(self.size, self.entries.len(), self.tab)
+        layout::areas(self.size, self.entries.len(), self.tab, panes::similarity::maps(self) as u16)
     }
 
     /// The vectors of an entry for the current pooling, once encoded.
@@ -342,18 +398,23 @@ impl App {
             Msg::Resize(width, height) => self.size = Rect::new(0, 0, width, height),
             Msg::Tick => self.tick = self.tick.wrapping_add(1),
             Msg::Worker(response) => self.on_response(response),
-            Msg::FileRead { path, result } => match result {
+            Msg::FileRead { path, result } => match result.and_then(|rows| self.rows_about_one_word(&path, rows)) {
                 Ok(rows) => {
-                    let count = rows.len();
                     self.source = Some(path.clone());
                     self.set_rows(rows);
-                    self.notice = Some(Notice::Info(format!("opened {} ({count} sentences)", path.display())));
+                    self.undo.clear();
+                    self.unsaved = 0;
+                    let missing = self.without_word();
+                    self.notice = Some(Notice::Info(format!("opened {} ({} sentences{missing})", path.display(), self.entries.len())));
                 }
                 Err(e) => self.notice = Some(Notice::Error(e)),
             },
             Msg::Saved(result) => {
                 self.notice = Some(match result {
-                    Ok(path) => Notice::Info(format!("saved {}", path.display())),
+                    Ok(path) => {
+                        self.unsaved = 0;
+                        Notice::Info(format!("saved {}{}", path.display(), renamed(&path)))
+                    }
                     Err(e) => Notice::Error(e),
                 })
             }
@@ -410,6 +471,14 @@ impl App {
                     self.mode = Mode::Normal;
                 }
             }
+            Mode::Confirm(confirm) => {
+                if matches!(key.code, KeyCode::Char('y' | 'Y') | KeyCode::Enter) {
+                    effects.push(Effect::ReadFile(confirm.open.clone()));
+                } else {
+                    self.notice = Some(Notice::Info("nothing changed".into()));
+                }
+                self.mode = Mode::Normal;
+            }
             Mode::Input(input) => match key.code {
                 KeyCode::Esc => self.mode = Mode::Normal,
                 KeyCode::Enter => {
@@ -417,61 +486,123 @@ impl App {
                     self.mode = Mode::Normal;
                     self.commit(input, effects);
                 }
-                code => edit_line(input, code, key.modifiers),
+                // A terminal sends Esc and a key typed quickly after it as Alt+key: that
+                // is a cancel, never a letter in the field.
+                KeyCode::Char(_) if key.modifiers == KeyModifiers::ALT => self.mode = Mode::Normal,
+                _ => {
+                    if let Some(request) = tui_input::backend::crossterm::to_input_request(&crossterm::event::Event::Key(key)) {
+                        input.field.handle(request);
+                    }
+                }
             },
-            Mode::Normal => self.on_command(key.code, effects),
+            Mode::Normal => {
+                if let Some(command) = commands::find(key.code) {
+                    self.run(command.action, key.code, effects);
+                }
+            }
         }
     }
 
-    fn on_command(&mut self, code: KeyCode, effects: &mut Vec<Effect>) {
+    fn run(&mut self, action: Action, code: KeyCode, effects: &mut Vec<Effect>) {
         let last = self.entries.len().saturating_sub(1);
-        match code {
-            KeyCode::Char('q') => self.quit = true,
-            KeyCode::Esc => self.notice = None,
-            KeyCode::Char('?') => self.mode = Mode::Help,
-            KeyCode::Left | KeyCode::Char('h') => self.set_layer(self.layer.saturating_sub(1)),
-            KeyCode::Right | KeyCode::Char('l') => self.set_layer(self.layer + 1),
-            KeyCode::Home => self.set_layer(0),
-            KeyCode::End => self.set_layer(usize::MAX),
-            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => self.selected = (self.selected + 1).min(last),
-            KeyCode::PageUp => self.selected = self.selected.saturating_sub(5),
-            KeyCode::PageDown => self.selected = (self.selected + 5).min(last),
-            KeyCode::Tab => self.tab = PANES[(self.tab.index() + 1) % PANES.len()],
-            KeyCode::BackTab => self.tab = PANES[(self.tab.index() + PANES.len() - 1) % PANES.len()],
-            KeyCode::Char(c @ '1'..='5') => self.tab = PANES[c as usize - '1' as usize],
-            KeyCode::Char('p') => {
+        match action {
+            Action::Quit => self.quit = true,
+            Action::ClearNotice => self.notice = None,
+            Action::Help => self.mode = Mode::Help,
+            Action::LayerDown => self.set_layer(self.layer.saturating_sub(1)),
+            Action::LayerUp => self.set_layer(self.layer + 1),
+            Action::FirstLayer => self.set_layer(0),
+            Action::LastLayer => self.set_layer(usize::MAX),
+            Action::Up => self.selected = self.selected.saturating_sub(1),
+            Action::Down => self.selected = (self.selected + 1).min(last),
+            Action::PageUp => self.selected = self.selected.saturating_sub(5),
+            Action::PageDown => self.selected = (self.selected + 5).min(last),
+            Action::NextTab => self.tab = PANES[(self.tab.index() + 1) % PANES.len()],
+            Action::PreviousTab => self.tab = PANES[(self.tab.index() + PANES.len() - 1) % PANES.len()],
+            Action::TabNumber => {
+                if let KeyCode::Char(c @ '1'..='5') = code {
+                    self.tab = PANES[c as usize - '1' as usize];
+                }
+            }
+            Action::Pooling => {
                 let next = POOLINGS.iter().position(|&p| p == self.pooling).map_or(0, |i| (i + 1) % POOLINGS.len());
                 self.pooling = POOLINGS[next];
                 self.notice = Some(Notice::Info(format!("pooling: {} of the word's WordPieces", self.pooling)));
             }
-            KeyCode::Char('a') => self.prompt(Purpose::Add, String::new()),
-            KeyCode::Char('e') if !self.entries.is_empty() => {
+            Action::Add => self.prompt(Purpose::Add, String::new()),
+            Action::Edit if !self.entries.is_empty() => {
                 self.prompt(Purpose::Edit(self.selected), self.entries[self.selected].text.clone())
             }
-            KeyCode::Char('d') | KeyCode::Delete if !self.entries.is_empty() => {
+            Action::Delete if !self.entries.is_empty() => {
                 let removed = self.entries.remove(self.selected);
+                self.notice = Some(Notice::Info(format!("deleted: {} (u undoes)", removed.text)));
+                self.undo.push(Undo::Deleted(self.selected, removed));
+                self.unsaved += 1;
                 self.selected = self.selected.min(self.entries.len().saturating_sub(1));
-                self.notice = Some(Notice::Info(format!("deleted: {}", removed.text)));
             }
-            KeyCode::Char('w') => self.prompt(Purpose::Word, self.word.clone()),
-            KeyCode::Char('o') => {
+            Action::Undo => self.undo_last(),
+            // The prompt starts empty: typing replaces the word rather than appending to it.
+            Action::Word => self.prompt(Purpose::Word, String::new()),
+            Action::Open => {
                 let current = self.source.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
                 self.prompt(Purpose::Open, current)
             }
-            KeyCode::Char('s') => self.save(ReportFormat::Json, effects),
-            KeyCode::Char('S' | 'm') => self.save(ReportFormat::Markdown, effects),
-            _ => {}
+            Action::SaveJson => self.save(ReportFormat::Json, effects),
+            Action::SaveMarkdown => self.save(ReportFormat::Markdown, effects),
+            Action::Edit | Action::Delete => {}
         }
     }
 
+    fn undo_last(&mut self) {
+        let Some(step) = self.undo.pop() else {
+            self.notice = Some(Notice::Info("nothing to undo".into()));
+            return;
+        };
+        let (index, what) = match step {
+            Undo::Added(index) if index < self.entries.len() => {
+                self.entries.remove(index);
+                (index.min(self.entries.len().saturating_sub(1)), "add")
+            }
+            Undo::Edited(index, entry) if index < self.entries.len() => {
+                self.entries[index] = self.relocated(entry);
+                (index, "edit")
+            }
+            Undo::Deleted(index, entry) => {
+                let index = index.min(self.entries.len());
+                let entry = self.relocated(entry);
+                self.entries.insert(index, entry);
+                (index, "delete")
+            }
+            Undo::Added(_) | Undo::Edited(..) => return,
+        };
+        self.selected = index;
+        self.unsaved = self.unsaved.saturating_sub(1);
+        self.notice = Some(Notice::Info(format!("undid the {what}")));
+    }
+
+    /// An entry found again with the current target word (which may have changed since).
+    fn relocated(&self, mut entry: Entry) -> Entry {
+        entry.located = locate(&entry.text, entry.word.as_deref().unwrap_or(&self.word));
+        entry
+    }
+
     fn prompt(&mut self, purpose: Purpose, text: String) {
-        let cursor = text.chars().count();
-        self.mode = Mode::Input(Input { purpose, text, cursor });
+        self.mode = Mode::Input(Input::new(purpose, text));
+    }
+
+    /// Opens `path`, asking `question` first when `ask` is set or when sentences were added,
+    /// edited or deleted since the last save (they would be lost).
+    fn open(&mut self, path: PathBuf, question: String, ask: bool, effects: &mut Vec<Effect>) {
+        if self.unsaved == 0 && !ask {
+            effects.push(Effect::ReadFile(path));
+            return;
+        }
+        let unsaved = if self.unsaved > 0 { format!("{} unsaved change(s) to the sentences will be lost; ", self.unsaved) } else { String::new() };
+        self.mode = Mode::Confirm(Confirm { question: format!("{unsaved}{question} (y/n)"), open: path });
     }
 
     fn commit(&mut self, input: Input, effects: &mut Vec<Effect>) {
-        let text = input.text.trim().to_owned();
+        let text = input.text().trim().to_owned();
         if text.is_empty() {
             self.notice = Some(Notice::Error(format!("{}: nothing typed, nothing changed", input.purpose.prompt())));
             return;
@@ -479,13 +610,19 @@ impl App {
         match input.purpose {
             Purpose::Add => {
                 let located = locate(&text, &self.word);
-                self.entries.push(Entry { text, sense: None, word: None, located });
+                self.entries.push(Entry { text, sense: None, word: None, located, place: "added".into() });
                 self.selected = self.entries.len() - 1;
+                self.undo.push(Undo::Added(self.selected));
+                self.unsaved += 1;
             }
             Purpose::Edit(index) => {
+                let word = self.word.clone();
                 if let Some(entry) = self.entries.get_mut(index) {
-                    entry.located = locate(&text, entry.word.as_deref().unwrap_or(&self.word));
+                    let before = entry.clone();
+                    entry.located = locate(&text, entry.word.as_deref().unwrap_or(&word));
                     entry.text = text;
+                    self.undo.push(Undo::Edited(index, before));
+                    self.unsaved += 1;
                 }
             }
             Purpose::Word => {
@@ -495,9 +632,14 @@ impl App {
                     entry.located = locate(&entry.text, &self.word);
                 }
                 let found = self.entries.iter().filter(|e| e.located.is_ok()).count();
-                self.notice = Some(Notice::Info(format!("target word {:?}: in {found} of {} sentences", self.word, self.entries.len())));
+                let notice = format!("target word {:?}: in {found} of {} sentences", self.word, self.entries.len());
+                self.notice = Some(Notice::Info(notice.clone()));
+                if let Some(example) = sentences::example(&self.word).filter(|p| self.source.as_ref() != Some(p)) {
+                    let question = format!("{notice}; open its example set {}?", example.display());
+                    self.open(example, question, true, effects);
+                }
             }
-            Purpose::Open => effects.push(Effect::ReadFile(PathBuf::from(text))),
+            Purpose::Open => self.open(PathBuf::from(&text), format!("open {text}?"), false, effects),
         }
     }
 
@@ -551,6 +693,28 @@ impl App {
         self.layer = layer.min(layers - 1);
     }
 
+    /// The rows of an opened file about one word, never several mixed: the file's only word,
+    /// else the current word's rows; a file about several other words is refused.
+    fn rows_about_one_word(&self, path: &std::path::Path, rows: Vec<Row>) -> Result<Vec<Row>, String> {
+        if rows.iter().all(|r| r.word.is_none()) {
+            return Ok(rows);
+        }
+        let name = path.display().to_string();
+        sentences::rows_for(None, rows.clone(), &name)
+            .or_else(|several| sentences::rows_for(Some(&self.word), rows, &name).map_err(|_| several))
+            .map(|(_, rows)| rows)
+            .map_err(|e| e.to_string())
+    }
+
+    /// "; 2 without "bank" (lines 3, 7), left out" for the notice, or nothing.
+    fn without_word(&self) -> String {
+        let lines: Vec<&str> = self.entries.iter().filter(|e| e.located.is_err()).map(|e| e.place.as_str()).collect();
+        if lines.is_empty() {
+            return String::new();
+        }
+        format!("; {} without {:?}, marked ✗ and left out: {}", lines.len(), self.word, lines.join(", "))
+    }
+
     /// Replaces the sentence list; a TSV file's word becomes the target word.
     fn set_rows(&mut self, rows: Vec<Row>) {
         if let Some(word) = rows.iter().find_map(|r| r.word.clone()) {
@@ -560,9 +724,9 @@ impl App {
         self.entries = rows
             .into_iter()
             .map(|row| {
-                let own = row.word.filter(|w| *w != word);
+                let own = row.word.filter(|w| w.to_lowercase() != word.to_lowercase());
                 let located = locate(&row.text, own.as_deref().unwrap_or(&word));
-                Entry { text: row.text, sense: row.sense, word: own, located }
+                Entry { text: row.text, sense: row.sense, word: own, located, place: row.place }
             })
             .collect();
         self.selected = 0;
@@ -650,34 +814,15 @@ impl App {
     }
 }
 
-/// Line editing in the status bar: characters, Backspace, Delete, arrows, Home/End, Ctrl-U.
-fn edit_line(input: &mut Input, code: KeyCode, modifiers: KeyModifiers) {
-    let byte = |text: &str, chars: usize| text.char_indices().nth(chars).map_or(text.len(), |(i, _)| i);
-    let len = input.text.chars().count();
-    match code {
-        KeyCode::Char('u') if modifiers.contains(KeyModifiers::CONTROL) => {
-            input.text.clear();
-            input.cursor = 0;
+/// " (the name without -N was taken)" when a save had to number its file name, else nothing.
+fn renamed(path: &std::path::Path) -> String {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    match stem.rsplit_once('-') {
+        Some((base, n)) if n.parse::<u32>().is_ok_and(|n| n >= 2) && base.starts_with("vecshift-") => {
+            let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+            format!(" (named -{n}: {base}{ext} exists)")
         }
-        KeyCode::Char(c) => {
-            let at = byte(&input.text, input.cursor);
-            input.text.insert(at, c);
-            input.cursor += 1;
-        }
-        KeyCode::Backspace if input.cursor > 0 => {
-            input.cursor -= 1;
-            let at = byte(&input.text, input.cursor);
-            input.text.remove(at);
-        }
-        KeyCode::Delete if input.cursor < len => {
-            let at = byte(&input.text, input.cursor);
-            input.text.remove(at);
-        }
-        KeyCode::Left => input.cursor = input.cursor.saturating_sub(1),
-        KeyCode::Right => input.cursor = (input.cursor + 1).min(len),
-        KeyCode::Home => input.cursor = 0,
-        KeyCode::End => input.cursor = len,
-        _ => {}
+        _ => String::new(),
     }
 }
 
@@ -690,7 +835,7 @@ mod tests {
         || ModelInfo { bert: "bert".into(), layers: 3, dims: 2, statics: "glove".into(), static_dims: 2, bert_architecture: "bert".into(), static_architecture: "finalfusion".into() };
 
     fn row(text: &str, sense: &str) -> Row {
-        Row { word: Some("bank".into()), text: text.into(), sense: Some(sense.into()) }
+        Row { word: Some("bank".into()), text: text.into(), sense: Some(sense.into()), place: "t.tsv".into() }
     }
 
     fn app() -> App {
@@ -847,7 +992,7 @@ mod tests {
         let mut app = loaded();
         press(&mut app, KeyCode::Char('w'));
         press(&mut app, KeyCode::Char('u'));
-        assert!(matches!(&app.mode, Mode::Input(i) if i.text == "banku"));
+        assert!(matches!(&app.mode, Mode::Input(i) if i.text() == "u"), "the word prompt starts empty");
         app.update(Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
         type_text(&mut app, "grassy");
         let effects = press(&mut app, KeyCode::Enter);
@@ -861,23 +1006,96 @@ mod tests {
         assert!(text.contains("in 1 of 3"), "{text}");
     }
 
+    fn ctrl(app: &mut App, c: char) {
+        app.update(Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)));
+    }
+
+    fn typed(app: &App) -> (String, usize) {
+        let Mode::Input(input) = &app.mode else { panic!("{:?}", app.mode) };
+        (input.text().to_owned(), input.cursor())
+    }
+
     #[test]
-    fn line_editing_handles_multibyte_text() {
-        let mut input = Input { purpose: Purpose::Add, text: String::new(), cursor: 0 };
-        for c in "café bank".chars() {
-            edit_line(&mut input, KeyCode::Char(c), KeyModifiers::NONE);
-        }
+    fn line_editing_has_readline_keys_and_handles_multibyte_text() {
+        let mut app = app();
+        press(&mut app, KeyCode::Char('a'));
+        type_text(&mut app, "café bank");
         for _ in 0..5 {
-            edit_line(&mut input, KeyCode::Left, KeyModifiers::NONE);
+            press(&mut app, KeyCode::Left);
         }
-        edit_line(&mut input, KeyCode::Backspace, KeyModifiers::NONE);
-        assert_eq!((input.text.as_str(), input.cursor), ("caf bank", 3));
-        edit_line(&mut input, KeyCode::Char('é'), KeyModifiers::NONE);
-        edit_line(&mut input, KeyCode::Home, KeyModifiers::NONE);
-        edit_line(&mut input, KeyCode::Delete, KeyModifiers::NONE);
-        edit_line(&mut input, KeyCode::End, KeyModifiers::NONE);
-        edit_line(&mut input, KeyCode::Right, KeyModifiers::NONE);
-        assert_eq!((input.text.as_str(), input.cursor), ("afé bank", 8));
+        press(&mut app, KeyCode::Backspace);
+        assert_eq!(typed(&app), ("caf bank".into(), 3));
+        press(&mut app, KeyCode::Char('é'));
+        ctrl(&mut app, 'a');
+        assert_eq!(typed(&app).1, 0, "Ctrl-A goes to the start, it does not type an a");
+        press(&mut app, KeyCode::Delete);
+        ctrl(&mut app, 'e');
+        assert_eq!(typed(&app), ("afé bank".into(), 8));
+        ctrl(&mut app, 'w');
+        assert_eq!(typed(&app), ("afé ".into(), 4), "Ctrl-W deletes the word before the cursor");
+        // Esc then a quick d arrives as Alt-d: it cancels, and nothing is typed or deleted.
+        app.update(Msg::Key(KeyEvent::new(KeyCode::Char('d'), KeyModifiers::ALT)));
+        assert_eq!(app.mode, Mode::Normal);
+        assert_eq!(app.entries.len(), 3);
+    }
+
+    #[test]
+    fn undo_restores_deleted_added_and_edited_sentences() {
+        let mut app = loaded();
+        press(&mut app, KeyCode::Down);
+        press(&mut app, KeyCode::Char('d'));
+        assert_eq!(app.entries.len(), 2);
+        press(&mut app, KeyCode::Char('a'));
+        type_text(&mut app, "One more bank.");
+        press(&mut app, KeyCode::Enter);
+        press(&mut app, KeyCode::Char('e'));
+        type_text(&mut app, "!");
+        press(&mut app, KeyCode::Enter);
+        assert_eq!(app.entries[2].text, "One more bank.!");
+        press(&mut app, KeyCode::Char('u'));
+        assert_eq!(app.entries[2].text, "One more bank.", "the edit is undone");
+        press(&mut app, KeyCode::Char('u'));
+        assert_eq!(app.entries.len(), 2, "the add is undone");
+        press(&mut app, KeyCode::Char('u'));
+        assert_eq!(app.entries.iter().map(|e| e.text.as_str()).collect::<Vec<_>>(), ["The bank approved it.", "A grassy bank.", "Bank of monitors."]);
+        assert_eq!((app.selected, app.analysis.rows.clone()), (1, vec![0, 1, 2]), "back in place, and compared again");
+        press(&mut app, KeyCode::Char('u'));
+        assert_eq!(app.notice, Some(Notice::Info("nothing to undo".into())));
+    }
+
+    #[test]
+    fn opening_asks_before_dropping_unsaved_sentences_and_a_new_word_offers_its_example_set() {
+        let mut app = loaded();
+        press(&mut app, KeyCode::Char('a'));
+        type_text(&mut app, "My bank.");
+        press(&mut app, KeyCode::Enter);
+        press(&mut app, KeyCode::Char('o'));
+        ctrl(&mut app, 'u');
+        type_text(&mut app, "x.tsv");
+        assert!(press(&mut app, KeyCode::Enter).is_empty(), "not opened yet");
+        let Mode::Confirm(confirm) = &app.mode else { panic!("{:?}", app.mode) };
+        assert!(confirm.question.contains("1 unsaved change"), "{}", confirm.question);
+        assert!(press(&mut app, KeyCode::Char('n')).is_empty());
+        assert_eq!((app.entries.len(), &app.mode), (4, &Mode::Normal));
+        app.update(Msg::Saved(Ok(PathBuf::from("/tmp/vecshift-bank-mean.json"))));
+        press(&mut app, KeyCode::Char('o'));
+        type_text(&mut app, "x.tsv");
+        let effects = press(&mut app, KeyCode::Enter);
+        assert!(matches!(&effects[..], [Effect::ReadFile(_)]), "saved: opens at once");
+
+        press(&mut app, KeyCode::Char('w'));
+        type_text(&mut app, "spring");
+        press(&mut app, KeyCode::Enter);
+        let Mode::Confirm(confirm) = &app.mode else { panic!("{:?}", app.mode) };
+        assert!(confirm.question.contains("sentences/spring.tsv"), "{}", confirm.question);
+        let effects = press(&mut app, KeyCode::Char('y'));
+        assert!(matches!(&effects[..], [Effect::ReadFile(p)] if p.ends_with("sentences/spring.tsv")), "{effects:?}");
+    }
+
+    #[test]
+    fn a_numbered_save_says_so() {
+        assert_eq!(renamed(std::path::Path::new("/d/vecshift-bank-mean.json")), "");
+        assert_eq!(renamed(std::path::Path::new("/d/vecshift-bank-mean-2.md")), " (named -2: vecshift-bank-mean.md exists)");
     }
 
     #[test]
@@ -940,15 +1158,26 @@ mod tests {
         type_text(&mut app, "x.tsv");
         let effects = press(&mut app, KeyCode::Enter);
         assert!(matches!(&effects[..], [Effect::ReadFile(p)] if p == &PathBuf::from("x.tsv")));
-        let rows = vec![Row { word: Some("bat".into()), text: "A bat flew.".into(), sense: None }];
+        let row = |word: &str, text: &str| Row { word: Some(word.into()), text: text.into(), sense: None, place: "x.tsv line 1".into() };
+        let rows = vec![row("bat", "A bat flew."), row("bat", "No such animal.")];
         let effects = app.update(Msg::FileRead { path: "x.tsv".into(), result: Ok(rows) });
         let requests = answer(&mut app, effects);
         assert_eq!(app.word, "bat", "a TSV file brings its word");
-        assert_eq!(app.entries.len(), 1);
+        assert_eq!(app.entries.len(), 2);
+        let Some(Notice::Info(text)) = &app.notice else { panic!("{:?}", app.notice) };
+        assert!(text.contains("1 without \"bat\"") && text.contains("x.tsv line 1"), "{text}");
         assert_eq!(encodes(&requests)[0], (1, Pooling::Mean, false));
         app.update(Msg::FileRead { path: "y.txt".into(), result: Err("cannot read y.txt".into()) });
         assert_eq!(app.notice, Some(Notice::Error("cannot read y.txt".into())));
-        assert_eq!(app.entries.len(), 1, "a failed open keeps the list");
+        assert_eq!(app.entries.len(), 2, "a failed open keeps the list");
+        let mixed = vec![row("bass", "A bass."), row("seal", "A seal.")];
+        app.update(Msg::FileRead { path: "m.tsv".into(), result: Ok(mixed.clone()) });
+        assert!(matches!(&app.notice, Some(Notice::Error(e)) if e.contains("\"bass\", \"seal\"")), "{:?}", app.notice);
+        assert_eq!(app.entries.len(), 2, "words are never mixed");
+        // With the current word among them, its rows are taken.
+        let mixed = [mixed, vec![row("Bat", "The bat.")]].concat();
+        app.update(Msg::FileRead { path: "m.tsv".into(), result: Ok(mixed) });
+        assert_eq!(app.entries.iter().map(|e| e.text.as_str()).collect::<Vec<_>>(), ["The bat."]);
     }
 
     #[test]

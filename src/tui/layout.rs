@@ -70,8 +70,8 @@ impl Areas {
 }
 
 /// Lays out a screen of `size` showing `sentences` sentences, with `tab` as the visible tab
-/// when not everything fits.
-pub fn areas(size: Rect, sentences: usize, tab: Pane) -> Areas {
+/// when not everything fits, and `maps` heatmaps (1 when the static one is collapsed).
+pub fn areas(size: Rect, sentences: usize, tab: Pane, maps: u16) -> Areas {
     if size.width < MIN_SIZE.0 || size.height < MIN_SIZE.1 {
         return Areas { header: size, too_small: true, ..Areas::default() };
     }
@@ -83,9 +83,12 @@ pub fn areas(size: Rect, sentences: usize, tab: Pane) -> Areas {
         let top = (rows + 5).clamp(10, body.height * 2 / 5);
         let [top_row, middle_row, bottom_row] =
             Layout::vertical([Constraint::Length(top), Constraint::Fill(1), Constraint::Fill(1)]).areas(body);
-        // Two heatmaps of 4-column cells (".87") with row labels, a gap and borders; the
-        // sentences take the rest.
-        let heatmaps = (rows * 8 + 8).clamp(size.width * 45 / 100, size.width * 65 / 100);
+        // One or two heatmaps of 4-column cells (".87") with row labels, a gap and borders;
+        // the sentences take the rest.
+        let least = if maps == 1 { size.width * 30 / 100 } else { size.width * 45 / 100 };
+        // One map leaves room in its title line for the note that replaces the static one.
+        let wanted = if maps == 1 { rows * 4 + 24 } else { rows * 8 + 8 };
+        let heatmaps = wanted.clamp(least, size.width * 65 / 100);
         let [sentences, similarity] =
             Layout::horizontal([Constraint::Fill(1), Constraint::Length(heatmaps)]).areas(top_row);
         let [layers, projection] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(middle_row);
@@ -156,10 +159,10 @@ mod tests {
 
     #[test]
     fn wide_shows_everything_small_shows_tabs() {
-        let wide = areas(Rect::new(0, 0, 160, 48), 9, Pane::Layers);
+        let wide = areas(Rect::new(0, 0, 160, 48), 9, Pane::Layers, 2);
         assert_eq!(wide.panes.len(), 5);
         assert!(wide.tabs.is_none());
-        let small = areas(Rect::new(0, 0, 80, 24), 9, Pane::Layers);
+        let small = areas(Rect::new(0, 0, 80, 24), 9, Pane::Layers, 2);
         assert_eq!(small.panes.iter().map(|(p, _)| *p).collect::<Vec<_>>(), [Pane::Layers]);
         assert!(small.tabs.is_some());
         // Nothing overlaps and everything is on screen.
@@ -169,7 +172,11 @@ mod tests {
             assert!(r.bottom() <= 48 && r.right() <= 160);
         }
         assert_eq!(small.sentences.height + small.panes[0].1.height + 3, 24);
-        assert!(areas(Rect::new(0, 0, 40, 10), 9, Pane::Layers).too_small);
+        assert!(areas(Rect::new(0, 0, 40, 10), 9, Pane::Layers, 2).too_small);
+        // With the static heatmap collapsed the sentences get the room it leaves.
+        let one = areas(Rect::new(0, 0, 140, 40), 9, Pane::Layers, 1);
+        let two = areas(Rect::new(0, 0, 140, 40), 9, Pane::Layers, 2);
+        assert!(one.sentences.width >= 78 && one.sentences.width > two.sentences.width + 15, "{one:?}");
     }
 
     #[test]

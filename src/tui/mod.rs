@@ -18,6 +18,7 @@ mod analysis;
 // The sentence-file reader is shared with `compare`; the UI reaches it under its old name.
 pub(crate) use crate::cli::sentences;
 pub mod app;
+mod commands;
 mod layout;
 mod panes;
 mod report;

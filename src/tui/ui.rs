@@ -6,6 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::app::{App, Mode, Models, Notice};
+use super::commands;
 use super::layout::{self, MIN_SIZE, Pane};
 use super::panes::{self, sentences::SPINNER};
 use super::theme::Theme;
@@ -14,7 +15,7 @@ impl App {
     /// Draws the UI into `frame`.
     pub fn render(&self, frame: &mut Frame) {
         let theme = Theme { color: self.color };
-        let areas = layout::areas(frame.area(), self.entries.len(), self.tab);
+        let areas = layout::areas(frame.area(), self.entries.len(), self.tab, panes::similarity::maps(self) as u16);
         if areas.too_small {
             let text = format!(
                 "vecshift needs a terminal of at least {}x{} (this one is {}x{}); enlarge it, or press q to quit",
@@ -68,10 +69,11 @@ impl App {
         } else if self.encoding() > 0 {
             Span::styled(format!("{spinner} encoding {} ({}) ", self.encoding(), self.pooling), theme.key())
         } else {
-            Span::styled("? help ", theme.dim())
+            Span::styled(" ? help ", theme.dim())
         };
         let width = activity.width() as u16;
-        frame.render_widget(Paragraph::new(Line::from(spans)), Rect { width: area.width.saturating_sub(width), ..area });
+        let left = Rect { width: area.width.saturating_sub(width), ..area };
+        frame.render_widget(Paragraph::new(panes::fit(spans, left.width)), left);
         let right = Rect { x: area.right().saturating_sub(width), width: width.min(area.width), ..area };
         frame.render_widget(Paragraph::new(Line::from(activity)), right);
     }
@@ -79,27 +81,28 @@ impl App {
     fn status(&self, frame: &mut Frame, area: Rect, theme: Theme) {
         if let Mode::Input(input) = &self.mode {
             let prompt = format!("{}> ", input.purpose.prompt());
-            let before: String = input.text.chars().take(input.cursor).collect();
-            // Keep the cursor on screen: show the end of long text.
+            let hint = "   Enter: done, Esc: cancel";
+            // Keep the cursor on screen: tui-input scrolls the text to it.
             let room = (area.width as usize).saturating_sub(prompt.chars().count() + 1);
-            let skip = before.chars().count().saturating_sub(room);
-            let shown: String = input.text.chars().skip(skip).collect();
-            let line = Line::from(vec![
-                Span::styled(prompt.clone(), theme.key()),
-                Span::raw(shown),
-                Span::styled("   Enter: done, Esc: cancel", theme.dim()),
-            ]);
-            frame.render_widget(Paragraph::new(line), area);
-            let x = area.x + (prompt.chars().count() + before.chars().count() - skip) as u16;
+            let scroll = input.field.visual_scroll(room);
+            let shown: String = input.text().chars().skip(scroll).collect();
+            let line = Line::from(vec![Span::styled(prompt.clone(), theme.key()), Span::raw(shown), Span::styled(hint, theme.dim())]);
+            frame.render_widget(Paragraph::new(panes::fit(line.spans, area.width)), area);
+            let x = area.x + (prompt.chars().count() + input.field.visual_cursor().saturating_sub(scroll)) as u16;
             frame.set_cursor_position(Position::new(x.min(area.right().saturating_sub(1)), area.y));
             return;
         }
+        if let Mode::Confirm(confirm) = &self.mode {
+            let spans = vec![Span::styled(confirm.question.clone(), theme.key())];
+            frame.render_widget(Paragraph::new(panes::fit(spans, area.width)), area);
+            return;
+        }
         let line = match &self.notice {
-            Some(Notice::Info(text)) => Line::raw(text.clone()),
-            Some(Notice::Error(text)) => Line::styled(text.clone(), theme.error()),
+            Some(Notice::Info(text)) => panes::fit(vec![Span::raw(text.clone())], area.width),
+            Some(Notice::Error(text)) => panes::fit(vec![Span::styled(text.clone(), theme.error())], area.width),
             None => {
                 let mut spans = Vec::new();
-                for (key, what) in [("←→", "layer"), ("↑↓", "sentence"), ("p", "pooling"), ("a", "add"), ("e", "edit"), ("d", "delete"), ("w", "word"), ("s", "save"), ("?", "help"), ("q", "quit")] {
+                for (key, what) in commands::hints(area.width as usize) {
                     spans.push(Span::styled(key, theme.key()));
                     spans.push(Span::raw(format!(" {what}  ")));
                 }

@@ -81,15 +81,20 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .y_axis(Axis::default().bounds([low, high]).labels(y_labels).style(theme.dim()))
         .legend_position(None);
     frame.render_widget(chart, plot);
-    let key = Line::from(vec![
-        Span::styled("⠤⠤ ", theme.bert()),
-        Span::raw(format!("BERT {}  ", app.info().map_or("", |i| i.bert.as_str()))),
-        Span::styled("•• ", theme.statics()),
-        Span::raw(format!("static {}  ", app.info().map_or("", |i| i.statics.as_str()))),
-        Span::styled("⢸ ", theme.accent()),
-        Span::raw("chosen layer (← →)"),
-    ]);
-    frame.render_widget(ratatui::widgets::Paragraph::new(key), legend);
+    // With the model names when they fit, else without, and cut with … as a last resort.
+    let key = |bert: &str, statics: &str| {
+        vec![
+            Span::styled("⠤⠤ ", theme.bert()),
+            Span::raw(format!("BERT {bert} ")),
+            Span::styled("•• ", theme.statics()),
+            Span::raw(format!("static {statics} ")),
+            Span::styled("⢸ ", theme.accent()),
+            Span::raw("chosen layer (← →)"),
+        ]
+    };
+    let named = key(app.info().map_or("", |i| i.bert.as_str()), app.info().map_or("", |i| i.statics.as_str()));
+    let spans = if Line::from(named.clone()).width() <= legend.width as usize { named } else { key("", "") };
+    frame.render_widget(ratatui::widgets::Paragraph::new(super::fit(spans, legend.width)), legend);
 }
 
 /// The layer whose x position is nearest to screen column `x`, if it is over the plot.

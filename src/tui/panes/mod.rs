@@ -45,6 +45,38 @@ pub fn waiting(app: &App) -> Option<String> {
     Some(format!("add at least two sentences with {:?} (key a)", app.word))
 }
 
+/// The spans cut to `width` columns, with `…` where something was cut.
+pub fn fit(spans: Vec<Span<'_>>, width: u16) -> Line<'_> {
+    let width = width as usize;
+    let total: usize = spans.iter().map(Span::width).sum();
+    if total <= width {
+        return Line::from(spans);
+    }
+    let mut room = width.saturating_sub(1);
+    let mut kept = Vec::new();
+    for span in spans {
+        if room == 0 {
+            break;
+        }
+        let mut text = String::new();
+        for c in span.content.chars() {
+            let w = Span::raw(String::from(c)).width();
+            if w > room {
+                room = 0;
+                break;
+            }
+            room -= w;
+            text.push(c);
+        }
+        kept.push(Span::styled(text, span.style));
+    }
+    let style = kept.last().map(|s: &Span| s.style).unwrap_or_default();
+    if width > 0 {
+        kept.push(Span::styled("…", style));
+    }
+    Line::from(kept)
+}
+
 /// The sentence's number as every pane shows it.
 pub fn label(entry: usize) -> String {
     format!("S{}", entry + 1)

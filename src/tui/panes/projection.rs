@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::symbols::Marker;
-use ratatui::text::{Line, Span};
+use ratatui::text::Span;
 use ratatui::widgets::Paragraph;
 use ratatui::widgets::canvas::{Canvas, Points};
 
@@ -92,7 +92,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     }
     let n = app.analysis.rows.len();
     spans.push(Span::styled(format!(" ◆ static: all {n} in one point"), theme.statics()));
-    frame.render_widget(Paragraph::new(Line::from(spans)).style(Style::new()), legend);
+    frame.render_widget(Paragraph::new(super::fit(spans, legend.width)).style(Style::new()), legend);
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{Groups, block, highlighted, label};
+use super::{Groups, block, fit, highlighted, label};
 use crate::tui::app::{App, RowState};
 use crate::tui::layout::scroll_offset;
 use crate::tui::theme::Theme;
@@ -50,7 +50,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 spans.push(Span::styled(format!("[{sense}] "), theme.group_style(groups.of_entry[i])));
             }
             spans.extend(highlighted(app, i, theme));
-            let line = Line::from(spans);
+            let line = fit(spans, inner.width);
             if i == app.selected { line.style(theme.selected()) } else { line }
         })
         .collect();

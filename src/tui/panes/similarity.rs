@@ -30,26 +30,31 @@ struct Grid {
 }
 
 impl Grid {
-    /// Fits two `n` x `n` heatmaps into `inner` (a title line and a header line come first),
-    /// keeping `selected` (a position among the compared rows) in view.
-    fn fit(inner: Rect, n: usize, selected: usize, widest_label: usize) -> Grid {
+    /// Fits `maps` (1 or 2) `n` x `n` heatmaps into `inner` (a title line and a header line
+    /// come first), keeping `selected` (a position among the compared rows) in view.
+    fn fit(inner: Rect, n: usize, selected: usize, widest_label: usize, maps: usize) -> Grid {
         let label = widest_label + 1;
-        let free = (inner.width as usize).saturating_sub(label + GAP);
-        let cell = (free / (2 * n.max(1))).clamp(2, MAX_CELL);
-        let visible_columns = (free / 2 / cell).min(n);
+        let free = (inner.width as usize).saturating_sub(label + GAP * (maps - 1));
+        let cell = (free / (maps * n.max(1))).clamp(2, MAX_CELL);
+        let visible_columns = (free / maps / cell).min(n);
         let visible_rows = (inner.height as usize).saturating_sub(3).min(n);
         let row0 = scroll_offset(selected, n, visible_rows);
         let column0 = scroll_offset(selected, n, visible_columns);
         Grid { label, cell, rows: row0..row0 + visible_rows, columns: column0..column0 + visible_columns }
     }
 
-    /// The left heatmap (with row labels), the right one, and the legend line.
-    fn areas(&self, inner: Rect) -> (Rect, Rect, Rect) {
+    /// The left heatmap (with row labels), the right one, and the legend line. With one map
+    /// the left one spans the pane (its title line has room for the static note) and the
+    /// right one is empty.
+    fn areas(&self, inner: Rect, maps: usize) -> (Rect, Rect, Rect) {
         let width = (self.columns.len() * self.cell) as u16;
-        let [maps, legend] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(inner);
-        let left = Rect { width: (self.label as u16 + width).min(maps.width), ..maps };
-        let right_x = (left.right() + GAP as u16).min(maps.right());
-        let right = Rect { x: right_x, width: maps.right().saturating_sub(right_x), ..maps };
+        let [heatmaps, legend] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(inner);
+        if maps == 1 {
+            return (heatmaps, Rect { width: 0, ..heatmaps }, legend);
+        }
+        let left = Rect { width: (self.label as u16 + width).min(heatmaps.width), ..heatmaps };
+        let right_x = (left.right() + GAP as u16).min(heatmaps.right());
+        let right = Rect { x: right_x, width: heatmaps.right().saturating_sub(right_x), ..heatmaps };
         (left, right, legend)
     }
 }
@@ -61,7 +66,13 @@ fn inner(area: Rect) -> Rect {
 fn grid(app: &App, inner: Rect) -> Grid {
     let widest = app.analysis.rows.iter().map(|&i| label(i).len()).max().unwrap_or(2);
     let selected = app.analysis.position(app.selected).unwrap_or(0);
-    Grid::fit(inner, app.analysis.rows.len(), selected, widest)
+    Grid::fit(inner, app.analysis.rows.len(), selected, widest, maps(app))
+}
+
+/// How many heatmaps are drawn: one when the static one would be all 1.00 (a line says so
+/// instead, and BERT's gets the room), else two.
+pub fn maps(app: &App) -> usize {
+    if app.analysis.static_flat() { 1 } else { 2 }
 }
 
 /// The title, long when it fits and short when not.
@@ -79,15 +90,28 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         return message(frame, inner, why, theme.dim());
     }
     let grid = grid(app, inner);
-    let (left, right, legend) = grid.areas(inner);
+    let (left, right, legend) = grid.areas(inner, maps(app));
     let labels: Vec<String> = app.analysis.rows.iter().map(|&i| label(i)).collect();
     let selected = app.analysis.position(app.selected).unwrap_or(0);
     let info = app.info().expect("waiting() is None only once the models are loaded");
     if let Some(stats) = app.layer_stats() {
-        let head = title(format!("BERT {} ", info.bert), "BERT ".into(), format!("· mean {:.3}", stats.mean), theme.bert(), left.width);
+        let mut head = title(format!("BERT {} ", info.bert), "BERT ".into(), format!("· mean {:.3}", stats.mean), theme.bert(), left.width);
+        if maps(app) == 1 {
+            // The static heatmap would be all 1.00: one note says so in its place.
+            let room = (left.width as usize).saturating_sub(head.width());
+            let notes = [
+                format!("   static {}: every cosine 1.00 (one vector for every sentence)", info.statics),
+                "   static: every cosine 1.00 (one vector for every sentence)".into(),
+                "   static: all 1.00".into(),
+            ];
+            let note = notes.iter().find(|n| n.chars().count() <= room).unwrap_or(&notes[2]);
+            head.spans.push(Span::styled(note.clone(), theme.statics()));
+            head = super::fit(head.spans, left.width);
+        }
         heatmap(frame, left, head, &stats.matrix, &labels, &grid, selected, true, theme);
     }
     match &app.analysis.statics {
+        StaticSide::Ready { .. } if maps(app) == 1 => {}
         StaticSide::Ready { stats, .. } => {
             let rest = format!("· mean {:.3}, fixed", stats.mean);
             let head = title(format!("static {} ", info.statics), "static ".into(), rest, theme.statics(), right.width);

@@ -1,6 +1,6 @@
 # Rerun (from the repository root, after `python3 data/fetch_data.py`, which also leaves the
 # GloVe text in data/cache/):
-#   /work/venv/bin/python src/tui/testdata/make_bank_reference.py
+#   python3 src/tui/testdata/make_bank_reference.py
 # pip packages used: torch==2.15.0 transformers==5.24.0 numpy==2.4.6 gensim==4.4.0
 """Reference numbers for the terminal UI's panes on data/sentences/bank.tsv.
 
@@ -93,7 +93,7 @@ def main():
     neighbours = [{"word": w, "cosine": r7(c)} for w, c in glove.most_similar("bank", topn=10)]
 
     out = {
-        "generator": "/work/venv/bin/python src/tui/testdata/make_bank_reference.py",
+        "generator": "python3 src/tui/testdata/make_bank_reference.py",
         "sentences": [r[1] for r in rows],
         "senses": [r[2] for r in rows],
         "contextual": contextual,
