@@ -126,7 +126,8 @@ impl Embedder for Lookup {
     fn embed_batch(&self, occurrences: &[Occurrence], _: vecshift::Pooling) -> vecshift::Result<Vec<vecshift::Result<vecshift::Embedding>>> {
         Ok(occurrences
             .iter()
-            .map(|o| Ok(vecshift::Embedding::new(LayerVectors::new(vec![self.0[o.sentence()].clone()]), vec![o.word().to_owned()])))
+            .map(|o| vecshift::Embedding::new(LayerVectors::new(vec![self.0[o.sentence()].clone()]), vec![o.word().to_owned()]))
+            .map(Ok)
             .collect())
     }
 }

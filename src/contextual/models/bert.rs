@@ -282,7 +282,7 @@ impl ContextualModel for BertModel {
 
 /// Reads a BERT `config.json` and loads the weights, with or without the `bert.` prefix that
 /// checkpoints saved from task models (`BertForMaskedLM`, ...) carry.
-pub(super) fn load(config_json: &str, vb: VarBuilder) -> std::result::Result<(Box<dyn ContextualModel>, ModelInfo), String> {
+pub(super) fn load(config_json: &str, vb: VarBuilder) -> std::result::Result<super::Loaded, String> {
     let config: BertConfig =
         serde_json::from_str(config_json).map_err(|e| format!("config.json is not a supported BERT config: {e}"))?;
     config.validate().map_err(|e| format!("config.json: {e}"))?;

@@ -3,7 +3,7 @@
 //!
 //! Each architecture is a plain struct with `load(vb, &config)` and `forward`, written after
 //! candle-transformers' model of the same name but returning every hidden state (candle's
-//! return only the last) and using the fused CPU kernels of [`super::nn`]. Adding one is a file
+//! return only the last) and using the fused CPU kernels of `contextual::nn`. Adding one is a file
 //! here, a row in [`ARCHITECTURES`] and a fixture generator beside its fidelity test.
 
 pub mod bert;
@@ -39,12 +39,15 @@ pub struct ModelInfo {
     pub causal: bool,
 }
 
+/// A loaded model and what the pipeline needs to know of it.
+pub type Loaded = (Box<dyn ContextualModel>, ModelInfo);
+
 /// One supported `model_type` and how to load it.
 pub struct Architecture {
     /// The `model_type` value of `config.json`.
     pub model_type: &'static str,
     /// Parses `config.json` and loads the weights; errors are plain text for [`crate::Error::Model`].
-    load: fn(&str, VarBuilder) -> std::result::Result<(Box<dyn ContextualModel>, ModelInfo), String>,
+    load: fn(&str, VarBuilder) -> std::result::Result<Loaded, String>,
 }
 
 /// Every supported architecture.
@@ -58,7 +61,7 @@ pub fn supported_model_types() -> String {
 /// Loads the architecture `config.json` names. A `model_type` that is not supported is refused
 /// rather than loaded as another architecture: its position ids or layer order would differ and
 /// the vectors would be silently wrong.
-pub fn load(config_json: &str, vb: VarBuilder) -> std::result::Result<(Box<dyn ContextualModel>, ModelInfo), String> {
+pub fn load(config_json: &str, vb: VarBuilder) -> std::result::Result<Loaded, String> {
     #[derive(Deserialize)]
     struct ModelType {
         model_type: Option<String>,
