@@ -6,7 +6,7 @@ use serde::Serialize;
 use vecshift::{Embedder, Occurrence, cosine_matrix, mean_off_diagonal};
 
 use super::GlobalArgs;
-use super::output::{LocateArgs, fmt_cos, print_json};
+use super::output::{LocateArgs, fmt_cos, print_json, warn_about_embedding};
 use super::sentences::{Row, SentenceInput, locate_rows};
 
 /// Arguments of `compare`.
@@ -77,24 +77,7 @@ fn embed_all(engine: &dyn Embedder, occurrences: &[Occurrence], pooling: vecshif
         .enumerate()
         .map(|(i, found)| {
             let found = found.with_context(|| format!("{}: sentence {}", engine.name(), i + 1))?;
-            if let Some(total) = found.windowed_from {
-                log::warn!(
-                    "{}: sentence {} has {total} tokens, longer than the model's {} positions: encoded a window of it around {:?}",
-                    engine.name(),
-                    i + 1,
-                    engine.max_positions().unwrap_or_default(),
-                    occurrences[i].word()
-                );
-            }
-            if found.has_unknown() {
-                log::warn!(
-                    "{}: sentence {}: {:?} became the unknown token {:?}, so its vector says little about the word",
-                    engine.name(),
-                    i + 1,
-                    occurrences[i].word(),
-                    found.unknown
-                );
-            }
+            warn_about_embedding(engine, &found, &occurrences[i], &format!("sentence {}", i + 1));
             Ok(found.vectors)
         })
         .collect()

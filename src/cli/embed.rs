@@ -89,22 +89,7 @@ pub fn run(global: &GlobalArgs, args: EmbedArgs) -> Result<()> {
     for engine in statics.iter().map(|e| e as &dyn Embedder).chain(contextuals.iter().map(|e| e as &dyn Embedder)) {
         match engine.embed(&occurrence, global.pooling_for(engine)) {
             Ok(found) => {
-                if let Some(total) = found.windowed_from {
-                    log::warn!(
-                        "{}: the sentence has {total} tokens, longer than the model's {} positions: encoded a window of it around {:?}",
-                        engine.name(),
-                        engine.max_positions().unwrap_or_default(),
-                        occurrence.word()
-                    );
-                }
-                if found.has_unknown() {
-                    log::warn!(
-                        "{}: {:?} became the unknown token {:?}, so its vector says little about the word",
-                        engine.name(),
-                        occurrence.word(),
-                        found.unknown
-                    );
-                }
+                super::output::warn_about_embedding(engine, &found, &occurrence, "the sentence");
                 engines.push(EngineJson {
                     name: engine.name().into(),
                     kind: engine.kind(),

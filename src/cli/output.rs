@@ -209,3 +209,24 @@ pub fn check_writable(path: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Warns when an engine's vector of `occurrence` (at `place`, e.g. "sentence 3") says less than it
+/// seems: the sentence was cut to a window, or the word became the tokenizer's unknown token.
+pub fn warn_about_embedding(engine: &dyn vecshift::Embedder, found: &vecshift::Embedding, occurrence: &vecshift::Occurrence, place: &str) {
+    if let Some(total) = found.windowed_from {
+        log::warn!(
+            "{}: {place} has {total} tokens, longer than the model's {} positions: encoded a window of it around {:?}",
+            engine.name(),
+            engine.max_positions().unwrap_or_default(),
+            occurrence.word()
+        );
+    }
+    if found.has_unknown() {
+        log::warn!(
+            "{}: {place}: {:?} became the unknown token {:?}, so its vector says little about the word",
+            engine.name(),
+            occurrence.word(),
+            found.unknown
+        );
+    }
+}
