@@ -116,9 +116,16 @@ impl BertEncoder {
         Self::load_files(&files, source.to_string())
     }
 
-    /// Loads the embedded default model (all-MiniLM-L6-v2, f16 weights).
+    /// Loads the embedded default model (all-MiniLM-L6-v2, f16 weights) from the source
+    /// tree's `data/` (see [`crate::source::source_tree_data_dir`]).
     pub fn load_default() -> Result<Self> {
         Self::load(crate::source::default_bert_dir())
+    }
+
+    /// Loads the default model from a data directory laid out like the source tree's `data/`
+    /// (for instance the one `vecshift install-data` fills).
+    pub fn load_default_from(data_dir: impl AsRef<Path>) -> Result<Self> {
+        Self::load(crate::source::default_bert_dir_in(data_dir.as_ref()))
     }
 
     /// Loads from resolved files onto the device `VECSHIFT_DEVICE` names (default: the CPU);

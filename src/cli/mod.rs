@@ -4,6 +4,7 @@ mod analogy;
 mod bench;
 mod compare;
 mod convert;
+mod data;
 mod embed;
 mod eval;
 pub mod logger;
@@ -11,6 +12,7 @@ mod neighbors;
 pub mod output;
 mod report;
 pub mod sentences;
+mod shell;
 mod tui;
 
 use std::path::PathBuf;
@@ -69,9 +71,12 @@ impl GlobalArgs {
         match &self.vectors {
             Some(path) => StaticEngine::open(path, self.vectors_format)
                 .with_context(|| format!("loading static vectors (--vectors {})", path.display())),
-            None => StaticEngine::open_default().context(
-                "loading the embedded GloVe vectors (run `python3 data/fetch_data.py` to regenerate data/, or pass --vectors)",
-            ),
+            None => {
+                let path = data::default_vectors_path()?;
+                StaticEngine::open(&path, Some(VectorFormat::Finalfusion)).with_context(|| {
+                    format!("loading the default GloVe vectors {} (run `python3 data/fetch_data.py` to regenerate data/, or pass --vectors)", path.display())
+                })
+            }
         }
     }
 
@@ -81,9 +86,12 @@ impl GlobalArgs {
                 let source = ModelSource::parse(text)?;
                 BertEncoder::load_source(&source).with_context(|| format!("loading the BERT model (--bert {text})"))?
             }
-            None => BertEncoder::load_default().context(
-                "loading the embedded BERT model (run `python3 data/fetch_data.py` to regenerate data/, or pass --bert)",
-            )?,
+            None => {
+                let dir = data::default_bert_dir()?;
+                BertEncoder::load(&dir).with_context(|| {
+                    format!("loading the default BERT model {} (run `python3 data/fetch_data.py` to regenerate data/, or pass --bert)", dir.display())
+                })?
+            }
         };
         Ok(encoder.with_pooling(self.pooling))
     }
@@ -110,6 +118,13 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The terminal UI (also what plain `vecshift` opens): watch the vectors shift.
     Tui(tui::TuiArgs),
+    /// Copy (or hard-link) the default models into the user data directory, checking their
+    /// sha256 sums, so that an installed binary finds them without the source tree.
+    InstallData(data::InstallArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
+    Completions(shell::CompletionsArgs),
+    /// Print the man page (roff) on stdout.
+    Man,
 }
 
 /// Runs the parsed command.
@@ -126,5 +141,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval::run(&cli.global, args),
         Command::Report(args) => report::run(&cli.global, args),
         Command::Bench(args) => bench::run(&cli.global, args),
+        Command::InstallData(args) => data::install(args),
+        Command::Completions(args) => shell::completions(args),
+        Command::Man => shell::man(),
     }
 }

@@ -34,15 +34,14 @@ impl TuiArgs {
 
 /// What the UI starts with: the target word, the sentences and where they came from.
 fn first_rows(args: &TuiArgs) -> Result<(String, Vec<Row>, Option<PathBuf>)> {
-    let example = |word: &str| vecshift::source::data_dir().join("sentences").join(format!("{}.tsv", word.to_lowercase()));
     let input = &args.input;
     let (rows, source) = match (input.given_rows(), &input.word) {
         (Some(rows), _) => (rows?, input.sentences.clone()),
-        (None, Some(word)) if !example(word).is_file() => (Vec::new(), None),
-        (None, word) => {
-            let path = example(word.as_deref().unwrap_or(DEFAULT_WORD));
-            (sentences::read(&path)?, Some(path))
-        }
+        (None, word) => match super::data::example_sentences(word.as_deref().unwrap_or(DEFAULT_WORD)) {
+            Some(path) => (sentences::read(&path)?, Some(path)),
+            None if word.is_some() => (Vec::new(), None),
+            None => return Err(super::data::not_found(&format!("sentences/{DEFAULT_WORD}.tsv"), "the example sentences", "--sentences FILE or --word")),
+        },
     };
     let word = match (&input.word, rows.iter().find_map(|r| r.word.clone())) {
         (Some(word), _) => word.clone(),
