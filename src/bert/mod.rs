@@ -23,7 +23,7 @@ use crate::occurrence::Occurrence;
 use crate::source::{ModelFiles, ModelSource};
 
 /// How the vectors of a word's WordPieces become one word vector.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Pooling {
     /// The mean of all the word's pieces.

@@ -10,6 +10,7 @@ pub fn vecshift(args: &[&str]) -> Output {
 }
 
 /// Runs the binary, which must succeed, and parses its stdout as JSON.
+#[allow(dead_code)] // not every test binary parses JSON
 pub fn json(args: &[&str]) -> Value {
     let out = vecshift(args);
     assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
