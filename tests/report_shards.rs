@@ -7,31 +7,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{fails_with, vecshift};
+use common::{assert_same, fails_with, sentences_input, vecshift};
 use serde_json::Value;
-
-/// A few hundred labelled sentences: the example sets three times over (so every word has at
-/// least 27 occurrences, more than a small --max-per-word keeps), with bad lines among them.
-/// Returns the file, its line count and the numbers of its bad lines.
-fn write_input(dir: &Path) -> (PathBuf, usize, Vec<u64>) {
-    let mut sets: Vec<PathBuf> = std::fs::read_dir("data/sentences").unwrap().map(|e| e.unwrap().path()).collect();
-    sets.retain(|p| p.extension().is_some_and(|e| e == "tsv"));
-    sets.sort();
-    let mut text = String::from("word\tsentence\tsense\n");
-    let mut bad = Vec::new();
-    for round in 0..3 {
-        for (i, set) in sets.iter().enumerate() {
-            text.push_str(&std::fs::read_to_string(set).unwrap());
-            if i == 4 {
-                text.push_str(if round == 1 { "\n" } else { "bank\tThis line has no target word.\tfinance\n" });
-                bad.push(text.lines().count() as u64);
-            }
-        }
-    }
-    let path = dir.join("sentences.tsv");
-    std::fs::write(&path, &text).unwrap();
-    (path, text.lines().count(), bad)
-}
 
 fn run(args: &[&str]) -> Output {
     let out = vecshift(args);
@@ -49,29 +26,10 @@ fn shard(input: &Path, index: usize, count: usize, dir: &Path, extra: &[&str]) -
     part
 }
 
-/// Asserts two reports equal: numbers within 1e-6, everything else exactly.
-fn assert_same(a: &Value, b: &Value, at: &str) {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>(), "keys at {at}");
-            x.iter().for_each(|(k, v)| assert_same(v, &y[k], &format!("{at}.{k}")));
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            assert_eq!(x.len(), y.len(), "length at {at}");
-            x.iter().zip(y).enumerate().for_each(|(i, (v, w))| assert_same(v, w, &format!("{at}[{i}]")));
-        }
-        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
-            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            assert!((x - y).abs() <= 1e-6, "{at}: {x} vs {y}");
-        }
-        _ => assert_eq!(a, b, "at {at}"),
-    }
-}
-
 #[test]
 fn merged_shards_equal_one_process_for_1_2_and_7_shards() {
     let dir = tempfile::tempdir().unwrap();
-    let (input, lines, bad) = write_input(dir.path());
+    let (input, lines, bad) = sentences_input(dir.path());
     assert!(lines > 300);
     let name = input.to_str().unwrap();
     for (count, extra) in [(1, &["--max-per-word", "5"][..]), (2, &[][..]), (7, &["--max-per-word", "5"][..])] {
