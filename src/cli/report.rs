@@ -404,7 +404,10 @@ fn merge(global: &GlobalArgs, args: MergeArgs) -> Result<()> {
     if let Some(path) = output {
         check_writable(path)?;
     }
-    let parts = args.parts.iter().map(|p| Partial::read_file(p)).collect::<Result<Vec<_>, _>>()?;
+    let mut parts = Vec::with_capacity(args.parts.len());
+    for path in &args.parts {
+        parts.push(Partial::read_file(path)?);
+    }
     let report = vecshift::report::merge(parts)?;
     if report.occurrences == 0 {
         bail!("{}", no_usable_lines(&report.input.name, report.input.lines, &report.skipped));

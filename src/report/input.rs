@@ -348,6 +348,25 @@ mod tests {
     }
 
     #[test]
+    fn offsets_and_shards_starting_mid_file() {
+        let text = "word\tsentence\nbank\tThe bank.\nbat\tA bat.\n";
+        let offsets: Vec<u64> = read(InputFormat::Tsv, &[], text).iter().flat_map(|r| r.as_ref().unwrap().iter().map(|r| r.offset)).collect();
+        assert_eq!(offsets, [15, 30]);
+        // From the second line on, as a shard reads it: offsets count from the file's start,
+        // lines from the shard's, and a first line that looks like a header is data.
+        let rest = &text[15..];
+        let rows: Vec<Row> = RecordReader::new(rest.as_bytes(), InputFormat::Tsv, &[]).unwrap().starting_at(15).map(|r| r.unwrap()).collect();
+        let first = &rows[0].as_ref().unwrap()[0];
+        assert_eq!((first.line, first.offset, first.word.as_str()), (1, 15, "bank"));
+        let header = "word\tsentence\n";
+        let read_at = |offset| -> Vec<Row> {
+            RecordReader::new(header.as_bytes(), InputFormat::Tsv, &[]).unwrap().starting_at(offset).map(|r| r.unwrap()).collect()
+        };
+        assert!(read_at(0)[0].as_ref().unwrap().is_empty(), "a header at the file's start");
+        assert!(read_at(7)[0].is_err(), "a bad row in the middle of the file");
+    }
+
+    #[test]
     fn non_utf8_and_bom() {
         let rows: Vec<Row> = RecordReader::new(&b"\xef\xbb\xbfbank\tbank\n\xff\tx\n"[..], InputFormat::Tsv, &[]).unwrap().map(|r| r.unwrap()).collect();
         assert_eq!(rows[0].as_ref().unwrap()[0].word, "bank");

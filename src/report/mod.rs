@@ -4,10 +4,12 @@
 //! An [`Analyzer`] takes [`Record`]s in chunks (as a [`RecordReader`] streams them from text,
 //! TSV, JSONL or WiC input) and keeps, per word, only what the measures need: running sums of
 //! the unit-length occurrence vectors (exact self-similarity and anisotropy baseline over all
-//! occurrences) and a reservoir sample of at most [`ReportOptions::max_per_word`] occurrence
-//! vectors (PCA and sense measures). Memory is therefore bounded by the number of words, not
-//! the number of sentences. [`Analyzer::finish`] gives a [`Report`], which writes itself as
-//! JSON, JSONL, CSV, Markdown or a self-contained HTML page ([`OutputFormat`]).
+//! occurrences) and a sample of at most [`ReportOptions::max_per_word`] occurrence vectors
+//! (PCA and sense measures), chosen by a fixed hash so that it does not depend on the input's
+//! order. Memory is therefore bounded by the number of words, not the number of sentences, and
+//! the state of each shard of an input merges into that of the whole ([`partial`]).
+//! [`Analyzer::finish`] gives a [`Report`], which writes itself as JSON, JSONL, CSV, Markdown
+//! or a self-contained HTML page ([`OutputFormat`]).
 //!
 //! ```no_run
 //! use vecshift::report::{Analyzer, InputFormat, InputInfo, RecordReader, ReportOptions, OutputFormat};
