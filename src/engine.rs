@@ -144,7 +144,7 @@ impl std::str::FromStr for LayerSelection {
 /// How the vectors of a word's pieces (WordPieces, BPE tokens) become one word vector.
 ///
 /// A static engine has one vector per word and ignores it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Pooling {
     /// The mean of all the word's pieces.

@@ -106,6 +106,15 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A partial report (one shard's state) cannot be read or merged.
+    #[error("{path}: {reason}")]
+    Partial {
+        /// The partial report's file.
+        path: PathBuf,
+        /// What is wrong with it, and how to fix it.
+        reason: String,
+    },
+
     /// An argument is outside what the operation supports.
     #[error("{0}")]
     InvalidArgument(String),

@@ -12,21 +12,43 @@ use crate::error::{Error, Result};
 /// The files a BERT checkpoint needs.
 pub const REQUIRED_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
 
-/// The project's `data/` folder, or `$VECSHIFT_DATA` when set.
+/// Where the embedded default BERT model lies inside a data directory.
+pub const DEFAULT_BERT: &str = "all-MiniLM-L6-v2";
+
+/// Where the embedded default static vectors lie inside a data directory.
+pub const DEFAULT_VECTORS: &str = "glove-6B-50d/glove.6B.50d.100k.fifu";
+
+/// The `data/` folder of the source tree this library was compiled from. It holds the default
+/// models as long as that tree exists; an installed binary looks in other places first (see
+/// `vecshift install-data`), and the library itself reads no environment variable.
+pub fn source_tree_data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
+}
+
+/// The same as [`source_tree_data_dir`]; kept under its old name.
 pub fn data_dir() -> PathBuf {
-    std::env::var_os("VECSHIFT_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("data"))
+    source_tree_data_dir()
 }
 
-/// The embedded default BERT model (all-MiniLM-L6-v2, f16).
+/// The embedded default BERT model (all-MiniLM-L6-v2, f16) in the source tree's `data/`.
 pub fn default_bert_dir() -> PathBuf {
-    data_dir().join("all-MiniLM-L6-v2")
+    default_bert_dir_in(&source_tree_data_dir())
 }
 
-/// The embedded default static vectors (GloVe 6B 50d, 100,000 most frequent words, finalfusion).
+/// The embedded default static vectors (GloVe 6B 50d, 100,000 most frequent words,
+/// finalfusion) in the source tree's `data/`.
 pub fn default_vectors_path() -> PathBuf {
-    data_dir().join("glove-6B-50d").join("glove.6B.50d.100k.fifu")
+    default_vectors_path_in(&source_tree_data_dir())
+}
+
+/// The default BERT model's directory inside the data directory `data`.
+pub fn default_bert_dir_in(data: &Path) -> PathBuf {
+    data.join(DEFAULT_BERT)
+}
+
+/// The default static vectors' file inside the data directory `data`.
+pub fn default_vectors_path_in(data: &Path) -> PathBuf {
+    data.join(DEFAULT_VECTORS)
 }
 
 /// The paths of one checkpoint's files.

@@ -4,6 +4,7 @@ mod analogy;
 mod bench;
 mod compare;
 mod convert;
+mod data;
 mod embed;
 mod eval;
 pub mod logger;
@@ -12,6 +13,7 @@ pub mod output;
 mod report;
 mod senses;
 pub mod sentences;
+mod shell;
 mod tui;
 
 use std::path::Path;
@@ -189,9 +191,11 @@ impl GlobalArgs {
     /// Every static engine asked for (the embedded GloVe when none), in order, uniquely named.
     fn load_static_engines(&self) -> Result<Vec<StaticEngine>> {
         if self.vectors.is_empty() {
-            return Ok(vec![StaticEngine::open_default().context(
-                "loading the embedded GloVe vectors (run `python3 data/fetch_data.py` to regenerate data/, or pass --vectors)",
-            )?]);
+            let path = data::default_vectors_path()?;
+            let options = OpenOptions::default().format(VectorFormat::Finalfusion);
+            return Ok(vec![StaticEngine::open_with(&path, &options).with_context(|| {
+                format!("loading the default GloVe vectors {} (run `python3 data/fetch_data.py` to regenerate data/, or pass --vectors)", path.display())
+            })?]);
         }
         let mut names: Vec<String> = self
             .vectors
@@ -219,10 +223,10 @@ impl GlobalArgs {
     fn load_contextual_engines(&self) -> Result<Vec<ContextualEncoder>> {
         let options = self.load_options()?;
         if self.bert.is_empty() {
-            let dir = vecshift::source::default_bert_dir();
-            return Ok(vec![ContextualEncoder::load_with(dir, &options).context(
-                "loading the embedded BERT model (run `python3 data/fetch_data.py` to regenerate data/, or pass --bert)",
-            )?]);
+            let dir = data::default_bert_dir()?;
+            return Ok(vec![ContextualEncoder::load_with(&dir, &options).with_context(|| {
+                format!("loading the default BERT model {} (run `python3 data/fetch_data.py` to regenerate data/, or pass --bert)", dir.display())
+            })?]);
         }
         let sources = self
             .bert
@@ -284,6 +288,13 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The terminal UI (also what plain `vecshift` opens): watch the vectors shift.
     Tui(tui::TuiArgs),
+    /// Copy (or hard-link) the default models into the user data directory, checking their
+    /// sha256 sums, so that an installed binary finds them without the source tree.
+    InstallData(data::InstallArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
+    Completions(shell::CompletionsArgs),
+    /// Print the man page (roff) on stdout.
+    Man,
 }
 
 /// Parses the command line; exits with clap's message (or a plainer one) when it is wrong.
@@ -320,5 +331,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Report(args) => report::run(&b.options("report", Some(&args.bert), Some(&args.vectors), Some(&args.json))?, args),
         Command::Bench(args) => bench::run(b, args),
         Command::Senses(args) => senses::run(&b.options("senses", Some(&args.bert), None, Some(&args.json))?, args),
+        Command::InstallData(args) => data::install(args),
+        Command::Completions(args) => shell::completions(args),
+        Command::Man => shell::man(),
     }
 }

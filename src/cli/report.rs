@@ -8,18 +8,24 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
+use clap::{Args, Subcommand};
 use indicatif::{HumanCount, ProgressBar, ProgressFinish, ProgressState, ProgressStyle};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use vecshift::report::{Analyzer, BadRow, DEFAULT_MAX_PER_WORD, InputFormat, InputInfo, OutputFormat, RecordReader, ReportOptions};
+use vecshift::report::partial::open_shard;
+use vecshift::report::{
+    Analyzer, BadRow, DEFAULT_MAX_PER_WORD, InputFormat, InputId, InputInfo, OutputFormat, Partial, RecordReader, Report, ReportOptions, Shard,
+};
 
 use super::GlobalArgs;
 use super::output::{check_writable, write_atomically};
 
 /// Arguments of `report`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ReportArgs {
+    #[command(subcommand)]
+    command: Option<ReportCommand>,
     /// Input: plain text (one sentence per line), TSV `word<TAB>sentence[<TAB>sense]`, JSONL
     /// `{"word", "sentence", "span"?, "sense"?}` or WiC data; `-` or nothing reads stdin.
     #[arg(value_name = "FILE")]
@@ -51,12 +57,50 @@ pub struct ReportArgs {
     /// Occurrences embedded per step; BERT sorts each step by length and encodes 32 at a time.
     #[arg(long, value_name = "N", default_value_t = 256)]
     chunk: usize,
+    /// Process only shard I of N (I from 0 to N-1): the lines starting in the I-th N-th of the
+    /// file's bytes. Needs --partial; `report merge` combines the parts.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard, requires = "partial")]
+    shard: Option<Shard>,
+    /// Write the mergeable state (sums and samples; versioned, checksummed) to this file
+    /// instead of a report (by convention NAME.vspart).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["output", "format"])]
+    partial: Option<PathBuf>,
     #[command(flatten)]
     pub bert: super::BertArgs,
     #[command(flatten)]
     pub vectors: super::VectorArgs,
     #[command(flatten)]
     pub json: super::JsonArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// Combine the partial reports (--partial) of every shard of one input into the report a
+    /// single process gives for the whole input.
+    Merge(MergeArgs),
+}
+
+/// Arguments of `report merge`.
+#[derive(Debug, Args)]
+struct MergeArgs {
+    /// The partial reports, one per shard, in any order.
+    #[arg(required = true, value_name = "PART")]
+    parts: Vec<PathBuf>,
+    #[command(flatten)]
+    json: super::JsonArgs,
+    /// json, jsonl, csv, md or html. Default: from --output's extension, else json with --json, else md.
+    #[arg(long, short, value_name = "FORMAT", value_parser = parse_output_format)]
+    format: Option<OutputFormat>,
+    /// Write the report to this file (it replaces the old one only once complete). Default: stdout.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// No closing note.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    s.parse().map_err(|e: vecshift::Error| e.to_string())
 }
 
 fn parse_input_format(s: &str) -> Result<InputFormat, String> {
@@ -67,6 +111,17 @@ fn parse_output_format(s: &str) -> Result<OutputFormat, String> {
     s.parse().map_err(|e: vecshift::Error| e.to_string())
 }
 
+/// The input file, unless it is stdin.
+fn input_path(args: &ReportArgs) -> Option<&Path> {
+    args.input.as_deref().filter(|p| p.as_os_str() != "-")
+}
+
+/// The output file, unless it is stdout.
+fn output_file(output: Option<&Path>) -> Option<&Path> {
+    output.filter(|p| p.as_os_str() != "-")
+}
+
+/// The report's format: `--format`, else from the file name, else JSON with `--json`, else Markdown.
 /// The report's format: `--format`, else `-o`'s extension, else JSON with `--json`, else
 /// Markdown. Options that contradict each other, and an extension that names no format, are
 /// refused rather than one of them silently winning.
@@ -96,15 +151,6 @@ fn output_format(format: Option<OutputFormat>, output: Option<&Path>, json: bool
     Ok(chosen.unwrap_or(if json { OutputFormat::Json } else { OutputFormat::Md }))
 }
 
-/// The input file, unless it is stdin.
-fn input_path(args: &ReportArgs) -> Option<&Path> {
-    args.input.as_deref().filter(|p| p.as_os_str() != "-")
-}
-
-fn output_path(args: &ReportArgs) -> Option<&Path> {
-    args.output.as_deref().filter(|p| p.as_os_str() != "-")
-}
-
 /// Lines in a file, for the progress bar's length and ETA (a quick pass before the slow one).
 fn count_lines(path: &Path) -> Option<u64> {
     let mut reader = BufReader::new(File::open(path).ok()?);
@@ -120,8 +166,8 @@ fn count_lines(path: &Path) -> Option<u64> {
     }
 }
 
-fn progress_bar(args: &ReportArgs, path: Option<&Path>) -> ProgressBar {
-    if args.quiet || !std::io::stderr().is_terminal() {
+fn progress_bar(quiet: bool, path: Option<&Path>) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let rate = |state: &ProgressState, w: &mut dyn std::fmt::Write| {
@@ -252,6 +298,9 @@ fn strict_error(bad: &BadRow) -> anyhow::Error {
 }
 
 pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
+    if let Some(ReportCommand::Merge(merge_args)) = args.command {
+        return merge(global, merge_args);
+    }
     if args.max_per_word < 2 {
         bail!("--max-per-word must be at least 2 (pairs of occurrences are compared)");
     }
@@ -271,28 +320,43 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
         (None, None) if args.word.is_empty() => InputFormat::Tsv,
         (None, None) => InputFormat::Text,
     };
-    let output = output_path(&args);
+    let output = output_file(args.output.as_deref());
     let output_format = output_format(args.format, output, global.json)?;
+    // A shard's state goes to --partial; the whole input as one part when only that is given.
+    let sharded = match (&args.partial, path) {
+        (None, _) => None,
+        (Some(_), None) => bail!("--shard and --partial need the input as a file (each worker reads its own part of it), not stdin"),
+        (Some(partial), Some(path)) => {
+            let shard = args.shard.unwrap_or(Shard::WHOLE);
+            let id = InputId::of_file(path, &name, format, &args.word)?;
+            Some((partial.as_path(), shard, id))
+        }
+    };
     // Fail before the long run, not after it.
-    if let Some(path) = output {
+    if let Some(path) = output.or(sharded.as_ref().map(|s| s.0)) {
         check_writable(path)?;
     }
 
-    let input: Box<dyn BufRead> = match path {
-        Some(path) => {
-            let file = File::open(path).with_context(|| format!("cannot open the input file {}", path.display()))?;
-            Box::new(BufReader::new(file))
+    let (input, range): (Box<dyn BufRead>, _) = match (path, &sharded) {
+        (Some(path), Some((_, shard, _))) => {
+            let (reader, range) = open_shard(path, *shard).with_context(|| format!("cannot read shard {shard} of {}", path.display()))?;
+            (Box::new(reader), range)
         }
-        None => {
+        (Some(path), None) => {
+            let file = File::open(path).with_context(|| format!("cannot open the input file {}", path.display()))?;
+            (Box::new(BufReader::new(file)), 0..0)
+        }
+        (None, _) => {
             if std::io::stdin().is_terminal() {
                 eprintln!("reading sentences from stdin (end with Ctrl-D)");
             }
-            Box::new(std::io::stdin().lock())
+            (Box::new(std::io::stdin().lock()), 0..0)
         }
     };
-    let mut reader = RecordReader::new(input, format, &args.word)?;
-    let bar = progress_bar(&args, path);
-    let interrupts = Interrupts::watch(path, output, bar.clone())?;
+    let mut reader = RecordReader::new(input, format, &args.word)?.starting_at(range.start);
+    // A shard's bar counts its own lines, which only a pass over the whole file would number.
+    let bar = progress_bar(args.quiet, path.filter(|_| sharded.is_none()));
+    let interrupts = Interrupts::watch(path, output.or(sharded.as_ref().map(|s| s.0)), bar.clone())?;
     let glove = global.load_static()?;
     let bert = global.load_bert()?;
     let options = ReportOptions { max_per_word: args.max_per_word, pooling: global.pooling };
@@ -333,11 +397,62 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
     bar.finish_and_clear();
 
     let lines = reader.lines_read();
+    if let Some((partial_path, shard, id)) = sharded {
+        // An empty shard is no error: others may hold every usable line.
+        let bad = skipped.len();
+        let part = analyzer.into_partial(id, shard, range, lines, skipped);
+        if bad > 0 {
+            eprintln!("warning: skipped {bad} bad line(s) of shard {shard} (the merged report lists them under \"skipped\" with their line numbers in {name})");
+        }
+        let what = format!("shard {shard} of {name}");
+        write_output(partial_path, &what, |file| part.write_to(file).map_err(Into::into), Some(&interrupts), &bar)?;
+        if !args.quiet {
+            let size = std::fs::metadata(partial_path).map(|m| m.len()).unwrap_or_default();
+            eprintln!(
+                "wrote {} (shard {shard}: {lines} lines, {} words, {} occurrences, {bad} skipped; {})",
+                partial_path.display(),
+                part.word_count(),
+                part.occurrences,
+                indicatif::HumanBytes(size)
+            );
+        }
+        return Ok(());
+    }
     if analyzer.occurrences() == 0 {
-        let first = skipped.first().map(|b| format!(" (first: {b})")).unwrap_or_default();
-        bail!("{name} has no usable lines: {lines} read, {} skipped{first}", skipped.len());
+        bail!("{}", no_usable_lines(&name, lines, &skipped));
     }
     let report = analyzer.finish(InputInfo { name: name.clone(), format, lines }, skipped);
+    deliver(&report, output, output_format, args.quiet, Some(&interrupts), &bar)
+}
+
+/// The error for an input without a single usable line.
+fn no_usable_lines(name: &str, lines: usize, skipped: &[BadRow]) -> String {
+    let first = skipped.first().map(|b| format!(" (first: {b})")).unwrap_or_default();
+    format!("{name} has no usable lines: {lines} read, {} skipped{first}", skipped.len())
+}
+
+/// `report merge`: the report of the whole input from the parts of its shards.
+fn merge(global: &GlobalArgs, args: MergeArgs) -> Result<()> {
+    let output = output_file(args.output.as_deref());
+    let format = output_format(args.format, output, global.json || args.json.json)?;
+    if let Some(path) = output {
+        check_writable(path)?;
+    }
+    let mut parts = Vec::with_capacity(args.parts.len());
+    for path in &args.parts {
+        parts.push(Partial::read_file(path)?);
+    }
+    let report = vecshift::report::merge(parts)?;
+    if report.occurrences == 0 {
+        bail!("{}", no_usable_lines(&report.input.name, report.input.lines, &report.skipped));
+    }
+    deliver(&report, output, format, args.quiet, None, &ProgressBar::hidden())
+}
+
+/// Warns about skipped lines, then writes the report to `output` (through a temporary file) or
+/// stdout.
+fn deliver(report: &Report, output: Option<&Path>, format: OutputFormat, quiet: bool, interrupts: Option<&Interrupts>, bar: &ProgressBar) -> Result<()> {
+    let name = &report.input.name;
     if !report.skipped.is_empty() {
         let shown: Vec<String> = report.skipped.iter().take(5).map(ToString::to_string).collect();
         let more = if report.skipped.len() > 5 { "; ..." } else { "" };
@@ -347,23 +462,10 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
             shown.join("; ")
         );
     }
-    interrupts.stop_if_asked(&bar);
-    interrupts.start_writing();
-    interrupts.stop_if_asked(&bar);
     match output {
         Some(path) => {
-            let written = write_atomically(path, |temp| {
-                let mut file = BufWriter::new(File::create(temp).with_context(|| format!("cannot create {}", temp.display()))?);
-                report.write(output_format, &mut file).and_then(|()| file.flush()).with_context(|| format!("writing {}", path.display()))?;
-                // A signal during the write: the temporary file is removed, the old one stays.
-                match interrupts.signal() {
-                    Some(_) => bail!("interrupted"),
-                    None => Ok(()),
-                }
-            });
-            interrupts.stop_if_asked(&bar);
-            written?;
-            if !args.quiet {
+            write_output(path, "the report", |file| report.write(format, file).map_err(Into::into), interrupts, bar)?;
+            if !quiet {
                 let count = |n: usize, noun: &str| format!("{n} {noun}{}", if n == 1 { "" } else { "s" });
                 eprintln!(
                     "wrote {} ({}, {}, {} skipped)",
@@ -375,10 +477,41 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
             }
         }
         None => {
+            if let Some(interrupts) = interrupts {
+                interrupts.stop_if_asked(bar);
+            }
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            report.write(output_format, &mut out).and_then(|()| out.flush()).context("writing the report to stdout")?;
+            report.write(format, &mut out).and_then(|()| out.flush()).context("writing the report to stdout")?;
         }
     }
     Ok(())
+}
+
+/// Writes a file through [`write_atomically`]; a signal during the write leaves the old file.
+fn write_output(
+    path: &Path,
+    what: &str,
+    write: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
+    interrupts: Option<&Interrupts>,
+    bar: &ProgressBar,
+) -> Result<()> {
+    if let Some(interrupts) = interrupts {
+        interrupts.stop_if_asked(bar);
+        interrupts.start_writing();
+        interrupts.stop_if_asked(bar);
+    }
+    let written = write_atomically(path, |temp| {
+        let mut file = BufWriter::new(File::create(temp).with_context(|| format!("cannot create {}", temp.display()))?);
+        write(&mut file).and_then(|()| Ok(file.flush()?)).with_context(|| format!("writing {what} to {}", path.display()))?;
+        // A signal during the write: the temporary file is removed, the old one stays.
+        match interrupts.and_then(Interrupts::signal) {
+            Some(_) => bail!("interrupted"),
+            None => Ok(()),
+        }
+    });
+    if let Some(interrupts) = interrupts {
+        interrupts.stop_if_asked(bar);
+    }
+    written
 }

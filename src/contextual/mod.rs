@@ -155,6 +155,12 @@ impl ContextualEncoder {
         Self::load(crate::source::default_bert_dir())
     }
 
+    /// Loads the default model from a data directory laid out like the source tree's `data/`
+    /// (for instance the one `vecshift install-data` fills), on the CPU.
+    pub fn load_default_from(data_dir: impl AsRef<Path>) -> Result<Self> {
+        Self::load(crate::source::default_bert_dir_in(data_dir.as_ref()))
+    }
+
     /// Loads from resolved files; `name` is what [`Embedder::name`] reports unless the options
     /// name the engine.
     pub fn load_files(files: &ModelFiles, name: String, options: &LoadOptions) -> Result<Self> {

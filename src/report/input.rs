@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::occurrence::{Locator, Occurrence};
 
 /// The layout of a report's input file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InputFormat {
     /// One sentence per line; the target words are given separately.
@@ -72,8 +72,11 @@ impl std::fmt::Display for InputFormat {
 /// One occurrence of a target word, with where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
-    /// 1-based line number in the input.
+    /// 1-based line number in the input (in the shard's part of it, when reading a shard).
     pub line: usize,
+    /// Byte offset of the start of that line in the whole input: where the record is however
+    /// the input is split into shards (the report's sample is chosen by it).
+    pub offset: u64,
     /// The target word as the input names it; occurrences are grouped by it.
     pub word: String,
     /// The sentence and the word's span in it.
@@ -83,7 +86,7 @@ pub struct Record {
 }
 
 /// An input line that was skipped, and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BadRow {
     /// 1-based line number.
     pub line: usize,
@@ -118,6 +121,12 @@ pub struct RecordReader<R> {
     /// Lowercased target words: required for text, a filter for the other formats.
     words: Vec<String>,
     line: usize,
+    /// Byte offset of the next line in the whole input, and of the line being parsed.
+    offset: u64,
+    line_offset: u64,
+    /// Whether the input starts at the file's first line (where a header or a byte-order
+    /// mark may be), not in the middle of it as a shard does.
+    at_file_start: bool,
     buffer: Vec<u8>,
 }
 
@@ -131,7 +140,17 @@ impl<R: BufRead> RecordReader<R> {
                 "plain-text input (one sentence per line) needs the target word(s): pass --word".into(),
             ));
         }
-        Ok(RecordReader { reader, format, words, line: 0, buffer: Vec::new() })
+        Ok(RecordReader { reader, format, words, line: 0, offset: 0, line_offset: 0, at_file_start: true, buffer: Vec::new() })
+    }
+
+    /// Says that `reader` begins at byte `offset` of a larger input, at the start of a line (a
+    /// shard, see [`Shard`](super::Shard)): records' offsets count from the input's start, and
+    /// unless `offset` is 0 the first line is not checked for a header or a byte-order mark.
+    /// Line numbers still count from 1 at the reader's start.
+    pub fn starting_at(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self.at_file_start = offset == 0;
+        self
     }
 
     /// How many lines have been read so far.
@@ -144,7 +163,7 @@ impl<R: BufRead> RecordReader<R> {
     }
 
     fn parse(&self, text: &str) -> Row {
-        let line = self.line;
+        let (line, offset) = (self.line, self.line_offset);
         let bad = |reason: String| BadRow { line, reason };
         if text.trim().is_empty() {
             return Err(bad("empty line".into()));
@@ -153,6 +172,7 @@ impl<R: BufRead> RecordReader<R> {
             Occurrence::locate(word, sentence, locator)
                 .map(|occurrence| Record {
                     line,
+                    offset,
                     word: word.to_owned(),
                     occurrence,
                     sense: sense.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned),
@@ -181,7 +201,7 @@ impl<R: BufRead> RecordReader<R> {
                         )));
                     }
                 };
-                if line == 1 && word.eq_ignore_ascii_case("word") && sentence.eq_ignore_ascii_case("sentence") {
+                if line == 1 && self.at_file_start && word.eq_ignore_ascii_case("word") && sentence.eq_ignore_ascii_case("sentence") {
                     return Ok(Vec::new()); // a header
                 }
                 if !self.wanted(word) {
@@ -238,18 +258,22 @@ impl<R: BufRead> Iterator for RecordReader<R> {
         self.buffer.clear();
         match self.reader.read_until(b'\n', &mut self.buffer) {
             Ok(0) => return None,
-            Ok(_) => {}
+            Ok(read) => {
+                self.line_offset = self.offset;
+                self.offset += read as u64;
+            }
             Err(e) => return Some(Err(Error::io(format!("<input line {}>", self.line + 1), e))),
         }
         self.line += 1;
+        let first = self.line == 1 && self.at_file_start;
         let mut bytes = self.buffer.as_slice();
         bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-        if self.line == 1 {
+        if first {
             bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
         }
         let bad = |reason: String| Some(Ok(Err(BadRow { line: self.line, reason })));
-        if self.line == 1 && (bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff])) {
+        if first && (bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff])) {
             return bad("the input is UTF-16 text; re-save it as UTF-8".into());
         }
         if let Some(nul) = bytes.iter().position(|&b| b == 0) {
@@ -321,6 +345,25 @@ mod tests {
         assert_eq!(pair.iter().map(|r| r.occurrence.word()).collect::<Vec<_>>(), ["board", "boards"]);
         assert!(pair.iter().all(|r| r.word == "board" && r.line == 1));
         assert!(rows[1].as_ref().unwrap_err().reason.contains("token index 9"));
+    }
+
+    #[test]
+    fn offsets_and_shards_starting_mid_file() {
+        let text = "word\tsentence\nbank\tThe bank.\nbat\tA bat.\n";
+        let offsets: Vec<u64> = read(InputFormat::Tsv, &[], text).iter().flat_map(|r| r.as_ref().unwrap().iter().map(|r| r.offset)).collect();
+        assert_eq!(offsets, [14, 29]);
+        // From the second line on, as a shard reads it: offsets count from the file's start,
+        // lines from the shard's, and a first line that looks like a header is data.
+        let rest = &text[14..];
+        let rows: Vec<Row> = RecordReader::new(rest.as_bytes(), InputFormat::Tsv, &[]).unwrap().starting_at(14).map(|r| r.unwrap()).collect();
+        let first = &rows[0].as_ref().unwrap()[0];
+        assert_eq!((first.line, first.offset, first.word.as_str()), (1, 14, "bank"));
+        let header = "word\tsentence\n";
+        let read_at = |offset| -> Vec<Row> {
+            RecordReader::new(header.as_bytes(), InputFormat::Tsv, &[]).unwrap().starting_at(offset).map(|r| r.unwrap()).collect()
+        };
+        assert!(read_at(0)[0].as_ref().unwrap().is_empty(), "a header at the file's start");
+        assert!(read_at(7)[0].is_err(), "a bad row in the middle of the file");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The measures of a report, computed from running sums where that is exact and from a
 //! bounded sample of occurrence vectors where pairs or a PCA are needed.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::analysis::{cosine, cosine_matrix, pca};
 
@@ -81,8 +81,9 @@ pub struct SenseMetrics {
 /// Cosines this close to the best count as a tie for the nearest neighbour.
 const TIE: f32 = 1e-6;
 
-/// Running sums over every occurrence of a word at one layer.
-#[derive(Clone, Debug, Default)]
+/// Running sums over every occurrence of a word at one layer; the sums of two parts of the
+/// input add up to those of the whole ([`Moments::merge`]).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Moments {
     /// Sum of the unit-length occurrence vectors.
     pub unit_sum: Vec<f64>,
@@ -108,6 +109,18 @@ impl Moments {
             self.intra_sum += intra;
             self.intra_count += 1;
         }
+    }
+
+    /// Adds the sums of other occurrences of the same word.
+    pub fn merge(&mut self, other: &Moments) {
+        if self.unit_sum.is_empty() {
+            self.unit_sum = other.unit_sum.clone();
+        } else if !other.unit_sum.is_empty() {
+            self.unit_sum.iter_mut().zip(&other.unit_sum).for_each(|(a, b)| *a += b);
+        }
+        self.count += other.count;
+        self.intra_sum += other.intra_sum;
+        self.intra_count += other.intra_count;
     }
 
     /// Mean pairwise cosine: with unit vectors `u`, the sum over pairs `i != j` of `u_i . u_j`
@@ -235,6 +248,19 @@ mod tests {
         assert!((baseline - pairs(&a, &b, false)).abs() < 1e-6);
         assert_eq!(anisotropy_baseline([moments(&a)].iter()), None, "needs two words");
         assert_eq!(moments(&a[..1]).self_similarity(), None);
+    }
+
+    #[test]
+    fn merged_sums_equal_the_sums_of_all() {
+        let all = vec![vec![1.0, 0.0, 0.5], vec![0.2, 1.0, 0.0], vec![-1.0, 0.3, 2.0], vec![0.0, 0.0, 0.0]];
+        let whole = moments(&all);
+        let mut merged = moments(&[]);
+        for part in [&all[..0], &all[..1], &all[1..3], &all[3..]] {
+            merged.merge(&moments(part));
+        }
+        assert_eq!((merged.count, merged.intra_count), (whole.count, whole.intra_count));
+        assert!(merged.unit_sum.iter().zip(&whole.unit_sum).all(|(a, b)| (a - b).abs() < 1e-12));
+        assert_eq!(merged.self_similarity().map(|s| (s * 1e9).round()), whole.self_similarity().map(|s| (s * 1e9).round()));
     }
 
     #[test]

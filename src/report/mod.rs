@@ -4,10 +4,12 @@
 //! An [`Analyzer`] takes [`Record`]s in chunks (as a [`RecordReader`] streams them from text,
 //! TSV, JSONL or WiC input) and keeps, per word, only what the measures need: running sums of
 //! the unit-length occurrence vectors (exact self-similarity and anisotropy baseline over all
-//! occurrences) and a reservoir sample of at most [`ReportOptions::max_per_word`] occurrence
-//! vectors (PCA and sense measures). Memory is therefore bounded by the number of words, not
-//! the number of sentences. [`Analyzer::finish`] gives a [`Report`], which writes itself as
-//! JSON, JSONL, CSV, Markdown or a self-contained HTML page ([`OutputFormat`]).
+//! occurrences) and a sample of at most [`ReportOptions::max_per_word`] occurrence vectors
+//! (PCA and sense measures), chosen by a fixed hash so that it does not depend on the input's
+//! order. Memory is therefore bounded by the number of words, not the number of sentences, and
+//! the state of each shard of an input merges into that of the whole ([`partial`]).
+//! [`Analyzer::finish`] gives a [`Report`], which writes itself as JSON, JSONL, CSV, Markdown
+//! or a self-contained HTML page ([`OutputFormat`]).
 //!
 //! ```no_run
 //! use vecshift::report::{Analyzer, InputFormat, InputInfo, RecordReader, ReportOptions, OutputFormat};
@@ -35,17 +37,18 @@
 mod html;
 mod input;
 mod metrics;
+pub mod partial;
 mod write;
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use input::{BadRow, InputFormat, Record, RecordReader, Row};
 pub use metrics::{ClusterMetrics, LayerMetrics, SenseMetrics};
+pub use partial::{InputId, Partial, Shard, merge};
 pub use write::OutputFormat;
 
 use crate::analysis::cosine_matrix;
@@ -60,14 +63,15 @@ pub const DEFAULT_MAX_PER_WORD: usize = 1000;
 /// Occurrences per word shown in the HTML report's cosine heatmaps.
 const HEATMAP_OCCURRENCES: usize = 40;
 
-/// Fixed so that the same input in the same order always gives the same sample and report.
-const SAMPLE_SEED: u64 = 0x7665_6373_6869_6674;
+/// The keys of the hash that picks each word's sample: fixed, so that the same input always
+/// gives the same sample and report, however it is split into shards.
+const SAMPLE_SEED: (u64, u64) = (0x7665_6373_6869_6674, 0x7361_6d70_6c65_2d31);
 
 /// Settings of an [`Analyzer`].
 #[derive(Clone, Debug)]
 pub struct ReportOptions {
-    /// Most occurrence vectors kept per word (a uniform reservoir sample, reproducible) for
-    /// the measures that need the vectors themselves: first-PC variance and the sense measures.
+    /// Most occurrence vectors kept per word (a uniform sample, reproducible and independent
+    /// of the order and sharding of the input) for the measures that need the vectors themselves: first-PC variance and the sense measures.
     /// Self-similarity, the anisotropy baseline and intra-sentence similarity always use every
     /// occurrence.
     pub max_per_word: usize,
@@ -82,7 +86,7 @@ impl Default for ReportOptions {
 }
 
 /// Where the input came from.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InputInfo {
     /// The file name, or `stdin`.
     pub name: String,
@@ -93,7 +97,7 @@ pub struct InputInfo {
 }
 
 /// The BERT model a report was made with.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BertInfo {
     /// The model's name.
     pub name: String,
@@ -106,7 +110,7 @@ pub struct BertInfo {
 }
 
 /// The static vectors a report was made with.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StaticInfo {
     /// The file's name.
     pub name: String,
@@ -115,7 +119,7 @@ pub struct StaticInfo {
 }
 
 /// The models of a report.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Models {
     /// The contextual engine.
     pub bert: BertInfo,
@@ -197,12 +201,14 @@ pub struct Analyzer<'a> {
     options: ReportOptions,
     words: Vec<WordState>,
     index: HashMap<String, usize>,
-    rng: ChaCha8Rng,
     occurrences: usize,
 }
 
-/// What is kept of one word between chunks.
-struct WordState {
+/// What is kept of one word between chunks, and what a partial report holds per word: sums
+/// over every occurrence and a sample of at most `max_per_word` of them. Two states of one word
+/// from different parts of the input merge exactly ([`WordState::absorb`]).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct WordState {
     word: String,
     occurrences: usize,
     labels: Vec<String>,
@@ -210,10 +216,17 @@ struct WordState {
     bert: Vec<Moments>,
     static_: Moments,
     sample: Vec<Sample>,
+    /// Index in `sample` of the entry that goes first when a better one comes (the largest
+    /// [`Sample::rank`]), once the sample is full; recomputed, not stored.
+    #[serde(skip)]
+    worst: Option<usize>,
 }
 
 /// One sampled occurrence.
-struct Sample {
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Sample {
+    /// [`sample_key`] of the occurrence.
+    key: u64,
     line: usize,
     sense: Option<u32>,
     bert: Vec<Vec<f32>>,
@@ -233,6 +246,32 @@ fn embed_in_context(engine: &dyn Embedder, occurrences: &[Occurrence], pooling: 
     }
 }
 
+impl Sample {
+    /// What the sample keeps: the occurrences with the smallest ranks. The line breaks ties,
+    /// which only identical occurrences on one line (or a 64-bit hash collision) can have.
+    fn rank(&self) -> (u64, usize) {
+        (self.key, self.line)
+    }
+}
+
+/// A hash of where an occurrence is (the byte offset of its line in the whole input) and what
+/// it is (word, sentence, span), with fixed keys: keeping the occurrences with the smallest
+/// keys is a uniform sample that does not depend on the order in which occurrences come, so
+/// samples of the shards of an input merge into exactly the sample of the whole input.
+fn sample_key(word: &str, offset: u64, occurrence: &Occurrence) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = siphasher::sip::SipHasher13::new_with_keys(SAMPLE_SEED.0, SAMPLE_SEED.1);
+    // Lengths first, so that no two different inputs give the same byte stream.
+    for part in [word.as_bytes(), occurrence.sentence().as_bytes()] {
+        hasher.write(&(part.len() as u64).to_le_bytes());
+        hasher.write(part);
+    }
+    for number in [offset, occurrence.span().start as u64, occurrence.span().end as u64] {
+        hasher.write(&number.to_le_bytes());
+    }
+    hasher.finish()
+}
+
 impl<'a> Analyzer<'a> {
     /// An analyzer over a contextual engine and, optionally, a static one; `options.pooling`
     /// (default: the contextual engine's own) pools each word's pieces.
@@ -244,7 +283,6 @@ impl<'a> Analyzer<'a> {
             options,
             words: Vec::new(),
             index: HashMap::new(),
-            rng: ChaCha8Rng::seed_from_u64(SAMPLE_SEED),
             occurrences: 0,
         }
     }
@@ -298,6 +336,7 @@ impl<'a> Analyzer<'a> {
                 bert: vec![Moments::default(); num_layers],
                 static_: Moments::default(),
                 sample: Vec::new(),
+                worst: None,
             });
             self.words.len() - 1
         });
@@ -319,70 +358,141 @@ impl<'a> Analyzer<'a> {
             state.static_.add(vector, *intra);
         }
 
-        // Reservoir sampling (Algorithm R): every occurrence ends up in the sample with the same probability.
-        let seen = state.occurrences;
         state.occurrences += 1;
         self.occurrences += 1;
-        let slot = if seen < self.options.max_per_word {
-            Some(seen)
-        } else {
-            Some(self.rng.random_range(0..=seen)).filter(|&j| j < self.options.max_per_word)
-        };
-        if let Some(slot) = slot {
-            let sample = Sample {
-                line: record.line,
-                sense,
-                bert: vectors.target.vectors.into_inner(),
-                static_: static_vector.map(|(v, _)| v),
-            };
-            if slot == state.sample.len() {
-                state.sample.push(sample);
-            } else {
-                state.sample[slot] = sample;
-            }
+        let key = sample_key(&record.word, record.offset, &record.occurrence);
+        if state.wants((key, record.line), self.options.max_per_word) {
+            let sample = Sample { key, line: record.line, sense, bert: vectors.target.vectors.into_inner(), static_: static_vector.map(|(v, _)| v) };
+            state.keep(sample, self.options.max_per_word);
         }
+    }
+
+    /// The engines, as a report names them.
+    fn models(&self) -> Models {
+        Models {
+            bert: BertInfo {
+                name: self.bert.name().to_owned(),
+                pooling: self.pooling,
+                layers: self.bert.num_layers(),
+                dims: self.bert.dims(),
+            },
+            static_: self.static_engine.map(|e| StaticInfo { name: e.name().to_owned(), dims: e.dims() }),
+        }
+    }
+
+    /// The state so far as the partial report of one shard of the input, to be merged with the
+    /// other shards' by [`merge`]. `lines` counts the shard's lines and `skipped` holds its bad
+    /// rows, both numbered from the shard's first line.
+    pub fn into_partial(self, input: InputId, shard: Shard, range: Range<u64>, lines: usize, skipped: Vec<BadRow>) -> Partial {
+        let models = self.models();
+        Partial::new(input, shard, range, lines, models, self.options.max_per_word, self.occurrences, self.words, skipped)
     }
 
     /// Computes the measures. `skipped` (bad rows from reading and from [`add`](Self::add)) is
     /// sorted into the report.
-    pub fn finish(self, input: InputInfo, mut skipped: Vec<BadRow>) -> Report {
-        let num_layers = self.bert.num_layers();
-        let baselines: Vec<Option<f64>> =
-            (0..num_layers).map(|l| metrics::anisotropy_baseline(self.words.iter().map(|w| &w.bert[l]))).collect();
-        let static_baseline = metrics::anisotropy_baseline(self.words.iter().map(|w| &w.static_));
-        let words: Vec<WordReport> =
-            self.words.into_par_iter().map(|w| w.finish(&baselines, static_baseline)).collect();
-        skipped.sort_by_key(|b| b.line);
-        let summary = Summary {
-            words: words.len(),
-            layers: (0..num_layers).map(|l| summarize(l, baselines[l], words.iter().map(|w| Some(&w.layers[l])))).collect(),
-            static_: words
-                .iter()
-                .any(|w| w.static_.is_some())
-                .then(|| summarize(0, static_baseline, words.iter().map(|w| w.static_.as_ref()))),
-        };
-        Report {
-            input,
-            models: Models {
-                bert: BertInfo {
-                    name: self.bert.name().to_owned(),
-                    pooling: self.pooling,
-                    layers: num_layers,
-                    dims: self.bert.dims(),
-                },
-                static_: self.static_engine.map(|e| StaticInfo { name: e.name().to_owned(), dims: e.dims() }),
-            },
-            max_per_word: self.options.max_per_word,
-            occurrences: self.occurrences,
-            words,
-            summary,
-            skipped,
-        }
+    pub fn finish(self, input: InputInfo, skipped: Vec<BadRow>) -> Report {
+        let models = self.models();
+        build_report(input, models, self.options.max_per_word, self.occurrences, self.words, skipped)
     }
 }
 
+/// The report from the state of every word: the single-process path ([`Analyzer::finish`]) and
+/// the merge of partial reports ([`merge`]) meet here.
+pub(crate) fn build_report(
+    input: InputInfo,
+    models: Models,
+    max_per_word: usize,
+    occurrences: usize,
+    state: Vec<WordState>,
+    mut skipped: Vec<BadRow>,
+) -> Report {
+    let num_layers = models.bert.layers;
+    let baselines: Vec<Option<f64>> =
+        (0..num_layers).map(|l| metrics::anisotropy_baseline(state.iter().map(|w| &w.bert[l]))).collect();
+    let static_baseline = metrics::anisotropy_baseline(state.iter().map(|w| &w.static_));
+    let words: Vec<WordReport> = state.into_par_iter().map(|w| w.finish(&baselines, static_baseline)).collect();
+    skipped.sort_by_key(|b| b.line);
+    let summary = Summary {
+        words: words.len(),
+        layers: (0..num_layers).map(|l| summarize(l, baselines[l], words.iter().map(|w| Some(&w.layers[l])))).collect(),
+        static_: words
+            .iter()
+            .any(|w| w.static_.is_some())
+            .then(|| summarize(0, static_baseline, words.iter().map(|w| w.static_.as_ref()))),
+    };
+    Report { input, models, max_per_word, occurrences, words, summary, skipped }
+}
+
 impl WordState {
-    fn finish(self, baselines: &[Option<f64>], static_baseline: Option<f64>) -> WordReport {
+    /// Whether an occurrence of this rank gets into a sample of at most `max` entries.
+    fn wants(&self, rank: (u64, usize), max: usize) -> bool {
+        self.sample.len() < max || self.worst.is_some_and(|w| rank < self.sample[w].rank())
+    }
+
+    /// Puts an occurrence that [`wants`](Self::wants) says belongs into the sample, in place of
+    /// the worst one when the sample is full.
+    fn keep(&mut self, sample: Sample, max: usize) {
+        match self.worst {
+            Some(worst) if self.sample.len() >= max => self.sample[worst] = sample,
+            _ => self.sample.push(sample),
+        }
+        if self.sample.len() >= max {
+            self.worst = (0..self.sample.len()).max_by_key(|&i| self.sample[i].rank());
+        }
+    }
+
+    /// Adds the state of the same word from a later part of the input, whose lines are
+    /// numbered from `line_offset + 1`: counts and sums add up, sense labels are matched by
+    /// name, and the sample keeps the `max` occurrences of smallest rank of both.
+    pub(crate) fn absorb(&mut self, other: WordState, line_offset: usize, max: usize) {
+        self.occurrences += other.occurrences;
+        let sense_ids: Vec<u32> = other
+            .labels
+            .into_iter()
+            .zip(other.label_counts)
+            .map(|(label, count)| {
+                let id = self.labels.iter().position(|l| *l == label).unwrap_or_else(|| {
+                    self.labels.push(label);
+                    self.label_counts.push(0);
+                    self.labels.len() - 1
+                });
+                self.label_counts[id] += count;
+                id as u32
+            })
+            .collect();
+        self.bert.iter_mut().zip(&other.bert).for_each(|(a, b)| a.merge(b));
+        self.static_.merge(&other.static_);
+        self.sample.extend(other.sample.into_iter().map(|s| Sample {
+            line: s.line + line_offset,
+            sense: s.sense.map(|id| sense_ids[id as usize]),
+            ..s
+        }));
+        if self.sample.len() > max {
+            self.sample.sort_unstable_by_key(Sample::rank);
+            self.sample.truncate(max);
+        }
+        self.worst = None;
+    }
+
+    /// Shifts the line numbers (of a part whose lines follow `line_offset` others).
+    pub(crate) fn shift_lines(&mut self, line_offset: usize) {
+        self.sample.iter_mut().for_each(|s| s.line += line_offset);
+    }
+
+    /// The word as the input names it.
+    pub(crate) fn word(&self) -> &str {
+        &self.word
+    }
+
+    /// Whether the state has the layers of a model with `layers` hidden states.
+    pub(crate) fn has_layers(&self, layers: usize) -> bool {
+        self.bert.len() == layers && self.sample.iter().all(|s| s.bert.len() == layers)
+    }
+
+    fn finish(mut self, baselines: &[Option<f64>], static_baseline: Option<f64>) -> WordReport {
+        // In input order, whichever order the occurrences came in (shards, or the sample's
+        // replacements): the heatmaps show the first of them.
+        self.sample.sort_unstable_by_key(|s| (s.line, s.key));
         let has_senses = !self.labels.is_empty();
         let measure = |layer: usize, moments: &Moments, baseline: Option<f64>, vectors: Vec<(&[f32], Option<u32>)>| {
             let self_similarity = moments.self_similarity();

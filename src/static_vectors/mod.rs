@@ -110,9 +110,16 @@ impl StaticEngine {
         Ok(StaticEngine { name, path: path.to_owned(), format, embeddings, quantized: OnceLock::new() })
     }
 
-    /// Opens the embedded default (GloVe 6B 50d, 100,000 most frequent words, finalfusion).
+    /// Opens the embedded default (GloVe 6B 50d, 100,000 most frequent words, finalfusion)
+    /// from the source tree's `data/` (see [`crate::source::source_tree_data_dir`]).
     pub fn open_default() -> Result<Self> {
-        Self::open_with(crate::source::default_vectors_path(), &OpenOptions::default().format(VectorFormat::Finalfusion))
+        Self::open_default_from(crate::source::source_tree_data_dir())
+    }
+
+    /// Opens the default vectors from a data directory laid out like the source tree's `data/`
+    /// (for instance the one `vecshift install-data` fills).
+    pub fn open_default_from(data_dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(crate::source::default_vectors_path_in(data_dir.as_ref()), &OpenOptions::default().format(VectorFormat::Finalfusion))
     }
 
     /// The file the vectors came from.
