@@ -97,6 +97,8 @@ pub fn run(global: &GlobalArgs, args: EmbedArgs) -> Result<()> {
                     layers: found.vectors.into_inner(),
                 });
             }
+            // The first static engine's miss was reported with its lookup above.
+            Err(_) if engine.kind() == vecshift::EngineKind::Static && engine.name() == glove.name() => {}
             Err(e) if engine.kind() == vecshift::EngineKind::Static => log::warn!("{e}; {} is left out", engine.name()),
             Err(e) => return Err(e).with_context(|| format!("embedding with {}", engine.name())),
         }
