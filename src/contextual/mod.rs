@@ -182,10 +182,14 @@ impl ContextualEncoder {
         }
         let declared = serde_json::from_str::<VocabSize>(&config_json).ok().and_then(|c| c.vocab_size);
         let tokenizer_vocab = tokenizer.get_vocab_size(true);
-        if let Some(vocab_size) = declared.filter(|&v| tokenizer_vocab > v) {
-            return Err(model_error(format!(
+        let check_vocab = |vocab_size: usize| match tokenizer_vocab > vocab_size {
+            true => Err(model_error(format!(
                 "tokenizer.json has {tokenizer_vocab} tokens but the model only {vocab_size} embeddings: the tokenizer belongs to another model"
-            )));
+            ))),
+            false => Ok(()),
+        };
+        if let Some(vocab_size) = declared {
+            check_vocab(vocab_size)?;
         }
 
         let device = options.device.clone();
@@ -194,12 +198,9 @@ impl ContextualEncoder {
             model_error(format!("cannot read {}: {}", files.weights.display(), crate::error::candle_message(&e)))
         })?;
         let (model, info) = models::load(&config_json, vb).map_err(model_error)?;
-
-        if tokenizer_vocab > info.vocab_size {
-            return Err(model_error(format!(
-                "tokenizer.json has {tokenizer_vocab} tokens but the model only {} embeddings: the tokenizer belongs to another model",
-                info.vocab_size
-            )));
+        // A config that names its vocabulary otherwise: the size the architecture loaded.
+        if declared.is_none() {
+            check_vocab(info.vocab_size)?;
         }
         let unknown_ids = unknown_token_ids(&tokenizer);
         Ok(ContextualEncoder {

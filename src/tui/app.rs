@@ -222,9 +222,6 @@ fn pooling_index(pooling: Pooling) -> u8 {
     }
 }
 
-/// The poolings, in the order `p` cycles through them.
-pub const POOLINGS: [Pooling; 3] = [Pooling::Mean, Pooling::First, Pooling::Last];
-
 /// The whole UI state.
 #[derive(Debug)]
 pub struct App {
@@ -525,8 +522,8 @@ impl App {
                 }
             }
             Action::Pooling => {
-                let next = POOLINGS.iter().position(|&p| p == self.pooling).map_or(0, |i| (i + 1) % POOLINGS.len());
-                self.pooling = POOLINGS[next];
+                let next = Pooling::ALL.iter().position(|&p| p == self.pooling).map_or(0, |i| (i + 1) % Pooling::ALL.len());
+                self.pooling = Pooling::ALL[next];
                 self.notice = Some(Notice::Info(format!("pooling: {} of the word's WordPieces", self.pooling)));
             }
             Action::Add => self.prompt(Purpose::Add, String::new()),
@@ -783,7 +780,7 @@ impl App {
         }
         let mut effects = Vec::new();
         let located: Vec<Occurrence> = self.entries.iter().filter_map(|e| e.located.clone().ok()).collect();
-        let order = std::iter::once(self.pooling).chain(POOLINGS.into_iter().filter(|&p| p != self.pooling));
+        let order = std::iter::once(self.pooling).chain(Pooling::ALL.into_iter().filter(|&p| p != self.pooling));
         for (n, pooling) in order.enumerate() {
             let mut missing = Vec::new();
             for occurrence in &located {
