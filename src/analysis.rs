@@ -1,5 +1,6 @@
 //! Similarity measures and projections over occurrence vectors.
 
+pub mod cka;
 pub mod postprocess;
 
 /// Cosine similarity; `NaN` when either vector is all zeros (the cosine is undefined there).

@@ -1,0 +1,217 @@
+//! Model-to-model similarity over the same occurrences: linear CKA and nearest-neighbour overlap.
+//!
+//! Both compare two sets of vectors whose rows are the same occurrences in the same order
+//! (engine A's and engine B's vectors of one sample of words in sentences), so they work
+//! across engines of different widths and kinds.
+//!
+//! Linear CKA follows Kornblith et al. 2019, "Similarity of Neural Network Representations
+//! Revisited". The default, [`linear_cka`], uses the unbiased HSIC estimator (Song et al. 2012),
+//! as Kornblith et al.'s `feature_space_linear_cka(..., debiased=True)` does: the plain estimator
+//! is biased upwards for the small samples a report draws (a few hundred occurrences of
+//! 384-768 dimensions), where even unrelated representations score well above zero.
+//!
+//! The computation stays in feature space (`Xᵀ Y`, `d_a x d_b`) rather than building `n x n`
+//! Gram matrices, so memory does not grow with the square of the sample.
+
+use ndarray::{Array1, Array2, Axis};
+
+use crate::analysis::cosine;
+use crate::engine::LayerVectors;
+
+/// One layer's vectors of a sample, centred and summarised for CKA against other layers.
+///
+/// Preparing once and comparing many times is what [`cka_matrix`] does: with `L_a` and `L_b`
+/// layers it centres `L_a + L_b` matrices, not `L_a x L_b`.
+#[derive(Clone, Debug)]
+pub struct CkaInput {
+    centred: Array2<f64>,
+    row_squares: Array1<f64>,
+    squared_norm: f64,
+    /// `‖XᵀX‖²_F`, the numerator of CKA of the layer with itself.
+    self_product: f64,
+}
+
+impl CkaInput {
+    /// Centres `rows` (one vector per occurrence, all the same length); `None` when there are
+    /// no rows or the rows have no dimensions or different lengths.
+    pub fn new<R: AsRef<[f32]>>(rows: &[R]) -> Option<CkaInput> {
+        let n = rows.len();
+        let d = rows.first()?.as_ref().len();
+        if d == 0 || rows.iter().any(|r| r.as_ref().len() != d) {
+            return None;
+        }
+        let mut x = Array2::<f64>::zeros((n, d));
+        for (mut row, r) in x.axis_iter_mut(Axis(0)).zip(rows) {
+            for (dst, &src) in row.iter_mut().zip(r.as_ref()) {
+                *dst = f64::from(src);
+            }
+        }
+        let mean = x.mean_axis(Axis(0))?;
+        x -= &mean;
+        let row_squares = x.map_axis(Axis(1), |row| row.dot(&row));
+        let squared_norm = row_squares.sum();
+        let self_product = frobenius_squared(&x.t().dot(&x));
+        Some(CkaInput { centred: x, row_squares, squared_norm, self_product })
+    }
+
+    /// Number of occurrences.
+    pub fn len(&self) -> usize {
+        self.centred.nrows()
+    }
+
+    /// Whether there are no occurrences.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Linear CKA with `other` (the same occurrences in the same order), debiased or not.
+    ///
+    /// `None` when the sample is too small (fewer than 4 occurrences debiased, 2 plain), when
+    /// the two inputs hold different numbers of occurrences, or when either side does not vary
+    /// (a static engine over occurrences of a single word gives every row the same vector:
+    /// similarity to it is undefined, not zero).
+    pub fn cka(&self, other: &CkaInput, debiased: bool) -> Option<f64> {
+        let n = self.len();
+        if n != other.len() || n < if debiased { 4 } else { 2 } {
+            return None;
+        }
+        let cross = frobenius_squared(&self.centred.t().dot(&other.centred));
+        let (xy, xx, yy) = if debiased {
+            (
+                self.debias(cross, other),
+                self.debias(self.self_product, self),
+                other.debias(other.self_product, other),
+            )
+        } else {
+            (cross, self.self_product, other.self_product)
+        };
+        let denominator = (xx * yy).sqrt();
+        if !(xx > 0.0 && yy > 0.0) || !denominator.is_finite() {
+            return None;
+        }
+        Some(xy / denominator)
+    }
+
+    /// The unbiased HSIC estimate (up to a factor shared by numerator and denominator) from
+    /// `‖XᵀY‖²_F`: Kornblith et al.'s `_debiased_dot_product_similarity_helper`.
+    fn debias(&self, product: f64, other: &CkaInput) -> f64 {
+        let n = self.len() as f64;
+        product - n / (n - 2.0) * self.row_squares.dot(&other.row_squares)
+            + self.squared_norm * other.squared_norm / ((n - 1.0) * (n - 2.0))
+    }
+}
+
+fn frobenius_squared(m: &Array2<f64>) -> f64 {
+    m.iter().map(|v| v * v).sum()
+}
+
+/// Debiased linear CKA between two representations of the same occurrences (rows in the same
+/// order); in `[-something small, 1]`, 1 for representations equal up to rotation and scale.
+///
+/// `None` when it is undefined: fewer than 4 rows, different row counts, or a side that does
+/// not vary.
+pub fn linear_cka<X: AsRef<[f32]>, Y: AsRef<[f32]>>(x: &[X], y: &[Y]) -> Option<f64> {
+    CkaInput::new(x)?.cka(&CkaInput::new(y)?, true)
+}
+
+/// Linear CKA with the plain (biased) HSIC estimator, as most papers before 2021 report it.
+pub fn linear_cka_biased<X: AsRef<[f32]>, Y: AsRef<[f32]>>(x: &[X], y: &[Y]) -> Option<f64> {
+    CkaInput::new(x)?.cka(&CkaInput::new(y)?, false)
+}
+
+/// Debiased linear CKA between every layer of `a` and every layer of `b`: `matrix[i][j]`
+/// compares layer `i` of `a` with layer `j` of `b`. `a[k]` and `b[k]` are the two engines'
+/// vectors of occurrence `k`.
+///
+/// Empty when the two samples differ in length; an entry is `None` where CKA is undefined
+/// (see [`linear_cka`]).
+pub fn cka_matrix(a: &[LayerVectors], b: &[LayerVectors]) -> Vec<Vec<Option<f64>>> {
+    if a.len() != b.len() {
+        return Vec::new();
+    }
+    let prepare = |side: &[LayerVectors]| -> Vec<Option<CkaInput>> {
+        let layers = side.iter().map(LayerVectors::num_layers).min().unwrap_or(0);
+        (0..layers)
+            .map(|l| {
+                let rows: Vec<&[f32]> = side.iter().filter_map(|v| v.layer(l)).collect();
+                CkaInput::new(&rows)
+            })
+            .collect()
+    };
+    let (a, b) = (prepare(a), prepare(b));
+    a.iter()
+        .map(|x| {
+            b.iter()
+                .map(|y| match (x, y) {
+                    (Some(x), Some(y)) => x.cka(y, true),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The `k` nearest other rows of each row by cosine, nearest first; ties go to the lower index
+/// so the result does not depend on sort stability.
+pub fn nearest_neighbours<R: AsRef<[f32]>>(rows: &[R], k: usize) -> Vec<Vec<usize>> {
+    let n = rows.len();
+    (0..n)
+        .map(|i| {
+            let mut others: Vec<(f32, usize)> = (0..n)
+                .filter(|&j| j != i)
+                .map(|j| {
+                    let c = cosine(rows[i].as_ref(), rows[j].as_ref());
+                    (if c.is_nan() { f32::NEG_INFINITY } else { c }, j)
+                })
+                .collect();
+            others.sort_by(|p, q| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1)));
+            others.into_iter().take(k).map(|(_, j)| j).collect()
+        })
+        .collect()
+}
+
+/// Share of each occurrence's `k` nearest other occurrences (by cosine) that `x` and `y` agree
+/// on, averaged over occurrences: 1 when both representations rank every neighbourhood alike.
+///
+/// `k` is capped at `n - 1`. `None` with fewer than two rows, different row counts or `k = 0`.
+pub fn neighbour_overlap<X: AsRef<[f32]>, Y: AsRef<[f32]>>(x: &[X], y: &[Y], k: usize) -> Option<f64> {
+    let n = x.len();
+    if n != y.len() || n < 2 || k == 0 {
+        return None;
+    }
+    let k = k.min(n - 1);
+    let (nx, ny) = (nearest_neighbours(x, k), nearest_neighbours(y, k));
+    let shared: usize = nx.iter().zip(&ny).map(|(a, b)| a.iter().filter(|j| b.contains(j)).count()).sum();
+    Some(shared as f64 / (n * k) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(seed: u64, n: usize, d: usize) -> Vec<Vec<f32>> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        (0..n).map(|_| (0..d).map(|_| rng.random_range(-1.0..1.0)).collect()).collect()
+    }
+
+    #[test]
+    fn invariant_to_rotation_scale_and_shift() {
+        let x = rows(1, 30, 5);
+        // A permutation of dimensions with sign flips is orthogonal; scale and shift on top.
+        let y: Vec<Vec<f32>> = x.iter().map(|r| vec![-3.0 * r[2] + 1.0, 3.0 * r[0], 3.0 * r[4], -3.0 * r[1], 3.0 * r[3] - 2.0]).collect();
+        assert!((linear_cka(&x, &y).unwrap() - 1.0).abs() < 1e-9);
+        assert!((linear_cka_biased(&x, &y).unwrap() - 1.0).abs() < 1e-9);
+        assert_eq!(neighbour_overlap(&x, &x, 5), Some(1.0));
+    }
+
+    #[test]
+    fn undefined_cases_are_none() {
+        let x = rows(2, 3, 4);
+        assert_eq!(linear_cka(&x, &x), None, "debiased needs 4 rows");
+        let constant = vec![vec![1.0f32, 2.0]; 10];
+        assert_eq!(linear_cka(&rows(3, 10, 2), &constant), None);
+        assert_eq!(neighbour_overlap(&x, &x, 0), None);
+        assert!(cka_matrix(&[], &[LayerVectors::new(vec![vec![1.0]])]).is_empty());
+    }
+}
