@@ -86,7 +86,7 @@ impl CkaInput {
             (cross, self.self_product, other.self_product)
         };
         let denominator = (xx * yy).sqrt();
-        if !(xx > 0.0 && yy > 0.0) || !denominator.is_finite() {
+        if xx <= 0.0 || yy <= 0.0 || xx.is_nan() || yy.is_nan() || !denominator.is_finite() {
             return None;
         }
         Some(xy / denominator)
