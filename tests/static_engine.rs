@@ -124,6 +124,32 @@ fn fasttext_composes_unknown_words_from_subwords_like_gensim() {
 }
 
 #[test]
+fn reads_fasttext_models_from_before_the_magic_number_like_gensim() {
+    let text = std::fs::read_to_string(fixture("old_fasttext_reference.json")).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let path = fixture("tiny.fasttext-old.bin");
+    assert_eq!(VectorFormat::detect(&path).unwrap(), VectorFormat::FastText);
+    let engine = StaticEngine::open(&path).unwrap();
+    assert!(engine.has_subwords());
+    assert_eq!(engine.dims(), reference["dims"].as_u64().unwrap() as usize);
+    for (key, source) in [("in_vocab", LookupSource::Exact), ("oov", LookupSource::Subwords)] {
+        let words = reference[key].as_object().unwrap();
+        assert!(!words.is_empty(), "{key}");
+        for (word, vector) in words {
+            let found = engine.lookup(word).unwrap();
+            assert_eq!(found.source, source, "{word}");
+            assert_close(&found.vector, &floats(vector), 1e-6, word);
+        }
+    }
+    for case in reference["neighbors"].as_array().unwrap() {
+        let word = case["word"].as_str().unwrap();
+        let expected: Vec<&str> = case["topn"].as_array().unwrap().iter().map(|e| e[0].as_str().unwrap()).collect();
+        let found: Vec<String> = engine.neighbors(word, expected.len()).unwrap().into_iter().map(|n| n.word).collect();
+        assert_eq!(found, expected, "neighbours of {word} in the old layout");
+    }
+}
+
+#[test]
 fn every_sentence_gets_the_same_static_vector() {
     let engine = StaticEngine::open(fixture("tiny.w2v.txt")).unwrap();
     let occurrences = [

@@ -119,7 +119,7 @@ fn detect_bytes(head: &[u8]) -> Option<VectorFormat> {
     if head.starts_with(FINALFUSION_MAGIC) {
         return Some(VectorFormat::Finalfusion);
     }
-    if head.len() >= 4 && u32::from_le_bytes(head[..4].try_into().ok()?) == FASTTEXT_MAGIC {
+    if head.len() >= 4 && u32::from_le_bytes(head[..4].try_into().ok()?) == FASTTEXT_MAGIC || is_old_fasttext(head) {
         return Some(VectorFormat::FastText);
     }
     // A file of one line (a header and nothing else, say) has no newline.
@@ -170,10 +170,16 @@ fn read_as(path: &Path, format: VectorFormat) -> Result<StaticEmbeddings> {
             Ok(embeddings)
         }
         VectorFormat::FastText => {
-            check_fasttext_layout(path, &mut reader)?;
+            let layout = check_fasttext_layout(path, &mut reader)?;
             reader.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
-            let embeddings = without_panics(path, || Embeddings::read_fasttext(&mut reader))?
-                .map_err(|e| file_error(path, format!("not a usable fastText .bin model: {e}")))?;
+            let embeddings = match layout {
+                Some(FastTextLayout { old: true, matrix_start }) => {
+                    let mut upgraded = upgrade_old_fasttext(path, &mut reader, matrix_start)?;
+                    without_panics(path, || Embeddings::read_fasttext(&mut upgraded))?
+                }
+                _ => without_panics(path, || Embeddings::read_fasttext(&mut reader))?,
+            }
+            .map_err(|e| file_error(path, format!("not a usable fastText .bin model: {e}")))?;
             let (metadata, vocab, storage, norms) = embeddings.into_parts();
             let embeddings = Embeddings::new(metadata, vocab.into(), StorageViewWrap::NdArray(storage), norms.unwrap_or_else(|| unreachable!("fastText reader always computes norms")));
             check_loaded(path, &embeddings)?;
@@ -412,14 +418,79 @@ fn check_ngram_lengths(path: &Path, min_n: u32, max_n: u32) -> Result<()> {
     Ok(())
 }
 
+/// Where a fastText model's parts are, as far as reading it needs.
+struct FastTextLayout {
+    /// The model predates the magic number (see [`is_old_fasttext`]).
+    old: bool,
+    /// Offset of the input matrix (of the quantization flag before it, in the current format).
+    matrix_start: u64,
+}
+
+/// Settings offsets and sizes shared by both fastText layouts: twelve `i32` settings and `t`.
+const FASTTEXT_SETTINGS: usize = 12 * 4 + 8;
+/// The dictionary's three `i32` counts and its `i64` token count.
+const FASTTEXT_DICT_COUNTS: usize = 3 * 4 + 8;
+
+/// Whether `head` starts like a fastText model written before fastText added its magic number
+/// and version (releases before 2017, e.g. the first wiki.*.bin models): the settings come
+/// first. gensim reads these; so does vecshift, by checking that every setting is plausible.
+fn is_old_fasttext(head: &[u8]) -> bool {
+    let Some(settings) = head.get(..FASTTEXT_SETTINGS) else { return false };
+    let int = |k: usize| i32::from_le_bytes(settings[4 * k..4 * k + 4].try_into().expect("4 bytes"));
+    let t = f64::from_le_bytes(settings[48..56].try_into().expect("8 bytes"));
+    let [dim, ws, epoch, min_count, neg, word_ngrams, loss, model, bucket, min_n, max_n, lr_update_rate] = std::array::from_fn(int);
+    (1..=100_000).contains(&dim)
+        && (1..=1_000).contains(&ws)
+        && (1..=100_000).contains(&epoch)
+        && min_count >= 0
+        && neg >= 0
+        && (1..=10).contains(&word_ngrams)
+        && (1..=4).contains(&loss) // hs, ns, softmax, one-vs-all
+        && (1..=3).contains(&model) // cbow, skipgram, supervised
+        && bucket >= 0
+        && (0..=100).contains(&min_n)
+        && (0..=100).contains(&max_n)
+        && lr_update_rate > 0
+        && t >= 0.0
+        && t < 1.0
+}
+
+/// A reader that presents a pre-magic fastText model in the current layout, which is what
+/// finalfusion reads: the magic and version go in front, an empty prune index (`-1`) after the
+/// dictionary counts and a "not quantized" flag before the matrix. Only the header and
+/// dictionary are held in memory; the matrix is read from the file.
+fn upgrade_old_fasttext<'r, R: BufRead>(path: &Path, reader: &'r mut R, matrix_start: u64) -> Result<std::io::Chain<std::io::Cursor<Vec<u8>>, &'r mut R>> {
+    let len = usize::try_from(matrix_start).map_err(|_| file_error(path, "the vocabulary is too large to read"))?;
+    let mut old = vec![0; len];
+    reader.read_exact(&mut old).map_err(|e| Error::io(path, e))?;
+    let (counts_end, entries) = old.split_at(FASTTEXT_SETTINGS + FASTTEXT_DICT_COUNTS);
+    let mut upgraded = Vec::with_capacity(len + 17);
+    upgraded.extend_from_slice(&FASTTEXT_MAGIC.to_le_bytes());
+    upgraded.extend_from_slice(&FASTTEXT_CURRENT_VERSION.to_le_bytes());
+    upgraded.extend_from_slice(counts_end);
+    upgraded.extend_from_slice(&(-1i64).to_le_bytes());
+    upgraded.extend_from_slice(entries);
+    upgraded.push(0);
+    Ok(std::io::Cursor::new(upgraded).chain(reader))
+}
+
+/// The fastText format version finalfusion reads.
+const FASTTEXT_CURRENT_VERSION: u32 = 12;
+
 /// Checks a fastText `.bin` model's declared sizes against the file before finalfusion reads
-/// it: finalfusion allocates the vocabulary and matrix the header declares.
-fn check_fasttext_layout(path: &Path, reader: &mut (impl BufRead + Seek)) -> Result<()> {
+/// it: finalfusion allocates the vocabulary and matrix the header declares. `None` when the
+/// file is no fastText model at all (finalfusion's reader then says what it expected).
+fn check_fasttext_layout(path: &Path, reader: &mut (impl BufRead + Seek)) -> Result<Option<FastTextLayout>> {
+    let mut head = [0u8; FASTTEXT_SETTINGS];
+    let read = reader.read(&mut head).map_err(|e| Error::io(path, e))?;
+    let old = read == head.len() && u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) != FASTTEXT_MAGIC && is_old_fasttext(&head);
     let mut file = Layout::new(path, reader)?;
-    if file.left() < 8 || file.u32("the magic")? != FASTTEXT_MAGIC {
-        return Ok(());
+    if !old {
+        if file.left() < 8 || file.u32("the magic")? != FASTTEXT_MAGIC {
+            return Ok(None);
+        }
+        file.u32("the version")?;
     }
-    file.u32("the version")?;
     let dims = file.u32("the model settings")?;
     file.skip(Some(28), "the model settings")?;
     let buckets = file.u32("the model settings")?;
@@ -428,16 +499,20 @@ fn check_fasttext_layout(path: &Path, reader: &mut (impl BufRead + Seek)) -> Res
     let words = file.u32("the vocabulary")?;
     file.skip(Some(4), "the vocabulary")?;
     if file.u32("the vocabulary")? != 0 {
-        return Ok(()); // a supervised model, which finalfusion refuses
+        return Ok(None); // a supervised model, which finalfusion refuses
     }
-    file.skip(Some(16), "the vocabulary")?;
+    // The token count, and in the current layout the prune index size.
+    file.skip(Some(if old { 8 } else { 16 }), "the vocabulary")?;
     // Each entry: the word, a NUL, its count (u64) and its type (u8).
     file.need(u64::from(words).checked_mul(10), &format!("the {words} vocabulary entries"))?;
     for _ in 0..words {
         file.c_string("a vocabulary entry")?;
         file.skip(Some(9), "a vocabulary entry")?;
     }
-    file.skip(Some(1), "the quantization flag")?;
+    let matrix_start = file.pos;
+    if !old {
+        file.skip(Some(1), "the quantization flag")?;
+    }
     let rows = file.u64("the embedding matrix")?;
     let cols = file.u64("the embedding matrix")?;
     file.need(rows.checked_mul(cols).and_then(|n| n.checked_mul(4)), &format!("the {rows} x {cols} embedding matrix"))?;
@@ -451,7 +526,7 @@ fn check_fasttext_layout(path: &Path, reader: &mut (impl BufRead + Seek)) -> Res
     if u64::from(words) + u64::from(buckets) != rows {
         return Err(file_error(path, format!("the embedding matrix has {rows} rows but the model needs {words} words + {buckets} subword buckets")));
     }
-    Ok(())
+    Ok(Some(FastTextLayout { old, matrix_start }))
 }
 
 /// Checks what finalfusion read for what lookups rely on: words, a matrix row for each word
