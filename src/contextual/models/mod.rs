@@ -7,6 +7,7 @@
 //! here, a row in [`ARCHITECTURES`] and a fixture generator beside its fidelity test.
 
 pub mod bert;
+pub mod gpt2;
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
@@ -51,7 +52,10 @@ pub struct Architecture {
 }
 
 /// Every supported architecture.
-pub const ARCHITECTURES: &[Architecture] = &[Architecture { model_type: "bert", load: bert::load }];
+pub const ARCHITECTURES: &[Architecture] = &[
+    Architecture { model_type: "bert", load: bert::load },
+    Architecture { model_type: "gpt2", load: gpt2::load },
+];
 
 /// The supported `model_type`s, for messages.
 pub fn supported_model_types() -> String {
