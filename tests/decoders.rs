@@ -66,7 +66,7 @@ fn check(name: &str, dir: &Path, model: &Value) -> (f32, f32) {
             }
         }
     }
-    eprintln!("{name}: {} layers, worst cosine {worst_cosine:.7}, max abs diff {worst_diff:.2e}", layers);
+    eprintln!("{name}: {layers} layers, worst cosine {worst_cosine:.7} (1 - cosine {:.1e}), max abs diff {worst_diff:.2e}", 1.0 - worst_cosine);
     (worst_cosine, worst_diff)
 }
 
@@ -79,6 +79,28 @@ fn check_model(name: &str) {
 #[test]
 fn gpt2_matches_transformers() {
     check_model("gpt2");
+}
+
+#[test]
+fn llama_with_grouped_query_attention_matches_transformers() {
+    check_model("llama");
+}
+
+#[test]
+fn llama3_rope_scaling_matches_transformers() {
+    // The llama weights under another config.json: its rope_parameters replaced.
+    let reference = reference();
+    let model = &reference["models"]["llama3_rope"];
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["tokenizer.json", "model.safetensors"] {
+        std::fs::copy(root().join("llama").join(file), dir.path().join(file)).unwrap();
+    }
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(root().join("llama/config.json")).unwrap()).unwrap();
+    for (key, value) in model["config_override"].as_object().unwrap() {
+        config[key] = value.clone();
+    }
+    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+    check("llama3_rope", dir.path(), model);
 }
 
 #[test]

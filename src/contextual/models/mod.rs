@@ -8,6 +8,7 @@
 
 pub mod bert;
 pub mod gpt2;
+pub mod llama;
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
@@ -55,6 +56,7 @@ pub struct Architecture {
 pub const ARCHITECTURES: &[Architecture] = &[
     Architecture { model_type: "bert", load: bert::load },
     Architecture { model_type: "gpt2", load: gpt2::load },
+    Architecture { model_type: "llama", load: llama::load_llama },
 ];
 
 /// The supported `model_type`s, for messages.
