@@ -57,6 +57,8 @@ pub const ARCHITECTURES: &[Architecture] = &[
     Architecture { model_type: "bert", load: bert::load },
     Architecture { model_type: "gpt2", load: gpt2::load },
     Architecture { model_type: "llama", load: llama::load_llama },
+    Architecture { model_type: "qwen2", load: llama::load_qwen2 },
+    Architecture { model_type: "mistral", load: llama::load_mistral },
 ];
 
 /// The supported `model_type`s, for messages.
