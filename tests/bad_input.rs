@@ -226,6 +226,36 @@ fn set_config(model: &Path, key: &str, value: Value) {
     std::fs::write(path, config.to_string()).unwrap();
 }
 
+/// A copy of a tiny decoder checkpoint of tests/fixtures/decoders in a temporary folder, to break.
+fn decoder_checkpoint(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = temp();
+    let model = dir.path().join(name);
+    std::fs::create_dir(&model).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/decoders").join(name);
+    for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::fs::copy(fixture.join(file), model.join(file)).unwrap();
+    }
+    (dir, model)
+}
+
+#[test]
+fn broken_decoder_checkpoints_are_one_line_errors() {
+    let cases: [(&str, &str, Value, &[&str]); 7] = [
+        ("llama", "num_key_value_heads", 3.into(), &["config.json", "not a multiple of num_key_value_heads 3"]),
+        ("llama", "rope_parameters", serde_json::json!({"rope_type": "yarn", "factor": 4.0}), &["rope type \"yarn\" is not supported", "llama3"]),
+        ("llama", "rope_parameters", serde_json::json!({"rope_type": "llama3", "factor": 8.0}), &["rope type \"llama3\" needs \"low_freq_factor\""]),
+        ("qwen2", "hidden_act", "gelu".into(), &["config.json", "hidden_act", "silu"]),
+        ("mistral", "num_hidden_layers", 4.into(), &["layers.3", "weights do not match config.json"]),
+        ("gpt2", "n_head", 5.into(), &["config.json", "not divisible by n_head 5"]),
+        ("gpt2", "n_inner", 65.into(), &["shape mismatch", "c_fc.weight"]),
+    ];
+    for (name, key, value, needles) in cases {
+        let (_dir, model) = decoder_checkpoint(name);
+        set_config(&model, key, value);
+        bert_fails(&model, needles);
+    }
+}
+
 #[test]
 fn the_tiny_checkpoint_copy_works() {
     let (_dir, model) = tiny_checkpoint();

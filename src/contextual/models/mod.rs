@@ -7,6 +7,8 @@
 //! here, a row in [`ARCHITECTURES`] and a fixture generator beside its fidelity test.
 
 pub mod bert;
+pub mod gpt2;
+pub mod llama;
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
@@ -51,7 +53,13 @@ pub struct Architecture {
 }
 
 /// Every supported architecture.
-pub const ARCHITECTURES: &[Architecture] = &[Architecture { model_type: "bert", load: bert::load }];
+pub const ARCHITECTURES: &[Architecture] = &[
+    Architecture { model_type: "bert", load: bert::load },
+    Architecture { model_type: "gpt2", load: gpt2::load },
+    Architecture { model_type: "llama", load: llama::load_llama },
+    Architecture { model_type: "qwen2", load: llama::load_qwen2 },
+    Architecture { model_type: "mistral", load: llama::load_mistral },
+];
 
 /// The supported `model_type`s, for messages.
 pub fn supported_model_types() -> String {

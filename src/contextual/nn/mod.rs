@@ -3,6 +3,7 @@
 //! matrix on the CPU), the fused CPU kernels, and the attention mask in the form each device's
 //! attention code takes.
 
+pub(crate) mod decoder;
 pub(crate) mod half_weights;
 pub(crate) mod kernels;
 
