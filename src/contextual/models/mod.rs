@@ -7,6 +7,9 @@
 //! here, a row in [`ARCHITECTURES`] and a fixture generator beside its fidelity test.
 
 pub mod bert;
+mod distilbert;
+mod electra;
+mod roberta;
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
@@ -51,7 +54,13 @@ pub struct Architecture {
 }
 
 /// Every supported architecture.
-pub const ARCHITECTURES: &[Architecture] = &[Architecture { model_type: "bert", load: bert::load }];
+pub const ARCHITECTURES: &[Architecture] = &[
+    Architecture { model_type: "bert", load: bert::load },
+    Architecture { model_type: "roberta", load: roberta::load_roberta },
+    Architecture { model_type: "xlm-roberta", load: roberta::load_xlm_roberta },
+    Architecture { model_type: "distilbert", load: distilbert::load },
+    Architecture { model_type: "electra", load: electra::load },
+];
 
 /// The supported `model_type`s, for messages.
 pub fn supported_model_types() -> String {
