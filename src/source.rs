@@ -81,8 +81,8 @@ impl ModelFiles {
             }));
         }
         let sharded = !dir.join("model.safetensors").is_file() && dir.join(WEIGHTS_INDEX).is_file();
-        let missing: Vec<&str> =
-            REQUIRED_FILES.into_iter().filter(|f| !dir.join(f).is_file() && !(sharded && *f == "model.safetensors")).collect();
+        let present = |f: &str| dir.join(f).is_file() || (sharded && f == "model.safetensors");
+        let missing: Vec<&str> = REQUIRED_FILES.into_iter().filter(|f| !present(f)).collect();
         if missing.contains(&"model.safetensors") && dir.join("pytorch_model.bin").exists() {
             return Err(model_error(
                 "only pickled PyTorch weights (pytorch_model.bin) are present, and vecshift never runs pickle code; \

@@ -5,7 +5,7 @@
 //! the same shape: plain structs with `load(vb, &config)` and `forward`.
 //!
 //! RoBERTa, XLM-RoBERTa, DistilBERT and ELECTRA share BERT's post-norm layer; they load this
-//! model with their own [`Layout`] (tensor names, first position id, token types, a projection
+//! model with their own `Layout` (tensor names, first position id, token types, a projection
 //! of narrower embeddings) rather than copies of it.
 
 use candle_core::{Module, Result, Tensor};
