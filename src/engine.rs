@@ -194,8 +194,9 @@ pub struct Embedding {
     /// for a contextual engine; the vocabulary entry, or the subword n-grams of a word built from
     /// them, for a static one.
     pub pieces: Vec<String>,
-    /// The pieces the tokenizer did not know (`[UNK]`, `<unk>`): the vector of such a piece says
-    /// nothing about the word, so callers should warn.
+    /// The pieces the tokenizer did not know (`[UNK]`, `<unk>`), and any text of the word that no
+    /// piece stands for (a tokenizer without an unknown token drops it): the vector then says
+    /// little or nothing about the word, so callers should warn.
     pub unknown: Vec<String>,
     /// When the sentence had more tokens than the model's positions: its length in tokens. A
     /// window around the word was encoded.

@@ -12,6 +12,10 @@ use crate::error::{Error, Result};
 /// The files a BERT checkpoint needs.
 pub const REQUIRED_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
 
+/// The index of a checkpoint sharded into several safetensors files, which stands in for
+/// `model.safetensors`: its `weight_map` names the shard of every tensor.
+pub const WEIGHTS_INDEX: &str = "model.safetensors.index.json";
+
 /// Where the embedded default BERT model lies inside a data directory.
 pub const DEFAULT_BERT: &str = "all-MiniLM-L6-v2";
 
@@ -60,7 +64,8 @@ pub struct ModelFiles {
     pub config: PathBuf,
     /// `tokenizer.json`.
     pub tokenizer: PathBuf,
-    /// `model.safetensors`.
+    /// `model.safetensors`, or the [`WEIGHTS_INDEX`] of a sharded checkpoint (see
+    /// [`weight_files`](Self::weight_files)).
     pub weights: PathBuf,
 }
 
@@ -75,7 +80,9 @@ impl ModelFiles {
                 "no such directory (for a Hugging Face model id use the form org/name)".into()
             }));
         }
-        let missing: Vec<&str> = REQUIRED_FILES.into_iter().filter(|f| !dir.join(f).is_file()).collect();
+        let sharded = !dir.join("model.safetensors").is_file() && dir.join(WEIGHTS_INDEX).is_file();
+        let present = |f: &str| dir.join(f).is_file() || (sharded && f == "model.safetensors");
+        let missing: Vec<&str> = REQUIRED_FILES.into_iter().filter(|f| !present(f)).collect();
         if missing.contains(&"model.safetensors") && dir.join("pytorch_model.bin").exists() {
             return Err(model_error(
                 "only pickled PyTorch weights (pytorch_model.bin) are present, and vecshift never runs pickle code; \
@@ -90,9 +97,59 @@ impl ModelFiles {
             dir: dir.to_owned(),
             config: dir.join("config.json"),
             tokenizer: dir.join("tokenizer.json"),
-            weights: dir.join("model.safetensors"),
+            weights: dir.join(if sharded { WEIGHTS_INDEX } else { "model.safetensors" }),
         })
     }
+
+    /// The safetensors files that hold the weights: `model.safetensors`, or the shards a
+    /// [`WEIGHTS_INDEX`] names (beside it), each once, all of which must exist.
+    pub fn weight_files(&self) -> Result<Vec<PathBuf>> {
+        if self.weights.file_name().is_none_or(|name| name != WEIGHTS_INDEX) {
+            return Ok(vec![self.weights.clone()]);
+        }
+        let dir = self.weights.parent().unwrap_or(Path::new("."));
+        let shards = shard_names(&self.weights)?;
+        let missing: Vec<&str> = shards.iter().map(String::as_str).filter(|s| !dir.join(s).is_file()).collect();
+        if !missing.is_empty() {
+            return Err(Error::Model {
+                path: self.weights.clone(),
+                reason: format!(
+                    "names the shard{} {}, missing beside it; copy or download {} into {}",
+                    if missing.len() == 1 { "" } else { "s" },
+                    missing.join(", "),
+                    if missing.len() == 1 { "it" } else { "them" },
+                    dir.display()
+                ),
+            });
+        }
+        Ok(shards.iter().map(|s| dir.join(s)).collect())
+    }
+}
+
+/// The shard files a [`WEIGHTS_INDEX`] names, each once.
+fn shard_names(index: &Path) -> Result<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Index {
+        weight_map: std::collections::BTreeMap<String, String>,
+    }
+    let text = std::fs::read_to_string(index).map_err(|e| Error::io(index, e))?;
+    let invalid = |reason: String| Error::Model { path: index.to_owned(), reason };
+    let parsed: Index = serde_json::from_str(&text)
+        .map_err(|e| invalid(format!("is not a safetensors index (a JSON object with a \"weight_map\" of tensor to file): {e}")))?;
+    let mut shards: Vec<String> = Vec::new();
+    for file in parsed.weight_map.into_values() {
+        // A shard name is a file beside the index, never a path elsewhere.
+        if file.is_empty() || file.contains(['/', '\\']) || file == ".." {
+            return Err(invalid(format!("names {file:?} as a shard; shards must be file names beside the index")));
+        }
+        if !shards.contains(&file) {
+            shards.push(file);
+        }
+    }
+    if shards.is_empty() {
+        return Err(invalid("has an empty \"weight_map\": it names no shard".into()));
+    }
+    Ok(shards)
 }
 
 /// A model named on the command line: a local directory or a Hugging Face model id.
@@ -294,12 +351,29 @@ fn download_failure(error: &ApiError, url: &str, id: &str, options: &HubOptions)
     (text, denied)
 }
 
+/// Whether the hub answered that the file does not exist.
+fn is_not_found(error: &ApiError) -> bool {
+    matches!(error, ApiError::RequestError(request) if matches!(request.as_ref(), ureq::Error::Status(404, _)))
+}
+
 fn resolve_hub(id: &str, revision: &str, options: &HubOptions) -> Result<ModelFiles> {
     let repo = Repo::with_revision(id.to_owned(), RepoType::Model, revision.to_owned());
     let model = if revision == "main" { id.to_owned() } else { format!("{id}@{revision}") };
     let cached = |file: &str| cached_file(&options.cache_dir, id, revision, file);
+    // A sharded checkpoint has an index in place of model.safetensors, and its shards.
+    let mut weights_name = match cached("model.safetensors").is_none() && cached(WEIGHTS_INDEX).is_some() {
+        true => WEIGHTS_INDEX,
+        false => "model.safetensors",
+    };
+    let uncached_shards = |index: &Path| -> Result<Vec<String>> {
+        Ok(shard_names(index)?.into_iter().filter(|shard| cached(shard).is_none()).collect())
+    };
     // Only a file missing from the cache is asked for: a warm cache means no network at all.
-    let mut missing: Vec<String> = REQUIRED_FILES.iter().filter(|f| cached(f).is_none()).map(|f| f.to_string()).collect();
+    let mut missing: Vec<String> =
+        ["config.json", "tokenizer.json", weights_name].iter().filter(|f| cached(f).is_none()).map(|f| f.to_string()).collect();
+    if let Some(index) = cached(WEIGHTS_INDEX).filter(|_| weights_name == WEIGHTS_INDEX) {
+        missing.extend(uncached_shards(&index)?);
+    }
     let mut reason = None;
     let mut denied = false;
     if !missing.is_empty() && !options.offline {
@@ -313,11 +387,23 @@ fn resolve_hub(id: &str, revision: &str, options: &HubOptions) -> Result<ModelFi
         match builder.build() {
             Ok(api) => {
                 let api = api.repo(repo);
-                for file in missing.clone() {
+                // Each pass takes the first missing file off the list (or replaces it).
+                while let Some(file) = missing.first().cloned() {
                     let url = api.url(&file);
                     let announce = Announce { url: &url, model: &model, file: &file, cache: &options.cache_dir, said: false };
                     match api.download_with_progress(&file, announce) {
-                        Ok(_) => missing.retain(|f| f != &file),
+                        Ok(path) if file == WEIGHTS_INDEX => {
+                            missing.remove(0);
+                            missing.extend(uncached_shards(&path)?);
+                        }
+                        Ok(_) => {
+                            missing.remove(0);
+                        }
+                        // No single weights file: the checkpoint may be sharded.
+                        Err(e) if file == "model.safetensors" && is_not_found(&e) => {
+                            weights_name = WEIGHTS_INDEX;
+                            missing[0] = WEIGHTS_INDEX.to_owned();
+                        }
                         Err(e) => {
                             let (text, refused) = download_failure(&e, &url, id, options);
                             (reason, denied) = (Some(text), refused);
@@ -346,7 +432,7 @@ fn resolve_hub(id: &str, revision: &str, options: &HubOptions) -> Result<ModelFi
         });
     }
     let file = |name: &str| cached(name).expect("checked above");
-    let weights = file("model.safetensors");
+    let weights = file(weights_name);
     Ok(ModelFiles {
         dir: weights.parent().map(Path::to_owned).unwrap_or_default(),
         config: file("config.json"),

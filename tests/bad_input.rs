@@ -327,6 +327,35 @@ fn pickled_weights_are_refused_with_the_conversion_and_never_opened() {
 }
 
 #[test]
+fn sharded_checkpoints_with_a_broken_index_are_one_line_errors() {
+    let sharded = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/encoders/xlm-roberta");
+    let copy = || {
+        let dir = temp();
+        let model = dir.path().join("sharded");
+        std::fs::create_dir(&model).unwrap();
+        for entry in std::fs::read_dir(&sharded).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), model.join(entry.file_name())).unwrap();
+        }
+        (dir, model)
+    };
+    let (_dir, model) = copy();
+    std::fs::remove_file(model.join("model-00002-of-00003.safetensors")).unwrap();
+    bert_fails(&model, &["model.safetensors.index.json", "names the shard model-00002-of-00003.safetensors", "missing"]);
+    let (_dir, model) = copy();
+    std::fs::write(model.join("model.safetensors.index.json"), r#"{"weight_map": {"a": "../elsewhere.safetensors"}}"#).unwrap();
+    bert_fails(&model, &["model.safetensors.index.json", "../elsewhere.safetensors", "file names beside the index"]);
+    std::fs::write(model.join("model.safetensors.index.json"), "[1, 2]").unwrap();
+    bert_fails(&model, &["model.safetensors.index.json", "is not a safetensors index"]);
+    std::fs::write(model.join("model.safetensors.index.json"), r#"{"weight_map": {}}"#).unwrap();
+    bert_fails(&model, &["model.safetensors.index.json", "names no shard"]);
+    // A model_type that is not supported is refused, never loaded as another architecture.
+    let (_dir, model) = copy();
+    set_config(&model, "model_type", "deberta-v2".into());
+    bert_fails(&model, &["\"deberta-v2\" is not supported", "roberta", "xlm-roberta", "distilbert", "electra"]);
+}
+
+#[test]
 fn model_paths_that_are_not_model_folders() {
     let dir = temp();
     let file = write(dir.path(), "config.json", "{}");

@@ -42,9 +42,19 @@ struct Hub {
 
 impl Hub {
     fn start(policy: Policy) -> Hub {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_bert/f32_noprefix");
-        let files: HashMap<String, Vec<u8>> =
-            FILES.iter().map(|f| (format!("/{REPO}/resolve/main/{f}"), std::fs::read(dir.join(f)).unwrap())).collect();
+        Self::serving("tiny_bert/f32_noprefix", policy)
+    }
+
+    /// Serves every file of a folder of `tests/fixtures`.
+    fn serving(fixture: &str, policy: Policy) -> Hub {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(fixture);
+        let files: HashMap<String, Vec<u8>> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| {
+                let path = entry.unwrap().path();
+                (format!("/{REPO}/resolve/main/{}", path.file_name().unwrap().to_str().unwrap()), std::fs::read(path).unwrap())
+            })
+            .collect();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -249,4 +259,24 @@ fn a_gated_model_refused_with_403_names_the_token_file() {
     for needle in ["access denied (HTTP 403)", "check your token", &token_file, "terms"] {
         assert!(error.contains(needle), "{needle:?} missing from: {error}");
     }
+}
+
+#[test]
+fn a_sharded_model_is_downloaded_through_its_index() {
+    let hub = Hub::serving("encoders/xlm-roberta", Policy::Serve(None));
+    let home = tempfile::tempdir().unwrap();
+    let out = embed(&hub, home.path(), None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // model.safetensors is asked for first (404), then the index and every shard it names.
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/encoders/xlm-roberta");
+    let seen = hub.seen();
+    assert!(seen.iter().any(|r| r.path.ends_with("/model.safetensors")), "{seen:?}");
+    for entry in std::fs::read_dir(&fixture).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert_eq!(std::fs::read(snapshot(home.path()).join(&name)).unwrap(), std::fs::read(fixture.join(&name)).unwrap(), "{name}");
+    }
+    // Cached: no request at all the second time.
+    let again = embed(&hub, home.path(), None);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(hub.seen().len(), seen.len(), "a cached sharded model went to the network");
 }

@@ -5,7 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use vecshift::{BertEncoder, Embedder, Locator, Occurrence, Pooling, cosine};
+use common::case_occurrence as occurrence;
+use vecshift::{BertEncoder, Embedder, Occurrence, Pooling, cosine};
+
+mod common;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_bert")
@@ -13,12 +16,6 @@ fn root() -> PathBuf {
 
 fn reference() -> Value {
     serde_json::from_str(&std::fs::read_to_string(root().join("reference.json")).unwrap()).unwrap()
-}
-
-fn occurrence(case: &Value) -> Occurrence {
-    let span = case["span"].as_array().unwrap();
-    let span = span[0].as_u64().unwrap() as usize..span[1].as_u64().unwrap() as usize;
-    Occurrence::locate("", case["sentence"].as_str().unwrap(), &Locator::Span(span)).unwrap()
 }
 
 #[test]
@@ -97,7 +94,7 @@ fn broken_checkpoints_name_the_problem() {
 
     // Loading another architecture's checkpoint as BERT would give silently wrong vectors (RoBERTa's
     // position ids start after the padding index): an unsupported model_type is refused.
-    for other in ["roberta", "t5", "my_model"] {
+    for other in ["deberta-v2", "t5", "my_model"] {
         with("\"model_type\": \"bert\"", &format!("\"model_type\": \"{other}\""));
         let err = BertEncoder::load(dir.path()).err().unwrap().to_string();
         assert!(err.contains(&format!("model_type \"{other}\" is not supported")) && err.contains("supported: bert"), "{err}");

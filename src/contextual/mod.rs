@@ -194,7 +194,8 @@ impl ContextualEncoder {
 
         let device = options.device.clone();
         // Weights may be stored as f16 or bf16; they are widened once to f32 at load.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&files.weights], DType::F32, &device) }.map_err(|e| {
+        let weights = files.weight_files()?;
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&weights, DType::F32, &device) }.map_err(|e| {
             model_error(format!("cannot read {}: {}", files.weights.display(), crate::error::candle_message(&e)))
         })?;
         let (model, info) = models::load(&config_json, vb).map_err(model_error)?;

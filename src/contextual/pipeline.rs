@@ -107,15 +107,17 @@ impl ContextualEncoder {
                 ),
             });
         };
-        let tokens = &encoding.get_tokens()[first..end];
         let ids = encoding.get_ids();
-        let pieces = tokens.to_vec();
-        let unknown = ids[first..end]
+        // The vocabulary's spelling of each piece: a Unigram model's unknown piece carries the
+        // text it replaced, not `<unk>`.
+        let pieces: Vec<String> = ids[first..end]
             .iter()
-            .zip(tokens)
-            .filter(|(id, _)| self.unknown_ids.contains(id))
-            .map(|(_, t)| t.clone())
+            .zip(&encoding.get_tokens()[first..end])
+            .map(|(&id, token)| self.tokenizer.id_to_token(id).unwrap_or_else(|| token.clone()))
             .collect();
+        let mut unknown: Vec<String> =
+            ids[first..end].iter().zip(&pieces).filter(|(id, _)| self.unknown_ids.contains(id)).map(|(_, p)| p.clone()).collect();
+        unknown.extend(uncovered(sentence, &occurrence.span(), &encoding.get_offsets()[first..end]));
         let last = end - 1;
         let max = self.info.max_positions;
         if ids.len() <= max {
@@ -251,4 +253,48 @@ fn word_pieces(encoding: &Encoding, span: &Range<usize>) -> Option<Range<usize>>
         .map(|(i, _)| i);
     let first = pieces.next()?;
     Some(first..pieces.next_back().unwrap_or(first) + 1)
+}
+
+/// The parts of a word that no piece stands for: text a tokenizer without an unknown token (or
+/// byte fallback) drops silently. Whitespace, combining marks and invisible format characters,
+/// which normalizers remove on purpose, do not count.
+fn uncovered(sentence: &str, span: &Range<usize>, offsets: &[(usize, usize)]) -> Vec<String> {
+    let invisible = |c: char| {
+        c.is_whitespace()
+            || c.is_control()
+            || unicode_normalization::char::is_combining_mark(c)
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
+    };
+    let mut gaps: Vec<String> = Vec::new();
+    let mut in_gap = false;
+    for (i, c) in sentence[span.clone()].char_indices() {
+        let at = span.start + i;
+        let dropped = !invisible(c) && !offsets.iter().any(|&(start, end)| start <= at && at < end);
+        match (dropped, in_gap) {
+            (true, true) => gaps.last_mut().expect("a gap is open").push(c),
+            (true, false) => gaps.push(c.to_string()),
+            (false, _) => {}
+        }
+        in_gap = dropped;
+    }
+    gaps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uncovered;
+
+    #[test]
+    fn text_no_piece_stands_for_is_reported() {
+        let sentence = "a x🦀y b";
+        // Pieces for "x" and "y" only: the crab between them was dropped.
+        assert_eq!(uncovered(sentence, &(2..8), &[(2, 3), (7, 8)]), ["🦀"]);
+        assert_eq!(uncovered(sentence, &(2..8), &[(2, 8)]), Vec::<String>::new());
+        // Several byte pieces of one character, each with the character's offsets.
+        assert_eq!(uncovered(sentence, &(3..7), &[(3, 7), (3, 7), (3, 7), (3, 7)]), Vec::<String>::new());
+        // A removed combining accent is not text the word lost.
+        let accent = "cafe\u{301}";
+        assert_eq!(uncovered(accent, &(0..accent.len()), &[(0, 4)]), Vec::<String>::new());
+        assert_eq!(uncovered("xyz", &(0..3), &[]), ["xyz"]);
+    }
 }

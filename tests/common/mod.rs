@@ -89,3 +89,12 @@ pub fn assert_same(a: &Value, b: &Value, at: &str) {
         _ => assert_eq!(a, b, "at {at}"),
     }
 }
+
+/// The occurrence a reference fixture's case names: its `sentence` and the UTF-8 byte `span`
+/// of the word.
+#[allow(dead_code)] // for the fidelity tests against transformers
+pub fn case_occurrence(case: &Value) -> vecshift::Occurrence {
+    let span = case["span"].as_array().unwrap();
+    let span = span[0].as_u64().unwrap() as usize..span[1].as_u64().unwrap() as usize;
+    vecshift::Occurrence::locate("", case["sentence"].as_str().unwrap(), &vecshift::Locator::Span(span)).unwrap()
+}

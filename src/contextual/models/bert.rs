@@ -3,6 +3,10 @@
 //! candle-transformers' `BertModel` returns the last layer only; vecshift needs the
 //! embeddings output and each layer's output, so the (small) model is written out here in
 //! the same shape: plain structs with `load(vb, &config)` and `forward`.
+//!
+//! RoBERTa, XLM-RoBERTa, DistilBERT and ELECTRA share BERT's post-norm layer; they load this
+//! model with their own `Layout` (tensor names, first position id, token types, a projection
+//! of narrower embeddings) rather than copies of it.
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder, embedding, layer_norm, linear};
@@ -89,12 +93,62 @@ impl BertConfig {
     }
 }
 
+/// Where an architecture with BERT's layers keeps its tensors, and how its embeddings differ
+/// from BERT's.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Layout {
+    /// The stack of layers: `encoder.layer` (BERT) or `transformer.layer` (DistilBERT).
+    pub layers: &'static str,
+    /// Tensor names inside one layer.
+    pub names: &'static LayerNames,
+    /// Width of the embedding tables; ELECTRA's may be narrower than the hidden states, and an
+    /// `embeddings_project` layer then widens them.
+    pub embedding_size: usize,
+    /// The first position id: 0, or RoBERTa's `padding_idx + 1`.
+    pub position_offset: usize,
+    /// Whether there is a token type (segment) table (DistilBERT has none).
+    pub token_types: bool,
+}
+
+impl Layout {
+    /// BERT's own layout.
+    pub fn bert(config: &BertConfig) -> Self {
+        Layout { layers: "encoder.layer", names: &BERT_NAMES, embedding_size: config.hidden_size, position_offset: 0, token_types: true }
+    }
+}
+
+/// The names of one layer's tensors, relative to the layer.
+#[derive(Debug)]
+pub(super) struct LayerNames {
+    pub query: &'static str,
+    pub key: &'static str,
+    pub value: &'static str,
+    pub attention_output: &'static str,
+    pub attention_norm: &'static str,
+    pub intermediate: &'static str,
+    pub output: &'static str,
+    pub output_norm: &'static str,
+}
+
+/// BERT's names (RoBERTa, XLM-RoBERTa and ELECTRA use them too).
+pub(super) const BERT_NAMES: LayerNames = LayerNames {
+    query: "attention.self.query",
+    key: "attention.self.key",
+    value: "attention.self.value",
+    attention_output: "attention.output.dense",
+    attention_norm: "attention.output.LayerNorm",
+    intermediate: "intermediate.dense",
+    output: "output.dense",
+    output_norm: "output.LayerNorm",
+};
+
 /// Token, position and segment embeddings, summed and normalised.
 pub struct BertEmbeddings {
     word: Embedding,
     position: Embedding,
-    token_type: Embedding,
+    token_type: Option<Embedding>,
     norm: LayerNorm,
+    position_offset: usize,
     /// Position plus segment-0 embeddings (`[max_positions, hidden]`) and the layer norm, for
     /// the CPU's fused add-and-normalise kernel (every sentence is in segment 0).
     fused: Option<(Tensor, kernels::AddNorm)>,
@@ -103,22 +157,34 @@ pub struct BertEmbeddings {
 impl BertEmbeddings {
     /// Loads the `embeddings.*` tensors.
     pub fn load(vb: VarBuilder, config: &BertConfig) -> Result<Self> {
-        let position = embedding(config.max_position_embeddings, config.hidden_size, vb.pp("position_embeddings"))?;
-        let token_type = embedding(config.type_vocab_size, config.hidden_size, vb.pp("token_type_embeddings"))?;
-        let norm = layer_norm(config.hidden_size, config.layer_norm_eps, vb.pp("LayerNorm"))?;
+        Self::load_with(vb, config, &Layout::bert(config))
+    }
+
+    fn load_with(vb: VarBuilder, config: &BertConfig, layout: &Layout) -> Result<Self> {
+        let width = layout.embedding_size;
+        let position = embedding(config.max_position_embeddings, width, vb.pp("position_embeddings"))?;
+        let token_type = match layout.token_types {
+            true => Some(embedding(config.type_vocab_size, width, vb.pp("token_type_embeddings"))?),
+            false => None,
+        };
+        let norm = layer_norm(width, config.layer_norm_eps, vb.pp("LayerNorm"))?;
         let fused = match vb.device().is_cpu() {
             true => {
-                let segment0 = token_type.embeddings().narrow(0, 0, 1)?;
-                let params = add_norm_params(vec![0.0; config.hidden_size], &norm, config.layer_norm_eps)?;
-                Some((position.embeddings().broadcast_add(&segment0)?, params))
+                let positions = position.embeddings().narrow(0, layout.position_offset, config.max_position_embeddings - layout.position_offset)?;
+                let added = match &token_type {
+                    Some(token_type) => positions.broadcast_add(&token_type.embeddings().narrow(0, 0, 1)?)?,
+                    None => positions,
+                };
+                Some((added, add_norm_params(vec![0.0; width], &norm, config.layer_norm_eps)?))
             }
             false => None,
         };
         Ok(BertEmbeddings {
-            word: embedding(config.vocab_size, config.hidden_size, vb.pp("word_embeddings"))?,
+            word: embedding(config.vocab_size, width, vb.pp("word_embeddings"))?,
             position,
             token_type,
             norm,
+            position_offset: layout.position_offset,
             fused,
         })
     }
@@ -132,10 +198,15 @@ impl BertEmbeddings {
             let added = position_segment.narrow(0, 0, seq_len)?.unsqueeze(0)?.broadcast_as((batch, seq_len, hidden))?;
             return kernels::add_norm(&words, &added, params);
         }
-        let positions = Tensor::arange(0u32, seq_len as u32, input_ids.device())?;
-        // Single sentences only: every token is in segment 0.
-        let segments = input_ids.zeros_like()?;
-        let summed = words.broadcast_add(&self.position.forward(&positions)?)?.add(&self.token_type.forward(&segments)?)?;
+        // Padding sits at the end of each row, so every real token's position is its index
+        // plus the offset (RoBERTa's cumulative count of non-padding tokens gives the same).
+        let offset = self.position_offset as u32;
+        let positions = Tensor::arange(offset, offset + seq_len as u32, input_ids.device())?;
+        let mut summed = words.broadcast_add(&self.position.forward(&positions)?)?;
+        if let Some(token_type) = &self.token_type {
+            // Single sentences only: every token is in segment 0.
+            summed = summed.add(&token_type.forward(&input_ids.zeros_like()?)?)?;
+        }
         self.norm.forward(&summed)
     }
 }
@@ -152,12 +223,11 @@ struct BertAttention {
 }
 
 impl BertAttention {
-    fn load(vb: VarBuilder, config: &BertConfig) -> Result<Self> {
+    fn load(vb: VarBuilder, config: &BertConfig, names: &LayerNames) -> Result<Self> {
         let hidden = config.hidden_size;
-        let this = vb.pp("self");
-        let output = Dense::load(hidden, hidden, vb.pp("output").pp("dense"))?;
-        let norm = layer_norm(hidden, config.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?;
-        let parts = ["query", "key", "value"].map(|name| linear(hidden, hidden, this.pp(name)));
+        let output = Dense::load(hidden, hidden, vb.pp(names.attention_output))?;
+        let norm = layer_norm(hidden, config.layer_norm_eps, vb.pp(names.attention_norm))?;
+        let parts = [names.query, names.key, names.value].map(|name| linear(hidden, hidden, vb.pp(name)));
         // The three projections become one matrix product.
         let [q, k, v] = parts;
         let (q, k, v) = (q?, k?, v?);
@@ -212,12 +282,12 @@ struct BertLayer {
 }
 
 impl BertLayer {
-    fn load(vb: VarBuilder, config: &BertConfig) -> Result<Self> {
-        let output = Dense::load(config.intermediate_size, config.hidden_size, vb.pp("output").pp("dense"))?;
-        let norm = layer_norm(config.hidden_size, config.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?;
+    fn load(vb: VarBuilder, config: &BertConfig, names: &LayerNames) -> Result<Self> {
+        let output = Dense::load(config.intermediate_size, config.hidden_size, vb.pp(names.output))?;
+        let norm = layer_norm(config.hidden_size, config.layer_norm_eps, vb.pp(names.output_norm))?;
         Ok(BertLayer {
-            attention: BertAttention::load(vb.pp("attention"), config)?,
-            intermediate: Dense::load(config.hidden_size, config.intermediate_size, vb.pp("intermediate").pp("dense"))?,
+            attention: BertAttention::load(vb.clone(), config, names)?,
+            intermediate: Dense::load(config.hidden_size, config.intermediate_size, vb.pp(names.intermediate))?,
             add_norm: fused_add_norm(&output, &norm, config.layer_norm_eps)?,
             output,
             norm,
@@ -239,16 +309,26 @@ impl BertLayer {
 /// The BERT encoder: embeddings and a stack of layers, with every hidden state returned.
 pub struct BertModel {
     embeddings: BertEmbeddings,
+    /// ELECTRA's `embeddings_project`, from narrower embeddings to the hidden width.
+    project: Option<Dense>,
     layers: Vec<BertLayer>,
 }
 
 impl BertModel {
     /// Loads `embeddings.*` and `encoder.layer.N.*` from `vb` (already past any `bert.` prefix).
     pub fn load(vb: VarBuilder, config: &BertConfig) -> Result<Self> {
+        Self::load_with(vb, config, &Layout::bert(config))
+    }
+
+    fn load_with(vb: VarBuilder, config: &BertConfig, layout: &Layout) -> Result<Self> {
         let layers = (0..config.num_hidden_layers)
-            .map(|i| BertLayer::load(vb.pp("encoder").pp("layer").pp(i), config))
+            .map(|i| BertLayer::load(vb.pp(layout.layers).pp(i), config, layout.names))
             .collect::<Result<_>>()?;
-        Ok(BertModel { embeddings: BertEmbeddings::load(vb.pp("embeddings"), config)?, layers })
+        let project = match layout.embedding_size == config.hidden_size {
+            true => None,
+            false => Some(Dense::load(layout.embedding_size, config.hidden_size, vb.pp("embeddings_project"))?),
+        };
+        Ok(BertModel { embeddings: BertEmbeddings::load_with(vb.pp("embeddings"), config, layout)?, project, layers })
     }
 
     /// Number of encoder layers (hidden states returned = this + 1).
@@ -265,7 +345,11 @@ impl BertModel {
     pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Vec<Tensor>> {
         let mask = Mask::new(attention_mask)?;
         let mut hidden = Vec::with_capacity(self.layers.len() + 1);
-        hidden.push(self.embeddings.forward(input_ids)?);
+        let embedded = self.embeddings.forward(input_ids)?;
+        hidden.push(match &self.project {
+            Some(project) => project.forward(&embedded)?,
+            None => embedded,
+        });
         for layer in &self.layers {
             let next = layer.forward(hidden.last().expect("embeddings pushed first"), &mask)?;
             hidden.push(next);
@@ -283,17 +367,41 @@ impl ContextualModel for BertModel {
 /// Reads a BERT `config.json` and loads the weights, with or without the `bert.` prefix that
 /// checkpoints saved from task models (`BertForMaskedLM`, ...) carry.
 pub(super) fn load(config_json: &str, vb: VarBuilder) -> std::result::Result<super::Loaded, String> {
+    let config = parse_config(config_json, "BERT")?;
+    load_layout(&config, vb, ("bert", "bert"), &Layout::bert(&config))
+}
+
+/// Parses a `config.json` of BERT's fields (RoBERTa, XLM-RoBERTa and ELECTRA write the same ones).
+pub(super) fn parse_config(config_json: &str, what: &str) -> std::result::Result<BertConfig, String> {
     let config: BertConfig =
-        serde_json::from_str(config_json).map_err(|e| format!("config.json is not a supported BERT config: {e}"))?;
+        serde_json::from_str(config_json).map_err(|e| format!("config.json is not a supported {what} config: {e}"))?;
     config.validate().map_err(|e| format!("config.json: {e}"))?;
-    let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") { vb.pp("bert") } else { vb };
-    let model = BertModel::load(vb, &config)
+    Ok(config)
+}
+
+/// Loads a model of BERT's layers laid out as `layout`, with or without the `prefix` (`bert`,
+/// `roberta`, ...) that checkpoints of task models (`...ForMaskedLM`) put before every name.
+pub(super) fn load_layout(
+    config: &BertConfig,
+    vb: VarBuilder,
+    (architecture, prefix): (&'static str, &str),
+    layout: &Layout,
+) -> std::result::Result<super::Loaded, String> {
+    let vb = if vb.contains_tensor(&format!("{prefix}.embeddings.word_embeddings.weight")) { vb.pp(prefix) } else { vb };
+    let max_positions = config.max_position_embeddings.saturating_sub(layout.position_offset);
+    if max_positions < 3 {
+        return Err(format!(
+            "config.json: max_position_embeddings {} leaves {max_positions} positions after the padding id",
+            config.max_position_embeddings
+        ));
+    }
+    let model = BertModel::load_with(vb, config, layout)
         .map_err(|e| format!("weights do not match config.json: {}", crate::error::candle_message(&e)))?;
     let info = ModelInfo {
-        architecture: "bert",
+        architecture,
         hidden_size: config.hidden_size,
         num_hidden_layers: config.num_hidden_layers,
-        max_positions: config.max_position_embeddings,
+        max_positions,
         vocab_size: config.vocab_size,
         pad_token_id: config.pad_token_id,
         causal: false,

@@ -9,6 +9,9 @@
 pub mod bert;
 pub mod gpt2;
 pub mod llama;
+mod distilbert;
+mod electra;
+mod roberta;
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
@@ -59,6 +62,10 @@ pub const ARCHITECTURES: &[Architecture] = &[
     Architecture { model_type: "llama", load: llama::load_llama },
     Architecture { model_type: "qwen2", load: llama::load_qwen2 },
     Architecture { model_type: "mistral", load: llama::load_mistral },
+    Architecture { model_type: "roberta", load: roberta::load_roberta },
+    Architecture { model_type: "xlm-roberta", load: roberta::load_xlm_roberta },
+    Architecture { model_type: "distilbert", load: distilbert::load },
+    Architecture { model_type: "electra", load: electra::load },
 ];
 
 /// The supported `model_type`s, for messages.
