@@ -148,6 +148,21 @@ pub struct WordReport {
     /// Pairwise cosines of (up to 40) sampled occurrences, for the HTML report; not serialized.
     #[serde(skip)]
     pub heatmaps: Vec<Heatmap>,
+    /// The occurrences of the heatmaps, in their row order (row `i` is `S{i+1}`), which the
+    /// HTML and Markdown reports list; not serialized.
+    #[serde(skip)]
+    pub examples: Vec<Example>,
+}
+
+/// One occurrence shown in a word's heatmaps and listed under the word.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Example {
+    /// 1-based line number in the input.
+    pub line: usize,
+    /// The sense label, when the input gives one.
+    pub sense: Option<String>,
+    /// The sentence.
+    pub sentence: String,
 }
 
 /// A word's occurrence-by-occurrence cosine matrix at one layer.
@@ -155,7 +170,7 @@ pub struct WordReport {
 pub struct Heatmap {
     /// What the matrix is of, e.g. "BERT layer 6" or "static".
     pub title: String,
-    /// One label per row and column: the sense, or the input line.
+    /// One label per row and column: `S1`, `S2`... (the word's [`Example`]s) and the sense.
     pub labels: Vec<String>,
     /// Pairwise cosines.
     pub matrix: Vec<Vec<f32>>,
@@ -229,6 +244,8 @@ pub(crate) struct Sample {
     key: u64,
     line: usize,
     sense: Option<u32>,
+    /// The sentence, for the reports' lists and heatmap labels.
+    sentence: String,
     bert: Vec<Vec<f32>>,
     static_: Option<Vec<f32>>,
 }
@@ -362,7 +379,8 @@ impl<'a> Analyzer<'a> {
         self.occurrences += 1;
         let key = sample_key(&record.word, record.offset, &record.occurrence);
         if state.wants((key, record.line), self.options.max_per_word) {
-            let sample = Sample { key, line: record.line, sense, bert: vectors.target.vectors.into_inner(), static_: static_vector.map(|(v, _)| v) };
+            let sentence = record.occurrence.sentence().to_owned();
+            let sample = Sample { key, line: record.line, sense, sentence, bert: vectors.target.vectors.into_inner(), static_: static_vector.map(|(v, _)| v) };
             state.keep(sample, self.options.max_per_word);
         }
     }
@@ -521,9 +539,14 @@ impl WordState {
         // Heatmaps of the first sampled occurrences, grouped by sense so that sense blocks show.
         let mut shown: Vec<&Sample> = self.sample.iter().take(HEATMAP_OCCURRENCES).collect();
         shown.sort_by_key(|s| s.sense.map(|id| &self.labels[id as usize]));
-        let labels: Vec<String> = shown
+        let examples: Vec<Example> = shown
             .iter()
-            .map(|s| s.sense.map_or_else(|| format!("line {}", s.line), |id| self.labels[id as usize].clone()))
+            .map(|s| Example { line: s.line, sense: s.sense.map(|id| self.labels[id as usize].clone()), sentence: s.sentence.clone() })
+            .collect();
+        let labels: Vec<String> = examples
+            .iter()
+            .enumerate()
+            .map(|(i, e)| e.sense.as_ref().map_or_else(|| format!("S{}", i + 1), |sense| format!("S{} {sense}", i + 1)))
             .collect();
         let last = self.bert.len().saturating_sub(1);
         let mut heatmaps: Vec<Heatmap> = [0, last]
@@ -552,6 +575,7 @@ impl WordState {
             layers,
             static_,
             heatmaps,
+            examples,
         }
     }
 }

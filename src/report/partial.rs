@@ -28,7 +28,7 @@ use super::{BadRow, InputFormat, InputInfo, Models, Report, WordState, build_rep
 use crate::error::{Error, Result};
 
 /// The version of the partial-report file format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What every partial report starts with.
 const MAGIC: &[u8; 14] = b"VECSHIFT-PART\n";

@@ -116,6 +116,9 @@ impl Report {
             within_sense: Option<f64>,
             between_sense: Option<f64>,
             nn_sense_accuracy: Option<f64>,
+            clusters_k: Option<usize>,
+            clusters_silhouette: Option<f64>,
+            clusters_ari: Option<f64>,
         }
         fn row<'a>(word: &'a str, engine: &'static str, occurrences: usize, sampled: usize, m: &LayerMetrics) -> CsvRow<'a> {
             let s = m.senses.clone().unwrap_or_default();
@@ -133,6 +136,9 @@ impl Report {
                 within_sense: s.within_sense,
                 between_sense: s.between_sense,
                 nn_sense_accuracy: s.nn_sense_accuracy,
+                clusters_k: m.clusters.as_ref().map(|c| c.k),
+                clusters_silhouette: m.clusters.as_ref().and_then(|c| c.silhouette),
+                clusters_ari: m.clusters.as_ref().and_then(|c| c.ari),
             }
         }
         let mut writer = csv::Writer::from_writer(out);
@@ -168,6 +174,15 @@ impl Report {
             writeln!(out, "## {}", word_heading(word))?;
             writeln!(out)?;
             markdown_table(out, &word.layers, word.static_.as_ref())?;
+            if !word.examples.is_empty() {
+                writeln!(out)?;
+                let first = if word.examples.len() < word.occurrences { format!("the first {} sampled, ", word.examples.len()) } else { String::new() };
+                writeln!(out, "Sentences ({first}grouped by sense; S1, S2... are the rows of the HTML report's heatmaps):")?;
+                writeln!(out)?;
+                for (i, example) in word.examples.iter().enumerate() {
+                    writeln!(out, "- S{}: {}", i + 1, example_text(self, example).replace('\n', " "))?;
+                }
+            }
         }
         if !self.skipped.is_empty() {
             writeln!(out)?;
@@ -201,6 +216,17 @@ impl Report {
             format!("first-PC variance and the sense measures use at most {} sampled occurrences per word; the other measures use all", self.max_per_word),
         ]
     }
+}
+
+/// Where an example is and what it says: `bank.tsv line 4 [river]: We sat on the bank.`
+/// (`line 4` for stdin).
+pub(super) fn example_text(report: &Report, example: &super::Example) -> String {
+    let place = match report.input.name.as_str() {
+        "stdin" | "-" | "" => format!("line {}", example.line),
+        name => format!("{name} line {}", example.line),
+    };
+    let sense = example.sense.as_ref().map(|s| format!(" [{s}]")).unwrap_or_default();
+    format!("{place}{sense}: {}", example.sentence)
 }
 
 /// "1 line", "2 lines".
@@ -243,14 +269,46 @@ pub(super) fn fmt(value: Option<f64>) -> String {
     value.map_or_else(|| "–".to_owned(), |v| format!("{v:.3}"))
 }
 
+/// A measure table: the column titles after "layer", and per row (BERT layers, then the static
+/// engine) its name and formatted cells. The sense columns appear when a row has sense labels,
+/// the cluster columns (k, silhouette, and ARI with labels) when a row has clusters.
+pub(super) fn table(layers: &[LayerMetrics], static_: Option<&LayerMetrics>) -> (Vec<&'static str>, Vec<(String, Vec<String>)>) {
+    let all = || layers.iter().chain(static_);
+    let shown = if all().any(|m| m.senses.is_some()) { COLUMNS.len() } else { 5 };
+    let clusters = all().any(|m| m.clusters.is_some());
+    let ari = all().any(|m| m.clusters.as_ref().is_some_and(|c| c.ari.is_some()));
+    let mut titles = COLUMNS[..shown].to_vec();
+    if clusters {
+        titles.extend(["clusters k", "silhouette"]);
+        if ari {
+            titles.push("ARI");
+        }
+    }
+    let rows = layers
+        .iter()
+        .map(|m| (m.layer.to_string(), m))
+        .chain(static_.map(|m| ("static".to_owned(), m)))
+        .map(|(name, m)| {
+            let mut values: Vec<String> = cells(m)[..shown].iter().map(|&v| fmt(v)).collect();
+            if clusters {
+                let c = m.clusters.as_ref();
+                values.push(c.map_or_else(|| "–".to_owned(), |c| c.k.to_string()));
+                values.push(fmt(c.and_then(|c| c.silhouette)));
+                if ari {
+                    values.push(fmt(c.and_then(|c| c.ari)));
+                }
+            }
+            (name, values)
+        })
+        .collect();
+    (titles, rows)
+}
+
 fn markdown_table(out: &mut dyn Write, layers: &[LayerMetrics], static_: Option<&LayerMetrics>) -> io::Result<()> {
-    let has_senses = layers.iter().chain(static_).any(|m| m.senses.is_some());
-    let shown = if has_senses { COLUMNS.len() } else { 5 };
-    writeln!(out, "| layer | {} |", COLUMNS[..shown].join(" | "))?;
-    writeln!(out, "|---|{}", "---:|".repeat(shown))?;
-    let rows = layers.iter().map(|m| (m.layer.to_string(), m)).chain(static_.map(|m| ("static".to_owned(), m)));
-    for (name, m) in rows {
-        let values: Vec<String> = cells(m)[..shown].iter().map(|&v| fmt(v)).collect();
+    let (titles, rows) = table(layers, static_);
+    writeln!(out, "| layer | {} |", titles.join(" | "))?;
+    writeln!(out, "|---|{}", "---:|".repeat(titles.len()))?;
+    for (name, values) in rows {
         writeln!(out, "| {name} | {} |", values.join(" | "))?;
     }
     Ok(())
