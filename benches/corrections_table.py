@@ -17,6 +17,10 @@ def label(layers):
     return {"all": "mean of all"}.get(layers, f"mean {layers}" if ".." in layers else layers)
 
 
+def named(layers):
+    return f"layer {layers}" if layers.lstrip("-").isdigit() else label(layers)
+
+
 def short(method):
     return method.replace("all-but-the-top:", "abtt:")
 
@@ -34,7 +38,7 @@ def table(variants, score, fmt):
     lines.append("")
     if raw:
         lines.append(f"Best single layer on raw cosines: layer {raw['layers']}, {fmt(raw)}.")
-    lines.append(f"Best cell: {label(best['layers'])} with {best['postprocess']}, {fmt(best)}.")
+    lines.append(f"Best cell: {named(best['layers'])} with {best['postprocess']}, {fmt(best)}.")
     return "\n".join(lines)
 
 

@@ -8,7 +8,7 @@ use plotters::coord::ranged1d::{IntoSegmentedCoord, SegmentValue};
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
-use super::write::{example_text, table, word_heading};
+use super::write::{corrections_note, corrections_table, example_text, table, word_heading};
 use super::{HEATMAP_OCCURRENCES, Heatmap, LayerMetrics, Report, WordReport};
 
 /// Words drawn as separate curves or heatmaps; more would be unreadable (the tables have all).
@@ -210,6 +210,29 @@ fn words_chart(report: &Report) -> io::Result<String> {
     charts(report.models.bert.layers, &[("Self-similarity per word", curves)])
 }
 
+/// Self-similarity and adjusted self-similarity per layer after each correction.
+fn corrections_chart(report: &Report) -> io::Result<String> {
+    let panel = |value: fn(&super::CorrectedLayer) -> Option<f64>| -> Vec<Curve> {
+        report
+            .postprocess
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Curve {
+                name: c.method.clone(),
+                color: palette(i),
+                width: 2,
+                points: c.layers.iter().filter_map(|m| Some((m.layer, value(m)?))).collect(),
+                static_value: None,
+            })
+            .collect()
+    };
+    let panels = [
+        ("Self-similarity after each correction", panel(|m| m.self_similarity)),
+        ("Adjusted (minus the baseline)", panel(|m| m.adjusted_self_similarity)),
+    ];
+    charts(report.models.bert.layers, &panels)
+}
+
 fn sense_chart(report: &Report) -> io::Result<Option<String>> {
     let words = top_words(report, PLOTTED_WORDS, |w| !w.senses.is_empty());
     if words.is_empty() {
@@ -394,6 +417,20 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(out, "{}", overview_heatmap(report)?)?;
     writeln!(out, "{}", words_chart(report)?)?;
+    if !report.postprocess.is_empty() {
+        writeln!(out, "<h2>Anisotropy corrections</h2>\n<p class=\"note\">{}</p>", escape(&corrections_note(report)))?;
+        writeln!(out, "{}", corrections_chart(report)?)?;
+        let (titles, rows) = corrections_table(report);
+        write!(out, "<table><tr><th>layer</th>")?;
+        for title in titles {
+            write!(out, "<th>{}</th>", escape(&title))?;
+        }
+        writeln!(out, "</tr>")?;
+        for (layer, cells) in rows {
+            writeln!(out, "<tr><td>{layer}</td>{}</tr>", cells.iter().map(|c| format!("<td>{c}</td>")).collect::<String>())?;
+        }
+        writeln!(out, "</table>")?;
+    }
     if let Some(chart) = sense_chart(report)? {
         writeln!(out, "<h2>Sense separation</h2>\n{chart}")?;
     }

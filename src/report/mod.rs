@@ -34,6 +34,7 @@
 //! # Ok::<(), vecshift::Error>(())
 //! ```
 
+mod corrections;
 mod html;
 mod input;
 mod metrics;
@@ -46,6 +47,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use corrections::{CorrectedLayer, CorrectedWord, CorrectionReport, Corrections};
 pub use input::{BadRow, InputFormat, Record, RecordReader, Row};
 pub use metrics::{ClusterMetrics, LayerMetrics, SenseMetrics};
 pub use partial::{InputId, Partial, Shard, merge};
@@ -206,6 +208,10 @@ pub struct Report {
     pub summary: Summary,
     /// Input lines that were skipped, in line order.
     pub skipped: Vec<BadRow>,
+    /// What each anisotropy correction of [`Analyzer::corrections`] does to self-similarity
+    /// per layer (over the sampled occurrences); absent when none was asked for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub postprocess: Vec<CorrectionReport>,
 }
 
 /// Accumulates occurrences chunk by chunk, in bounded memory, and computes the [`Report`].
@@ -217,6 +223,7 @@ pub struct Analyzer<'a> {
     words: Vec<WordState>,
     index: HashMap<String, usize>,
     occurrences: usize,
+    corrections: Corrections,
 }
 
 /// What is kept of one word between chunks, and what a partial report holds per word: sums
@@ -301,7 +308,15 @@ impl<'a> Analyzer<'a> {
             words: Vec::new(),
             index: HashMap::new(),
             occurrences: 0,
+            corrections: Corrections::default(),
         }
+    }
+
+    /// Also measures what these anisotropy corrections do to self-similarity per layer (the
+    /// report's [`postprocess`](Report::postprocess)). A [`partial`] report does not carry them.
+    pub fn corrections(mut self, corrections: Corrections) -> Self {
+        self.corrections = corrections;
+        self
     }
 
     /// Occurrences added so far.
@@ -410,7 +425,7 @@ impl<'a> Analyzer<'a> {
     /// sorted into the report.
     pub fn finish(self, input: InputInfo, skipped: Vec<BadRow>) -> Report {
         let models = self.models();
-        build_report(input, models, self.options.max_per_word, self.occurrences, self.words, skipped)
+        build_report(input, models, self.options.max_per_word, self.occurrences, self.words, skipped, &self.corrections)
     }
 }
 
@@ -423,11 +438,13 @@ pub(crate) fn build_report(
     occurrences: usize,
     state: Vec<WordState>,
     mut skipped: Vec<BadRow>,
+    corrections: &Corrections,
 ) -> Report {
     let num_layers = models.bert.layers;
     let baselines: Vec<Option<f64>> =
         (0..num_layers).map(|l| metrics::anisotropy_baseline(state.iter().map(|w| &w.bert[l]))).collect();
     let static_baseline = metrics::anisotropy_baseline(state.iter().map(|w| &w.static_));
+    let postprocess = corrections::measure(corrections, &state, num_layers);
     let words: Vec<WordReport> = state.into_par_iter().map(|w| w.finish(&baselines, static_baseline)).collect();
     skipped.sort_by_key(|b| b.line);
     let summary = Summary {
@@ -438,7 +455,7 @@ pub(crate) fn build_report(
             .any(|w| w.static_.is_some())
             .then(|| summarize(0, static_baseline, words.iter().map(|w| w.static_.as_ref()))),
     };
-    Report { input, models, max_per_word, occurrences, words, summary, skipped }
+    Report { input, models, max_per_word, occurrences, words, summary, skipped, postprocess }
 }
 
 impl WordState {

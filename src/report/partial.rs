@@ -297,7 +297,7 @@ pub fn merge(mut parts: Vec<Partial>) -> Result<Report> {
         occurrences += part.occurrences;
     }
     let input = InputInfo { name: input_id.name, format: input_id.format, lines };
-    Ok(build_report(input, models, max_per_word, occurrences, words, skipped))
+    Ok(build_report(input, models, max_per_word, occurrences, words, skipped, &super::Corrections::default()))
 }
 
 /// Why `part` cannot be merged with `first`, in one line, if it cannot.

@@ -87,6 +87,8 @@ impl Report {
             occurrences: usize,
             summary: &'a super::Summary,
             skipped: &'a [super::BadRow],
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            postprocess: &'a [super::CorrectionReport],
         }
         let rest = Rest {
             input: &self.input,
@@ -95,6 +97,7 @@ impl Report {
             occurrences: self.occurrences,
             summary: &self.summary,
             skipped: &self.skipped,
+            postprocess: &self.postprocess,
         };
         serde_json::to_writer(&mut *out, &rest)?;
         writeln!(out)
@@ -169,6 +172,19 @@ impl Report {
         writeln!(out, "## Summary: mean over words")?;
         writeln!(out)?;
         markdown_table(out, &self.summary.layers, self.summary.static_.as_ref())?;
+        if !self.postprocess.is_empty() {
+            writeln!(out)?;
+            writeln!(out, "## Anisotropy corrections: self-similarity per layer, mean over words")?;
+            writeln!(out)?;
+            writeln!(out, "{}", corrections_note(self))?;
+            writeln!(out)?;
+            let (titles, rows) = corrections_table(self);
+            writeln!(out, "| layer | {} |", titles.join(" | "))?;
+            writeln!(out, "|---|{}", "---:|".repeat(titles.len()))?;
+            for (layer, values) in rows {
+                writeln!(out, "| {layer} | {} |", values.join(" | "))?;
+            }
+        }
         for word in &self.words {
             writeln!(out)?;
             writeln!(out, "## {}", word_heading(word))?;
@@ -216,6 +232,35 @@ impl Report {
             format!("first-PC variance and the sense measures use at most {} sampled occurrences per word; the other measures use all", self.max_per_word),
         ]
     }
+}
+
+/// What the corrections table shows and how it was made.
+pub(super) fn corrections_note(report: &Report) -> String {
+    let fits: Vec<String> = report.postprocess.iter().map(|c| format!("{}: {}", c.method, c.fit)).collect();
+    format!(
+        "Each correction is fitted per layer and applied before the cosines; self-similarity (adjusted: minus the anisotropy baseline, in parentheses) over each word's sampled occurrences (at most {}). Fitted on: {}. The static engine is not corrected (one vector per word stays one vector).",
+        report.max_per_word,
+        fits.join("; ")
+    )
+}
+
+/// The corrections table: a column per correction, a row per layer, cells `self-sim (adjusted)`.
+pub(super) fn corrections_table(report: &Report) -> (Vec<String>, Vec<(usize, Vec<String>)>) {
+    let titles = report.postprocess.iter().map(|c| c.method.clone()).collect();
+    let rows = (0..report.models.bert.layers)
+        .map(|layer| {
+            let cells = report
+                .postprocess
+                .iter()
+                .map(|c| {
+                    let m = c.layers.get(layer);
+                    format!("{} ({})", fmt(m.and_then(|m| m.self_similarity)), fmt(m.and_then(|m| m.adjusted_self_similarity)))
+                })
+                .collect();
+            (layer, cells)
+        })
+        .collect();
+    (titles, rows)
 }
 
 /// Where an example is and what it says: `bank.tsv line 4 [river]: We sat on the bank.`
