@@ -41,9 +41,18 @@ impl LayerVectors {
         self.layers.len()
     }
 
-    /// The vector of one layer, if it exists.
-    pub fn layer(&self, layer: usize) -> Option<&[f32]> {
-        self.layers.get(layer).map(Vec::as_slice)
+    /// The vector of one layer, if it exists. Like [`LayerSelection::Layer`], a negative index
+    /// counts from the last layer: `layer(-1)` is the last, `layer(0)` the first (for BERT the
+    /// embeddings output). Takes a `usize` or a signed integer.
+    ///
+    /// ```
+    /// let v = vecshift::LayerVectors::new(vec![vec![0.0], vec![1.0], vec![2.0]]);
+    /// assert_eq!(v.layer(2), v.layer(-1));
+    /// assert_eq!(v.layer(0usize), Some(&[0.0][..]));
+    /// assert_eq!(v.layer(-4), None);
+    /// ```
+    pub fn layer(&self, layer: impl LayerIndex) -> Option<&[f32]> {
+        self.layers.get(layer.resolve(self.layers.len())?).map(Vec::as_slice)
     }
 
     /// All layers, index 0 first.
@@ -71,10 +80,53 @@ impl LayerVectors {
     }
 }
 
+/// A layer index as [`LayerVectors::layer`] takes it: a `usize` from the first layer, or a
+/// signed integer (`isize`, `i32`, `i64`) where a negative value counts from the last layer, as
+/// [`LayerSelection::Layer`] does. Sealed: only these integer types implement it.
+pub trait LayerIndex: sealed::Sealed {
+    /// The index from the first layer in a model with `num_layers` layers; `None` when it is
+    /// outside the model.
+    fn resolve(self, num_layers: usize) -> Option<usize>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for usize {}
+    impl Sealed for isize {}
+    impl Sealed for i32 {}
+    impl Sealed for i64 {}
+}
+
+impl LayerIndex for usize {
+    fn resolve(self, num_layers: usize) -> Option<usize> {
+        (self < num_layers).then_some(self)
+    }
+}
+
+impl LayerIndex for isize {
+    fn resolve(self, num_layers: usize) -> Option<usize> {
+        let index = if self < 0 { num_layers.checked_sub(self.unsigned_abs())? } else { self as usize };
+        (index < num_layers).then_some(index)
+    }
+}
+
+impl LayerIndex for i32 {
+    fn resolve(self, num_layers: usize) -> Option<usize> {
+        (self as isize).resolve(num_layers)
+    }
+}
+
+impl LayerIndex for i64 {
+    fn resolve(self, num_layers: usize) -> Option<usize> {
+        isize::try_from(self).ok()?.resolve(num_layers)
+    }
+}
+
 /// Which layer(s) to reduce an occurrence's [`LayerVectors`] to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LayerSelection {
-    /// One layer; negative values count from the last layer (-1 = last).
+    /// One layer; negative values count from the last layer (-1 = last), as in
+    /// [`LayerVectors::layer`].
     Layer(isize),
     /// The mean of an inclusive range of layers.
     Mean {
@@ -97,14 +149,7 @@ impl LayerSelection {
             ))
         };
         match *self {
-            LayerSelection::Layer(layer) => {
-                let index = if layer < 0 { num_layers as isize + layer } else { layer };
-                if (0..num_layers as isize).contains(&index) {
-                    Ok(index as usize..index as usize + 1)
-                } else {
-                    Err(out_of_range())
-                }
-            }
+            LayerSelection::Layer(layer) => layer.resolve(num_layers).map(|i| i..i + 1).ok_or_else(out_of_range),
             LayerSelection::Mean { first, last } if first <= last && last < num_layers => Ok(first..last + 1),
             LayerSelection::Mean { .. } => Err(out_of_range()),
             LayerSelection::All => Ok(0..num_layers),
@@ -353,5 +398,20 @@ mod tests {
         assert!(v.select(&LayerSelection::Layer(-4)).is_err());
         assert!(v.select(&LayerSelection::Mean { first: 2, last: 1 }).is_err());
         assert!("x".parse::<LayerSelection>().is_err());
+    }
+
+    #[test]
+    fn layer_index_counts_from_the_end_as_layer_selection_does() {
+        let v = LayerVectors::new(vec![vec![0.0], vec![1.0], vec![2.0]]);
+        for signed in -4isize..4 {
+            let by_selection = LayerSelection::Layer(signed).range(3).ok().map(|r| r.start);
+            assert_eq!(v.layer(signed), by_selection.map(|i| v.layers()[i].as_slice()), "layer({signed})");
+            assert_eq!(v.layer(signed as i32), v.layer(signed));
+            assert_eq!(v.layer(signed as i64), v.layer(signed));
+        }
+        assert_eq!(v.layer(1usize), Some(&[1.0][..]));
+        assert_eq!(v.layer(3usize), None);
+        assert_eq!(v.layer(isize::MIN), None);
+        assert_eq!(v.layer(i64::MIN), None);
     }
 }

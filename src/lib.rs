@@ -50,7 +50,7 @@ pub mod bert {
 
 pub use analysis::{Pca, cosine, cosine_matrix, mean_off_diagonal, pca};
 pub use contextual::{BertConfig, BertEncoder, ContextualEncoder, LoadOptions};
-pub use engine::{Embedder, Embedding, EngineKind, LayerSelection, LayerVectors, Pooling, SentenceEmbedder, SentenceVectors, Vocabulary};
+pub use engine::{Embedder, Embedding, EngineKind, LayerIndex, LayerSelection, LayerVectors, Pooling, SentenceEmbedder, SentenceVectors, Vocabulary};
 pub use error::{Error, Result};
 pub use occurrence::{Locator, Occurrence};
 pub use report::{Analyzer, Report, ReportOptions};

@@ -547,6 +547,32 @@ fn report_inputs_that_are_empty_broken_or_odd() {
 // Paths
 
 #[test]
+fn anisotropy_corrections_without_what_they_need() {
+    let dir = temp();
+    let d = dir.path();
+    let bank = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sentences/bank.tsv");
+    let missing = d.join("missing.txt");
+    let missing = missing.to_str().unwrap();
+    let one_line = write(d, "one.txt", "Just one sentence here\n\n");
+    fails_with(&["compare", "--sentences", bank, "--fit", one_line.as_str()], &["--fit", "add --postprocess"]);
+    fails_with(&["report", bank, "--fit", one_line.as_str(), "--postprocess", "none"], &["--fit", "add --postprocess"]);
+    fails_with(&["compare", "--sentences", bank, "--postprocess", "center", "--fit", missing], &["missing.txt", "--fit corpus"]);
+    fails_with(&["compare", "--sentences", bank, "--postprocess", "center", "--fit", one_line.as_str()], &["one.txt", "fewer than two sentences"]);
+    let out_file = d.join("out.md");
+    fails_with(&["report", bank, "--postprocess", "whiten", "--fit", one_line.as_str(), "-o", out_file.to_str().unwrap()], &["one.txt", "fewer than two sentences"]);
+    for args in [&["compare", "--sentences", bank, "--postprocess", "pca"][..], &["report", bank, "--postprocess", "center,pca"]] {
+        let out = vecshift(args);
+        assert!(!out.status.success() && out.stdout.is_empty());
+        assert!(text(&out.stderr).contains("all-but-the-top:D"), "{}", text(&out.stderr));
+    }
+    // The corrections need the sampled vectors, which a partial report of one shard lacks.
+    let part = d.join("p.vspart");
+    let out = vecshift(&["report", bank, "--postprocess", "center", "--partial", part.to_str().unwrap()]);
+    assert!(!out.status.success() && text(&out.stderr).contains("--partial"), "{}", text(&out.stderr));
+    assert_eq!(files_in(d), [PathBuf::from(&one_line)], "nothing written");
+}
+
+#[test]
 fn missing_files_and_folders_where_files_belong() {
     let dir = temp();
     let d = dir.path();

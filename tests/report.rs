@@ -229,6 +229,69 @@ fn every_output_format() {
     assert!(html.contains("Sense separation"));
 }
 
+#[test]
+fn clusters_and_sentences_in_markdown_csv_and_html() {
+    let report = report_json(&["report", FIXTURE, "-q", "--json"], None);
+    let words = report["words"].as_array().unwrap();
+    let word = |name: &str| words.iter().find(|w| w["word"] == name).unwrap();
+
+    // CSV: k, silhouette and ARI of every word, engine and layer, as in the JSON.
+    let csv_out = vecshift(&["report", FIXTURE, "-q", "--format", "csv"], None);
+    let mut reader = csv::Reader::from_reader(csv_out.stdout.as_slice());
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap_or_else(|| panic!("{name} in {headers:?}"));
+    let (k, silhouette, ari) = (column("clusters_k"), column("clusters_silhouette"), column("clusters_ari"));
+    let mut checked = 0;
+    for row in reader.records().map(Result::unwrap) {
+        if row[0].is_empty() {
+            assert!(row[k].is_empty() && row[silhouette].is_empty(), "the summary has no clusters: {row:?}");
+            continue;
+        }
+        let w = word(&row[0]);
+        let m = if &row[1] == "static" { &w["static"] } else { &w["layers"][row[2].parse::<usize>().unwrap()] };
+        let c = &m["clusters"];
+        assert_eq!(row[k].parse::<u64>().unwrap(), c["k"].as_u64().unwrap(), "{row:?}");
+        for (cell, value) in [(&row[silhouette], &c["silhouette"]), (&row[ari], &c["ari"])] {
+            match value.as_f64() {
+                Some(v) => assert!((cell.parse::<f64>().unwrap() - v).abs() < 1e-12, "{row:?}"),
+                None => assert!(cell.is_empty(), "{row:?}"),
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 4 * 7 + 3, "every word's layers and static rows (GloVe lacks one word)");
+
+    // Markdown: the columns, each layer's values, and the sentences numbered as the heatmap rows.
+    let md = String::from_utf8(vecshift(&["report", FIXTURE, "-q", "--format", "md"], None).stdout).unwrap();
+    let section = |heading: &str| md.split("\n## ").find(|s| s.starts_with(heading)).unwrap_or_else(|| panic!("{heading} in {md}")).to_owned();
+    let bank = section("bank:");
+    assert!(bank.contains("| clusters k | silhouette | ARI |"), "{bank}");
+    for layer in 0..7 {
+        let c = &word("bank")["layers"][layer]["clusters"];
+        let cells = format!("| {} | {:.3} | {:.3} |", c["k"], c["silhouette"].as_f64().unwrap(), c["ari"].as_f64().unwrap());
+        assert!(bank.lines().any(|l| l.starts_with(&format!("| {layer} |")) && l.ends_with(&cells)), "{cells} in {bank}");
+    }
+    // Grouped by sense (finance before river), each in input order.
+    assert!(bank.contains(&format!("- S1: {FIXTURE} line 2 [finance]: I need to stop at the bank before it closes to deposit this check.")), "{bank}");
+    assert!(bank.contains(&format!("- S5: {FIXTURE} line 6 [river]: We spread a blanket on the grassy bank and watched the ducks drift by.")));
+    let unlabelled = section("flimbertok:");
+    assert!(unlabelled.contains("| clusters k | silhouette |") && !unlabelled.contains("ARI"), "no labels, no ARI: {unlabelled}");
+    assert!(unlabelled.contains(&format!("- S2: {FIXTURE} line 22: Nobody knew where the flimbertok came from, not even the zorbliquat.")));
+
+    // HTML: the same columns; each heatmap row label carries its sentence as a tooltip, and the
+    // sentences are listed.
+    let html = String::from_utf8(vecshift(&["report", FIXTURE, "-q", "--format", "html"], None).stdout).unwrap();
+    assert!(html.contains("<th>clusters k</th><th>silhouette</th><th>ARI</th>"));
+    let s1 = format!("{FIXTURE} line 2 [finance]: I need to stop at the bank before it closes to deposit this check.");
+    assert_eq!(html.matches(&format!("<title>{s1}</title>S1 finance\n</text>")).count(), 2, "layer 0 and the last layer");
+    // bank 8, bat 4 (one row lacks the whole word), plant 4, flimbertok 3 occurrences.
+    assert_eq!(html.matches("</title>S").count(), 2 * (8 + 4 + 4 + 3), "every row of every drawn heatmap");
+    assert!(html.contains(&format!("<li value=\"1\">S1: {s1}</li>")));
+    // The mean over words is drawn (and shown in the legend) thicker than a word's curve and in
+    // its own solid style, not dashed like a static line.
+    assert!(html.contains("stroke=\"#000000\" stroke-width=\"4\""));
+}
+
 fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }

@@ -13,8 +13,10 @@
 //!   with an eigenvalue below 1e-9 of the largest are dropped: with fewer vectors than dimensions
 //!   the covariance is singular and those directions carry only rounding noise;
 //! - `standardize`: subtract the mean and divide each dimension by its standard deviation
-//!   (Timkey & van Schijndel 2021, against "rogue dimensions").
+//!   (Timkey & van Schijndel 2021, against "rogue dimensions"); a dimension whose variance is
+//!   below 1e-9 of the largest (constant up to rounding) is left unscaled.
 
+use crate::engine::LayerVectors;
 use crate::error::{Error, Result};
 
 /// Which correction to apply.
@@ -115,7 +117,12 @@ impl Postprocess {
                 for row in centred() {
                     var.iter_mut().zip(&row).for_each(|(v, x)| *v += x * x / n as f64);
                 }
-                Op::Scale(var.into_iter().map(|v| if v > 0.0 { v.sqrt() } else { 1.0 }).collect())
+                // A dimension that is constant up to rounding (a LayerNorm weight of 0 makes one;
+                // the mean over a word's pieces then varies in its last bit) would be blown up
+                // to unit variance from pure rounding noise: it is left unscaled, as an exactly
+                // constant one is, with the same relative cut as whitening's.
+                let largest = var.iter().copied().fold(0.0, f64::max);
+                Op::Scale(var.into_iter().map(|v| if v > largest * 1e-9 && v > 0.0 { v.sqrt() } else { 1.0 }).collect())
             }
             Postprocess::AllButTheTop(_) | Postprocess::Whiten => {
                 let mut cov = vec![vec![0.0; d]; d];
@@ -180,6 +187,26 @@ impl Fitted {
     /// [`apply`](Fitted::apply) to each vector.
     pub fn apply_all<V: AsRef<[f32]>>(&self, vectors: &[V]) -> Vec<Vec<f32>> {
         vectors.iter().map(|v| self.apply(v.as_ref())).collect()
+    }
+}
+
+impl Postprocess {
+    /// Fits the correction per layer on the vectors of `fit_on` at that layer and applies it to
+    /// each of `vectors` there (`fit_on` may be `vectors` themselves). Every [`LayerVectors`]
+    /// needs the same layers.
+    pub fn correct_layers(&self, vectors: &[LayerVectors], fit_on: &[LayerVectors]) -> Result<Vec<LayerVectors>> {
+        if *self == Postprocess::None {
+            return Ok(vectors.to_vec());
+        }
+        let layers = vectors.first().map_or(0, LayerVectors::num_layers);
+        let mut out: Vec<Vec<Vec<f32>>> = vec![Vec::with_capacity(layers); vectors.len()];
+        for layer in 0..layers {
+            let fitted = self.fit(&fit_on.iter().filter_map(|v| v.layer(layer)).collect::<Vec<_>>())?;
+            for (corrected, v) in out.iter_mut().zip(vectors) {
+                corrected.push(fitted.apply(&v.layers()[layer]));
+            }
+        }
+        Ok(out.into_iter().map(LayerVectors::new).collect())
     }
 }
 

@@ -3,6 +3,7 @@
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
+use vecshift::analysis::postprocess::Postprocess;
 use vecshift::{Embedder, Occurrence, cosine_matrix, mean_off_diagonal};
 
 use super::GlobalArgs;
@@ -19,6 +20,15 @@ pub struct CompareArgs {
     layer: isize,
     #[command(flatten)]
     locate: LocateArgs,
+    /// Anisotropy correction of the contextual vectors before the cosines: none, center,
+    /// all-but-the-top:D, whiten or standardize, fitted per layer on the sentences' own
+    /// occurrences, or on --fit (better: with a few sentences, centring alone pulls their mean
+    /// cosine towards -1/(n-1)). The static vectors are left as they are: a correction maps one
+    /// vector to one vector, so their cosines would stay 1.000.
+    #[arg(long, value_name = "METHOD", default_value = "none")]
+    postprocess: Postprocess,
+    #[command(flatten)]
+    fit: super::postprocess::FitArgs,
     #[command(flatten)]
     pub bert: super::BertArgs,
     #[command(flatten)]
@@ -59,6 +69,11 @@ struct CompareJson {
     contextual: ContextualJson,
     /// Every engine, static ones first, each in the order given.
     engines: Vec<EngineJson>,
+    /// The correction applied to the contextual vectors (`none`: raw).
+    postprocess: String,
+    /// What it was fitted on: `null` for the occurrences themselves (or no correction), else the
+    /// --fit corpus with its size.
+    fit: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -95,6 +110,9 @@ fn engine_json(engine: &dyn Embedder, vectors: &[vecshift::LayerVectors]) -> Eng
 }
 
 pub fn run(global: &GlobalArgs, args: CompareArgs) -> Result<()> {
+    if args.fit.fit.is_some() && args.postprocess == Postprocess::None {
+        bail!("--fit is the corpus that the --postprocess correction is fitted on; add --postprocess (e.g. --postprocess whiten)");
+    }
     let (word, rows, _) = args.input.word_and_rows(None)?;
     let found = locate_rows(rows, |sentence| args.locate.occurrence(sentence, &word), args.input.strict)?;
     if found.len() < 2 {
@@ -137,9 +155,24 @@ pub fn run(global: &GlobalArgs, args: CompareArgs) -> Result<()> {
         }
     }
     let mut contextual = None;
+    let mut fit_name = None;
+    if args.postprocess != Postprocess::None && args.fit.fit.is_none() {
+        log::warn!(
+            "--postprocess {} is fitted per layer on the {} occurrences compared; with few of them it mostly measures them (centring alone pulls their mean cosine towards {:.2}): --fit CORPUS fits it on other text",
+            args.postprocess,
+            occurrences.len(),
+            -1.0 / (occurrences.len() as f64 - 1.0)
+        );
+    }
     for bert in &contextuals {
         let pooling = global.pooling_for(bert);
-        let vectors = embed_all(bert, &occurrences, pooling)?;
+        let mut vectors = embed_all(bert, &occurrences, pooling)?;
+        if args.postprocess != Postprocess::None {
+            let corpus = args.fit.vectors(bert)?;
+            let fit_on = corpus.as_ref().map_or(vectors.as_slice(), |(_, v)| v.as_slice());
+            vectors = args.postprocess.correct_layers(&vectors, fit_on).with_context(|| format!("--postprocess {}", args.postprocess))?;
+            fit_name = corpus.map(|(name, v)| format!("{name} ({} occurrences)", v.len()));
+        }
         let engine = engine_json(bert, &vectors);
         contextual.get_or_insert_with(|| ContextualJson { model: bert.name().into(), pooling, layers: engine.layers.clone() });
         engines.push(engine);
@@ -153,6 +186,8 @@ pub fn run(global: &GlobalArgs, args: CompareArgs) -> Result<()> {
         static_,
         contextual,
         engines,
+        postprocess: args.postprocess.to_string(),
+        fit: fit_name,
     };
     let bert = &contextuals[0];
     if global.json {
@@ -176,6 +211,10 @@ const MAX_MATRIX_COLUMNS: usize = 12;
 fn print_table(out: &CompareJson, shown: usize) {
     let n = out.sentences.len();
     println!("{:?} in {n} sentences; BERT {} ({} pooling)", out.word, out.contextual.model, out.contextual.pooling);
+    if out.postprocess != "none" {
+        let on = out.fit.clone().unwrap_or_else(|| format!("the {n} occurrences compared"));
+        println!("contextual vectors corrected: {}, fitted per layer on {on} (static vectors as they are)", out.postprocess);
+    }
     let static_mean = out.static_.as_ref().map(|s| s.mean_similarity);
     match (&out.static_, static_mean) {
         (Some(s), Some(mean)) => println!("static {}: one vector for every sentence, mean cosine {}", s.model, fmt_cos(mean)),

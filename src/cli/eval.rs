@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::builder::RangedU64ValueParser;
 use clap::{Args, Subcommand};
-use vecshift::analysis::postprocess::{self, Postprocess};
+use vecshift::analysis::postprocess::Postprocess;
 use vecshift::eval::{analogy, wic, wordsim, wsd};
 use vecshift::{Embedder, LayerSelection, LayerVectors};
 
@@ -42,26 +42,14 @@ struct CorrectionArgs {
     /// layers), or all.
     #[arg(long = "layers", value_name = "SEL", allow_hyphen_values = true)]
     selections: Vec<LayerSelection>,
-    /// Fit the corrections on this corpus (one sentence per line; one word of each sentence, at
-    /// most --fit-max) instead of the occurrences at hand.
-    #[arg(long, value_name = "FILE")]
-    fit: Option<PathBuf>,
-    /// Sentences of --fit used at most.
-    #[arg(long, default_value_t = 5000, value_parser = RangedU64ValueParser::<usize>::new().range(2..))]
-    fit_max: usize,
+    #[command(flatten)]
+    fit: super::postprocess::FitArgs,
 }
 
 impl CorrectionArgs {
-    /// The --fit corpus embedded by `engine`, when given.
+    /// The --fit corpus embedded by `engine`, named with its size, when given.
     fn fit_vectors(&self, engine: &dyn Embedder) -> Result<Option<(String, Vec<LayerVectors>)>> {
-        let Some(path) = &self.fit else { return Ok(None) };
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the --fit corpus {}", path.display()))?;
-        let occurrences = postprocess::corpus_occurrences(&text, self.fit_max);
-        if occurrences.len() < 2 {
-            anyhow::bail!("the --fit corpus {} has fewer than two sentences with words; give one sentence per line", path.display());
-        }
-        let vectors = engine.embed_vectors(&occurrences, engine.default_pooling()).context("embedding the --fit corpus")?;
-        Ok(Some((format!("{} ({} occurrences)", path.display(), occurrences.len()), vectors)))
+        Ok(self.fit.vectors(engine)?.map(|(name, vectors)| (format!("{name} ({} occurrences)", vectors.len()), vectors)))
     }
 }
 

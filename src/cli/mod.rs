@@ -10,6 +10,7 @@ mod eval;
 pub mod logger;
 mod neighbors;
 pub mod output;
+mod postprocess;
 mod report;
 mod senses;
 pub mod sentences;

@@ -14,8 +14,10 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use vecshift::report::partial::open_shard;
 use vecshift::report::{
-    Analyzer, BadRow, DEFAULT_MAX_PER_WORD, InputFormat, InputId, InputInfo, OutputFormat, Partial, RecordReader, Report, ReportOptions, Shard,
+    Analyzer, BadRow, Corrections, DEFAULT_MAX_PER_WORD, InputFormat, InputId, InputInfo, OutputFormat, Partial, RecordReader, Report, ReportOptions, Shard,
 };
+
+use vecshift::analysis::postprocess::Postprocess;
 
 use super::GlobalArgs;
 use super::output::{check_writable, write_atomically};
@@ -65,6 +67,15 @@ pub struct ReportArgs {
     /// instead of a report (by convention NAME.vspart).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["output", "format"])]
     partial: Option<PathBuf>,
+    /// Also measure what anisotropy corrections do to self-similarity per layer (comma-separated:
+    /// none, center, all-but-the-top:D, whiten, standardize): each is fitted per layer on the
+    /// sampled occurrences of all words (or on --fit) and applied before the cosines, over the
+    /// sample. A "postprocess" section in JSON, a table in Markdown and HTML (not in CSV); the
+    /// other measures stay raw, and the static vectors are not corrected. Not with --partial.
+    #[arg(long, value_delimiter = ',', value_name = "LIST", conflicts_with = "partial")]
+    postprocess: Vec<Postprocess>,
+    #[command(flatten)]
+    fit: super::postprocess::FitArgs,
     #[command(flatten)]
     pub bert: super::BertArgs,
     #[command(flatten)]
@@ -307,6 +318,9 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
     if args.chunk == 0 {
         bail!("--chunk must be at least 1");
     }
+    if args.fit.fit.is_some() && args.postprocess.iter().all(|&p| p == Postprocess::None) {
+        bail!("--fit is the corpus that --postprocess corrections are fitted on; add --postprocess (e.g. --postprocess none,center,whiten)");
+    }
     let path = input_path(&args);
     if let Some(path) = path.filter(|p| p.is_dir()) {
         bail!("the input {} is a folder; name a text, TSV, JSONL or WiC file", path.display());
@@ -360,7 +374,8 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
     let glove = global.load_static()?;
     let bert = global.load_bert()?;
     let options = ReportOptions { max_per_word: args.max_per_word, pooling: global.pooling };
-    let mut analyzer = Analyzer::new(&bert, Some(&glove), options);
+    let corrections = Corrections { methods: args.postprocess.clone(), fit: args.fit.vectors(&bert)? };
+    let mut analyzer = Analyzer::new(&bert, Some(&glove), options).corrections(corrections);
     let mut skipped = Vec::new();
     let mut chunk = Vec::with_capacity(args.chunk);
     let mut flush = |chunk: &mut Vec<_>, skipped: &mut Vec<BadRow>| -> Result<()> {

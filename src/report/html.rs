@@ -8,7 +8,7 @@ use plotters::coord::ranged1d::{IntoSegmentedCoord, SegmentValue};
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
-use super::write::{COLUMNS, cells, fmt, word_heading};
+use super::write::{corrections_note, corrections_table, example_text, table, word_heading};
 use super::{HEATMAP_OCCURRENCES, Heatmap, LayerMetrics, Report, WordReport};
 
 /// Words drawn as separate curves or heatmaps; more would be unreadable (the tables have all).
@@ -42,6 +42,27 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// Characters of a heatmap's row label; a longer one ends in `…` (its tooltip has the whole).
+const LABEL_CHARS: usize = 18;
+
+/// `text` cut to `max` characters, the last one `…` when cut.
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max { text.to_owned() } else { text.chars().take(max - 1).chain(['…']).collect() }
+}
+
+/// Gives each row label of a heatmap drawn by plotters a `<title>` (the browser's tooltip):
+/// plotters writes a label as `<text ...>\nLABEL\n</text>`, escaped as below, and the labels
+/// (`S1 ...`, `S2 ...`) are unique, so each is found once.
+fn with_tooltips(svg: String, labels: &[String], titles: &[String]) -> String {
+    fn svg_escape(text: &str) -> String {
+        escape(text).replace('\'', "&apos;")
+    }
+    labels.iter().zip(titles).fold(svg, |svg, (label, title)| {
+        let drawn = format!(">\n{}\n</text>", svg_escape(&clip(label, LABEL_CHARS)));
+        svg.replacen(&drawn, &format!(">\n<title>{}</title>{}\n</text>", svg_escape(title), svg_escape(&clip(label, LABEL_CHARS))), 1)
+    })
+}
+
 /// One measure of a layer.
 type Measure = fn(&LayerMetrics) -> Option<f64>;
 
@@ -61,6 +82,9 @@ fn curves() -> [(&'static str, RGBColor, Measure); 5] {
 struct Curve {
     name: String,
     color: RGBColor,
+    /// Stroke width: 2, or 4 for a mean over words, which the legend draws the same way so it
+    /// is told apart from the words' curves and from the dashed static lines.
+    width: u32,
     points: Vec<(usize, f64)>,
     static_value: Option<f64>,
 }
@@ -74,7 +98,12 @@ impl Curve {
         value: impl Fn(&LayerMetrics) -> Option<f64>,
     ) -> Self {
         let points = layers.iter().filter_map(|m| Some((m.layer, value(m)?))).collect();
-        Curve { name: name.into(), color, points, static_value: static_.and_then(value) }
+        Curve { name: name.into(), color, width: 2, points, static_value: static_.and_then(value) }
+    }
+
+    /// Drawn thicker: a mean over the other curves.
+    fn bold(self) -> Self {
+        Curve { width: 4, ..self }
     }
 }
 
@@ -102,10 +131,10 @@ fn plot_layers(area: &Area, caption: &str, layers: usize, curves: &[Curve]) -> D
         .draw()?;
     for curve in curves {
         let points: Vec<(f64, f64)> = curve.points.iter().map(|&(l, v)| (l as f64, v)).collect();
-        chart.draw_series(LineSeries::new(points.iter().copied(), curve.color.stroke_width(2)))?;
-        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, curve.color.filled())))?;
+        chart.draw_series(LineSeries::new(points.iter().copied(), curve.color.stroke_width(curve.width)))?;
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, curve.width + 1, curve.color.filled())))?;
         if let Some(v) = curve.static_value {
-            chart.draw_series(DashedLineSeries::new([(-0.2, v), (last + 0.2, v)], 6, 4, curve.color.stroke_width(2)))?;
+            chart.draw_series(DashedLineSeries::new([(-0.2, v), (last + 0.2, v)], 6, 4, curve.color.stroke_width(curve.width)))?;
         }
     }
     Ok(())
@@ -117,9 +146,10 @@ fn legend(area: &Area, curves: &[Curve]) -> DrawResult {
     let font = ("sans-serif", 13).into_font();
     let mut y = 50;
     for curve in curves {
-        let style = curve.color.stroke_width(2);
+        let style = curve.color.stroke_width(curve.width);
         if !curve.points.is_empty() {
             area.draw(&PathElement::new(vec![(4, y), (40, y)], style))?;
+            area.draw(&Circle::new((22, y), curve.width + 1, curve.color.filled()))?;
             area.draw(&Text::new(curve.name.clone(), (52, y - 7), font.clone()))?;
             y += 19;
         }
@@ -180,6 +210,29 @@ fn words_chart(report: &Report) -> io::Result<String> {
     charts(report.models.bert.layers, &[("Self-similarity per word", curves)])
 }
 
+/// Self-similarity and adjusted self-similarity per layer after each correction.
+fn corrections_chart(report: &Report) -> io::Result<String> {
+    let panel = |value: fn(&super::CorrectedLayer) -> Option<f64>| -> Vec<Curve> {
+        report
+            .postprocess
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Curve {
+                name: c.method.clone(),
+                color: palette(i),
+                width: 2,
+                points: c.layers.iter().filter_map(|m| Some((m.layer, value(m)?))).collect(),
+                static_value: None,
+            })
+            .collect()
+    };
+    let panels = [
+        ("Self-similarity after each correction", panel(|m| m.self_similarity)),
+        ("Adjusted (minus the baseline)", panel(|m| m.adjusted_self_similarity)),
+    ];
+    charts(report.models.bert.layers, &panels)
+}
+
 fn sense_chart(report: &Report) -> io::Result<Option<String>> {
     let words = top_words(report, PLOTTED_WORDS, |w| !w.senses.is_empty());
     if words.is_empty() {
@@ -194,7 +247,7 @@ fn sense_chart(report: &Report) -> io::Result<Option<String>> {
         let summary = &report.summary;
         let mut curves: Vec<Curve> =
             words.iter().enumerate().map(|(i, w)| Curve::new(w.word.clone(), palette(i), &w.layers, None, value)).collect();
-        curves.push(Curve::new("mean over words", BLACK, &summary.layers, summary.static_.as_ref(), value));
+        curves.push(Curve::new("mean over words", BLACK, &summary.layers, summary.static_.as_ref(), value).bold());
         curves
     };
     let panels = [
@@ -224,7 +277,7 @@ fn heatmap(
     let label = |names: &[String], reverse: bool, v: &SegmentValue<i32>| match v {
         SegmentValue::CenterOf(i) if (0..names.len() as i32).contains(i) => {
             let i = if reverse { names.len() as i32 - 1 - i } else { *i };
-            names[i as usize].chars().take(18).collect()
+            clip(&names[i as usize], LABEL_CHARS)
         }
         _ => String::new(),
     };
@@ -294,7 +347,7 @@ fn all_ones(heatmap: &Heatmap) -> bool {
 
 /// The word's occurrence heatmaps, on one colour scale from the lowest cosine (returned) to 1;
 /// those whose cosines are all 1 are left out (the caller notes them).
-fn occurrence_heatmaps(word: &WordReport) -> io::Result<(f32, Vec<String>)> {
+fn occurrence_heatmaps(report: &Report, word: &WordReport) -> io::Result<(f32, Vec<String>)> {
     let lo = word.heatmaps.iter().flat_map(|h| h.matrix.iter().flatten()).filter(|v| !v.is_nan()).fold(1f32, |a, &b| a.min(b));
     let maps = word
         .heatmaps
@@ -312,26 +365,26 @@ fn occurrence_heatmaps(word: &WordReport) -> io::Result<(f32, Vec<String>)> {
                 _ => 10,
             };
             let size = 60 + cell * n;
-            let label_area = 20 + 6 * h.labels.iter().map(|l| l.chars().count().min(18)).max().unwrap_or(0) as u32;
-            svg((size + label_area, size), |area| heatmap(area, &h.title, &h.labels, &columns, &values, (f64::from(lo), 1.0), label_area))
+            let label_area = 20 + 6 * h.labels.iter().map(|l| l.chars().count().min(LABEL_CHARS)).max().unwrap_or(0) as u32;
+            let drawn = svg((size + label_area, size), |area| heatmap(area, &h.title, &h.labels, &columns, &values, (f64::from(lo), 1.0), label_area))?;
+            let titles: Vec<String> = word.examples.iter().map(|e| example_text(report, e)).collect();
+            Ok(with_tooltips(drawn, &h.labels, &titles))
         })
         .collect::<io::Result<_>>()?;
     Ok((lo, maps))
 }
 
 fn html_table(out: &mut dyn Write, layers: &[LayerMetrics], static_: Option<&LayerMetrics>) -> io::Result<()> {
-    let has_senses = layers.iter().chain(static_).any(|m| m.senses.is_some());
-    let shown = if has_senses { COLUMNS.len() } else { 5 };
+    let (titles, rows) = table(layers, static_);
     write!(out, "<table><tr><th>layer</th>")?;
-    for c in &COLUMNS[..shown] {
+    for c in &titles {
         write!(out, "<th>{c}</th>")?;
     }
     writeln!(out, "</tr>")?;
-    let rows = layers.iter().map(|m| (m.layer.to_string(), m)).chain(static_.map(|m| ("static".to_owned(), m)));
-    for (name, m) in rows {
+    for (name, values) in rows {
         write!(out, "<tr><td>{name}</td>")?;
-        for v in &cells(m)[..shown] {
-            write!(out, "<td>{}</td>", fmt(*v))?;
+        for v in values {
+            write!(out, "<td>{v}</td>")?;
         }
         writeln!(out, "</tr>")?;
     }
@@ -342,7 +395,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1150px;marg
 table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}\
 th{background:#f3f3f3}td:first-child{text-align:left}svg{max-width:100%;height:auto}\
 .maps{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}details{margin:.4em 0}summary{cursor:pointer;font-weight:600}\
-.note{color:#555;font-size:.92em}";
+.note{color:#555;font-size:.92em}ol.sentences{list-style:none;padding-left:1em;font-size:.92em}";
 
 /// Writes the whole page.
 pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -364,6 +417,20 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(out, "{}", overview_heatmap(report)?)?;
     writeln!(out, "{}", words_chart(report)?)?;
+    if !report.postprocess.is_empty() {
+        writeln!(out, "<h2>Anisotropy corrections</h2>\n<p class=\"note\">{}</p>", escape(&corrections_note(report)))?;
+        writeln!(out, "{}", corrections_chart(report)?)?;
+        let (titles, rows) = corrections_table(report);
+        write!(out, "<table><tr><th>layer</th>")?;
+        for title in titles {
+            write!(out, "<th>{}</th>", escape(&title))?;
+        }
+        writeln!(out, "</tr>")?;
+        for (layer, cells) in rows {
+            writeln!(out, "<tr><td>{layer}</td>{}</tr>", cells.iter().map(|c| format!("<td>{c}</td>")).collect::<String>())?;
+        }
+        writeln!(out, "</table>")?;
+    }
     if let Some(chart) = sense_chart(report)? {
         writeln!(out, "<h2>Sense separation</h2>\n{chart}")?;
     }
@@ -375,7 +442,7 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "<details{open}><summary>{}</summary>", escape(&word_heading(word)))?;
         html_table(out, &word.layers, word.static_.as_ref())?;
         if with_maps.contains(&word.word.as_str()) {
-            let (lo, maps) = occurrence_heatmaps(word)?;
+            let (lo, maps) = occurrence_heatmaps(report, word)?;
             let flat: Vec<&str> = word.heatmaps.iter().filter(|h| h.labels.len() >= 2 && all_ones(h)).map(|h| h.title.as_str()).collect();
             if !flat.is_empty() {
                 writeln!(out, "<p class=\"note\">{}: every pairwise cosine is 1.00 (one vector for every sentence), so no heatmap is drawn.</p>", escape(&flat.join(", ")))?;
@@ -386,6 +453,13 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     writeln!(out, "{map}")?;
                 }
                 writeln!(out, "</div>")?;
+            }
+            if !word.examples.is_empty() {
+                writeln!(out, "<p class=\"note\">The heatmaps' rows (hover a label for its sentence):</p><ol class=\"sentences\">")?;
+                for (i, example) in word.examples.iter().enumerate() {
+                    writeln!(out, "<li value=\"{}\">S{}: {}</li>", i + 1, i + 1, escape(&example_text(report, example)))?;
+                }
+                writeln!(out, "</ol>")?;
             }
         }
         writeln!(out, "</details>")?;

@@ -34,6 +34,7 @@
 //! # Ok::<(), vecshift::Error>(())
 //! ```
 
+mod corrections;
 mod html;
 mod input;
 mod metrics;
@@ -46,6 +47,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use corrections::{CorrectedLayer, CorrectedWord, CorrectionReport, Corrections};
 pub use input::{BadRow, InputFormat, Record, RecordReader, Row};
 pub use metrics::{ClusterMetrics, LayerMetrics, SenseMetrics};
 pub use partial::{InputId, Partial, Shard, merge};
@@ -148,6 +150,21 @@ pub struct WordReport {
     /// Pairwise cosines of (up to 40) sampled occurrences, for the HTML report; not serialized.
     #[serde(skip)]
     pub heatmaps: Vec<Heatmap>,
+    /// The occurrences of the heatmaps, in their row order (row `i` is `S{i+1}`), which the
+    /// HTML and Markdown reports list; not serialized.
+    #[serde(skip)]
+    pub examples: Vec<Example>,
+}
+
+/// One occurrence shown in a word's heatmaps and listed under the word.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Example {
+    /// 1-based line number in the input.
+    pub line: usize,
+    /// The sense label, when the input gives one.
+    pub sense: Option<String>,
+    /// The sentence.
+    pub sentence: String,
 }
 
 /// A word's occurrence-by-occurrence cosine matrix at one layer.
@@ -155,7 +172,7 @@ pub struct WordReport {
 pub struct Heatmap {
     /// What the matrix is of, e.g. "BERT layer 6" or "static".
     pub title: String,
-    /// One label per row and column: the sense, or the input line.
+    /// One label per row and column: `S1`, `S2`... (the word's [`Example`]s) and the sense.
     pub labels: Vec<String>,
     /// Pairwise cosines.
     pub matrix: Vec<Vec<f32>>,
@@ -191,6 +208,10 @@ pub struct Report {
     pub summary: Summary,
     /// Input lines that were skipped, in line order.
     pub skipped: Vec<BadRow>,
+    /// What each anisotropy correction of [`Analyzer::corrections`] does to self-similarity
+    /// per layer (over the sampled occurrences); absent when none was asked for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub postprocess: Vec<CorrectionReport>,
 }
 
 /// Accumulates occurrences chunk by chunk, in bounded memory, and computes the [`Report`].
@@ -202,6 +223,7 @@ pub struct Analyzer<'a> {
     words: Vec<WordState>,
     index: HashMap<String, usize>,
     occurrences: usize,
+    corrections: Corrections,
 }
 
 /// What is kept of one word between chunks, and what a partial report holds per word: sums
@@ -229,6 +251,8 @@ pub(crate) struct Sample {
     key: u64,
     line: usize,
     sense: Option<u32>,
+    /// The sentence, for the reports' lists and heatmap labels.
+    sentence: String,
     bert: Vec<Vec<f32>>,
     static_: Option<Vec<f32>>,
 }
@@ -284,7 +308,15 @@ impl<'a> Analyzer<'a> {
             words: Vec::new(),
             index: HashMap::new(),
             occurrences: 0,
+            corrections: Corrections::default(),
         }
+    }
+
+    /// Also measures what these anisotropy corrections do to self-similarity per layer (the
+    /// report's [`postprocess`](Report::postprocess)). A [`partial`] report does not carry them.
+    pub fn corrections(mut self, corrections: Corrections) -> Self {
+        self.corrections = corrections;
+        self
     }
 
     /// Occurrences added so far.
@@ -362,7 +394,8 @@ impl<'a> Analyzer<'a> {
         self.occurrences += 1;
         let key = sample_key(&record.word, record.offset, &record.occurrence);
         if state.wants((key, record.line), self.options.max_per_word) {
-            let sample = Sample { key, line: record.line, sense, bert: vectors.target.vectors.into_inner(), static_: static_vector.map(|(v, _)| v) };
+            let sentence = record.occurrence.sentence().to_owned();
+            let sample = Sample { key, line: record.line, sense, sentence, bert: vectors.target.vectors.into_inner(), static_: static_vector.map(|(v, _)| v) };
             state.keep(sample, self.options.max_per_word);
         }
     }
@@ -392,7 +425,7 @@ impl<'a> Analyzer<'a> {
     /// sorted into the report.
     pub fn finish(self, input: InputInfo, skipped: Vec<BadRow>) -> Report {
         let models = self.models();
-        build_report(input, models, self.options.max_per_word, self.occurrences, self.words, skipped)
+        build_report(input, models, self.options.max_per_word, self.occurrences, self.words, skipped, &self.corrections)
     }
 }
 
@@ -405,11 +438,13 @@ pub(crate) fn build_report(
     occurrences: usize,
     state: Vec<WordState>,
     mut skipped: Vec<BadRow>,
+    corrections: &Corrections,
 ) -> Report {
     let num_layers = models.bert.layers;
     let baselines: Vec<Option<f64>> =
         (0..num_layers).map(|l| metrics::anisotropy_baseline(state.iter().map(|w| &w.bert[l]))).collect();
     let static_baseline = metrics::anisotropy_baseline(state.iter().map(|w| &w.static_));
+    let postprocess = corrections::measure(corrections, &state, num_layers);
     let words: Vec<WordReport> = state.into_par_iter().map(|w| w.finish(&baselines, static_baseline)).collect();
     skipped.sort_by_key(|b| b.line);
     let summary = Summary {
@@ -420,7 +455,7 @@ pub(crate) fn build_report(
             .any(|w| w.static_.is_some())
             .then(|| summarize(0, static_baseline, words.iter().map(|w| w.static_.as_ref()))),
     };
-    Report { input, models, max_per_word, occurrences, words, summary, skipped }
+    Report { input, models, max_per_word, occurrences, words, summary, skipped, postprocess }
 }
 
 impl WordState {
@@ -521,9 +556,14 @@ impl WordState {
         // Heatmaps of the first sampled occurrences, grouped by sense so that sense blocks show.
         let mut shown: Vec<&Sample> = self.sample.iter().take(HEATMAP_OCCURRENCES).collect();
         shown.sort_by_key(|s| s.sense.map(|id| &self.labels[id as usize]));
-        let labels: Vec<String> = shown
+        let examples: Vec<Example> = shown
             .iter()
-            .map(|s| s.sense.map_or_else(|| format!("line {}", s.line), |id| self.labels[id as usize].clone()))
+            .map(|s| Example { line: s.line, sense: s.sense.map(|id| self.labels[id as usize].clone()), sentence: s.sentence.clone() })
+            .collect();
+        let labels: Vec<String> = examples
+            .iter()
+            .enumerate()
+            .map(|(i, e)| e.sense.as_ref().map_or_else(|| format!("S{}", i + 1), |sense| format!("S{} {sense}", i + 1)))
             .collect();
         let last = self.bert.len().saturating_sub(1);
         let mut heatmaps: Vec<Heatmap> = [0, last]
@@ -552,6 +592,7 @@ impl WordState {
             layers,
             static_,
             heatmaps,
+            examples,
         }
     }
 }

@@ -28,7 +28,7 @@ use super::{BadRow, InputFormat, InputInfo, Models, Report, WordState, build_rep
 use crate::error::{Error, Result};
 
 /// The version of the partial-report file format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What every partial report starts with.
 const MAGIC: &[u8; 14] = b"VECSHIFT-PART\n";
@@ -297,7 +297,7 @@ pub fn merge(mut parts: Vec<Partial>) -> Result<Report> {
         occurrences += part.occurrences;
     }
     let input = InputInfo { name: input_id.name, format: input_id.format, lines };
-    Ok(build_report(input, models, max_per_word, occurrences, words, skipped))
+    Ok(build_report(input, models, max_per_word, occurrences, words, skipped, &super::Corrections::default()))
 }
 
 /// Why `part` cannot be merged with `first`, in one line, if it cannot.

@@ -87,6 +87,8 @@ impl Report {
             occurrences: usize,
             summary: &'a super::Summary,
             skipped: &'a [super::BadRow],
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            postprocess: &'a [super::CorrectionReport],
         }
         let rest = Rest {
             input: &self.input,
@@ -95,6 +97,7 @@ impl Report {
             occurrences: self.occurrences,
             summary: &self.summary,
             skipped: &self.skipped,
+            postprocess: &self.postprocess,
         };
         serde_json::to_writer(&mut *out, &rest)?;
         writeln!(out)
@@ -116,6 +119,9 @@ impl Report {
             within_sense: Option<f64>,
             between_sense: Option<f64>,
             nn_sense_accuracy: Option<f64>,
+            clusters_k: Option<usize>,
+            clusters_silhouette: Option<f64>,
+            clusters_ari: Option<f64>,
         }
         fn row<'a>(word: &'a str, engine: &'static str, occurrences: usize, sampled: usize, m: &LayerMetrics) -> CsvRow<'a> {
             let s = m.senses.clone().unwrap_or_default();
@@ -133,6 +139,9 @@ impl Report {
                 within_sense: s.within_sense,
                 between_sense: s.between_sense,
                 nn_sense_accuracy: s.nn_sense_accuracy,
+                clusters_k: m.clusters.as_ref().map(|c| c.k),
+                clusters_silhouette: m.clusters.as_ref().and_then(|c| c.silhouette),
+                clusters_ari: m.clusters.as_ref().and_then(|c| c.ari),
             }
         }
         let mut writer = csv::Writer::from_writer(out);
@@ -163,11 +172,33 @@ impl Report {
         writeln!(out, "## Summary: mean over words")?;
         writeln!(out)?;
         markdown_table(out, &self.summary.layers, self.summary.static_.as_ref())?;
+        if !self.postprocess.is_empty() {
+            writeln!(out)?;
+            writeln!(out, "## Anisotropy corrections: self-similarity per layer, mean over words")?;
+            writeln!(out)?;
+            writeln!(out, "{}", corrections_note(self))?;
+            writeln!(out)?;
+            let (titles, rows) = corrections_table(self);
+            writeln!(out, "| layer | {} |", titles.join(" | "))?;
+            writeln!(out, "|---|{}", "---:|".repeat(titles.len()))?;
+            for (layer, values) in rows {
+                writeln!(out, "| {layer} | {} |", values.join(" | "))?;
+            }
+        }
         for word in &self.words {
             writeln!(out)?;
             writeln!(out, "## {}", word_heading(word))?;
             writeln!(out)?;
             markdown_table(out, &word.layers, word.static_.as_ref())?;
+            if !word.examples.is_empty() {
+                writeln!(out)?;
+                let first = if word.examples.len() < word.occurrences { format!("the first {} sampled, ", word.examples.len()) } else { String::new() };
+                writeln!(out, "Sentences ({first}grouped by sense; S1, S2... are the rows of the HTML report's heatmaps):")?;
+                writeln!(out)?;
+                for (i, example) in word.examples.iter().enumerate() {
+                    writeln!(out, "- S{}: {}", i + 1, example_text(self, example).replace('\n', " "))?;
+                }
+            }
         }
         if !self.skipped.is_empty() {
             writeln!(out)?;
@@ -201,6 +232,46 @@ impl Report {
             format!("first-PC variance and the sense measures use at most {} sampled occurrences per word; the other measures use all", self.max_per_word),
         ]
     }
+}
+
+/// What the corrections table shows and how it was made.
+pub(super) fn corrections_note(report: &Report) -> String {
+    let fits: Vec<String> = report.postprocess.iter().map(|c| format!("{}: {}", c.method, c.fit)).collect();
+    format!(
+        "Each correction is fitted per layer and applied before the cosines; self-similarity (adjusted: minus the anisotropy baseline, in parentheses) over each word's sampled occurrences (at most {}). Fitted on: {}. The static engine is not corrected (one vector per word stays one vector).",
+        report.max_per_word,
+        fits.join("; ")
+    )
+}
+
+/// The corrections table: a column per correction, a row per layer, cells `self-sim (adjusted)`.
+pub(super) fn corrections_table(report: &Report) -> (Vec<String>, Vec<(usize, Vec<String>)>) {
+    let titles = report.postprocess.iter().map(|c| c.method.clone()).collect();
+    let rows = (0..report.models.bert.layers)
+        .map(|layer| {
+            let cells = report
+                .postprocess
+                .iter()
+                .map(|c| {
+                    let m = c.layers.get(layer);
+                    format!("{} ({})", fmt(m.and_then(|m| m.self_similarity)), fmt(m.and_then(|m| m.adjusted_self_similarity)))
+                })
+                .collect();
+            (layer, cells)
+        })
+        .collect();
+    (titles, rows)
+}
+
+/// Where an example is and what it says: `bank.tsv line 4 [river]: We sat on the bank.`
+/// (`line 4` for stdin).
+pub(super) fn example_text(report: &Report, example: &super::Example) -> String {
+    let place = match report.input.name.as_str() {
+        "stdin" | "-" | "" => format!("line {}", example.line),
+        name => format!("{name} line {}", example.line),
+    };
+    let sense = example.sense.as_ref().map(|s| format!(" [{s}]")).unwrap_or_default();
+    format!("{place}{sense}: {}", example.sentence)
 }
 
 /// "1 line", "2 lines".
@@ -243,14 +314,46 @@ pub(super) fn fmt(value: Option<f64>) -> String {
     value.map_or_else(|| "–".to_owned(), |v| format!("{v:.3}"))
 }
 
+/// A measure table: the column titles after "layer", and per row (BERT layers, then the static
+/// engine) its name and formatted cells. The sense columns appear when a row has sense labels,
+/// the cluster columns (k, silhouette, and ARI with labels) when a row has clusters.
+pub(super) fn table(layers: &[LayerMetrics], static_: Option<&LayerMetrics>) -> (Vec<&'static str>, Vec<(String, Vec<String>)>) {
+    let all = || layers.iter().chain(static_);
+    let shown = if all().any(|m| m.senses.is_some()) { COLUMNS.len() } else { 5 };
+    let clusters = all().any(|m| m.clusters.is_some());
+    let ari = all().any(|m| m.clusters.as_ref().is_some_and(|c| c.ari.is_some()));
+    let mut titles = COLUMNS[..shown].to_vec();
+    if clusters {
+        titles.extend(["clusters k", "silhouette"]);
+        if ari {
+            titles.push("ARI");
+        }
+    }
+    let rows = layers
+        .iter()
+        .map(|m| (m.layer.to_string(), m))
+        .chain(static_.map(|m| ("static".to_owned(), m)))
+        .map(|(name, m)| {
+            let mut values: Vec<String> = cells(m)[..shown].iter().map(|&v| fmt(v)).collect();
+            if clusters {
+                let c = m.clusters.as_ref();
+                values.push(c.map_or_else(|| "–".to_owned(), |c| c.k.to_string()));
+                values.push(fmt(c.and_then(|c| c.silhouette)));
+                if ari {
+                    values.push(fmt(c.and_then(|c| c.ari)));
+                }
+            }
+            (name, values)
+        })
+        .collect();
+    (titles, rows)
+}
+
 fn markdown_table(out: &mut dyn Write, layers: &[LayerMetrics], static_: Option<&LayerMetrics>) -> io::Result<()> {
-    let has_senses = layers.iter().chain(static_).any(|m| m.senses.is_some());
-    let shown = if has_senses { COLUMNS.len() } else { 5 };
-    writeln!(out, "| layer | {} |", COLUMNS[..shown].join(" | "))?;
-    writeln!(out, "|---|{}", "---:|".repeat(shown))?;
-    let rows = layers.iter().map(|m| (m.layer.to_string(), m)).chain(static_.map(|m| ("static".to_owned(), m)));
-    for (name, m) in rows {
-        let values: Vec<String> = cells(m)[..shown].iter().map(|&v| fmt(v)).collect();
+    let (titles, rows) = table(layers, static_);
+    writeln!(out, "| layer | {} |", titles.join(" | "))?;
+    writeln!(out, "|---|{}", "---:|".repeat(titles.len()))?;
+    for (name, values) in rows {
         writeln!(out, "| {name} | {} |", values.join(" | "))?;
     }
     Ok(())
