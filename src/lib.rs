@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod compress;
 pub mod contextual;
 pub mod engine;
 pub mod error;

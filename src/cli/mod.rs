@@ -3,6 +3,7 @@
 mod analogy;
 mod bench;
 mod compare;
+mod compress;
 mod convert;
 mod data;
 mod embed;
@@ -22,6 +23,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
+use vecshift::compress::Variant;
 use vecshift::{ContextualEncoder, Embedder, LoadOptions, ModelSource, OpenOptions, Pooling, StaticEngine, VectorFormat};
 
 /// Compare a word's static vectors (Word2Vec, GloVe, fastText, finalfusion) with its
@@ -58,6 +60,15 @@ pub struct BertArgs {
     /// or metal feature). Default: $VECSHIFT_DEVICE, else cpu.
     #[arg(long, value_name = "DEVICE", help_heading = "Model options")]
     device: Option<String>,
+    /// Compression variant: for every contextual engine, one more engine labelled NAME·V with
+    /// its weights transformed (f16, bf16, int8, int8-asym, int4[:gN], prune:P,
+    /// prune-neurons:P, drop-layers:I,J, rank:R, chained with +). Repeatable.
+    #[arg(long, value_name = "V", value_parser = parse_variant, help_heading = "Model options")]
+    variant: Vec<Variant>,
+}
+
+pub(crate) fn parse_variant(text: &str) -> std::result::Result<Variant, String> {
+    text.parse::<Variant>().map_err(|e| e.to_string())
 }
 
 /// The static-vector options, for the subcommands that read static vectors.
@@ -89,6 +100,7 @@ pub struct GlobalArgs {
     vectors_format: Option<VectorFormat>,
     pooling: Option<Pooling>,
     device: Option<String>,
+    variants: Vec<Variant>,
     json: bool,
 }
 
@@ -131,6 +143,7 @@ impl Before {
             unused(!self.bert.bert.is_empty(), "--bert")?;
             unused(self.bert.pooling.is_some(), "--pooling")?;
             unused(self.bert.device.is_some(), "--device")?;
+            unused(!self.bert.variant.is_empty(), "--variant")?;
         }
         if vectors.is_none() {
             unused(!self.vectors.vectors.is_empty(), "--vectors")?;
@@ -149,6 +162,7 @@ impl Before {
             vectors_format: vectors.vectors_format.or(self.vectors.vectors_format),
             pooling: bert.pooling.or(self.bert.pooling),
             device: bert.device.or_else(|| self.bert.device.clone()),
+            variants: if bert.variant.is_empty() { self.bert.variant.clone() } else { bert.variant },
             json: json.is_some_and(|j| j.json) || self.json,
         })
     }
@@ -220,14 +234,25 @@ impl GlobalArgs {
             .collect()
     }
 
-    /// Every contextual engine asked for (the embedded MiniLM when none), in order, uniquely named.
+    /// Every contextual engine asked for (the embedded MiniLM when none), in order, uniquely
+    /// named; after each, one engine per `--variant`, labelled `NAME·V`.
     fn load_contextual_engines(&self) -> Result<Vec<ContextualEncoder>> {
         let options = self.load_options()?;
         if self.bert.is_empty() {
             let dir = data::default_bert_dir()?;
-            return Ok(vec![ContextualEncoder::load_with(&dir, &options).with_context(|| {
-                format!("loading the default BERT model {} (run `python3 data/fetch_data.py` to regenerate data/, or pass --bert)", dir.display())
-            })?]);
+            let load = |options: &LoadOptions| {
+                ContextualEncoder::load_with(&dir, options).with_context(|| {
+                    format!("loading the default BERT model {} (run `python3 data/fetch_data.py` to regenerate data/, or pass --bert)", dir.display())
+                })
+            };
+            let base = load(&options)?;
+            let mut engines = Vec::with_capacity(1 + self.variants.len());
+            for variant in &self.variants {
+                let name = format!("{}·{variant}", base.name());
+                engines.push(load(&options.clone().name(name).variant(variant.clone())).with_context(|| format!("--variant {variant}"))?);
+            }
+            engines.insert(0, base);
+            return Ok(engines);
         }
         let sources = self
             .bert
@@ -240,14 +265,20 @@ impl GlobalArgs {
         let mut names: Vec<String> =
             sources.iter().map(|(label, _, source)| label.map_or_else(|| source.to_string(), str::to_owned)).collect();
         unique_names(&mut names);
-        sources
-            .into_iter()
-            .zip(names)
-            .map(|((_, text, source), name)| {
-                ContextualEncoder::load_source(&source, &options.clone().name(name))
-                    .with_context(|| format!("loading the model (--bert {text})"))
-            })
-            .collect()
+        let mut engines = Vec::new();
+        for ((_, text, source), name) in sources.into_iter().zip(names) {
+            for variant in std::iter::once(None).chain(self.variants.iter().map(Some)) {
+                let options = match variant {
+                    None => options.clone().name(name.clone()),
+                    Some(v) => options.clone().name(format!("{name}·{v}")).variant(v.clone()),
+                };
+                let what = variant.map(|v| format!(" --variant {v}")).unwrap_or_default();
+                engines.push(
+                    ContextualEncoder::load_source(&source, &options).with_context(|| format!("loading the model (--bert {text}{what})"))?,
+                );
+            }
+        }
+        Ok(engines)
     }
 
     /// The first static engine.
@@ -279,6 +310,9 @@ enum Command {
     Analogy(analogy::AnalogyArgs),
     /// Convert word2vec / GloVe / fastText vectors to finalfusion (memory-mapped, fast to open).
     Convert(convert::ConvertArgs),
+    /// Write a compressed copy of a contextual model (quantized, pruned, fewer layers, lower
+    /// rank) as a directory that --bert loads again.
+    Compress(compress::CompressArgs),
     /// Evaluate the models on published test sets: word similarity, analogies, WiC.
     Eval(eval::EvalArgs),
     /// Similarity measures per word and layer over many sentences, as JSON, CSV, Markdown or HTML.
@@ -327,6 +361,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compare(args) => compare::run(&b.options("compare", Some(&args.bert), Some(&args.vectors), Some(&args.json))?, args),
         Command::Neighbors(args) => neighbors::run(&b.options("neighbors", None, Some(&args.vectors), Some(&args.json))?, args),
         Command::Analogy(args) => analogy::run(&b.options("analogy", None, Some(&args.vectors), Some(&args.json))?, args),
+        Command::Compress(args) => compress::run(&b.options("compress", None, None, Some(&args.json))?, args),
         Command::Convert(args) => convert::run(&b.options("convert", None, None, Some(&args.json))?, args),
         Command::Eval(args) => eval::run(b, args),
         Command::Report(args) => report::run(&b.options("report", Some(&args.bert), Some(&args.vectors), Some(&args.json))?, args),

@@ -19,6 +19,7 @@ pub use models::bert::{BertConfig, BertEmbeddings, BertModel, HiddenAct, Positio
 pub use models::{ContextualModel, ModelInfo, supported_model_types};
 pub use pipeline::{TokenizedOccurrence, TokenizedSentence};
 
+use crate::compress::{Checkpoint, Variant};
 use crate::engine::{Embedder, Embedding, EngineKind, Pooling, SentenceEmbedder, SentenceVectors};
 use crate::error::{Error, Result};
 use crate::occurrence::Occurrence;
@@ -32,11 +33,12 @@ use crate::source::{ModelFiles, ModelSource};
 pub struct LoadOptions {
     device: Device,
     name: Option<String>,
+    variant: Option<Variant>,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { device: Device::Cpu, name: None }
+        LoadOptions { device: Device::Cpu, name: None, variant: None }
     }
 }
 
@@ -51,6 +53,18 @@ impl LoadOptions {
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
+    }
+
+    /// Applies a compression variant to the weights before the model is built (see
+    /// [`crate::compress`]).
+    pub fn variant(mut self, variant: Variant) -> Self {
+        self.variant = Some(variant);
+        self
+    }
+
+    /// The variant applied at load, if any.
+    pub fn get_variant(&self) -> Option<&Variant> {
+        self.variant.as_ref()
     }
 
     /// The device the model will run on.
@@ -124,6 +138,8 @@ pub struct ContextualEncoder {
     /// Ids of the tokens that stand for text the tokenizer does not know (`[UNK]`, `<unk>`).
     unknown_ids: Vec<u32>,
     device: Device,
+    variant: Option<Variant>,
+    weight_bytes: u64,
 }
 
 /// The name [`ContextualEncoder`] had when BERT was its only architecture.
@@ -167,7 +183,7 @@ impl ContextualEncoder {
         let dir = files.dir.clone();
         let model_error = |reason: String| Error::Model { path: dir.clone(), reason };
 
-        let config_json = std::fs::read_to_string(&files.config).map_err(|e| Error::io(&files.config, e))?;
+        let mut config_json = std::fs::read_to_string(&files.config).map_err(|e| Error::io(&files.config, e))?;
         let mut tokenizer = Tokenizer::from_file(&files.tokenizer)
             .map_err(|e| model_error(format!("cannot read tokenizer.json: {e}")))?;
         // tokenizer.json may pad or truncate (MiniLM's pads to 128); vecshift pads and windows itself.
@@ -193,11 +209,26 @@ impl ContextualEncoder {
         }
 
         let device = options.device.clone();
-        // Weights may be stored as f16 or bf16; they are widened once to f32 at load.
+        // A variant, or a checkpoint `vecshift compress` stored packed, goes through the
+        // compression lab's tensors; anything else is memory-mapped as it is.
         let weights = files.weight_files()?;
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&weights, DType::F32, &device) }.map_err(|e| {
-            model_error(format!("cannot read {}: {}", files.weights.display(), crate::error::candle_message(&e)))
-        })?;
+        let (vb, variant, weight_bytes) = if options.variant.is_some() || crate::compress::stored_variant(&files.weights)?.is_some() {
+            let mut checkpoint = Checkpoint::read(&files.config, &files.weights)?;
+            if let Some(variant) = &options.variant {
+                checkpoint.apply(variant)?;
+            }
+            let (variant, bytes) = (checkpoint.variant().cloned(), checkpoint.bytes());
+            let (config, vb) = checkpoint.into_var_builder(&device)?;
+            config_json = config;
+            (vb, variant, bytes)
+        } else {
+            let bytes = weights.iter().map(|w| std::fs::metadata(w).map(|m| m.len()).map_err(|e| Error::io(w, e))).sum::<Result<u64>>()?;
+            // Weights may be stored as f16 or bf16; they are widened once to f32 at load.
+            let vb = unsafe { VarBuilder::from_mmaped_safetensors(&weights, DType::F32, &device) }.map_err(|e| {
+                model_error(format!("cannot read {}: {}", files.weights.display(), crate::error::candle_message(&e)))
+            })?;
+            (vb, None, bytes)
+        };
         let (model, info) = models::load(&config_json, vb).map_err(model_error)?;
         // A config that names its vocabulary otherwise: the size the architecture loaded.
         if declared.is_none() {
@@ -212,7 +243,20 @@ impl ContextualEncoder {
             tokenizer,
             unknown_ids,
             device,
+            variant,
+            weight_bytes,
         })
+    }
+
+    /// The compression variant the weights went through, if any.
+    pub fn variant(&self) -> Option<&Variant> {
+        self.variant.as_ref()
+    }
+
+    /// Bytes of the weights: the file's size, or for a variant, the size `vecshift compress`
+    /// stores it in.
+    pub fn weight_bytes(&self) -> u64 {
+        self.weight_bytes
     }
 
     /// What the model is: architecture, sizes, positions.
