@@ -281,6 +281,18 @@ impl GlobalArgs {
         Ok(engines)
     }
 
+    /// Every engine asked for, contextual ones first, each kind in the order given.
+    fn load_all_engines(&self) -> Result<Vec<Box<dyn Embedder>>> {
+        let mut engines: Vec<Box<dyn Embedder>> = Vec::new();
+        for engine in self.load_contextual_engines()? {
+            engines.push(Box::new(engine));
+        }
+        for engine in self.load_static_engines()? {
+            engines.push(Box::new(engine));
+        }
+        Ok(engines)
+    }
+
     /// The first static engine.
     fn load_static(&self) -> Result<StaticEngine> {
         Ok(self.load_static_engines()?.swap_remove(0))

@@ -182,8 +182,12 @@ pub struct SentenceInput {
 
 /// The example set bundled for `word`, `data/sentences/WORD.tsv`, when there is one.
 pub fn example(word: &str) -> Option<PathBuf> {
-    let path = vecshift::source::data_dir().join("sentences").join(format!("{}.tsv", word.trim().to_lowercase()));
-    path.is_file().then_some(path)
+    // Found where the default models are: $VECSHIFT_DATA, the user data directory, the source tree.
+    let word = word.trim().to_lowercase();
+    if word.is_empty() || word.contains(['/', '\\']) || word.starts_with('.') {
+        return None;
+    }
+    super::data::find(&format!("sentences/{word}.tsv")).filter(|p| p.is_file())
 }
 
 /// The target word and the rows about it. With `word`, a TSV file's rows about other words

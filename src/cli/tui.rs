@@ -68,10 +68,7 @@ pub fn run(global: &GlobalArgs, args: TuiArgs) -> Result<()> {
     let start = Start { word, rows, source, pooling: global.pooling.unwrap_or_default(), color: crate::tui::color_wanted() };
     // The worker thread outlives this borrow, so it gets its own copy of the model options.
     let options = global.clone();
-    crate::tui::run(
-        start,
-        Box::new(move || Engines::new(Box::new(options.load_bert()?), Box::new(options.load_static()?))),
-    )
+    crate::tui::run(start, Box::new(move || Engines::new(options.load_all_engines()?)))
 }
 
 #[cfg(test)]

@@ -20,44 +20,41 @@ impl LayerStats {
     }
 }
 
-/// The static side of the comparison.
+/// One engine's side of the comparison.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub enum StaticSide {
-    /// Some lookups have not come back yet.
+pub enum Side {
+    /// Some of its vectors have not come back yet.
     #[default]
     Pending,
-    /// A compared word has no static vector; the static comparison is left out.
+    /// A compared word has no vector in it (a static vocabulary without the word); the
+    /// engine is left out of the comparison, with this reason.
     Missing(String),
-    /// One vector per compared occurrence (the same one, unless the model is cased and the
-    /// word is written differently).
-    Ready {
-        /// The vectors, in the order of [`Analysis::rows`].
-        vectors: Vec<Vec<f32>>,
-        /// Their pairwise cosines.
-        stats: LayerStats,
-        /// Their 2-D PCA: every identical vector lands on the same point.
-        projection: Pca,
-    },
+    /// Per layer, over the compared occurrences.
+    Ready(Vec<LayerStats>),
 }
 
 /// Everything the panes draw that takes more than a lookup to get.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Analysis {
-    /// Indices of the sentences that have contextual vectors, in list order: the compared set.
+    /// Indices of the sentences that every contextual engine has vectors for, in list order:
+    /// the compared set.
     pub rows: Vec<usize>,
-    /// Per BERT layer, over `rows`.
-    pub layers: Vec<LayerStats>,
-    /// The static side, over `rows`.
-    pub statics: StaticSide,
-    /// 2-D PCA of the compared BERT vectors at the chosen layer.
+    /// Per engine, over `rows`.
+    pub engines: Vec<Side>,
+    /// 2-D PCA of the selected engine's vectors at its layer.
     pub projection: Option<Pca>,
 }
 
 impl Analysis {
-    /// Whether the static heatmap would be all 1.00: the same vector for every compared
-    /// sentence (a fixed vector per word, the point of the comparison).
-    pub fn static_flat(&self) -> bool {
-        matches!(&self.statics, StaticSide::Ready { stats, .. } if stats.matrix.iter().flatten().all(|&v| (v - 1.0).abs() < 5e-4))
+    /// Whether an engine's heatmap would be all 1.00: the same vector for every compared
+    /// sentence (a static engine's fixed vector per word, the point of the comparison).
+    pub fn flat(&self, engine: usize) -> bool {
+        match self.engines.get(engine) {
+            Some(Side::Ready(layers)) => {
+                layers.len() == 1 && layers[0].matrix.iter().flatten().all(|&v| (v - 1.0).abs() < 5e-4)
+            }
+            _ => false,
+        }
     }
 
     /// Whether at least two sentences can be compared.

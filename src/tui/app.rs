@@ -7,14 +7,14 @@ use std::path::PathBuf;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
-use vecshift::{Error, Locator, Neighbor, Occurrence, Pooling, StaticVector};
+use vecshift::{Error, Locator, Neighbor, Occurrence, Pooling};
 
-use super::analysis::{self, Analysis, LayerStats, StaticSide};
+use super::analysis::{self, Analysis, LayerStats, Side};
 use super::commands::{self, Action};
 use super::layout::{self, Areas, PANES, Pane};
 use super::report::{Report, ReportFormat};
 use super::sentences::{self, Row};
-use super::worker::{Encoded, ModelInfo, Request, Response};
+use super::worker::{Encoded, EngineInfo, ModelInfo, Request, Response};
 use super::panes;
 
 /// Everything that can happen to the UI.
@@ -207,11 +207,17 @@ pub enum Notice {
     Error(String),
 }
 
-/// The cache key of one occurrence's vectors: sentence, span and pooling.
+/// The cache key of one occurrence's vectors in one engine: sentence, span and pooling.
 type Key = (String, usize, usize, u8);
 
 fn key(occurrence: &Occurrence, pooling: Pooling) -> Key {
     (occurrence.sentence().to_owned(), occurrence.span().start, occurrence.span().end, pooling_index(pooling))
+}
+
+/// The pooling an engine's vectors are cached under: a static engine ignores it, so its
+/// vectors are encoded once, under the first pooling.
+fn pooling_for(engine: &EngineInfo, pooling: Pooling) -> Pooling {
+    if engine.is_static() { Pooling::ALL[0] } else { pooling }
 }
 
 fn pooling_index(pooling: Pooling) -> u8 {
@@ -233,8 +239,12 @@ pub struct App {
     pub source: Option<PathBuf>,
     /// Index of the selected entry.
     pub selected: usize,
-    /// The chosen BERT layer (0 = embeddings output).
-    pub layer: usize,
+    /// The selected engine (its position in [`ModelInfo::engines`]): the projection, the
+    /// neighbours, the vector and a narrow similarity pane follow it.
+    pub engine: usize,
+    /// The chosen relative depth, 0 = embeddings output, 1 = last layer; each engine shows
+    /// its layer nearest to it.
+    pub depth: f64,
     /// The chosen pooling.
     pub pooling: Pooling,
     /// Model loading state.
@@ -253,12 +263,10 @@ pub struct App {
     pub tick: usize,
     /// Derived numbers for the panes.
     pub analysis: Analysis,
-    encoded: HashMap<Key, Result<Encoded, String>>,
-    pending: HashSet<Key>,
-    statics: HashMap<String, Result<StaticVector, String>>,
-    statics_pending: HashSet<String>,
-    neighbours: HashMap<String, Result<Vec<Neighbor>, String>>,
-    neighbours_pending: HashSet<String>,
+    encoded: HashMap<(usize, Key), Result<Encoded, String>>,
+    pending: HashSet<(usize, Key)>,
+    neighbours: HashMap<(usize, String), Result<Vec<Neighbor>, String>>,
+    neighbours_pending: HashSet<(usize, String)>,
     basis: Option<Basis>,
     undo: Vec<Undo>,
     /// Adds, edits and deletes since the sentences were opened or saved.
@@ -270,9 +278,12 @@ pub struct App {
 /// What the analysis was computed from; when it is unchanged nothing is recomputed.
 #[derive(Debug, PartialEq, Eq)]
 struct Basis {
+    /// The compared occurrences.
     keys: Vec<Key>,
-    layer: usize,
-    statics: usize,
+    /// Per engine: 0 pending, 1 missing, 2 ready (over the compared occurrences).
+    sides: Vec<u8>,
+    /// The selected engine and its layer (the projection's).
+    shown: (usize, usize),
 }
 
 /// Finds the word in a sentence, or says in a few words why it is not there.
@@ -291,7 +302,8 @@ impl App {
             entries: Vec::new(),
             source: start.source,
             selected: 0,
-            layer: 0,
+            engine: 0,
+            depth: 1.0,
             pooling: start.pooling,
             models: Models::Loading,
             mode: Mode::Normal,
@@ -303,8 +315,6 @@ impl App {
             analysis: Analysis::default(),
             encoded: HashMap::new(),
             pending: HashSet::new(),
-            statics: HashMap::new(),
-            statics_pending: HashSet::new(),
             neighbours: HashMap::new(),
             neighbours_pending: HashSet::new(),
             basis: None,
@@ -333,13 +343,19 @@ impl App {
 
     /// Whether something is running that the progress indicator should show.
     pub fn busy(&self) -> bool {
-        self.models == Models::Loading || self.encoding() > 0 || !self.statics_pending.is_empty()
+        self.models == Models::Loading || self.encoding() > 0
     }
 
-    /// How many occurrences are waiting for the current pooling.
+    /// How many occurrences are waiting for the current pooling (in any engine).
     pub fn encoding(&self) -> usize {
-        let p = pooling_index(self.pooling);
-        self.pending.iter().filter(|k| k.3 == p).count()
+        let Some(info) = self.info() else { return 0 };
+        let waiting: HashSet<(&str, usize, usize)> = self
+            .pending
+            .iter()
+            .filter(|(e, k)| info.engines.get(*e).is_some_and(|engine| k.3 == pooling_index(pooling_for(engine, self.pooling))))
+            .map(|(_, k)| (k.0.as_str(), k.1, k.2))
+            .collect();
+        waiting.len()
     }
 
     /// The loaded models, once they are.
@@ -350,39 +366,97 @@ impl App {
         }
     }
 
+    /// The loaded engines (none while loading).
+    pub fn engines(&self) -> &[EngineInfo] {
+        self.info().map_or(&[], |i| &i.engines)
+    }
+
+    /// The selected engine, once loaded.
+    pub fn selected_engine(&self) -> Option<&EngineInfo> {
+        self.engines().get(self.engine)
+    }
+
+    /// The layer of `engine` nearest to the chosen depth.
+    pub fn layer_of(&self, engine: usize) -> usize {
+        let layers = self.engines().get(engine).map_or(1, |e| e.layers);
+        (self.depth * (layers - 1) as f64).round() as usize
+    }
+
+    /// The selected engine's layer at the chosen depth (0 = embeddings output).
+    pub fn layer(&self) -> usize {
+        self.layer_of(self.engine)
+    }
+
     /// The screen layout for the current size.
     pub fn areas(&self) -> Areas {
         layout::areas(self.size, self.entries.len(), self.tab, panes::similarity::maps(self) as u16)
     }
 
-    /// The vectors of an entry for the current pooling, once encoded.
-    pub fn vectors(&self, entry: usize) -> Option<&Encoded> {
+    /// The vectors of an entry from one engine for the current pooling, once encoded.
+    pub fn vectors(&self, engine: usize, entry: usize) -> Option<&Encoded> {
+        self.encoded_in(engine, entry)?.as_ref().ok()
+    }
+
+    /// An entry's result from one engine for the current pooling, once it came back.
+    fn encoded_in(&self, engine: usize, entry: usize) -> Option<&Result<Encoded, String>> {
         let occurrence = self.entries.get(entry)?.located.as_ref().ok()?;
-        self.encoded.get(&key(occurrence, self.pooling))?.as_ref().ok()
+        let pooling = pooling_for(self.engines().get(engine)?, self.pooling);
+        self.encoded.get(&(engine, key(occurrence, pooling)))
+    }
+
+    /// The engines whose vectors decide which sentences are compared: the contextual ones
+    /// (a static engine's missing word leaves out that engine, not the sentence), or every
+    /// engine when there is none.
+    fn deciding(&self) -> Vec<usize> {
+        let engines = self.engines();
+        let contextual: Vec<usize> = (0..engines.len()).filter(|&e| !engines[e].is_static()).collect();
+        if contextual.is_empty() { (0..engines.len()).collect() } else { contextual }
     }
 
     /// Why an entry is or is not compared.
     pub fn row_state(&self, entry: usize) -> RowState<'_> {
         let Some(e) = self.entries.get(entry) else { return RowState::Encoding };
-        let occurrence = match &e.located {
-            Ok(o) => o,
-            Err(reason) => return RowState::NoWord(reason),
-        };
-        match self.encoded.get(&key(occurrence, self.pooling)) {
-            Some(Ok(encoded)) => RowState::Ready { windowed: encoded.windowed },
-            Some(Err(reason)) => RowState::Failed(reason),
-            None => RowState::Encoding,
+        if let Err(reason) = &e.located {
+            return RowState::NoWord(reason);
+        }
+        let mut windowed = false;
+        let mut waiting = false;
+        for engine in self.deciding() {
+            match self.encoded_in(engine, entry) {
+                Some(Ok(encoded)) => windowed |= encoded.windowed,
+                Some(Err(reason)) => return RowState::Failed(reason),
+                None => waiting = true,
+            }
+        }
+        if waiting || self.info().is_none() { RowState::Encoding } else { RowState::Ready { windowed } }
+    }
+
+    /// The engine whose vocabulary the neighbours pane searches: the selected one when it has
+    /// a vocabulary, else the first that has one.
+    pub fn vocabulary_engine(&self) -> Option<usize> {
+        let engines = self.engines();
+        if engines.get(self.engine).is_some_and(|e| e.vocabulary) {
+            return Some(self.engine);
+        }
+        engines.iter().position(|e| e.vocabulary)
+    }
+
+    /// The vocabulary neighbours of the target word, once looked up.
+    pub fn static_neighbours(&self) -> Option<&Result<Vec<Neighbor>, String>> {
+        self.neighbours.get(&(self.vocabulary_engine()?, self.word.clone()))
+    }
+
+    /// One engine's statistics at its layer at the chosen depth.
+    pub fn stats_of(&self, engine: usize) -> Option<&LayerStats> {
+        match self.analysis.engines.get(engine)? {
+            Side::Ready(layers) => layers.get(self.layer_of(engine).min(layers.len().saturating_sub(1))),
+            _ => None,
         }
     }
 
-    /// The static nearest neighbours of the target word, once looked up.
-    pub fn static_neighbours(&self) -> Option<&Result<Vec<Neighbor>, String>> {
-        self.neighbours.get(&self.word)
-    }
-
-    /// The BERT statistics at the chosen layer.
+    /// The selected engine's statistics at the chosen layer.
     pub fn layer_stats(&self) -> Option<&LayerStats> {
-        self.analysis.layers.get(self.layer)
+        self.stats_of(self.engine)
     }
 
     /// Handles one message; returns what the runtime must do next.
@@ -426,7 +500,9 @@ impl App {
     fn on_response(&mut self, response: Response) {
         match response {
             Response::Loaded(Ok(info)) => {
-                self.layer = info.layers.saturating_sub(1);
+                self.depth = 1.0;
+                // The first contextual engine is what the UI opens on.
+                self.engine = info.engines.iter().position(|e| !e.is_static()).unwrap_or(0);
                 self.models = Models::Ready(info);
             }
             Response::Loaded(Err(e)) => {
@@ -437,22 +513,19 @@ impl App {
                 self.fatal = Some(format!("internal error in the encoding worker: {e} (please report this)"));
                 self.quit = true;
             }
-            Response::Encoded { pooling, results } => {
+            Response::Encoded { engine, pooling, results } => {
+                let Some(info) = self.engines().get(engine) else { return };
+                let pooling = pooling_for(info, pooling);
                 for (occurrence, result) in results {
-                    let k = key(&occurrence, pooling);
+                    let k = (engine, key(&occurrence, pooling));
                     self.pending.remove(&k);
                     self.encoded.insert(k, result);
                 }
             }
-            Response::Static(found) => {
-                for (form, result) in found {
-                    self.statics_pending.remove(&form);
-                    self.statics.insert(form, result);
-                }
-            }
-            Response::Neighbours { word, result } => {
-                self.neighbours_pending.remove(&word);
-                self.neighbours.insert(word, result);
+            Response::Neighbours { engine, word, result } => {
+                let k = (engine, word);
+                self.neighbours_pending.remove(&k);
+                self.neighbours.insert(k, result);
             }
         }
     }
@@ -506,10 +579,19 @@ impl App {
             Action::Quit => self.quit = true,
             Action::ClearNotice => self.notice = None,
             Action::Help => self.mode = Mode::Help,
-            Action::LayerDown => self.set_layer(self.layer.saturating_sub(1)),
-            Action::LayerUp => self.set_layer(self.layer + 1),
-            Action::FirstLayer => self.set_layer(0),
-            Action::LastLayer => self.set_layer(usize::MAX),
+            Action::LayerDown => self.step_layer(-1),
+            Action::LayerUp => self.step_layer(1),
+            Action::FirstLayer => self.depth = 0.0,
+            Action::LastLayer => self.depth = 1.0,
+            Action::NextEngine | Action::PreviousEngine => {
+                let n = self.engines().len().max(1);
+                let step = if action == Action::NextEngine { 1 } else { n - 1 };
+                self.engine = (self.engine + step) % n;
+                if let Some(e) = self.selected_engine() {
+                    let note = if e.causal { ": a decoder, each word sees only the words to its left (p: last pooling suits it)" } else { "" };
+                    self.notice = Some(Notice::Info(format!("engine {} of {n}: {} ({}){note}", self.engine + 1, e.name, e.architecture)));
+                }
+            }
             Action::Up => self.selected = self.selected.saturating_sub(1),
             Action::Down => self.selected = (self.selected + 1).min(last),
             Action::PageUp => self.selected = self.selected.saturating_sub(5),
@@ -664,19 +746,23 @@ impl App {
                         self.selected = entry;
                     }
                 } else if let Some(area) = areas.pane(Pane::Similarity).filter(|&a| over(a)) {
-                    if let Some(entry) = panes::similarity::entry_at(self, area, y) {
+                    let (engine, entry) = panes::similarity::hit(self, area, x, y);
+                    if let Some(engine) = engine {
+                        self.engine = engine;
+                    }
+                    if let Some(entry) = entry {
                         self.selected = entry;
                     }
                 } else if let Some(area) = areas.pane(Pane::Layers).filter(|&a| over(a))
-                    && let Some(layer) = panes::layers::layer_at(self, area, x)
+                    && let Some(depth) = panes::layers::depth_at(area, x)
                 {
-                    self.set_layer(layer);
+                    self.set_depth(depth);
                 }
             }
             MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
                 let up = mouse.kind == MouseEventKind::ScrollUp;
                 if areas.pane(Pane::Layers).is_some_and(over) {
-                    self.set_layer(if up { self.layer + 1 } else { self.layer.saturating_sub(1) });
+                    self.step_layer(if up { 1 } else { -1 });
                 } else {
                     self.selected = if up { self.selected.saturating_sub(1) } else { (self.selected + 1).min(last) };
                 }
@@ -685,9 +771,35 @@ impl App {
         }
     }
 
-    fn set_layer(&mut self, layer: usize) {
-        let layers = self.info().map_or(1, |i| i.layers);
-        self.layer = layer.min(layers - 1);
+    /// The engine whose layers the layer keys step through: the selected one, else (a static
+    /// engine has one layer) the deepest.
+    fn stepping_engine(&self) -> Option<usize> {
+        let engines = self.engines();
+        if engines.get(self.engine).is_some_and(|e| e.layers > 1) {
+            return Some(self.engine);
+        }
+        (0..engines.len()).filter(|&e| engines[e].layers > 1).max_by_key(|&e| engines[e].layers)
+    }
+
+    /// One layer deeper (+1) or shallower (-1) in the stepping engine; the others follow to
+    /// their nearest layer.
+    fn step_layer(&mut self, step: isize) {
+        let Some(engine) = self.stepping_engine() else { return };
+        let last = self.engines()[engine].layers - 1;
+        let layer = self.layer_of(engine).saturating_add_signed(step).min(last);
+        self.depth = layer as f64 / last as f64;
+    }
+
+    /// The depth nearest to `depth` that is a layer of the stepping engine.
+    fn set_depth(&mut self, depth: f64) {
+        let depth = depth.clamp(0.0, 1.0);
+        self.depth = match self.stepping_engine() {
+            Some(engine) => {
+                let last = (self.engines()[engine].layers - 1) as f64;
+                (depth * last).round() / last
+            }
+            None => depth,
+        };
     }
 
     /// The rows of an opened file about one word, never several mixed: the file's only word,
@@ -730,82 +842,113 @@ impl App {
     }
 
     /// Recomputes the derived numbers when their inputs changed: the pairwise matrices of
-    /// every layer only when the compared set does, the projection when the layer does.
+    /// every layer only when the compared set does, the projection when the layer or the
+    /// selected engine does.
     fn refresh(&mut self) {
-        let Some(layers) = self.info().map(|i| i.layers) else { return };
-        let rows: Vec<usize> = (0..self.entries.len()).filter(|&i| self.vectors(i).is_some()).collect();
+        let Some(info) = self.info() else { return };
+        let engines = info.engines.len();
+        let deciding = self.deciding();
+        let rows: Vec<usize> =
+            (0..self.entries.len()).filter(|&i| deciding.iter().all(|&e| self.vectors(e, i).is_some())).collect();
         let keys: Vec<Key> =
             rows.iter().filter_map(|&i| self.entries[i].located.as_ref().ok()).map(|o| key(o, self.pooling)).collect();
-        let basis = Basis { keys, layer: self.layer, statics: self.statics.len() };
+        let sides: Vec<u8> = (0..engines)
+            .map(|e| {
+                let results: Vec<_> = rows.iter().map(|&i| self.encoded_in(e, i)).collect();
+                if results.iter().any(|r| r.is_none()) {
+                    0
+                } else if results.iter().any(|r| matches!(r, Some(Err(_)))) {
+                    1
+                } else {
+                    2
+                }
+            })
+            .collect();
+        let shown = (self.engine, self.layer());
+        let basis = Basis { keys, sides, shown };
         if self.basis.as_ref() == Some(&basis) {
             return;
         }
-        let same_set = self.basis.as_ref().is_some_and(|b| b.keys == basis.keys);
-        let previous = std::mem::take(&mut self.analysis.layers);
-        let vectors: Vec<&Encoded> = rows.iter().filter_map(|&i| self.vectors(i)).collect();
-        let stats: Vec<LayerStats> = if same_set {
+        let same_set = self.basis.as_ref().is_some_and(|b| b.keys == basis.keys && b.sides == basis.sides);
+        let previous = std::mem::take(&mut self.analysis.engines);
+        let sides: Vec<Side> = if same_set {
             previous
         } else {
-            (0..layers)
-                .map(|l| LayerStats::of(&vectors.iter().map(|e| &e.vectors.layers()[l]).collect::<Vec<_>>()))
-                .collect()
+            (0..engines).map(|e| self.side(e, &rows, basis.sides[e])).collect()
         };
-        let layer: Vec<&Vec<f32>> = vectors.iter().map(|e| &e.vectors.layers()[self.layer]).collect();
-        let projection = analysis::project(&layer);
-        let statics = self.static_side(&rows);
-        self.analysis = Analysis { rows, layers: stats, statics, projection };
+        let projection = match sides.get(self.engine) {
+            Some(Side::Ready(_)) => {
+                let layer = self.layer();
+                let vectors: Vec<&[f32]> =
+                    rows.iter().filter_map(|&i| self.vectors(self.engine, i)).map(|e| &e.vectors.layers()[layer][..]).collect();
+                analysis::project(&vectors)
+            }
+            _ => None,
+        };
+        self.analysis = Analysis { rows, engines: sides, projection };
         self.basis = Some(basis);
     }
 
-    fn static_side(&self, rows: &[usize]) -> StaticSide {
-        let mut vectors = Vec::with_capacity(rows.len());
-        for &i in rows {
-            let Ok(occurrence) = &self.entries[i].located else { continue };
-            match self.statics.get(occurrence.word()) {
-                None => return StaticSide::Pending,
-                Some(Err(reason)) => return StaticSide::Missing(reason.clone()),
-                Some(Ok(found)) => vectors.push(found.vector.clone()),
+    /// One engine's statistics per layer over the compared rows.
+    fn side(&self, engine: usize, rows: &[usize], state: u8) -> Side {
+        match state {
+            0 => Side::Pending,
+            1 => {
+                let reason = rows.iter().find_map(|&i| self.encoded_in(engine, i)?.as_ref().err()).cloned().unwrap_or_default();
+                Side::Missing(reason)
+            }
+            _ => {
+                let vectors: Vec<&Encoded> = rows.iter().filter_map(|&i| self.vectors(engine, i)).collect();
+                let layers = self.engines()[engine].layers;
+                Side::Ready(
+                    (0..layers).map(|l| LayerStats::of(&vectors.iter().map(|e| &e.vectors.layers()[l]).collect::<Vec<_>>())).collect(),
+                )
             }
         }
-        let stats = LayerStats::of(&vectors);
-        let projection = vecshift::pca(&vectors, 2);
-        StaticSide::Ready { vectors, stats, projection }
     }
 
-    /// Jobs for whatever is missing: the current pooling first, then the other poolings in
-    /// the background so that switching later is instant.
+    /// The vectors of the compared rows from one engine at one layer.
+    pub fn layer_vectors(&self, engine: usize, layer: usize) -> Vec<&[f32]> {
+        self.analysis
+            .rows
+            .iter()
+            .filter_map(|&i| self.vectors(engine, i))
+            .filter_map(|e| e.vectors.layer(layer))
+            .collect()
+    }
+
+    /// Jobs for whatever is missing: the current pooling first (every engine), then the other
+    /// poolings in the background so that switching later is instant.
     fn requests(&mut self) -> Vec<Effect> {
-        if self.info().is_none() {
-            return Vec::new();
-        }
+        let Some(info) = self.info().cloned() else { return Vec::new() };
         let mut effects = Vec::new();
         let located: Vec<Occurrence> = self.entries.iter().filter_map(|e| e.located.clone().ok()).collect();
         let order = std::iter::once(self.pooling).chain(Pooling::ALL.into_iter().filter(|&p| p != self.pooling));
         for (n, pooling) in order.enumerate() {
-            let mut missing = Vec::new();
-            for occurrence in &located {
-                let k = key(occurrence, pooling);
-                if !self.encoded.contains_key(&k) && self.pending.insert(k) {
-                    missing.push(occurrence.clone());
+            for (engine, e) in info.engines.iter().enumerate() {
+                if n > 0 && e.is_static() {
+                    continue;
                 }
-            }
-            if !missing.is_empty() {
-                effects.push(Effect::Send(Request::Encode { occurrences: missing, pooling, prefetch: n > 0 }));
+                let mut missing = Vec::new();
+                for occurrence in &located {
+                    let k = (engine, key(occurrence, pooling_for(e, pooling)));
+                    if !self.encoded.contains_key(&k) && self.pending.insert(k) {
+                        missing.push(occurrence.clone());
+                    }
+                }
+                if !missing.is_empty() {
+                    effects.push(Effect::Send(Request::Encode { engine, occurrences: missing, pooling, prefetch: n > 0 }));
+                }
             }
             if n == 0 && self.encoding() > 0 {
                 break;
             }
         }
-        let forms: Vec<String> = located
-            .iter()
-            .map(|o| o.word().to_owned())
-            .filter(|f| !self.statics.contains_key(f) && self.statics_pending.insert(f.clone()))
-            .collect();
-        if !forms.is_empty() {
-            effects.push(Effect::Send(Request::Static(forms)));
-        }
-        if !self.neighbours.contains_key(&self.word) && self.neighbours_pending.insert(self.word.clone()) {
-            effects.push(Effect::Send(Request::Neighbours(self.word.clone())));
+        if let Some(engine) = self.vocabulary_engine() {
+            let k = (engine, self.word.clone());
+            if !self.neighbours.contains_key(&k) && self.neighbours_pending.insert(k) {
+                effects.push(Effect::Send(Request::Neighbours { engine, word: self.word.clone() }));
+            }
         }
         effects
     }
@@ -828,8 +971,14 @@ mod tests {
     use super::*;
     use vecshift::LayerVectors;
 
-    const INFO: fn() -> ModelInfo =
-        || ModelInfo { bert: "bert".into(), layers: 3, dims: 2, statics: "glove".into(), static_dims: 2, bert_architecture: "bert".into(), static_architecture: "finalfusion".into() };
+    fn engine(name: &str, kind: vecshift::EngineKind, layers: usize) -> EngineInfo {
+        let fixed = kind == vecshift::EngineKind::Static;
+        EngineInfo { name: name.into(), kind, architecture: if fixed { "finalfusion" } else { "bert" }.into(), layers, dims: 2, causal: false, vocabulary: fixed }
+    }
+
+    const INFO: fn() -> ModelInfo = || ModelInfo {
+        engines: vec![engine("bert", vecshift::EngineKind::Contextual, 3), engine("glove", vecshift::EngineKind::Static, 1)],
+    };
 
     fn row(text: &str, sense: &str) -> Row {
         Row { word: Some("bank".into()), text: text.into(), sense: Some(sense.into()), place: "t.tsv".into() }
@@ -862,22 +1011,23 @@ mod tests {
                 let Effect::Send(request) = effect else { panic!("{effect:?}") };
                 seen.push(request.clone());
                 replies.push(match request {
-                    Request::Encode { occurrences, pooling, .. } => Response::Encoded {
+                    Request::Encode { engine, occurrences, pooling, .. } => Response::Encoded {
+                        engine,
                         pooling,
                         results: occurrences
                             .into_iter()
                             .map(|o| {
                                 let base = o.sentence().len() as f32;
                                 let shift = (l_of(&o) + 1.0) * (1.0 + f32::from(pooling_index(pooling)));
-                                let layers = (0..3).map(|l| vec![base, (base * (l as f32 + 1.0)).sin() + shift]).collect();
+                                let layers = match app.engines()[engine].layers {
+                                    1 => vec![vec![1.0, 2.0]],
+                                    n => (0..n).map(|l| vec![base, (base * (l as f32 + 1.0)).sin() + shift]).collect(),
+                                };
                                 (o, Ok(Encoded { vectors: LayerVectors::new(layers), windowed: false, pieces: Vec::new(), unknown: Vec::new() }))
                             })
                             .collect(),
                     },
-                    Request::Static(forms) => Response::Static(
-                        forms.into_iter().map(|f| (f.clone(), Ok(StaticVector { word: f, source: vecshift::LookupSource::Exact, vector: vec![1.0, 2.0] }))).collect(),
-                    ),
-                    Request::Neighbours(word) => Response::Neighbours { word, result: Ok(Vec::new()) },
+                    Request::Neighbours { engine, word } => Response::Neighbours { engine, word, result: Ok(Vec::new()) },
                 });
             }
             effects = replies.into_iter().flat_map(|r| app.update(Msg::Worker(r))).collect();
@@ -889,11 +1039,11 @@ mod tests {
         o.span().start as f32
     }
 
-    fn encodes(requests: &[Request]) -> Vec<(usize, Pooling, bool)> {
+    fn encodes(requests: &[Request]) -> Vec<(usize, usize, Pooling, bool)> {
         requests
             .iter()
             .filter_map(|r| match r {
-                Request::Encode { occurrences, pooling, prefetch } => Some((occurrences.len(), *pooling, *prefetch)),
+                Request::Encode { engine, occurrences, pooling, prefetch } => Some((*engine, occurrences.len(), *pooling, *prefetch)),
                 _ => None,
             })
             .collect()
@@ -905,8 +1055,8 @@ mod tests {
         let requests = answer(&mut app, effects);
         assert_eq!(
             encodes(&requests),
-            [(3, Pooling::Mean, false), (3, Pooling::First, true), (3, Pooling::Last, true)],
-            "the pooling on screen first, the others in the background"
+            [(0, 3, Pooling::Mean, false), (1, 3, Pooling::Mean, false), (0, 3, Pooling::First, true), (0, 3, Pooling::Last, true)],
+            "the pooling on screen first, every engine, then the others in the background (a static engine ignores pooling)"
         );
         app
     }
@@ -915,7 +1065,7 @@ mod tests {
     fn nothing_is_encoded_twice() {
         let mut app = loaded();
         assert!(!app.busy());
-        assert_eq!(app.layer, 2, "starts on the last layer");
+        assert_eq!(app.layer(), 2, "starts on the last layer");
         assert_eq!(app.analysis.rows, [0, 1, 2]);
         // Layer, selection, pooling, tabs: all from the cache.
         for code in [KeyCode::Left, KeyCode::Down, KeyCode::Char('p'), KeyCode::Char('p'), KeyCode::Tab, KeyCode::Right] {
@@ -923,12 +1073,39 @@ mod tests {
         }
         assert_eq!(app.pooling, Pooling::Last);
         assert_eq!(app.selected, 1);
-        assert_eq!(app.analysis.layers.len(), 3);
+        assert!(matches!(&app.analysis.engines[..], [Side::Ready(bert), Side::Ready(glove)] if bert.len() == 3 && glove.len() == 1));
         // The projection follows the layer.
         let before = app.analysis.projection.clone();
         press(&mut app, KeyCode::Home);
-        assert_eq!(app.layer, 0);
+        assert_eq!(app.layer(), 0);
         assert_ne!(app.analysis.projection, before);
+    }
+
+    #[test]
+    fn engines_share_one_depth_and_a_static_engine_steps_the_deepest() {
+        use vecshift::EngineKind::{Contextual, Static};
+        let mut app = app();
+        let info = ModelInfo { engines: vec![engine("bert", Contextual, 3), engine("deep", Contextual, 5), engine("glove", Static, 1)] };
+        let effects = app.update(Msg::Worker(Response::Loaded(Ok(info))));
+        answer(&mut app, effects);
+        assert_eq!((app.engine, app.layer(), app.layer_of(1), app.layer_of(2)), (0, 2, 4, 0));
+        press(&mut app, KeyCode::Left);
+        assert_eq!((app.layer(), app.layer_of(1)), (1, 2), "half way down both");
+        press(&mut app, KeyCode::Char('n'));
+        assert_eq!(app.engine, 1);
+        press(&mut app, KeyCode::Left);
+        assert_eq!((app.layer(), app.layer_of(0)), (1, 1), "the selected engine steps one of its own layers");
+        press(&mut app, KeyCode::Char('n'));
+        assert_eq!((app.engine, app.layer()), (2, 0));
+        press(&mut app, KeyCode::Right);
+        assert_eq!(app.layer_of(1), 2, "with the static engine selected, the deepest engine's layers are stepped");
+        assert!(app.analysis.projection.is_some(), "the static engine's projection: every point in one place");
+        press(&mut app, KeyCode::Char('n'));
+        assert_eq!(app.engine, 0, "n wraps around");
+        press(&mut app, KeyCode::Char('N'));
+        assert_eq!(app.engine, 2, "N goes back");
+        assert!(matches!(&app.analysis.engines[..], [Side::Ready(a), Side::Ready(b), Side::Ready(c)] if a.len() == 3 && b.len() == 5 && c.len() == 1));
+        assert!(app.analysis.flat(2) && !app.analysis.flat(0));
     }
 
     #[test]
@@ -937,13 +1114,13 @@ mod tests {
         for _ in 0..5 {
             press(&mut app, KeyCode::Right);
         }
-        assert_eq!(app.layer, 2);
+        assert_eq!(app.layer(), 2);
         for _ in 0..5 {
             press(&mut app, KeyCode::Char('h'));
         }
-        assert_eq!(app.layer, 0);
+        assert_eq!(app.layer(), 0);
         press(&mut app, KeyCode::End);
-        assert_eq!(app.layer, 2);
+        assert_eq!(app.layer(), 2);
         press(&mut app, KeyCode::PageDown);
         assert_eq!(app.selected, 2);
         press(&mut app, KeyCode::Char('k'));
@@ -972,7 +1149,7 @@ mod tests {
         let effects = press(&mut app, KeyCode::Enter);
         let requests = answer(&mut app, effects);
         assert_eq!(app.entries[3].text, "The river was bank.");
-        assert_eq!(encodes(&requests)[0], (1, Pooling::Mean, false), "only the edited sentence is encoded");
+        assert_eq!(encodes(&requests)[0], (0, 1, Pooling::Mean, false), "only the edited sentence is encoded");
         assert_eq!(app.analysis.rows, [0, 1, 2, 3]);
 
         press(&mut app, KeyCode::Up);
@@ -997,7 +1174,7 @@ mod tests {
         assert_eq!(app.word, "grassy");
         assert_eq!(app.analysis.rows, [1]);
         assert!(matches!(app.row_state(0), RowState::NoWord(_)));
-        assert!(requests.iter().any(|r| matches!(r, Request::Neighbours(w) if w == "grassy")));
+        assert!(requests.iter().any(|r| matches!(r, Request::Neighbours { word, .. } if word == "grassy")));
         assert!(!app.analysis.comparable());
         let Some(Notice::Info(text)) = &app.notice else { panic!() };
         assert!(text.contains("in 1 of 3"), "{text}");
@@ -1163,7 +1340,7 @@ mod tests {
         assert_eq!(app.entries.len(), 2);
         let Some(Notice::Info(text)) = &app.notice else { panic!("{:?}", app.notice) };
         assert!(text.contains("1 without \"bat\"") && text.contains("x.tsv line 1"), "{text}");
-        assert_eq!(encodes(&requests)[0], (1, Pooling::Mean, false));
+        assert_eq!(encodes(&requests)[0], (0, 1, Pooling::Mean, false));
         app.update(Msg::FileRead { path: "y.txt".into(), result: Err("cannot read y.txt".into()) });
         assert_eq!(app.notice, Some(Notice::Error("cannot read y.txt".into())));
         assert_eq!(app.entries.len(), 2, "a failed open keeps the list");
@@ -1192,18 +1369,18 @@ mod tests {
         assert_eq!(app.tab, Pane::Layers);
         let chart = app.areas().pane(Pane::Layers).unwrap();
         app.update(click(chart.x + 7, chart.y + 3));
-        assert_eq!(app.layer, 0, "left edge of the plot");
+        assert_eq!(app.layer(), 0, "left edge of the plot");
         app.update(click(chart.right() - 2, chart.y + 3));
-        assert_eq!(app.layer, 2, "right edge of the plot");
+        assert_eq!(app.layer(), 2, "right edge of the plot");
         let wheel = |kind, column, row| Msg::Mouse(MouseEvent { kind, column, row, modifiers: KeyModifiers::NONE });
         app.update(wheel(MouseEventKind::ScrollDown, chart.x + 5, chart.y + 3));
-        assert_eq!(app.layer, 1, "the wheel over the chart moves the layer");
+        assert_eq!(app.layer(), 1, "the wheel over the chart moves the layer");
         app.update(wheel(MouseEventKind::ScrollUp, 5, areas.sentences.y + 1));
         assert_eq!(app.selected, 1, "elsewhere it moves the selection");
         // In the wide layout a click on a heatmap row selects that sentence.
         app.update(Msg::Resize(160, 48));
         let heatmap = app.areas().pane(Pane::Similarity).unwrap();
-        app.update(click(heatmap.x + 3, heatmap.y + 1 + 2));
+        app.update(click(heatmap.x + 3, heatmap.y + 1 + 1 + 2));
         assert_eq!(app.selected, 0);
     }
 }

@@ -25,6 +25,10 @@ pub enum Action {
     PageDown,
     /// Next pooling.
     Pooling,
+    /// Select the next engine.
+    NextEngine,
+    /// Select the previous engine.
+    PreviousEngine,
     /// Type a new sentence.
     Add,
     /// Edit the selected sentence.
@@ -93,6 +97,8 @@ pub const COMMANDS: &[Command] = &[
     command(&[PageUp], "PgUp PgDn", "select a sentence 5 up / down", None, Action::PageUp),
     command(&[PageDown], "", "", None, Action::PageDown),
     command(&[Char('p')], "p", "pooling of the word's pieces: mean, first, last", Some(("p", "pooling", 8)), Action::Pooling),
+    command(&[Char('n')], "n / N", "next / previous engine (the panes follow it)", Some(("n", "engine", 5)), Action::NextEngine),
+    command(&[Char('N')], "", "", None, Action::PreviousEngine),
     command(&[Char('a')], "a", "add a sentence", Some(("a", "add", 5)), Action::Add),
     command(&[Char('e')], "e", "edit the selected sentence", Some(("e", "edit", 9)), Action::Edit),
     command(&[Char('d'), Delete], "d Del", "delete the selected sentence", Some(("d", "delete", 7)), Action::Delete),

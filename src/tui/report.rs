@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use vecshift::Pooling;
 
-use super::analysis::StaticSide;
+use super::analysis::Side;
 use super::app::App;
 use crate::cli::output::write_atomically;
 
@@ -114,15 +114,30 @@ impl Report {
             return Err(format!("fewer than two sentences contain {:?}: nothing to compare yet", app.word));
         }
         let occurrences: Vec<_> = analysis.rows.iter().filter_map(|&i| app.entries[i].located.as_ref().ok()).collect();
-        let static_ = match &analysis.statics {
-            StaticSide::Ready { stats, .. } => Some(StaticJson {
-                model: info.statics.clone(),
-                matrix: stats.matrix.clone(),
-                mean_similarity: stats.mean,
-            }),
-            StaticSide::Missing(_) => None,
-            StaticSide::Pending => return Err("the static vectors are still being looked up; save in a moment".into()),
+        let layers_json = |layers: &[crate::tui::analysis::LayerStats]| -> Vec<LayerJson> {
+            layers.iter().enumerate().map(|(layer, s)| LayerJson { layer, matrix: s.matrix.clone(), mean_similarity: s.mean }).collect()
         };
+        // As `compare --json`: static engines first, then contextual ones, each in order; an
+        // engine left out (a word without a static vector) is not listed.
+        let mut statics = Vec::new();
+        let mut contextuals = Vec::new();
+        for (engine, side) in info.engines.iter().zip(&analysis.engines) {
+            let layers = match side {
+                Side::Ready(layers) => layers_json(layers),
+                Side::Missing(_) => continue,
+                Side::Pending => return Err(format!("{} is still encoding; save in a moment", engine.name)),
+            };
+            let json = EngineJson { name: engine.name.clone(), kind: engine.kind, architecture: engine.architecture.clone(), layers };
+            if engine.is_static() { statics.push(json) } else { contextuals.push(json) }
+        }
+        let static_ = statics.first().map(|s| StaticJson {
+            model: s.name.clone(),
+            matrix: s.layers[0].matrix.clone(),
+            mean_similarity: s.layers[0].mean_similarity,
+        });
+        let first = contextuals.first().ok_or("no contextual engine is loaded: nothing to save in the compare --json shape")?;
+        let contextual = ContextualJson { model: first.name.clone(), pooling: app.pooling, layers: first.layers.clone() };
+        let shown_layer = info.engines.iter().position(|e| !e.is_static()).map_or(0, |e| app.layer_of(e));
         let left_out = (0..app.entries.len())
             .filter(|i| !analysis.rows.contains(i))
             .map(|i| {
@@ -133,30 +148,7 @@ impl Report {
                 (app.entries[i].text.clone(), reason)
             })
             .collect();
-        let contextual = ContextualJson {
-            model: info.bert.clone(),
-            pooling: app.pooling,
-            layers: analysis
-                .layers
-                .iter()
-                .enumerate()
-                .map(|(layer, s)| LayerJson { layer, matrix: s.matrix.clone(), mean_similarity: s.mean })
-                .collect(),
-        };
-        let statics = static_.iter().map(|s| EngineJson {
-            name: s.model.clone(),
-            kind: vecshift::EngineKind::Static,
-            architecture: info.static_architecture.clone(),
-            layers: vec![LayerJson { layer: 0, matrix: s.matrix.clone(), mean_similarity: s.mean_similarity }],
-        });
-        let engines = statics
-            .chain([EngineJson {
-                name: contextual.model.clone(),
-                kind: vecshift::EngineKind::Contextual,
-                architecture: info.bert_architecture.clone(),
-                layers: contextual.layers.clone(),
-            }])
-            .collect();
+        let engines = statics.into_iter().chain(contextuals).collect();
         Ok(Report {
             word: app.word.clone(),
             sentences: occurrences.iter().map(|o| o.sentence().to_owned()).collect(),
@@ -165,7 +157,7 @@ impl Report {
             static_,
             contextual,
             engines,
-            shown_layer: app.layer,
+            shown_layer,
             left_out,
         })
     }

@@ -10,12 +10,12 @@ use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 use ratatui::style::Color;
 use serde_json::Value;
-use vecshift::{BertEncoder, Pooling, StaticEngine};
+use vecshift::{BertEncoder, ContextualEncoder, LoadOptions, Pooling, StaticEngine};
 
-use super::analysis::StaticSide;
+use super::analysis::Side;
 use super::app::{App, Effect, Msg, Start};
 use super::layout::{PANES, Pane};
-use super::panes::neighbours;
+use super::panes::{self, neighbours};
 use super::sentences;
 use super::theme::Theme;
 use super::worker::{Engines, Response};
@@ -24,7 +24,7 @@ use super::worker::{Engines, Response};
 fn engines() -> &'static Mutex<Engines> {
     static ENGINES: OnceLock<Mutex<Engines>> = OnceLock::new();
     ENGINES.get_or_init(|| {
-        Mutex::new(Engines::new(Box::new(BertEncoder::load_default().unwrap()), Box::new(StaticEngine::open_default().unwrap())).unwrap())
+        Mutex::new(Engines::new(vec![Box::new(BertEncoder::load_default().unwrap()), Box::new(StaticEngine::open_default().unwrap())]).unwrap())
     })
 }
 
@@ -33,15 +33,32 @@ fn reference() -> &'static Value {
     REFERENCE.get_or_init(|| serde_json::from_str(include_str!("testdata/bank_reference.json")).unwrap())
 }
 
+/// Three engines as issue 10 names them: the embedded MiniLM, a second contextual model (the
+/// tests' tiny BERT, whose 87-piece vocabulary leaves many words unknown) and GloVe.
+fn three_engines() -> &'static Mutex<Engines> {
+    static ENGINES: OnceLock<Mutex<Engines>> = OnceLock::new();
+    ENGINES.get_or_init(|| {
+        let tiny = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_bert/f32_noprefix");
+        let tiny = ContextualEncoder::load_with(tiny, &LoadOptions::default().name("tiny")).unwrap();
+        let engines: Vec<Box<dyn vecshift::Embedder>> =
+            vec![Box::new(BertEncoder::load_default().unwrap()), Box::new(tiny), Box::new(StaticEngine::open_default().unwrap())];
+        Mutex::new(Engines::new(engines).unwrap())
+    })
+}
+
 /// Performs effects the way the runtime does, synchronously, until none are left.
 fn settle(app: &mut App, effects: Vec<Effect>) {
+    settle_with(engines(), app, effects)
+}
+
+fn settle_with(engines: &Mutex<Engines>, app: &mut App, effects: Vec<Effect>) {
     let mut effects = effects;
     while !effects.is_empty() {
         let mut replies = Vec::new();
         for effect in effects {
             match effect {
                 Effect::Send(request) => {
-                    engines().lock().unwrap().handle(request, &mut |r| replies.push(Msg::Worker(r)))
+                    engines.lock().unwrap().handle(request, &mut |r| replies.push(Msg::Worker(r)))
                 }
                 other => panic!("unexpected effect {other:?}"),
             }
@@ -97,8 +114,9 @@ fn numbers_match_transformers_numpy_and_gensim() {
         }
         assert_eq!(app.pooling.to_string(), pooling);
         let layers = reference["contextual"][pooling].as_array().unwrap();
-        assert_eq!(app.analysis.layers.len(), layers.len());
-        for (ours, theirs) in app.analysis.layers.iter().zip(layers) {
+        let Side::Ready(ours) = &app.analysis.engines[0] else { panic!("the contextual engine is not ready") };
+        assert_eq!(ours.len(), layers.len());
+        for (ours, theirs) in ours.iter().zip(layers) {
             let mean = theirs["mean_similarity"].as_f64().unwrap();
             assert!(close(f64::from(ours.mean), mean, 1e-4), "{pooling} layer {}: {} vs {mean}", theirs["layer"], ours.mean);
             for (row, their_row) in ours.matrix.iter().zip(theirs["matrix"].as_array().unwrap()) {
@@ -124,12 +142,14 @@ fn numbers_match_transformers_numpy_and_gensim() {
     }
 
     // Static: gensim's vector (the same for every sentence) and nearest neighbours.
-    let StaticSide::Ready { vectors, stats, .. } = &app.analysis.statics else { panic!("static side not ready") };
+    let Side::Ready(stats) = &app.analysis.engines[1] else { panic!("static side not ready") };
     let gensim: Vec<f64> = reference["static"]["vector"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    let vectors = app.layer_vectors(1, 0);
+    assert_eq!(vectors.len(), 9);
     for v in vectors {
         assert!(v.iter().zip(&gensim).all(|(a, b)| close(f64::from(*a), *b, 1e-5)));
     }
-    assert!(stats.matrix.iter().flatten().all(|c| close(f64::from(*c), 1.0, 1e-6)));
+    assert!(stats[0].matrix.iter().flatten().all(|c| close(f64::from(*c), 1.0, 1e-6)));
     let ours = app.static_neighbours().unwrap().as_ref().unwrap();
     let theirs = reference["static"]["neighbours"].as_array().unwrap();
     assert_eq!(ours.len(), theirs.len());
@@ -154,7 +174,8 @@ fn numbers_match_transformers_numpy_and_gensim() {
         .collect();
     assert!(text.contains(&format!("S1 {row}")), "S1 row {row:?} not on screen:\n{text}");
     let drift = last["cosine_to_rest"][0].as_f64().unwrap();
-    assert!(text.contains(&format!("BERT {drift:.3} · static 1.000")), "drift {drift:.3} not on screen:\n{text}");
+    assert!(text.contains(&format!("all-MiniLM-L6-v2 · cos to the others' mean {drift:.3} · layer 6")), "drift {drift:.3} not on screen:\n{text}");
+    assert!(text.contains("glove.6B.50d.100k.fifu · cos to the others' mean 1.000 (fixed)"), "the static drift not on screen:\n{text}");
 
     // The neighbours pane ranks the others by those cosines.
     let expected: Vec<usize> = {
@@ -239,21 +260,21 @@ fn the_worker_serves_waiting_jobs_before_background_ones() {
 
     let (replies, inbox) = mpsc::channel();
     let load: worker::Loader =
-        Box::new(|| Engines::new(Box::new(BertEncoder::load_default()?), Box::new(StaticEngine::open_default()?)));
+        Box::new(|| Engines::new(vec![Box::new(BertEncoder::load_default()?), Box::new(StaticEngine::open_default()?)]));
     let jobs = worker::spawn(load, move |r| {
         let _ = replies.send(r);
     });
     let Response::Loaded(Ok(info)) = inbox.recv().unwrap() else { panic!("the models did not load") };
-    assert_eq!(info.layers, 7);
+    assert_eq!(info.engines[0].layers, 7);
     let many: Vec<Occurrence> =
         (0..80).map(|i| Occurrence::find("bank", &format!("Bank number {i} is by the river.")).unwrap()).collect();
     let one = Occurrence::find("bank", "The bank approved my loan.").unwrap();
-    jobs.send(Request::Encode { occurrences: many, pooling: Pooling::First, prefetch: true }).unwrap();
-    jobs.send(Request::Encode { occurrences: vec![one.clone()], pooling: Pooling::Mean, prefetch: false }).unwrap();
+    jobs.send(Request::Encode { engine: 0, occurrences: many, pooling: Pooling::First, prefetch: true }).unwrap();
+    jobs.send(Request::Encode { engine: 0, occurrences: vec![one.clone()], pooling: Pooling::Mean, prefetch: false }).unwrap();
     let mut order = Vec::new();
     let mut waited_for = None;
     while order.iter().map(|(_, n)| n).sum::<usize>() < 81 {
-        let Response::Encoded { pooling, results } = inbox.recv().unwrap() else { panic!("not an encoding") };
+        let Response::Encoded { pooling, results, .. } = inbox.recv().unwrap() else { panic!("not an encoding") };
         assert!(results.iter().all(|(_, r)| r.as_ref().is_ok_and(|e| e.vectors.num_layers() == 7)));
         if pooling == Pooling::Mean {
             waited_for = Some(results[0].1.clone().unwrap().vectors);
@@ -267,4 +288,106 @@ fn the_worker_serves_waiting_jobs_before_background_ones() {
     for (a, b) in waited_for.unwrap().layers().iter().zip(direct[0].layers()) {
         assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5));
     }
+}
+
+/// The bank example on the three engines, everything encoded.
+fn three_engine_app(width: u16, height: u16) -> App {
+    let mut app = App::new(bank_start(true), Rect::new(0, 0, width, height));
+    let info = three_engines().lock().unwrap().info();
+    let effects = app.update(Msg::Worker(Response::Loaded(Ok(info))));
+    settle_with(three_engines(), &mut app, effects);
+    assert!(!app.busy());
+    app
+}
+
+fn press_with(app: &mut App, code: KeyCode) {
+    let effects = app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    settle_with(three_engines(), app, effects);
+}
+
+#[test]
+fn three_engines_each_get_a_heatmap_a_curve_and_the_selection() {
+    let mut app = three_engine_app(80, 24);
+    let names: Vec<&str> = app.engines().iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["all-MiniLM-L6-v2", "tiny", "glove.6B.50d.100k.fifu"]);
+    // One depth for all: MiniLM's last layer (6) is tiny's last (2); the static engine has one.
+    assert_eq!((app.layer(), app.layer_of(1), app.layer_of(2)), (6, 2, 0));
+    key_with(&mut app, KeyCode::Left);
+    key_with(&mut app, KeyCode::Left);
+    assert_eq!((app.layer(), app.layer_of(1)), (4, 1), "depth 4/6 is tiny's layer 1 of 0-2");
+
+    // 80x24: both contextual heatmaps side by side (9 columns each still print values), the
+    // static one collapsed into one line.
+    let similarity = panes::similarity::view(&app);
+    assert_eq!(similarity.maps.iter().map(|m| m.engine.name.as_str()).collect::<Vec<_>>(), ["all-MiniLM-L6-v2", "tiny"]);
+    assert_eq!(similarity.maps.iter().map(|m| m.layer).collect::<Vec<_>>(), [4, 1]);
+    assert!(similarity.notes[0].0.starts_with("static glove.6B.50d.100k.fifu: every cosine 1.00"), "{:?}", similarity.notes);
+    let text = screen(&app);
+    for needle in ["all-MiniLM-L6-v2 · mean", "tiny · layer 1 · mean", "every cosine 1.00", "n engine"] {
+        assert!(text.contains(needle), "{needle:?} not on screen:\n{text}");
+    }
+    // The same at 160x48, every pane at once.
+    app.update(Msg::Resize(160, 48));
+    let text = screen(&app);
+    for needle in ["tiny · layer 1 · mean", "Layers · mean cosine", "PCA of all-MiniLM-L6-v2 layer 4", "⠤⠤ all-MiniLM-L6-v2", "▄▄ tiny", "•• glove"] {
+        assert!(text.contains(needle), "{needle:?} not on screen:\n{text}");
+    }
+
+    // The layer chart: every engine on the relative-depth axis, the static one flat.
+    let layers = panes::layers::view(&app);
+    let depths: Vec<Vec<f64>> = layers.curves.iter().map(|c| c.points.iter().map(|p| p.0).collect()).collect();
+    assert_eq!(depths[1], [0.0, 0.5, 1.0]);
+    assert_eq!(depths[2], [0.0, 1.0]);
+    assert_eq!(layers.curves[2].points[0].1, layers.curves[2].points[1].1);
+
+    // n selects the next engine: the projection, the neighbours and the vector follow it.
+    key_with(&mut app, KeyCode::Char('n'));
+    assert_eq!(app.engine, 1);
+    let text = screen(&app);
+    assert!(text.contains("PCA of tiny layer 1"), "{text}");
+    let tiny = app.stats_of(1).unwrap();
+    let nearest = neighbours::nearest(&app, 0);
+    let best = tiny.matrix[0].iter().enumerate().filter(|(j, _)| *j != 0).max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+    assert_eq!(nearest[0].0, best, "the neighbours are ranked by the selected engine");
+    let vector = panes::vector::view(&app);
+    assert_eq!(vector.bars.iter().map(|b| b.engine.name.as_str()).collect::<Vec<_>>(), ["tiny", "glove.6B.50d.100k.fifu"]);
+    assert_eq!(vector.bars[0].pieces, ["bank"]);
+    // N goes back; past the last engine n wraps around.
+    key_with(&mut app, KeyCode::Char('N'));
+    assert_eq!(app.engine, 0);
+}
+
+fn key_with(app: &mut App, code: KeyCode) {
+    press_with(app, code)
+}
+
+#[test]
+fn unknown_pieces_are_shown_and_warned_about() {
+    let mut app = three_engine_app(160, 48);
+    // "b4nk" is one [UNK] for the tiny BERT (no digits in its vocabulary), pieces for MiniLM.
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Char('w'), KeyModifiers::NONE)));
+    for c in "b4nk".chars() {
+        app.update(Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));
+    }
+    press_with(&mut app, KeyCode::Enter);
+    press_with(&mut app, KeyCode::Char('a'));
+    for c in "The b4nk is open.".chars() {
+        app.update(Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));
+    }
+    press_with(&mut app, KeyCode::Enter);
+    press_with(&mut app, KeyCode::Char('a'));
+    for c in "A b4nk by the river.".chars() {
+        app.update(Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));
+    }
+    press_with(&mut app, KeyCode::Enter);
+    let minilm = app.vectors(0, app.selected).unwrap().clone();
+    assert!(minilm.unknown.is_empty() && minilm.pieces.len() > 1, "{:?}", minilm.pieces);
+    let tiny = app.vectors(1, app.selected).unwrap().clone();
+    assert_eq!((tiny.pieces.as_slice(), tiny.unknown.as_slice()), (["[UNK]".to_owned()].as_slice(), ["[UNK]".to_owned()].as_slice()));
+    key_with(&mut app, KeyCode::Char('n'));
+    let text = screen(&app);
+    assert!(text.contains("pieces pooled: [UNK]") && text.contains("unknown to the tokenizer: [UNK]"), "{text}");
+    key_with(&mut app, KeyCode::Char('N'));
+    let text = screen(&app);
+    assert!(text.contains(&format!("pieces pooled: {}", minilm.pieces.join(" "))), "{text}");
 }

@@ -25,6 +25,12 @@ const SHADES: [char; 5] = [' ', '░', '▒', '▓', '█'];
 const GROUPS: [Color; 8] =
     [Color::Cyan, Color::Yellow, Color::Magenta, Color::Green, Color::LightRed, Color::LightBlue, Color::White, Color::Red];
 
+/// Colours of contextual engines after the first (which is [`Theme::bert`]'s).
+const CONTEXTUAL: [Color; 4] = [Color::LightMagenta, Color::LightBlue, Color::LightRed, Color::Magenta];
+
+/// Colours of static engines after the first (which is [`Theme::statics`]'s).
+const STATIC: [Color; 4] = [Color::LightCyan, Color::LightGreen, Color::Cyan, Color::Green];
+
 /// How the UI paints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Theme {
@@ -115,14 +121,15 @@ impl Theme {
         if self.color { Style::new().bg(Color::DarkGray) } else { Style::new().add_modifier(Modifier::REVERSED) }
     }
 
-    /// Titles and labels that name the contextual model.
-    pub fn bert(&self) -> Style {
-        self.fg(Color::LightMagenta)
-    }
-
     /// Titles and labels that name the static model.
     pub fn statics(&self) -> Style {
         self.fg(Color::LightCyan)
+    }
+
+    /// The `nth` engine of its kind (static or contextual).
+    pub fn engine(&self, fixed: bool, nth: usize) -> Style {
+        let colors = if fixed { &STATIC } else { &CONTEXTUAL };
+        self.fg(colors[nth % colors.len()])
     }
 
     /// Secondary text.

@@ -39,11 +39,11 @@ impl App {
         }
         for &(pane, area) in &areas.panes {
             match pane {
-                Pane::Similarity => panes::similarity::render(self, frame, area),
-                Pane::Layers => panes::layers::render(self, frame, area),
-                Pane::Neighbours => panes::neighbours::render(self, frame, area),
-                Pane::Projection => panes::projection::render(self, frame, area),
-                Pane::Vector => panes::vector::render(self, frame, area),
+                Pane::Similarity => panes::similarity::render(&panes::similarity::view(self), frame, area),
+                Pane::Layers => panes::layers::render(&panes::layers::view(self), frame, area),
+                Pane::Neighbours => panes::neighbours::render(&panes::neighbours::view(self), frame, area),
+                Pane::Projection => panes::projection::render(&panes::projection::view(self), frame, area),
+                Pane::Vector => panes::vector::render(&panes::vector::view(self), frame, area),
             }
         }
         self.status(frame, areas.status, theme);
@@ -55,12 +55,16 @@ impl App {
     fn header(&self, frame: &mut Frame, area: Rect, theme: Theme) {
         let mut spans = vec![Span::styled(" vecshift ", theme.key()), Span::styled(format!("{:?} ", self.word), theme.word())];
         // Most important first: a narrow terminal cuts the end.
-        match self.info() {
-            Some(info) => spans.extend([
-                Span::raw(format!("· layer {} of 0-{} · {} pooling · ", self.layer, info.layers - 1, self.pooling)),
-                Span::styled(format!("BERT {} ", info.bert), theme.bert()),
-                Span::styled(format!("static {} ", info.statics), theme.statics()),
-            ]),
+        match self.selected_engine() {
+            Some(engine) => {
+                spans.push(Span::raw(format!("· layer {} of 0-{} · {} pooling · ", self.layer(), engine.layers - 1, self.pooling)));
+                // Every engine, the selected one marked.
+                for label in panes::engine_labels(self.engines(), theme) {
+                    let mark = if label.index == self.engine && self.engines().len() > 1 { "▶" } else { "" };
+                    let kind = if label.fixed { "static" } else { "BERT" };
+                    spans.push(Span::styled(format!("{mark}{kind} {} ", label.name), label.style));
+                }
+            }
             None => spans.push(Span::raw(format!("· {} pooling ", self.pooling))),
         }
         let spinner = SPINNER[self.tick % SPINNER.len()];

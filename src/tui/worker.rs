@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver, Sender};
 
-use vecshift::{Embedder, LayerVectors, Neighbor, Occurrence, Pooling, StaticVector, Vocabulary};
+use vecshift::{Embedder, EngineKind, LayerVectors, Neighbor, Occurrence, Pooling};
 
 /// Occurrences per reply, so that long lists show progress while they encode.
 const CHUNK: usize = 16;
@@ -13,33 +13,49 @@ const CHUNK: usize = 16;
 /// The worker thread's name (the panic hook recognises it).
 pub const THREAD_NAME: &str = "vecshift-worker";
 
-/// How many static nearest neighbours the UI shows.
+/// How many vocabulary neighbours the UI shows.
 pub const NEIGHBOURS: usize = 10;
+
+/// What the UI needs to know about one loaded engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineInfo {
+    /// The engine's name (its `NAME=` label, else the model's name).
+    pub name: String,
+    /// Static or contextual.
+    pub kind: EngineKind,
+    /// The architecture (`bert`, `gpt2`, ...) or file format (`finalfusion`, ...).
+    pub architecture: String,
+    /// Vectors per occurrence (layer 0 = embeddings output; a static engine has one).
+    pub layers: usize,
+    /// Vector length.
+    pub dims: usize,
+    /// Whether each position sees only the words to its left (a decoder).
+    pub causal: bool,
+    /// Whether it has a vocabulary to search for nearest neighbours.
+    pub vocabulary: bool,
+}
+
+impl EngineInfo {
+    /// Whether the engine gives every occurrence of a word the same vector.
+    pub fn is_static(&self) -> bool {
+        self.kind == EngineKind::Static
+    }
+}
 
 /// What the UI needs to know about the loaded models.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelInfo {
-    /// The BERT model's name.
-    pub bert: String,
-    /// Hidden states per occurrence (layer 0 = embeddings output).
-    pub layers: usize,
-    /// BERT vector length.
-    pub dims: usize,
-    /// The static vectors' name.
-    pub statics: String,
-    /// Static vector length.
-    pub static_dims: usize,
-    /// The contextual model's architecture (`bert`, ...).
-    pub bert_architecture: String,
-    /// The static vectors' file format.
-    pub static_architecture: String,
+    /// Every engine, in the order the UI shows them.
+    pub engines: Vec<EngineInfo>,
 }
 
 /// A job for the worker.
 #[derive(Clone, Debug)]
 pub enum Request {
-    /// Encode occurrences with one pooling; `prefetch` jobs wait behind everything else.
+    /// Encode occurrences with one engine and pooling; `prefetch` jobs wait behind everything else.
     Encode {
+        /// The engine, by its position in [`ModelInfo::engines`].
+        engine: usize,
         /// The occurrences.
         occurrences: Vec<Occurrence>,
         /// The pooling to encode them with.
@@ -47,13 +63,16 @@ pub enum Request {
         /// Whether nobody is looking at the result yet.
         prefetch: bool,
     },
-    /// Static vectors of word forms as they are written in the sentences.
-    Static(Vec<String>),
-    /// The static nearest neighbours of a word.
-    Neighbours(String),
+    /// The nearest neighbours of a word in an engine's vocabulary.
+    Neighbours {
+        /// The engine (it has a vocabulary).
+        engine: usize,
+        /// The word.
+        word: String,
+    },
 }
 
-/// One occurrence's contextual vectors.
+/// One occurrence's vectors from one engine.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Encoded {
     /// One vector per layer.
@@ -73,15 +92,17 @@ pub enum Response {
     Loaded(Result<ModelInfo, String>),
     /// Some of the occurrences of an [`Request::Encode`].
     Encoded {
+        /// The engine.
+        engine: usize,
         /// The pooling they were encoded with.
         pooling: Pooling,
         /// Each occurrence with its vectors or the reason it has none.
         results: Vec<(Occurrence, Result<Encoded, String>)>,
     },
-    /// Static vectors, by word form.
-    Static(Vec<(String, Result<StaticVector, String>)>),
-    /// Static nearest neighbours of a word.
+    /// Nearest neighbours of a word in an engine's vocabulary.
     Neighbours {
+        /// The engine.
+        engine: usize,
         /// The word asked about.
         word: String,
         /// Its neighbours, best first.
@@ -91,68 +112,61 @@ pub enum Response {
     Crashed(String),
 }
 
-/// The engines the UI compares: a contextual one and a static one with a vocabulary.
+/// The engines the UI compares, any number of any kind, in the order the UI shows them.
 ///
 /// The worker knows them only through the library's traits, so any engine the library
 /// loads can be shown.
 pub struct Engines {
-    contextual: Box<dyn Embedder>,
-    statics: Box<dyn Embedder>,
+    engines: Vec<Box<dyn Embedder>>,
 }
 
 impl Engines {
-    /// Wraps loaded engines; the static one must have a [`Vocabulary`] (neighbour search).
-    pub fn new(contextual: Box<dyn Embedder>, statics: Box<dyn Embedder>) -> anyhow::Result<Self> {
-        anyhow::ensure!(statics.vocabulary().is_some(), "{} has no vocabulary to search", statics.name());
-        Ok(Engines { contextual, statics })
-    }
-
-    fn vocabulary(&self) -> &dyn Vocabulary {
-        self.statics.vocabulary().expect("checked in Engines::new")
+    /// Wraps loaded engines (at least one).
+    pub fn new(engines: Vec<Box<dyn Embedder>>) -> anyhow::Result<Self> {
+        anyhow::ensure!(!engines.is_empty(), "no engine to compare");
+        Ok(Engines { engines })
     }
 
     /// Names and sizes of the models.
     pub fn info(&self) -> ModelInfo {
-        ModelInfo {
-            bert: self.contextual.name().to_owned(),
-            layers: self.contextual.num_layers(),
-            dims: self.contextual.dims(),
-            statics: self.statics.name().to_owned(),
-            static_dims: self.statics.dims(),
-            bert_architecture: self.contextual.architecture().to_owned(),
-            static_architecture: self.statics.architecture().to_owned(),
-        }
+        let engines = self
+            .engines
+            .iter()
+            .map(|e| EngineInfo {
+                name: e.name().to_owned(),
+                kind: e.kind(),
+                architecture: e.architecture().to_owned(),
+                layers: e.num_layers(),
+                dims: e.dims(),
+                causal: e.is_causal(),
+                vocabulary: e.vocabulary().is_some(),
+            })
+            .collect();
+        ModelInfo { engines }
     }
 
     /// Does one job, passing each reply to `reply` as soon as it is ready.
     pub fn handle(&mut self, request: Request, reply: &mut dyn FnMut(Response)) {
         match request {
-            Request::Encode { occurrences, pooling, .. } => {
+            Request::Encode { engine, occurrences, pooling, .. } => {
                 for chunk in occurrences.chunks(CHUNK) {
-                    reply(Response::Encoded { pooling, results: self.encode(chunk, pooling) });
+                    reply(Response::Encoded { engine, pooling, results: self.encode(engine, chunk, pooling) });
                 }
             }
-            Request::Static(forms) => {
-                let found = forms
-                    .into_iter()
-                    .map(|form| {
-                        let result = self.vocabulary().lookup(&form).map_err(|e| e.to_string());
-                        (form, result)
-                    })
-                    .collect();
-                reply(Response::Static(found));
-            }
-            Request::Neighbours(word) => {
-                let result = self.vocabulary().neighbors(&word, NEIGHBOURS).map_err(|e| e.to_string());
-                reply(Response::Neighbours { word, result });
+            Request::Neighbours { engine, word } => {
+                let result = match self.engines.get(engine).and_then(|e| e.vocabulary()) {
+                    Some(vocabulary) => vocabulary.neighbors(&word, NEIGHBOURS).map_err(|e| e.to_string()),
+                    None => Err("this engine has no vocabulary to search".to_owned()),
+                };
+                reply(Response::Neighbours { engine, word, result });
             }
         }
     }
 
     /// Encodes a batch; an occurrence that cannot be embedded gets its own error and does not
     /// take the others down with it.
-    fn encode(&self, chunk: &[Occurrence], pooling: Pooling) -> Vec<(Occurrence, Result<Encoded, String>)> {
-        let results = match self.contextual.embed_batch(chunk, pooling) {
+    fn encode(&self, engine: usize, chunk: &[Occurrence], pooling: Pooling) -> Vec<(Occurrence, Result<Encoded, String>)> {
+        let results = match self.engines[engine].embed_batch(chunk, pooling) {
             Ok(results) => results.into_iter().map(|r| r.map_err(|e| e.to_string())).collect(),
             Err(e) => vec![Err(e.to_string()); chunk.len()],
         };
@@ -212,10 +226,10 @@ fn serve(load: Loader, inbox: Receiver<Request>, reply: &dyn Fn(Response)) {
         let request = match queue.remove(next).expect("the queue is not empty") {
             // One chunk at a time, so that a job the user is waiting for overtakes a long
             // background one between two chunks.
-            Request::Encode { mut occurrences, pooling, prefetch } if occurrences.len() > CHUNK => {
+            Request::Encode { engine, mut occurrences, pooling, prefetch } if occurrences.len() > CHUNK => {
                 let rest = occurrences.split_off(CHUNK);
-                queue.insert(next, Request::Encode { occurrences: rest, pooling, prefetch });
-                Request::Encode { occurrences, pooling, prefetch }
+                queue.insert(next, Request::Encode { engine, occurrences: rest, pooling, prefetch });
+                Request::Encode { engine, occurrences, pooling, prefetch }
             }
             request => request,
         };

@@ -1,5 +1,6 @@
-//! One component per pane. Each draws from `&App` only and, where the mouse can point into
-//! it, answers what is under a position with the same geometry it draws with.
+//! One component per pane. Each builds a narrow view struct from `&App` (`view`), draws from
+//! that alone (`render`) and, where the mouse can point into it, answers what is under a
+//! position with the same geometry it draws with.
 
 pub mod help;
 pub mod layers;
@@ -17,6 +18,38 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::app::{App, Models};
 use super::theme::Theme;
+use super::worker::EngineInfo;
+
+/// How panes name and paint one engine.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineLabel {
+    /// Its position among the engines.
+    pub index: usize,
+    /// Its name.
+    pub name: String,
+    /// Its colour.
+    pub style: Style,
+    /// A static engine (one vector per word).
+    pub fixed: bool,
+    /// A decoder: each word sees only its left context.
+    pub causal: bool,
+}
+
+/// The labels of every loaded engine: contextual engines in the BERT colours, static ones in
+/// the static colours, each kind numbered in its own order.
+pub fn engine_labels(engines: &[EngineInfo], theme: Theme) -> Vec<EngineLabel> {
+    engines
+        .iter()
+        .enumerate()
+        .map(|(index, e)| {
+            let nth = engines[..index].iter().filter(|o| o.is_static() == e.is_static()).count();
+            EngineLabel { index, name: e.name.clone(), style: theme.engine(e.is_static(), nth), fixed: e.is_static(), causal: e.causal }
+        })
+        .collect()
+}
+
+/// The note shown for a decoder.
+pub const CAUSAL_NOTE: &str = "sees only the left context";
 
 /// A bordered pane with a title.
 pub fn block<'a>(title: impl Into<Line<'a>>, theme: Theme) -> Block<'a> {

@@ -1,6 +1,7 @@
-//! The selected occurrence's BERT vector at the chosen layer beside the word's static
-//! vector, dimension by dimension, with each one's cosine to the mean of the other
-//! occurrences: the drift made visible.
+//! The selected occurrence's vector in the selected engine at its layer, with the pieces that
+//! were pooled for it (and a warning when the tokenizer did not know one), beside the same
+//! occurrence in an engine of the other kind, dimension by dimension, with each one's cosine
+//! to the mean of the other occurrences: the drift made visible.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -10,11 +11,73 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::widgets::canvas::{Canvas, Line as Segment};
 
-use super::{block, label, message, waiting};
-use crate::tui::analysis::{StaticSide, cosine_to_rest};
+use super::{CAUSAL_NOTE, EngineLabel, block, engine_labels, fit, label, message, waiting};
+use crate::tui::analysis::cosine_to_rest;
 use crate::tui::app::App;
 use crate::tui::layout::Pane;
 use crate::tui::theme::Theme;
+
+/// One engine's vector of the selected occurrence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bars<'a> {
+    /// The engine.
+    pub engine: EngineLabel,
+    /// Its layer.
+    pub layer: usize,
+    /// The vector.
+    pub vector: &'a [f32],
+    /// Cosine to the mean of the other compared occurrences.
+    pub drift: Option<f32>,
+    /// The pieces pooled into it.
+    pub pieces: &'a [String],
+    /// The pieces the tokenizer did not know.
+    pub unknown: &'a [String],
+}
+
+/// What the pane draws.
+#[derive(Clone, Debug, PartialEq)]
+pub struct View<'a> {
+    /// The selected sentence's label.
+    pub selected: String,
+    /// Why there is nothing to draw, if so.
+    pub why_not: Option<String>,
+    /// The selected engine's vector, then the contrast engine's (the first of the other kind).
+    pub bars: Vec<Bars<'a>>,
+    /// Colours on or off.
+    pub theme: Theme,
+}
+
+/// Builds the view.
+pub fn view(app: &App) -> View<'_> {
+    let theme = Theme { color: app.color };
+    let mut view = View { selected: label(app.selected), why_not: waiting(app), bars: Vec::new(), theme };
+    if view.why_not.is_some() {
+        return view;
+    }
+    let Some(position) = app.analysis.position(app.selected) else {
+        view.why_not = Some(format!("{} is not compared", label(app.selected)));
+        return view;
+    };
+    let labels = engine_labels(app.engines(), theme);
+    let fixed = labels.get(app.engine).is_some_and(|e| e.fixed);
+    let contrast = labels.iter().find(|e| e.fixed != fixed).map(|e| e.index);
+    for engine in std::iter::once(app.engine).chain(contrast) {
+        let Some(encoded) = app.vectors(engine, app.selected) else { continue };
+        let layer = app.layer_of(engine).min(encoded.vectors.num_layers() - 1);
+        let vectors = app.layer_vectors(engine, layer);
+        // An engine left out of the comparison has no drift, only its vector.
+        let drift = (vectors.len() == app.analysis.rows.len()).then(|| cosine_to_rest(&vectors, position)).flatten();
+        view.bars.push(Bars {
+            engine: labels[engine].clone(),
+            layer,
+            vector: &encoded.vectors.layers()[layer],
+            drift,
+            pieces: &encoded.pieces,
+            unknown: &encoded.unknown,
+        });
+    }
+    view
+}
 
 fn norm(v: &[f32]) -> f32 {
     v.iter().map(|x| x * x).sum::<f32>().sqrt()
@@ -23,7 +86,7 @@ fn norm(v: &[f32]) -> f32 {
 /// One bar per dimension, up for positive and down for negative values.
 fn bars(frame: &mut Frame, area: Rect, title: Line, vector: &[f32], color: Color) {
     let [head, plot] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
-    frame.render_widget(Paragraph::new(title), head);
+    frame.render_widget(Paragraph::new(fit(title.spans, head.width)), head);
     let peak = f64::from(vector.iter().fold(0f32, |m, v| m.max(v.abs()))).max(1e-6);
     let canvas = Canvas::default()
         .marker(Marker::Braille)
@@ -37,53 +100,55 @@ fn bars(frame: &mut Frame, area: Rect, title: Line, vector: &[f32], color: Color
     frame.render_widget(canvas, plot);
 }
 
+/// The pieces line: what was pooled, and a warning for unknown pieces.
+fn pieces_line<'a>(b: &Bars<'a>, theme: Theme) -> Line<'a> {
+    let what = if b.engine.fixed { "vocabulary entry" } else { "pieces pooled" };
+    let mut spans = vec![Span::raw(format!("{what}: ")), Span::styled(b.pieces.join(" "), theme.word())];
+    if !b.unknown.is_empty() {
+        spans.push(Span::styled(
+            format!("  ⚠ unknown to the tokenizer: {} (its vector says nothing about the word)", b.unknown.join(" ")),
+            theme.error(),
+        ));
+    }
+    if b.engine.causal {
+        spans.push(Span::styled(format!("  · {CAUSAL_NOTE}"), theme.dim()));
+    }
+    Line::from(spans)
+}
+
 /// Draws the pane.
-pub fn render(app: &App, frame: &mut Frame, area: Rect) {
-    let theme = Theme { color: app.color };
-    let title = format!(" {} of {} · layer {} ", Pane::Vector.title(), label(app.selected), app.layer);
-    let block = block(title, theme);
+pub fn render(view: &View, frame: &mut Frame, area: Rect) {
+    let theme = view.theme;
+    let layer = view.bars.first().map_or(String::new(), |b| format!(" · layer {}", b.layer));
+    let block = block(format!(" {} of {}{layer} ", Pane::Vector.title(), view.selected), theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    if let Some(why) = waiting(app) {
-        return message(frame, inner, why, theme.dim());
+    if let Some(why) = &view.why_not {
+        return message(frame, inner, why.clone(), theme.dim());
     }
-    let Some(position) = app.analysis.position(app.selected) else {
-        return message(frame, inner, format!("{} is not compared", label(app.selected)), theme.dim());
-    };
-    let layer_vectors: Vec<&[f32]> =
-        app.analysis.rows.iter().filter_map(|&i| app.vectors(i)).map(|e| &e.vectors.layers()[app.layer][..]).collect();
-    let vector = layer_vectors[position];
-    let others = app.analysis.rows.len() - 1;
-    let bert_drift = cosine_to_rest(&layer_vectors, position);
-    let (static_vector, static_drift) = match &app.analysis.statics {
-        StaticSide::Ready { vectors, .. } => (Some(&vectors[position]), cosine_to_rest(vectors, position)),
-        _ => (None, None),
-    };
     let fmt = |c: Option<f32>| c.filter(|c| !c.is_nan()).map_or("n/a".to_owned(), |c| format!("{c:.3}"));
-    let summary = Line::from(vec![
-        Span::raw(format!("cos to the mean of the other {others}: ")),
-        Span::styled(format!("BERT {}", fmt(bert_drift)), theme.bert()),
-        Span::raw(" · "),
-        Span::styled(format!("static {}", fmt(static_drift)), theme.statics()),
-    ]);
-    let [text, bert_area, static_area] =
+    let [pieces, first, second] =
         Layout::vertical([Constraint::Length(1), Constraint::Fill(3), Constraint::Fill(2)]).areas(inner);
-    frame.render_widget(Paragraph::new(summary), text);
-    let info = app.info().expect("waiting() is None only once the models are loaded");
-    let bert_title = Line::styled(
-        format!("BERT {} · {} dims · norm {:.2}", info.bert, vector.len(), norm(vector)),
-        theme.bert(),
-    );
+    if let Some(b) = view.bars.first() {
+        frame.render_widget(Paragraph::new(fit(pieces_line(b, theme).spans, pieces.width)), pieces);
+    }
     let color = |style: Style| style.fg.unwrap_or(Color::Reset);
-    bars(frame, bert_area, bert_title, vector, color(theme.bert()));
-    match static_vector {
-        Some(v) => {
-            let title = Line::styled(
-                format!("static {} · {} dims · norm {:.2} · same in every sentence", info.statics, v.len(), norm(v)),
-                theme.statics(),
-            );
-            bars(frame, static_area, title, v, color(theme.statics()));
-        }
-        None => message(frame, static_area, "no static vector for this word", theme.dim()),
+    for (b, area) in view.bars.iter().zip([first, second]) {
+        // The cosine to the mean of the other occurrences: how far this one drifted.
+        let (layer, fixed) = if b.engine.fixed { (String::new(), " (fixed)") } else { (format!(" · layer {}", b.layer), "") };
+        let title = Line::styled(
+            format!(
+                "{} · cos to the others' mean {}{fixed}{layer} · {} dims · norm {:.2}",
+                b.engine.name,
+                fmt(b.drift),
+                b.vector.len(),
+                norm(b.vector),
+            ),
+            b.engine.style,
+        );
+        bars(frame, area, title, b.vector, color(b.engine.style));
+    }
+    if view.bars.len() < 2 {
+        message(frame, second, "no vector of this occurrence in an engine of the other kind", theme.dim());
     }
 }
