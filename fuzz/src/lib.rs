@@ -15,6 +15,14 @@ use vecshift::{Embedder, Locator, Occurrence, StaticEngine, VectorFormat};
 mod fold;
 use fold::folded;
 
+/// The binary's run-time data lookup, which `sentences` uses to find bundled example sets; the
+/// fuzz targets read only the inputs they are given.
+mod data {
+    pub fn find(_relative: &str) -> Option<std::path::PathBuf> {
+        None
+    }
+}
+
 /// The strict sentence reader of `compare` and the UI, which lives in the binary.
 #[path = "../../src/cli/sentences.rs"]
 #[allow(dead_code)]

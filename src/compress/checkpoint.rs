@@ -145,7 +145,7 @@ impl Checkpoint {
         if weights.file_name().is_some_and(|name| name == crate::source::WEIGHTS_INDEX) {
             return Err(model_error(
                 weights,
-                "is a sharded checkpoint; variants and compress read one model.safetensors (save the model unsharded first, e.g. transformers' save_pretrained(dir, max_shard_size=\"100GB\"))",
+                "is a sharded checkpoint; variants and compress read one model.safetensors (save the model unsharded first, e.g. transformers' save_pretrained(dir, max_shard_size=\"100GB\"))".to_owned(),
             ));
         }
         let file = std::fs::File::open(weights).map_err(|e| Error::io(weights, e))?;

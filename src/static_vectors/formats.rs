@@ -451,8 +451,7 @@ fn is_old_fasttext(head: &[u8]) -> bool {
         && (0..=100).contains(&min_n)
         && (0..=100).contains(&max_n)
         && lr_update_rate > 0
-        && t >= 0.0
-        && t < 1.0
+        && (0.0..1.0).contains(&t)
 }
 
 /// A reader that presents a pre-magic fastText model in the current layout, which is what
