@@ -45,11 +45,12 @@ fn the_fixture_covers_every_tokenizer_convention() {
     let reference = reference();
     let archs = reference["architectures"].as_object().unwrap();
     let types: Vec<&str> = archs.values().map(|a| a["model_type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["distilbert", "electra", "roberta", "xlm-roberta"]);
+    assert_eq!(types, ["distilbert", "electra", "roberta", "xlm-roberta", "xlm-roberta"]);
     let pieces = |arch: &str| -> Vec<String> { archs[arch]["cases"].as_array().unwrap().iter().flat_map(|c| strings(&c["pieces"])).collect() };
     assert!(pieces("roberta").iter().any(|p| p == "Ġbank"), "byte-level BPE's leading space");
     assert!(pieces("xlm-roberta").iter().any(|p| p == "▁bank"), "SentencePiece's ▁");
     assert!(pieces("distilbert").iter().any(|p| p.starts_with("##")), "WordPiece's ##");
+    assert!(pieces("xlm-roberta-bytes").iter().any(|p| p == "<0xF0>"), "SentencePiece's byte fallback");
     assert!(archs.values().any(|a| a["sharded"] == true), "a sharded checkpoint");
     for (name, arch) in archs {
         let cases = arch["cases"].as_array().unwrap();
@@ -88,16 +89,17 @@ fn every_architecture_matches_transformers_on_every_layer() {
             let (c, d) = fidelity(&case["mean"], &embedding.vectors, &what);
             worst = (worst.0.min(c), worst.1.max(d));
         }
-        report.push(format!("{name}: worst cosine {:.7}, worst max abs diff {:.2e}", worst.0, worst.1));
+        report.push(format!("{name}: worst cosine {:.7} (1 - cos = {:.1e}), worst max abs diff {:.2e}", worst.0, 1.0 - worst.0, worst.1));
     }
     eprintln!("fidelity vs transformers:\n  {}", report.join("\n  "));
 }
 
 #[test]
 fn a_word_the_tokenizer_cannot_represent_is_flagged_not_silent() {
-    // The emoji is [UNK] for WordPiece and <unk> for the Unigram model; byte-level BPE has
-    // a piece for every byte, so nothing is unknown there.
-    for (name, unknown) in [("distilbert", "[UNK]"), ("electra", "[UNK]"), ("xlm-roberta", "<unk>"), ("roberta", "")] {
+    // The emoji is [UNK] for WordPiece and <unk> for the Unigram model; byte-level BPE and
+    // byte fallback have a piece for every byte, so nothing is unknown there.
+    let cases = [("distilbert", "[UNK]"), ("electra", "[UNK]"), ("xlm-roberta", "<unk>"), ("roberta", ""), ("xlm-roberta-bytes", "")];
+    for (name, unknown) in cases {
         let encoder = ContextualEncoder::load(root().join(name)).unwrap();
         let found = encoder.embed(&Occurrence::find("🦀", "I love 🦀 crabs.").unwrap(), Pooling::Mean).unwrap();
         assert_eq!(found.has_unknown(), !unknown.is_empty(), "{name}: {found:?}");
