@@ -123,6 +123,22 @@ fn llama3_rope_scaling_matches_transformers() {
 }
 
 #[test]
+fn long_sentences_keep_the_left_context_of_a_decoder() {
+    // A decoder's word depends only on what precedes it: the window ends with the word.
+    let filler = "the old man sat by the river . ";
+    let sentence = format!("{}she walked to the bank . {}", filler.repeat(20), filler.repeat(12));
+    let occurrence = Occurrence::find("bank", &sentence).unwrap();
+    for (name, positions, lead) in [("gpt2", 64, 0), ("llama", 128, 1)] {
+        let encoder = ContextualEncoder::load(root().join(name)).unwrap();
+        let tokens = encoder.tokenize(&occurrence).unwrap();
+        assert!(tokens.windowed_from.unwrap() > positions, "{name}");
+        assert_eq!(tokens.ids.len(), positions, "{name}");
+        assert_eq!(tokens.word_tokens.end, positions, "{name}: {:?}", tokens.word_tokens);
+        assert_eq!(tokens.ids[..lead], encoder.tokenize(&Occurrence::find("bank", "bank").unwrap()).unwrap().ids[..lead], "{name}");
+    }
+}
+
+#[test]
 fn gpt2_sees_only_the_left_context() {
     // Changing the words after the target leaves its vectors alone; changing those before does not.
     let encoder = ContextualEncoder::load(root().join("gpt2")).unwrap();

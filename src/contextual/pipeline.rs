@@ -56,7 +56,8 @@ impl ContextualEncoder {
     /// Tokenizes a sentence and finds the target word's pieces.
     ///
     /// A sentence longer than the model's positions is cut to a window centred on the
-    /// target (`windowed_from` says so); the target itself is never cut.
+    /// target, or for a decoder ending with it (`windowed_from` says so); the target itself is
+    /// never cut.
     pub fn tokenize(&self, occurrence: &Occurrence) -> Result<TokenizedOccurrence> {
         let encoding = self.encode_text(occurrence.sentence())?;
         self.tokenize_encoding(&encoding, occurrence)
@@ -135,7 +136,12 @@ impl ContextualEncoder {
             });
         }
         let content_end = ids.len() - trail;
-        let start = (first + word_len / 2).saturating_sub(budget / 2).clamp(lead, content_end - budget);
+        // A decoder's word sees only what precedes it: keep as much of that as fits.
+        let start = match self.info.causal {
+            true => (last + 1).saturating_sub(budget),
+            false => (first + word_len / 2).saturating_sub(budget / 2),
+        };
+        let start = start.clamp(lead, content_end - budget);
         let mut windowed = ids[..lead].to_vec();
         windowed.extend_from_slice(&ids[start..start + budget]);
         windowed.extend_from_slice(&ids[content_end..]);

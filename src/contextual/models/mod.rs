@@ -3,7 +3,8 @@
 //!
 //! Each architecture is a plain struct with `load(vb, &config)` and `forward`, written after
 //! candle-transformers' model of the same name but returning every hidden state (candle's
-//! return only the last) and using the fused CPU kernels of `contextual::nn`. Adding one is a file
+//! return only the last), with the layers of `contextual::nn` (BERT's fused CPU kernels, the
+//! decoders' causal attention). Adding one is a file
 //! here, a row in [`ARCHITECTURES`] and a fixture generator beside its fidelity test.
 
 pub mod bert;
