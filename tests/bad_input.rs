@@ -708,3 +708,29 @@ fn unreadable_inputs_and_unwritable_folders() {
     check(&["report", &readable, "-w", "bank", "-q", "-o", target.to_str().unwrap()], &["locked", "Permission denied"]);
     assert!(files_in(&locked).is_empty(), "nothing left in the locked folder");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Compression variants
+
+#[test]
+fn bad_variants_are_one_line_errors_naming_the_valid_range() {
+    let (dir, model) = tiny_checkpoint();
+    let m = model.to_str().unwrap();
+    for (variant, needles) in [
+        ("int3", &["unknown variant", "int4[:gN]"][..]),
+        ("prune:1.5", &["[0,1)"]),
+        ("rank:99", &["rank:1..=32"]),
+        ("drop-layers:7", &["layer 7 does not exist", "0..=1"]),
+        ("int4:g5", &["not a multiple of 5"]),
+    ] {
+        fails_with(&["--bert", m, "--vectors", TINY_GLOVE, "embed", "-w", "bank", "-s", "the bank", "--variant", variant], needles);
+    }
+    let out = dir.path().join("small");
+    let o = out.to_str().unwrap();
+    fails_with(&["compress", m, "--variant", "rank:99", "-o", o], &["rank:1..=32"]);
+    assert!(!out.exists());
+    std::fs::create_dir(&out).unwrap();
+    fails_with(&["compress", m, "--variant", "int8", "-o", o], &["already exists"]);
+    // Nothing half-written beside the target.
+    assert_eq!(files_in(dir.path()), vec![out.clone(), model.clone()]);
+}

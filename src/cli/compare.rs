@@ -74,6 +74,9 @@ struct CompareJson {
     /// What it was fitted on: `null` for the occurrences themselves (or no correction), else the
     /// --fit corpus with its size.
     fit: Option<String>,
+    /// Each `--variant` engine against its original: drift per layer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    variants: Vec<vecshift::compress::VariantDrift>,
 }
 
 #[derive(Serialize)]
@@ -178,16 +181,27 @@ pub fn run(global: &GlobalArgs, args: CompareArgs) -> Result<()> {
         engines.push(engine);
     }
     let contextual = contextual.expect("at least one contextual engine is loaded");
+    let senses: Vec<Option<String>> = rows.iter().map(|r: &Row| r.sense.clone()).collect();
+    let variants = global
+        .variant_pairs(contextuals.len())
+        .into_iter()
+        .map(|(engine, base, variant)| {
+            let pooling = global.pooling_for(&contextuals[base]);
+            vecshift::compress::variant_drift(&contextuals[base], &contextuals[engine], &variant, &occurrences, &senses, pooling)
+                .with_context(|| format!("drift of {}", contextuals[engine].name()))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let out = CompareJson {
         word,
         sentences: occurrences.iter().map(|o| o.sentence().to_owned()).collect(),
         spans: occurrences.iter().map(|o| [o.span().start, o.span().end]).collect(),
-        senses: rows.iter().map(|r: &Row| r.sense.clone()).collect(),
+        senses,
         static_,
         contextual,
         engines,
         postprocess: args.postprocess.to_string(),
         fit: fit_name,
+        variants,
     };
     let bert = &contextuals[0];
     if global.json {
@@ -235,6 +249,27 @@ fn print_table(out: &CompareJson, shown: usize) {
         for engine in others {
             let means: Vec<String> = engine.layers.iter().map(|l| fmt_cos(l.mean_similarity)).collect();
             println!("  {} ({}, {}): {}", engine.name, engine.architecture, kind_name(engine.kind), means.join(" "));
+        }
+    }
+    for v in &out.variants {
+        println!();
+        println!(
+            "{} against {}: cosine of each occurrence's two vectors ({} bytes of weights, original {})",
+            v.engine, v.base, v.bytes, v.base_bytes
+        );
+        println!("  layer   mean    min     p5  self-sim Δ  sense-sep Δ  overlap@10");
+        let delta = |d: Option<f64>| d.map_or("n/a".to_owned(), |d| format!("{d:+.4}"));
+        for l in &v.layers {
+            println!(
+                "  {:>5} {:.4} {:.4} {:.4} {:>11} {:>12} {:>11}",
+                l.layer,
+                l.drift_mean,
+                l.drift_min,
+                l.drift_p5,
+                delta(l.self_similarity_delta),
+                delta(l.sense_separation_delta),
+                l.neighbour_overlap.map_or("n/a".to_owned(), |o| format!("{o:.2}"))
+            );
         }
     }
     println!();

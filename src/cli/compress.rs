@@ -19,8 +19,8 @@ pub struct CompressArgs {
     source: String,
     /// The variant (f16, bf16, int8, int8-asym, int4[:gN], prune:P, prune-neurons:P,
     /// drop-layers:I,J, rank:R, chained with +).
-    #[arg(long, value_name = "V", value_parser = super::parse_variant)]
-    variant: Variant,
+    #[arg(long, value_name = "V")]
+    variant: String,
     /// The directory to write (must not exist yet; it appears only once complete).
     #[arg(long, short, value_name = "DIR")]
     output: PathBuf,
@@ -34,6 +34,7 @@ const TOKENIZER_FILES: &[&str] =
     &["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt"];
 
 pub fn run(global: &GlobalArgs, args: CompressArgs) -> Result<()> {
+    let variant = super::parse_variant(&args.variant)?;
     let out = &args.output;
     if out.exists() {
         bail!("-o {}: it already exists; name a new folder (compress does not overwrite)", out.display());
@@ -49,7 +50,7 @@ pub fn run(global: &GlobalArgs, args: CompressArgs) -> Result<()> {
     let files = source.resolve().with_context(|| format!("compress {}", args.source))?;
     let original = std::fs::metadata(&files.weights).map(|m| m.len()).unwrap_or(0);
     let mut checkpoint = Checkpoint::read(&files.config, &files.weights).with_context(|| format!("compress {}", args.source))?;
-    checkpoint.apply(&args.variant).with_context(|| format!("compress {} --variant {}", args.source, args.variant))?;
+    checkpoint.apply(&variant).with_context(|| format!("compress {} --variant {variant}", args.source))?;
 
     // Written into a hidden folder beside the target and renamed: no half-written model.
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
@@ -65,20 +66,20 @@ pub fn run(global: &GlobalArgs, args: CompressArgs) -> Result<()> {
     std::fs::rename(temp.path(), out).with_context(|| format!("moving the model to {}", out.display()))?;
     // The folder was renamed away; nothing is left for the guard to remove.
     let _ = temp.keep();
-    report(global, &args, out, original, written)
+    report(global, &args.source, &variant, out, original, written)
 }
 
-fn report(global: &GlobalArgs, args: &CompressArgs, out: &Path, original: u64, written: u64) -> Result<()> {
+fn report(global: &GlobalArgs, source: &str, variant: &Variant, out: &Path, original: u64, written: u64) -> Result<()> {
     if global.json {
         return print_json(&json!({
-            "source": args.source, "variant": args.variant.to_string(), "output": out,
+            "source": source, "variant": variant.to_string(), "output": out,
             "bytes": written, "original_bytes": original,
         }));
     }
     println!(
         "wrote {} (variant {}): model.safetensors {} bytes, was {} ({:.1}%)",
         out.display(),
-        args.variant,
+        variant,
         written,
         original,
         100.0 * written as f64 / original.max(1) as f64

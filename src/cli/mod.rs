@@ -63,12 +63,13 @@ pub struct BertArgs {
     /// Compression variant: for every contextual engine, one more engine labelled NAME·V with
     /// its weights transformed (f16, bf16, int8, int8-asym, int4[:gN], prune:P,
     /// prune-neurons:P, drop-layers:I,J, rank:R, chained with +). Repeatable.
-    #[arg(long, value_name = "V", value_parser = parse_variant, help_heading = "Model options")]
-    variant: Vec<Variant>,
+    #[arg(long, value_name = "V", help_heading = "Model options")]
+    variant: Vec<String>,
 }
 
-pub(crate) fn parse_variant(text: &str) -> std::result::Result<Variant, String> {
-    text.parse::<Variant>().map_err(|e| e.to_string())
+/// A `--variant`, parsed after clap so that a bad one is one `error:` line.
+pub(crate) fn parse_variant(text: &str) -> Result<Variant> {
+    Ok(text.parse::<Variant>()?)
 }
 
 /// The static-vector options, for the subcommands that read static vectors.
@@ -162,7 +163,7 @@ impl Before {
             vectors_format: vectors.vectors_format.or(self.vectors.vectors_format),
             pooling: bert.pooling.or(self.bert.pooling),
             device: bert.device.or_else(|| self.bert.device.clone()),
-            variants: if bert.variant.is_empty() { self.bert.variant.clone() } else { bert.variant },
+            variants: or_before(bert.variant, &self.bert.variant).iter().map(|v| parse_variant(v)).collect::<Result<_>>()?,
             json: json.is_some_and(|j| j.json) || self.json,
         })
     }
@@ -291,6 +292,16 @@ impl GlobalArgs {
             engines.push(Box::new(engine));
         }
         Ok(engines)
+    }
+
+    /// `(variant engine, its original, the variant)` for the engines of
+    /// [`load_contextual_engines`](Self::load_contextual_engines): each original is followed by
+    /// one engine per `--variant`.
+    fn variant_pairs(&self, engines: usize) -> Vec<(usize, usize, Variant)> {
+        let stride = 1 + self.variants.len();
+        (0..engines / stride)
+            .flat_map(|b| self.variants.iter().enumerate().map(move |(j, v)| (b * stride + 1 + j, b * stride, v.clone())))
+            .collect()
     }
 
     /// The first static engine.

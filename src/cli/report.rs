@@ -12,6 +12,7 @@ use clap::{Args, Subcommand};
 use indicatif::{HumanCount, ProgressBar, ProgressFinish, ProgressState, ProgressStyle};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
+use vecshift::Embedder;
 use vecshift::report::partial::open_shard;
 use vecshift::report::{
     Analyzer, BadRow, Corrections, DEFAULT_MAX_PER_WORD, InputFormat, InputId, InputInfo, OutputFormat, Partial, RecordReader, Report, ReportOptions, Shard,
@@ -371,14 +372,30 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
     // A shard's bar counts its own lines, which only a pass over the whole file would number.
     let bar = progress_bar(args.quiet, path.filter(|_| sharded.is_none()));
     let interrupts = Interrupts::watch(path, output.or(sharded.as_ref().map(|s| s.0)), bar.clone())?;
+    if sharded.is_some() && !global.variants.is_empty() {
+        bail!("--variant does not work with --partial yet; run the report of variants in one process");
+    }
     let glove = global.load_static()?;
-    let bert = global.load_bert()?;
+    let contextuals = global.load_contextual_engines()?;
+    let bert = &contextuals[0];
     let options = ReportOptions { max_per_word: args.max_per_word, pooling: global.pooling };
-    let corrections = Corrections { methods: args.postprocess.clone(), fit: args.fit.vectors(&bert)? };
-    let mut analyzer = Analyzer::new(&bert, Some(&glove), options).corrections(corrections);
+    let corrections = Corrections { methods: args.postprocess.clone(), fit: args.fit.vectors(bert)? };
+    let mut analyzer = Analyzer::new(bert, Some(&glove), options).corrections(corrections);
+    // The variants' drift is measured on the first occurrences of each word, up to --max-per-word.
+    let mut drift_sample: Vec<vecshift::report::Record> = Vec::new();
+    let mut per_word: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut skipped = Vec::new();
     let mut chunk = Vec::with_capacity(args.chunk);
-    let mut flush = |chunk: &mut Vec<_>, skipped: &mut Vec<BadRow>| -> Result<()> {
+    let mut flush = |chunk: &mut Vec<vecshift::report::Record>, skipped: &mut Vec<BadRow>| -> Result<()> {
+        if !global.variants.is_empty() {
+            for record in chunk.iter() {
+                let count = per_word.entry(record.word.to_lowercase()).or_default();
+                if *count < args.max_per_word && drift_sample.len() < MAX_DRIFT_SAMPLE {
+                    *count += 1;
+                    drift_sample.push(record.clone());
+                }
+            }
+        }
         let bad = analyzer.add(chunk)?;
         if let (true, Some(first)) = (args.strict, bad.first()) {
             return Err(strict_error(first));
@@ -436,9 +453,21 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
     if analyzer.occurrences() == 0 {
         bail!("{}", no_usable_lines(&name, lines, &skipped));
     }
-    let report = analyzer.finish(InputInfo { name: name.clone(), format, lines }, skipped);
+    let mut report = analyzer.finish(InputInfo { name: name.clone(), format, lines }, skipped);
+    let occurrences: Vec<vecshift::Occurrence> = drift_sample.iter().map(|r| r.occurrence.clone()).collect();
+    let senses: Vec<Option<String>> = drift_sample.iter().map(|r| r.sense.clone()).collect();
+    for (engine, base, variant) in global.variant_pairs(contextuals.len()).into_iter().filter(|(_, base, _)| *base == 0) {
+        let pooling = global.pooling_for(&contextuals[base]);
+        report.variants.push(
+            vecshift::compress::variant_drift(&contextuals[base], &contextuals[engine], &variant, &occurrences, &senses, pooling)
+                .with_context(|| format!("drift of {}", contextuals[engine].name()))?,
+        );
+    }
     deliver(&report, output, output_format, args.quiet, Some(&interrupts), &bar)
 }
+
+/// Most occurrences the variants' drift is measured on (each is embedded once more per engine).
+const MAX_DRIFT_SAMPLE: usize = 2000;
 
 /// The error for an input without a single usable line.
 fn no_usable_lines(name: &str, lines: usize, skipped: &[BadRow]) -> String {

@@ -7,8 +7,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::LayerVectors;
+use crate::contextual::ContextualEncoder;
+use crate::engine::{Embedder, LayerVectors, Pooling};
 use crate::error::{Error, Result};
+use crate::occurrence::Occurrence;
+
+use super::Variant;
 
 /// Neighbours compared by [`LayerDrift::neighbour_overlap`].
 pub const NEIGHBOURS: usize = 10;
@@ -165,6 +169,59 @@ pub fn drift(base: &[LayerVectors], variant: &[LayerVectors], layer_map: &[usize
             })
         })
         .collect()
+}
+
+/// One variant engine against its original: `report --json`'s `"variants"` entries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VariantDrift {
+    /// The variant engine's name (`NAME·V`).
+    pub engine: String,
+    /// The original engine's name.
+    pub base: String,
+    /// The variant's canonical label.
+    pub variant: String,
+    /// Bytes of the variant's weights as `vecshift compress` stores them.
+    pub bytes: u64,
+    /// Bytes of the original's weights file.
+    pub base_bytes: u64,
+    /// Occurrences both engines embedded.
+    pub occurrences: usize,
+    /// Per layer of the variant, named by the original layer it stands for.
+    pub layers: Vec<LayerDrift>,
+}
+
+/// Embeds `occurrences` with `base` and with `engine` (`base` with `variant` applied) and
+/// measures the drift. Occurrences either engine cannot embed are left out of both.
+pub fn variant_drift(
+    base: &ContextualEncoder,
+    engine: &ContextualEncoder,
+    variant: &Variant,
+    occurrences: &[Occurrence],
+    senses: &[Option<String>],
+    pooling: Pooling,
+) -> Result<VariantDrift> {
+    let a = base.embed_batch(occurrences, pooling)?;
+    let b = engine.embed_batch(occurrences, pooling)?;
+    let (mut bv, mut vv, mut words, mut kept_senses) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (i, (x, y)) in a.into_iter().zip(b).enumerate() {
+        if let (Ok(x), Ok(y)) = (x, y) {
+            bv.push(x.vectors);
+            vv.push(y.vectors);
+            words.push(occurrences[i].word().to_lowercase());
+            kept_senses.push(senses.get(i).cloned().flatten());
+        }
+    }
+    let layer_map = variant.layer_map(base.num_layers() - 1);
+    let layers = drift(&bv, &vv, &layer_map, &Labels { words: &words, senses: &kept_senses })?;
+    Ok(VariantDrift {
+        engine: engine.name().to_owned(),
+        base: base.name().to_owned(),
+        variant: variant.to_string(),
+        bytes: engine.weight_bytes(),
+        base_bytes: base.weight_bytes(),
+        occurrences: bv.len(),
+        layers,
+    })
 }
 
 #[cfg(test)]

@@ -14,5 +14,5 @@ pub mod quant;
 pub mod variant;
 
 pub use checkpoint::{Checkpoint, VARIANT_KEY, stored_variant};
-pub use drift::{LayerDrift, drift};
+pub use drift::{LayerDrift, VariantDrift, drift, variant_drift};
 pub use variant::{Rank, Step, Variant};

@@ -205,7 +205,8 @@ impl fmt::Display for Step {
                 write!(f, "drop-layers:{}", list.join(","))
             }
             Step::Rank(Rank::Absolute(r)) => write!(f, "rank:{r}"),
-            Step::Rank(Rank::Fraction(r)) => write!(f, "rank:{r}"),
+            // Debug keeps the ".0" of 1.0, which would otherwise read back as rank:1.
+            Step::Rank(Rank::Fraction(r)) => write!(f, "rank:{r:?}"),
         }
     }
 }
@@ -236,7 +237,7 @@ mod tests {
             ("drop-layers:5,0,5", "drop-layers:0,5"),
             ("rank:0.5+bf16", "rank:0.5+bf16"),
             ("rank:64", "rank:64"),
-            ("rank:1.0", "rank:1"),
+            ("rank:1.0", "rank:1.0"),
             ("prune-neurons:0+int8-asym", "prune-neurons:0+int8-asym"),
         ] {
             let v: Variant = given.parse().unwrap();

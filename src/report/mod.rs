@@ -212,6 +212,10 @@ pub struct Report {
     /// per layer (over the sampled occurrences); absent when none was asked for.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub postprocess: Vec<CorrectionReport>,
+    /// Each compression variant against its original (`--variant`), over a sample of the
+    /// occurrences; absent without variants.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<crate::compress::VariantDrift>,
 }
 
 /// Accumulates occurrences chunk by chunk, in bounded memory, and computes the [`Report`].
@@ -455,7 +459,7 @@ pub(crate) fn build_report(
             .any(|w| w.static_.is_some())
             .then(|| summarize(0, static_baseline, words.iter().map(|w| w.static_.as_ref()))),
     };
-    Report { input, models, max_per_word, occurrences, words, summary, skipped, postprocess }
+    Report { input, models, max_per_word, occurrences, words, summary, skipped, postprocess, variants: Vec::new() }
 }
 
 impl WordState {
