@@ -1200,6 +1200,23 @@ mod tests {
     }
 
     #[test]
+    fn a_decoder_is_said_to_see_only_the_left_context() {
+        use vecshift::EngineKind::{Contextual, Static};
+        let mut app = app();
+        let mut gpt = engine("gpt2", Contextual, 3);
+        gpt.causal = true;
+        let effects = app.update(Msg::Worker(Response::Loaded(Ok(ModelInfo { engines: vec![gpt, engine("glove", Static, 1)] }))));
+        answer(&mut app, effects);
+        let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+        terminal.draw(|frame| app.render(frame)).unwrap();
+        let text = terminal.backend().to_string();
+        assert!(text.contains("gpt2 · mean") && text.contains("sees only the left context"), "{text}");
+        press(&mut app, KeyCode::Char('n'));
+        press(&mut app, KeyCode::Char('n'));
+        assert!(matches!(&app.notice, Some(Notice::Info(n)) if n.contains("gpt2 (bert): a decoder")), "{:?}", app.notice);
+    }
+
+    #[test]
     fn layer_and_selection_stay_in_range() {
         let mut app = loaded();
         for _ in 0..5 {

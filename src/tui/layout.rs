@@ -96,8 +96,8 @@ pub fn areas(size: Rect, sentences: usize, tab: Pane, maps: u16, engines: u16) -
         let [sentences, similarity] =
             Layout::horizontal([Constraint::Fill(1), Constraint::Length(heatmaps)]).areas(top_row);
         let [layers, projection] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(middle_row);
-        // The CKA matrix: engine names, a 6-column cell per engine, borders.
-        let models = (16 + 6 * engines.max(2) + 2).min(size.width / 3);
+        // The CKA matrix: engine names, a 6-column cell per engine, the borders.
+        let models = (26 + 6 * engines.max(2)).min(size.width / 3);
         let [neighbours, vector, models] =
             Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1), Constraint::Length(models)]).areas(bottom_row);
         return Areas {

@@ -181,7 +181,7 @@ fn numbers_match_transformers_numpy_and_gensim() {
     assert!(text.contains(&format!("S1 {row}")), "S1 row {row:?} not on screen:\n{text}");
     let drift = last["cosine_to_rest"][0].as_f64().unwrap();
     assert!(text.contains(&format!("all-MiniLM-L6-v2 · cos to the others' mean {drift:.3} · layer 6")), "drift {drift:.3} not on screen:\n{text}");
-    assert!(text.contains("glove.6B.50d.100k.fifu · cos to the others' mean 1.000 (fixed)"), "the static drift not on screen:\n{text}");
+    assert!(text.contains("glove.6B.50d.100k.fifu · cos to the others' mean 1.000"), "the static drift not on screen:\n{text}");
 
     // The neighbours pane ranks the others by those cosines.
     let expected: Vec<usize> = {
@@ -405,7 +405,7 @@ fn three_engines_each_get_a_heatmap_a_curve_and_the_selection() {
     settle_with(three_engines(), &mut app, effects);
     key_with(&mut app, KeyCode::Char('6'));
     let text = screen(&app);
-    for needle in ["Models · linear CKA over", "E1 all-MiniLM", "E2 tiny L1", "E3 glove", "1.000"] {
+    for needle in ["Models · CKA over", "E1 all-MiniLM", "E2 tiny L1", "E3 glove", "1.000"] {
         assert!(text.contains(needle), "{needle:?} not on screen:\n{text}");
     }
 }
@@ -508,4 +508,37 @@ fn the_selected_occurrence_gets_its_wordnet_synset() {
     assert!(close(f64::from(guess.cosine), f64::from(expected.cosine), 1e-5));
     let text = screen(&app);
     assert!(text.contains(&format!("WordNet: {} (cos {:.2}", expected.synset, expected.cosine)), "{text}");
+}
+
+/// Issue 10's redraw number, not a check: what one layer step costs on the UI thread with three
+/// engines at 160x48 (every pane on screen): `update` (the projection and the clusters are
+/// recomputed; the worker's jobs are left out, they run on their own thread) and the draw into
+/// a TestBackend. Run by hand:
+/// `cargo test --release --bin vecshift tui::tests::redraw_on_layer_change -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, printed; run by hand"]
+fn redraw_on_layer_change() {
+    use std::time::{Duration, Instant};
+    let mut app = three_engine_app(160, 48);
+    let mut terminal = Terminal::new(TestBackend::new(160, 48)).unwrap();
+    terminal.draw(|frame| app.render(frame)).unwrap();
+    let (mut updates, mut draws) = (Vec::new(), Vec::new());
+    for step in 0..240 {
+        let code = if (step / 6) % 2 == 0 { KeyCode::Left } else { KeyCode::Right };
+        let start = Instant::now();
+        let _jobs = app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+        let updated = Instant::now();
+        terminal.draw(|frame| app.render(frame)).unwrap();
+        updates.push(updated - start);
+        draws.push(updated.elapsed());
+    }
+    let stats = |d: &mut Vec<Duration>| {
+        d.sort();
+        let mean = d.iter().sum::<Duration>() / d.len() as u32;
+        format!("mean {:.2} ms, median {:.2} ms, max {:.2} ms", ms(mean), ms(d[d.len() / 2]), ms(d[d.len() - 1]))
+    };
+    fn ms(d: Duration) -> f64 {
+        d.as_secs_f64() * 1000.0
+    }
+    println!("layer change, three engines, 160x48: update {}; draw {}", stats(&mut updates), stats(&mut draws));
 }

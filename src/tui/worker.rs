@@ -296,16 +296,15 @@ impl Engines {
             });
         }
         let input = |engine: usize| layers.get(engine).and_then(|&l| tokens.prepared.get(&(engine, l))?.as_ref());
-        let mut matrix = vec![vec![None; n]; n];
-        for a in 0..n {
-            for b in a..n {
-                let value = match (input(a), input(b)) {
-                    (Some(x), Some(y)) => x.cka(y, true),
-                    _ => None,
-                };
-                matrix[a][b] = value;
-                matrix[b][a] = value;
-            }
+        // Symmetric: each pair once.
+        let mut matrix: Vec<Vec<Option<f64>>> = vec![vec![None; n]; n];
+        for (a, b) in (0..n).flat_map(|a| (a..n).map(move |b| (a, b))) {
+            let value = match (input(a), input(b)) {
+                (Some(x), Some(y)) => x.cka(y, true),
+                _ => None,
+            };
+            matrix[a][b] = value;
+            matrix[b][a] = value;
         }
         Ok(Cka { tokens: count, matrix })
     }

@@ -17,6 +17,9 @@ use crate::tui::theme::Theme;
 /// Width of one matrix cell: a blank and "0.873".
 const CELL: usize = 6;
 
+/// The tokens a CKA matrix is computed over, and the matrix (`None`: undefined).
+pub type Matrix = (usize, Vec<Vec<Option<f64>>>);
+
 /// What the pane draws.
 #[derive(Clone, Debug, PartialEq)]
 pub struct View {
@@ -25,7 +28,7 @@ pub struct View {
     /// The engines, each with its layer.
     pub engines: Vec<(EngineLabel, usize)>,
     /// The tokens the matrix is computed over, and the matrix; `Err` says why there is none.
-    pub cka: Option<Result<(usize, Vec<Vec<Option<f64>>>), String>>,
+    pub cka: Option<Result<Matrix, String>>,
     /// Colours on or off.
     pub theme: Theme,
 }
@@ -47,7 +50,7 @@ pub fn render(view: &View, frame: &mut Frame, area: Rect) {
         Some(Ok((tokens, _))) => format!(" over {tokens} words"),
         _ => String::new(),
     };
-    let block = block(format!(" {} · linear CKA{tokens} ", Pane::Models.title()), theme);
+    let block = block(format!(" {} · CKA{tokens} ", Pane::Models.title()), theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if let Some(why) = &view.waiting {

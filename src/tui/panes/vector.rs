@@ -141,7 +141,7 @@ pub fn render(view: &View, frame: &mut Frame, area: Rect) {
         Some(Ok((synset, cosine, gloss))) => vec![
             Span::raw("WordNet: "),
             Span::styled(synset.clone(), theme.key()),
-            Span::raw(format!(" (cos {cosine:.2} to its nearest example): {gloss}")),
+            Span::raw(format!(" (cos {cosine:.2}): {gloss}")),
         ],
         Some(Err(why)) => vec![Span::styled(format!("WordNet: {why}"), theme.dim())],
     };

@@ -3,9 +3,8 @@
 # pip packages used: torch==2.15.0 transformers==5.24.0 numpy==2.4.6 scikit-learn
 """Reference clusters for the terminal UI's sense colouring on data/sentences/bank.tsv.
 
-The embedded all-MiniLM-L6-v2 in Hugging Face transformers (loaded as in
-tests/fixtures/bert/make_minilm_reference.py), "bank" mean-pooled over its WordPieces, every
-hidden state. Per layer, scikit-learn's AgglomerativeClustering(metric="cosine",
+The embedded all-MiniLM-L6-v2 in Hugging Face transformers, "bank" mean-pooled over its
+WordPieces, every hidden state, exactly as make_bank_reference.py computes them. Per layer, scikit-learn's AgglomerativeClustering(metric="cosine",
 linkage="average") for k = 2..8, the k with the best silhouette_score(metric="cosine") (the
 smallest k among equals), k = 1 when that is below 0.25 (the rule of vecshift::senses::cluster,
 restated here), and adjusted_rand_score against the file's sense labels.
@@ -20,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import sklearn
-import torch
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
@@ -30,9 +28,10 @@ OUT = HERE / "bank_clusters.json"
 MIN_SILHOUETTE = 0.25
 MAX_K = 8
 
-spec = importlib.util.spec_from_file_location("minilm", REPO / "tests/fixtures/bert/make_minilm_reference.py")
-minilm = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(minilm)
+# The vectors exactly as make_bank_reference.py pools them.
+spec = importlib.util.spec_from_file_location("bank_reference", HERE / "make_bank_reference.py")
+bank_reference = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bank_reference)
 
 
 def canonical(labels):
@@ -54,23 +53,8 @@ def choose_k(x):
 
 
 def main():
-    torch.set_num_threads(1)
-    model = minilm.load_model()
-    tok = minilm.load_tokenizer()
-    rows = [line.rstrip("\n").split("\t") for line in (REPO / "data/sentences/bank.tsv").open(encoding="utf-8")]
-    pooled = []
-    for word, sentence, _sense in rows:
-        cstart, cend = minilm.first_whole_word(sentence, word)
-        enc = tok(sentence, add_special_tokens=True, return_offsets_mapping=True, return_special_tokens_mask=True)
-        idx = [i for i, ((s, e), special) in enumerate(zip(enc["offset_mapping"], enc["special_tokens_mask"]))
-               if not special and s < cend and e > cstart]
-        ids = enc["input_ids"]
-        with torch.no_grad():
-            out = model(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                        token_type_ids=torch.zeros(1, len(ids), dtype=torch.long), output_hidden_states=True)
-        hs = torch.stack(out.hidden_states)[:, 0].double().numpy()
-        pooled.append(hs[:, idx].mean(axis=1))
-    v = np.stack(pooled)  # (sentences, layers, dims)
+    rows = bank_reference.bank_rows()
+    v = np.stack(bank_reference.pooled_vectors(rows)["mean"])  # (sentences, layers, dims)
     senses = [r[2] for r in rows]
     layers = []
     for layer in range(v.shape[1]):
