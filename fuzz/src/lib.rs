@@ -15,11 +15,13 @@ use vecshift::{Embedder, Locator, Occurrence, StaticEngine, VectorFormat};
 mod fold;
 use fold::folded;
 
-/// The binary's run-time data lookup, which `sentences` uses to find bundled example sets; the
-/// fuzz targets read only the inputs they are given.
+/// The binary's run-time data lookup, which `sentences` uses to find bundled example sets: here
+/// only the source tree's data/ (its own tests open the bundled sets); the fuzz targets read
+/// only the inputs they are given.
 mod data {
-    pub fn find(_relative: &str) -> Option<std::path::PathBuf> {
-        None
+    pub fn find(relative: &str) -> Option<std::path::PathBuf> {
+        let path = vecshift::source::source_tree_data_dir().join(relative);
+        path.exists().then_some(path)
     }
 }
 

@@ -68,7 +68,9 @@ pub fn run(global: &GlobalArgs, args: TuiArgs) -> Result<()> {
     let start = Start { word, rows, source, pooling: global.pooling.unwrap_or_default(), color: crate::tui::color_wanted() };
     // The worker thread outlives this borrow, so it gets its own copy of the model options.
     let options = global.clone();
-    crate::tui::run(start, Box::new(move || Engines::new(options.load_all_engines()?)))
+    // The sense guesses' WordNet: $WORDNET_DIR, else the extract beside the default models.
+    let wordnet = std::env::var_os("WORDNET_DIR").filter(|d| !d.is_empty()).map(PathBuf::from).or_else(|| super::data::find("wordnet"));
+    crate::tui::run(start, Box::new(move || Ok(Engines::new(options.load_all_engines()?)?.with_wordnet(wordnet))))
 }
 
 #[cfg(test)]

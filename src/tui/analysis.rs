@@ -1,6 +1,7 @@
 //! Numbers derived from the cached vectors, computed in `update` (never while drawing) and
 //! only when their inputs change.
 
+use vecshift::senses::cluster::Clustering;
 use vecshift::{Pca, cosine, cosine_matrix, mean_off_diagonal, pca};
 
 /// One BERT layer's pairwise cosines over the compared sentences.
@@ -43,6 +44,12 @@ pub struct Analysis {
     pub engines: Vec<Side>,
     /// 2-D PCA of the selected engine's vectors at its layer.
     pub projection: Option<Pca>,
+    /// The same vectors clustered (average link on cosine distances, k by silhouette), from
+    /// three compared sentences on.
+    pub clusters: Option<Clustering>,
+    /// Adjusted Rand index between the clusters and the sense labels, when every compared
+    /// sentence has one.
+    pub ari: Option<f64>,
 }
 
 impl Analysis {

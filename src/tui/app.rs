@@ -14,7 +14,9 @@ use super::commands::{self, Action};
 use super::layout::{self, Areas, PANES, Pane};
 use super::report::{Report, ReportFormat};
 use super::sentences::{self, Row};
-use super::worker::{Encoded, EngineInfo, ModelInfo, Request, Response};
+use super::worker::{Cka, Encoded, EngineInfo, ModelInfo, Request, Response};
+use vecshift::senses::SenseGuess;
+use vecshift::senses::cluster::{self, Clustering};
 use super::panes;
 
 /// Everything that can happen to the UI.
@@ -267,6 +269,10 @@ pub struct App {
     pending: HashSet<(usize, Key)>,
     neighbours: HashMap<(usize, String), Result<Vec<Neighbor>, String>>,
     neighbours_pending: HashSet<(usize, String)>,
+    cka: HashMap<CkaKey, Result<Cka, String>>,
+    cka_pending: HashSet<CkaKey>,
+    senses: HashMap<SenseKey, Result<SenseGuess, String>>,
+    senses_pending: HashSet<SenseKey>,
     basis: Option<Basis>,
     undo: Vec<Undo>,
     /// Adds, edits and deletes since the sentences were opened or saved.
@@ -274,6 +280,13 @@ pub struct App {
     quit: bool,
     fatal: Option<String>,
 }
+
+/// What a CKA matrix is computed over: the compared occurrences (with their pooling) and each
+/// engine's layer.
+type CkaKey = (Vec<Key>, Vec<usize>);
+
+/// What a WordNet guess is for: the engine, its layer and the occurrence.
+type SenseKey = (usize, usize, Key);
 
 /// What the analysis was computed from; when it is unchanged nothing is recomputed.
 #[derive(Debug, PartialEq, Eq)]
@@ -317,6 +330,10 @@ impl App {
             pending: HashSet::new(),
             neighbours: HashMap::new(),
             neighbours_pending: HashSet::new(),
+            cka: HashMap::new(),
+            cka_pending: HashSet::new(),
+            senses: HashMap::new(),
+            senses_pending: HashSet::new(),
             basis: None,
             undo: Vec::new(),
             unsaved: 0,
@@ -389,7 +406,12 @@ impl App {
 
     /// The screen layout for the current size.
     pub fn areas(&self) -> Areas {
-        layout::areas(self.size, self.entries.len(), self.tab, panes::similarity::maps(self) as u16)
+        self.areas_in(self.size)
+    }
+
+    /// The layout for a screen of `size`.
+    pub fn areas_in(&self, size: Rect) -> Areas {
+        layout::areas(size, self.entries.len(), self.tab, panes::similarity::maps(self) as u16, self.engines().len() as u16)
     }
 
     /// The vectors of an entry from one engine for the current pooling, once encoded.
@@ -444,6 +466,31 @@ impl App {
     /// The vocabulary neighbours of the target word, once looked up.
     pub fn static_neighbours(&self) -> Option<&Result<Vec<Neighbor>, String>> {
         self.neighbours.get(&(self.vocabulary_engine()?, self.word.clone()))
+    }
+
+    /// What the CKA matrix on screen is computed over.
+    fn cka_key(&self) -> CkaKey {
+        let keys = self.analysis.rows.iter().filter_map(|&i| self.entries[i].located.as_ref().ok()).map(|o| key(o, self.pooling)).collect();
+        (keys, (0..self.engines().len()).map(|e| self.layer_of(e)).collect())
+    }
+
+    /// Linear CKA between the engines at their layers over the tokens of the compared
+    /// sentences, once the worker has it.
+    pub fn cka(&self) -> Option<&Result<Cka, String>> {
+        self.cka.get(&self.cka_key())
+    }
+
+    /// What the WordNet guess of the selected occurrence is asked for with, if it is compared.
+    fn sense_key(&self) -> Option<(SenseKey, Occurrence)> {
+        self.analysis.position(self.selected)?;
+        let occurrence = self.entries.get(self.selected)?.located.clone().ok()?;
+        Some(((self.engine, self.layer(), key(&occurrence, Pooling::Mean)), occurrence))
+    }
+
+    /// The WordNet synset guessed for the selected occurrence by the selected engine at its
+    /// layer (nearest example sentence), once the worker has it.
+    pub fn sense_guess(&self) -> Option<&Result<SenseGuess, String>> {
+        self.senses.get(&self.sense_key()?.0)
     }
 
     /// One engine's statistics at its layer at the chosen depth.
@@ -522,6 +569,16 @@ impl App {
                     self.encoded.insert(k, result);
                 }
             }
+            Response::Sense { engine, layer, occurrence, result } => {
+                let k = (engine, layer, key(&occurrence, Pooling::Mean));
+                self.senses_pending.remove(&k);
+                self.senses.insert(k, result);
+            }
+            Response::Cka { occurrences, pooling, layers, result } => {
+                let k = (occurrences.iter().map(|o| key(o, pooling)).collect(), layers);
+                self.cka_pending.remove(&k);
+                self.cka.insert(k, result);
+            }
             Response::Neighbours { engine, word, result } => {
                 let k = (engine, word);
                 self.neighbours_pending.remove(&k);
@@ -599,8 +656,10 @@ impl App {
             Action::NextTab => self.tab = PANES[(self.tab.index() + 1) % PANES.len()],
             Action::PreviousTab => self.tab = PANES[(self.tab.index() + PANES.len() - 1) % PANES.len()],
             Action::TabNumber => {
-                if let KeyCode::Char(c @ '1'..='5') = code {
-                    self.tab = PANES[c as usize - '1' as usize];
+                if let KeyCode::Char(c @ '1'..='9') = code
+                    && let Some(&pane) = PANES.get(c as usize - '1' as usize)
+                {
+                    self.tab = pane;
                 }
             }
             Action::Pooling => {
@@ -876,16 +935,23 @@ impl App {
         } else {
             (0..engines).map(|e| self.side(e, &rows, basis.sides[e])).collect()
         };
-        let projection = match sides.get(self.engine) {
+        let (projection, clusters) = match sides.get(self.engine) {
             Some(Side::Ready(_)) => {
                 let layer = self.layer();
                 let vectors: Vec<&[f32]> =
                     rows.iter().filter_map(|&i| self.vectors(self.engine, i)).map(|e| &e.vectors.layers()[layer][..]).collect();
-                analysis::project(&vectors)
+                // Senses found without labels: average-link clusters, k by silhouette.
+                let clusters = (vectors.len() >= 3).then(|| cluster::choose_k(&vectors, cluster::Method::Average, cluster::DEFAULT_MAX_K));
+                (analysis::project(&vectors), clusters)
             }
-            _ => None,
+            _ => (None, None),
         };
-        self.analysis = Analysis { rows, engines: sides, projection };
+        let senses: Vec<Option<&str>> = rows.iter().map(|&i| self.entries[i].sense.as_deref()).collect();
+        let ari = clusters
+            .as_ref()
+            .filter(|_| senses.iter().all(Option::is_some))
+            .map(|c: &Clustering| cluster::adjusted_rand_index(&c.labels, &senses));
+        self.analysis = Analysis { rows, engines: sides, projection, clusters, ari };
         self.basis = Some(basis);
     }
 
@@ -942,6 +1008,23 @@ impl App {
             }
             if n == 0 && self.encoding() > 0 {
                 break;
+            }
+        }
+        // The WordNet guess only while the vector pane is on screen: it embeds the examples.
+        if self.encoding() == 0
+            && self.areas().pane(Pane::Vector).is_some()
+            && let Some((k, occurrence)) = self.sense_key()
+            && !self.senses.contains_key(&k)
+            && self.senses_pending.insert(k.clone())
+        {
+            effects.push(Effect::Send(Request::Sense { engine: k.0, layer: k.1, occurrence }));
+        }
+        // CKA only while the models pane is on screen: it costs a pass over every word.
+        if self.encoding() == 0 && self.analysis.comparable() && info.engines.len() > 1 && self.areas().pane(Pane::Models).is_some() {
+            let k = self.cka_key();
+            if !self.cka.contains_key(&k) && self.cka_pending.insert(k.clone()) {
+                let occurrences = self.analysis.rows.iter().filter_map(|&i| self.entries[i].located.clone().ok()).collect();
+                effects.push(Effect::Send(Request::Cka { occurrences, pooling: self.pooling, layers: k.1 }));
             }
         }
         if let Some(engine) = self.vocabulary_engine() {
@@ -1028,6 +1111,14 @@ mod tests {
                             .collect(),
                     },
                     Request::Neighbours { engine, word } => Response::Neighbours { engine, word, result: Ok(Vec::new()) },
+                    Request::Cka { occurrences, pooling, layers } => {
+                        let n = layers.len();
+                        let matrix = (0..n).map(|a| (0..n).map(|b| Some(if a == b { 1.0 } else { 0.5 })).collect()).collect();
+                        Response::Cka { occurrences, pooling, layers, result: Ok(Cka { tokens: 9, matrix }) }
+                    }
+                    Request::Sense { engine, layer, occurrence } => {
+                        Response::Sense { engine, layer, occurrence, result: Err("no WordNet in this test".into()) }
+                    }
                 });
             }
             effects = replies.into_iter().flat_map(|r| app.update(Msg::Worker(r))).collect();
@@ -1106,6 +1197,23 @@ mod tests {
         assert_eq!(app.engine, 2, "N goes back");
         assert!(matches!(&app.analysis.engines[..], [Side::Ready(a), Side::Ready(b), Side::Ready(c)] if a.len() == 3 && b.len() == 5 && c.len() == 1));
         assert!(app.analysis.flat(2) && !app.analysis.flat(0));
+    }
+
+    #[test]
+    fn a_decoder_is_said_to_see_only_the_left_context() {
+        use vecshift::EngineKind::{Contextual, Static};
+        let mut app = app();
+        let mut gpt = engine("gpt2", Contextual, 3);
+        gpt.causal = true;
+        let effects = app.update(Msg::Worker(Response::Loaded(Ok(ModelInfo { engines: vec![gpt, engine("glove", Static, 1)] }))));
+        answer(&mut app, effects);
+        let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+        terminal.draw(|frame| app.render(frame)).unwrap();
+        let text = terminal.backend().to_string();
+        assert!(text.contains("gpt2 · mean") && text.contains("sees only the left context"), "{text}");
+        press(&mut app, KeyCode::Char('n'));
+        press(&mut app, KeyCode::Char('n'));
+        assert!(matches!(&app.notice, Some(Notice::Info(n)) if n.contains("gpt2 (bert): a decoder")), "{:?}", app.notice);
     }
 
     #[test]

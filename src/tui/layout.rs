@@ -16,10 +16,12 @@ pub enum Pane {
     Projection,
     /// The selected vector against the static one.
     Vector,
+    /// Model-to-model similarity (CKA) of the engines.
+    Models,
 }
 
 /// Tab order.
-pub const PANES: [Pane; 5] = [Pane::Similarity, Pane::Layers, Pane::Neighbours, Pane::Projection, Pane::Vector];
+pub const PANES: [Pane; 6] = [Pane::Similarity, Pane::Layers, Pane::Neighbours, Pane::Projection, Pane::Vector, Pane::Models];
 
 impl Pane {
     /// The tab and border title.
@@ -30,6 +32,7 @@ impl Pane {
             Pane::Neighbours => "Neighbours",
             Pane::Projection => "Projection",
             Pane::Vector => "Vector",
+            Pane::Models => "Models",
         }
     }
 
@@ -70,8 +73,9 @@ impl Areas {
 }
 
 /// Lays out a screen of `size` showing `sentences` sentences, with `tab` as the visible tab
-/// when not everything fits, and `maps` heatmaps (1 when the static one is collapsed).
-pub fn areas(size: Rect, sentences: usize, tab: Pane, maps: u16) -> Areas {
+/// when not everything fits, `maps` heatmaps (static ones that are all 1.00 do not count) and
+/// `engines` engines in the models pane.
+pub fn areas(size: Rect, sentences: usize, tab: Pane, maps: u16, engines: u16) -> Areas {
     if size.width < MIN_SIZE.0 || size.height < MIN_SIZE.1 {
         return Areas { header: size, too_small: true, ..Areas::default() };
     }
@@ -87,12 +91,15 @@ pub fn areas(size: Rect, sentences: usize, tab: Pane, maps: u16) -> Areas {
         // the sentences take the rest.
         let least = if maps == 1 { size.width * 30 / 100 } else { size.width * 45 / 100 };
         // One map leaves room in its title line for the note that replaces the static one.
-        let wanted = if maps == 1 { rows * 4 + 24 } else { rows * 8 + 8 };
+        let wanted = if maps == 1 { rows * 4 + 24 } else { rows * 4 * maps + 8 };
         let heatmaps = wanted.clamp(least, size.width * 65 / 100);
         let [sentences, similarity] =
             Layout::horizontal([Constraint::Fill(1), Constraint::Length(heatmaps)]).areas(top_row);
         let [layers, projection] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(middle_row);
-        let [neighbours, vector] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(bottom_row);
+        // The CKA matrix: engine names, a 6-column cell per engine, the borders.
+        let models = (26 + 6 * engines.max(2)).min(size.width / 3);
+        let [neighbours, vector, models] =
+            Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1), Constraint::Length(models)]).areas(bottom_row);
         return Areas {
             header,
             status,
@@ -104,6 +111,7 @@ pub fn areas(size: Rect, sentences: usize, tab: Pane, maps: u16) -> Areas {
                 (Pane::Neighbours, neighbours),
                 (Pane::Projection, projection),
                 (Pane::Vector, vector),
+                (Pane::Models, models),
             ],
             too_small: false,
         };
@@ -159,10 +167,10 @@ mod tests {
 
     #[test]
     fn wide_shows_everything_small_shows_tabs() {
-        let wide = areas(Rect::new(0, 0, 160, 48), 9, Pane::Layers, 2);
-        assert_eq!(wide.panes.len(), 5);
+        let wide = areas(Rect::new(0, 0, 160, 48), 9, Pane::Layers, 2, 2);
+        assert_eq!(wide.panes.len(), 6);
         assert!(wide.tabs.is_none());
-        let small = areas(Rect::new(0, 0, 80, 24), 9, Pane::Layers, 2);
+        let small = areas(Rect::new(0, 0, 80, 24), 9, Pane::Layers, 2, 2);
         assert_eq!(small.panes.iter().map(|(p, _)| *p).collect::<Vec<_>>(), [Pane::Layers]);
         assert!(small.tabs.is_some());
         // Nothing overlaps and everything is on screen.
@@ -172,10 +180,10 @@ mod tests {
             assert!(r.bottom() <= 48 && r.right() <= 160);
         }
         assert_eq!(small.sentences.height + small.panes[0].1.height + 3, 24);
-        assert!(areas(Rect::new(0, 0, 40, 10), 9, Pane::Layers, 2).too_small);
+        assert!(areas(Rect::new(0, 0, 40, 10), 9, Pane::Layers, 2, 2).too_small);
         // With the static heatmap collapsed the sentences get the room it leaves.
-        let one = areas(Rect::new(0, 0, 140, 40), 9, Pane::Layers, 1);
-        let two = areas(Rect::new(0, 0, 140, 40), 9, Pane::Layers, 2);
+        let one = areas(Rect::new(0, 0, 140, 40), 9, Pane::Layers, 1, 2);
+        let two = areas(Rect::new(0, 0, 140, 40), 9, Pane::Layers, 2, 2);
         assert!(one.sentences.width >= 78 && one.sentences.width > two.sentences.width + 15, "{one:?}");
     }
 
@@ -186,7 +194,9 @@ mod tests {
         let (start, _) = tab_labels()[2];
         assert_eq!(tab_at(bar, 1 + start), Some(Pane::Neighbours));
         assert_eq!(tab_at(bar, 0), None);
-        assert_eq!(tab_at(bar, 77), None);
+        let (start, label) = tab_labels().pop().unwrap();
+        assert_eq!(tab_at(bar, 1 + start), Some(Pane::Models));
+        assert_eq!(tab_at(bar, 1 + start + label.chars().count() as u16), None);
         assert_eq!(scroll_offset(0, 9, 5), 0);
         assert_eq!(scroll_offset(4, 9, 5), 0);
         assert_eq!(scroll_offset(5, 9, 5), 1);

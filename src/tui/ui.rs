@@ -15,7 +15,7 @@ impl App {
     /// Draws the UI into `frame`.
     pub fn render(&self, frame: &mut Frame) {
         let theme = Theme { color: self.color };
-        let areas = layout::areas(frame.area(), self.entries.len(), self.tab, panes::similarity::maps(self) as u16);
+        let areas = self.areas_in(frame.area());
         if areas.too_small {
             let text = format!(
                 "vecshift needs a terminal of at least {}x{} (this one is {}x{}); enlarge it, or press q to quit",
@@ -44,6 +44,7 @@ impl App {
                 Pane::Neighbours => panes::neighbours::render(&panes::neighbours::view(self), frame, area),
                 Pane::Projection => panes::projection::render(&panes::projection::view(self), frame, area),
                 Pane::Vector => panes::vector::render(&panes::vector::view(self), frame, area),
+                Pane::Models => panes::models::render(&panes::models::view(self), frame, area),
             }
         }
         self.status(frame, areas.status, theme);

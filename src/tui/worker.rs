@@ -1,11 +1,16 @@
 //! The background worker: it loads and owns the engines and encodes on request, so the UI
 //! thread never waits for a model.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
+use std::path::PathBuf;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver, Sender};
 
-use vecshift::{Embedder, EngineKind, LayerVectors, Neighbor, Occurrence, Pooling};
+use vecshift::analysis::cka::CkaInput;
+use vecshift::analysis::postprocess::Postprocess;
+use vecshift::senses::{self, Assign, SenseGuess, SenseInventory, WordNet};
+use vecshift::{Embedder, EngineKind, LayerSelection, LayerVectors, Neighbor, Occurrence, Pooling};
 
 /// Occurrences per reply, so that long lists show progress while they encode.
 const CHUNK: usize = 16;
@@ -70,6 +75,37 @@ pub enum Request {
         /// The word.
         word: String,
     },
+    /// The WordNet synset of an occurrence: the sense whose example sentence (or definition)
+    /// is nearest in `engine` at `layer`.
+    Sense {
+        /// The engine.
+        engine: usize,
+        /// Its layer.
+        layer: usize,
+        /// The occurrence.
+        occurrence: Occurrence,
+    },
+    /// Linear CKA between every two engines, each at its layer, over every word of the
+    /// sentences of `occurrences` (the word and the other words of each sentence).
+    Cka {
+        /// The compared occurrences.
+        occurrences: Vec<Occurrence>,
+        /// The pooling of the words' pieces.
+        pooling: Pooling,
+        /// Each engine's layer.
+        layers: Vec<usize>,
+    },
+}
+
+/// Linear CKA between the engines over the tokens of some sentences.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cka {
+    /// How many tokens (words in sentences) every engine has a vector for: the sample.
+    pub tokens: usize,
+    /// `matrix[a][b]`: debiased linear CKA between engines `a` and `b` at their layers; `None`
+    /// where it is undefined (an engine without the words of a sentence, too few tokens, a
+    /// side that does not vary).
+    pub matrix: Vec<Vec<Option<f64>>>,
 }
 
 /// One occurrence's vectors from one engine.
@@ -108,6 +144,28 @@ pub enum Response {
         /// Its neighbours, best first.
         result: Result<Vec<Neighbor>, String>,
     },
+    /// The answer to a [`Request::Sense`].
+    Sense {
+        /// The engine.
+        engine: usize,
+        /// Its layer.
+        layer: usize,
+        /// The occurrence.
+        occurrence: Occurrence,
+        /// The guess, or why there is none.
+        result: Result<SenseGuess, String>,
+    },
+    /// The answer to a [`Request::Cka`].
+    Cka {
+        /// The occurrences it was computed over.
+        occurrences: Vec<Occurrence>,
+        /// Their pooling.
+        pooling: Pooling,
+        /// Each engine's layer.
+        layers: Vec<usize>,
+        /// The matrix, or why there is none.
+        result: Result<Cka, String>,
+    },
     /// The worker stopped on an internal error; nothing more will come.
     Crashed(String),
 }
@@ -118,13 +176,37 @@ pub enum Response {
 /// loads can be shown.
 pub struct Engines {
     engines: Vec<Box<dyn Embedder>>,
+    /// The last sentences' tokens, kept while the user moves through the layers.
+    tokens: Option<Tokens>,
+    /// Where WordNet is, and the database once opened (or why it cannot be).
+    wordnet_dir: Option<PathBuf>,
+    wordnet: Option<Result<WordNet, String>>,
+    /// Each word's synsets as sentences to embed, read once.
+    inventories: HashMap<String, Result<SenseInventory, String>>,
+}
+
+/// Every engine's vectors of the tokens of some sentences that all engines have vectors for,
+/// in one order, and their CKA summaries per layer as they are asked for.
+struct Tokens {
+    occurrences: Vec<Occurrence>,
+    pooling: Pooling,
+    /// Per engine (None: it cannot give the other words of a sentence), one entry per token.
+    vectors: Vec<Option<Vec<LayerVectors>>>,
+    prepared: HashMap<(usize, usize), Option<CkaInput>>,
 }
 
 impl Engines {
     /// Wraps loaded engines (at least one).
     pub fn new(engines: Vec<Box<dyn Embedder>>) -> anyhow::Result<Self> {
         anyhow::ensure!(!engines.is_empty(), "no engine to compare");
-        Ok(Engines { engines })
+        Ok(Engines { engines, tokens: None, wordnet_dir: None, wordnet: None, inventories: HashMap::new() })
+    }
+
+    /// Names the WordNet database the sense guesses come from (opened on first use); without
+    /// one the UI says that there is none.
+    pub fn with_wordnet(mut self, dir: Option<PathBuf>) -> Self {
+        self.wordnet_dir = dir;
+        self
     }
 
     /// Names and sizes of the models.
@@ -160,7 +242,107 @@ impl Engines {
                 };
                 reply(Response::Neighbours { engine, word, result });
             }
+            Request::Sense { engine, layer, occurrence } => {
+                let result = self.sense(engine, layer, &occurrence);
+                reply(Response::Sense { engine, layer, occurrence, result });
+            }
+            Request::Cka { occurrences, pooling, layers } => {
+                let result = self.cka(&occurrences, pooling, &layers);
+                reply(Response::Cka { occurrences, pooling, layers, result });
+            }
         }
+    }
+
+    /// The synset nearest to the occurrence, as `vecshift senses` guesses it.
+    fn sense(&mut self, engine: usize, layer: usize, occurrence: &Occurrence) -> Result<SenseGuess, String> {
+        let dir = self.wordnet_dir.clone();
+        let wordnet = self.wordnet.get_or_insert_with(|| {
+            let dir = dir.ok_or("no WordNet found (set $WORDNET_DIR, or run `vecshift install-data`)")?;
+            WordNet::open(dir).map_err(|e| e.to_string())
+        });
+        let wordnet = wordnet.as_ref().map_err(Clone::clone)?;
+        let word = occurrence.word().to_lowercase();
+        let inventory = self
+            .inventories
+            .entry(word.clone())
+            .or_insert_with(|| match wordnet.synsets(&word) {
+                Ok(synsets) if synsets.is_empty() => Err(format!("WordNet has no synsets for {word:?}")),
+                Ok(synsets) => SenseInventory::new(&word, synsets).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            })
+            .as_ref()
+            .map_err(Clone::clone)?;
+        let engine = self.engines.get(engine).ok_or("no such engine")?;
+        let selection = LayerSelection::Layer(layer as isize);
+        let mut guesses = senses::guess_senses(engine.as_ref(), &selection, Postprocess::None, inventory, std::slice::from_ref(occurrence), Assign::Nearest)
+            .map_err(|e| e.to_string())?;
+        guesses.pop().ok_or_else(|| "no guess".to_owned())
+    }
+
+    /// CKA between every two engines at `layers`, over the tokens of the sentences.
+    fn cka(&mut self, occurrences: &[Occurrence], pooling: Pooling, layers: &[usize]) -> Result<Cka, String> {
+        let fresh = self.tokens.as_ref().is_none_or(|t| t.occurrences != occurrences || t.pooling != pooling);
+        if fresh {
+            self.tokens = Some(self.embed_tokens(occurrences, pooling)?);
+        }
+        let tokens = self.tokens.as_mut().expect("just embedded");
+        let n = self.engines.len();
+        let count = tokens.vectors.iter().flatten().map(Vec::len).next().unwrap_or(0);
+        for (engine, &layer) in layers.iter().enumerate().take(n) {
+            let vectors = &tokens.vectors[engine];
+            tokens.prepared.entry((engine, layer)).or_insert_with(|| {
+                let rows: Vec<&[f32]> = vectors.as_ref()?.iter().filter_map(|v| v.layer(layer)).collect();
+                CkaInput::new(&rows)
+            });
+        }
+        let input = |engine: usize| layers.get(engine).and_then(|&l| tokens.prepared.get(&(engine, l))?.as_ref());
+        // Symmetric: each pair once.
+        let mut matrix: Vec<Vec<Option<f64>>> = vec![vec![None; n]; n];
+        for (a, b) in (0..n).flat_map(|a| (a..n).map(move |b| (a, b))) {
+            let value = match (input(a), input(b)) {
+                (Some(x), Some(y)) => x.cka(y, true),
+                _ => None,
+            };
+            matrix[a][b] = value;
+            matrix[b][a] = value;
+        }
+        Ok(Cka { tokens: count, matrix })
+    }
+
+    /// The vectors of every word of the sentences (the target and the other words) that every
+    /// engine able to give them has: the tokens are matched by sentence and byte span.
+    fn embed_tokens(&self, occurrences: &[Occurrence], pooling: Pooling) -> Result<Tokens, String> {
+        type Words = HashMap<(usize, Range<usize>), LayerVectors>;
+        let mut per_engine: Vec<Option<Words>> = Vec::new();
+        for engine in &self.engines {
+            let Some(sentences) = engine.sentence_embedder() else {
+                per_engine.push(None);
+                continue;
+            };
+            let pooling = if engine.kind() == EngineKind::Static { Pooling::ALL[0] } else { pooling };
+            let found = sentences.embed_in_context(occurrences, pooling).map_err(|e| e.to_string())?;
+            let mut words = Words::new();
+            for (i, (occurrence, result)) in occurrences.iter().zip(found).enumerate() {
+                // A sentence an engine cannot embed leaves its tokens out of the sample.
+                let Ok(sentence) = result else { continue };
+                words.insert((i, occurrence.span()), sentence.target.vectors);
+                for (span, vectors) in sentence.words {
+                    words.insert((i, span), vectors);
+                }
+            }
+            per_engine.push(Some(words));
+        }
+        let Some(first) = per_engine.iter().flatten().next() else {
+            return Err("no engine can give the vectors of the other words of a sentence".into());
+        };
+        let mut common: Vec<(usize, Range<usize>)> =
+            first.keys().filter(|k| per_engine.iter().flatten().all(|w| w.contains_key(*k))).cloned().collect();
+        common.sort_by_key(|(i, span)| (*i, span.start, span.end));
+        let vectors = per_engine
+            .into_iter()
+            .map(|words| words.map(|mut words| common.iter().filter_map(|k| words.remove(k)).collect()))
+            .collect();
+        Ok(Tokens { occurrences: occurrences.to_vec(), pooling, vectors, prepared: HashMap::new() })
     }
 
     /// Encodes a batch; an occurrence that cannot be embedded gets its own error and does not

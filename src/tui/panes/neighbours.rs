@@ -27,6 +27,9 @@ pub struct Near<'a> {
     pub text: Vec<Span<'a>>,
 }
 
+/// A vocabulary's neighbours of the word: `None` while they are looked up.
+pub type Answer<'a> = Option<&'a Result<Vec<Neighbor>, String>>;
+
 /// What the pane draws.
 #[derive(Clone, Debug, PartialEq)]
 pub struct View<'a> {
@@ -43,7 +46,7 @@ pub struct View<'a> {
     /// The target word.
     pub word: &'a str,
     /// The vocabulary searched, and its answer (None: not back yet).
-    pub vocabulary: Option<(String, Option<&'a Result<Vec<Neighbor>, String>>)>,
+    pub vocabulary: Option<(String, Answer<'a>)>,
     /// Colours on or off.
     pub theme: Theme,
 }

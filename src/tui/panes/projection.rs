@@ -10,7 +10,7 @@ use ratatui::text::Span;
 use ratatui::widgets::Paragraph;
 use ratatui::widgets::canvas::{Canvas, Points};
 
-use super::{CAUSAL_NOTE, EngineLabel, Groups, block, engine_labels, fit, message, waiting};
+use super::{CAUSAL_NOTE, EngineLabel, Groups, block, clusters_note, engine_labels, fit, message, waiting};
 use crate::tui::app::App;
 use crate::tui::layout::Pane;
 use crate::tui::theme::Theme;
@@ -43,8 +43,12 @@ pub struct View {
     pub selected: usize,
     /// Group names and colours, in group order.
     pub groups: Vec<(String, Color, Style)>,
-    /// Whether the groups are sense labels (else sentences).
+    /// Whether the groups are sense labels or clusters (else sentences).
     pub labelled: bool,
+    /// The clustering (k, silhouette, ARI) in a few words.
+    pub clusters: Option<String>,
+    /// Whether the groups are sense labels (else clusters or sentences).
+    pub senses: bool,
     /// Colours on or off.
     pub theme: Theme,
 }
@@ -62,7 +66,9 @@ pub fn view(app: &App) -> View {
         points: Vec::new(),
         selected: app.selected,
         groups: groups.names.iter().enumerate().map(|(g, n)| (n.clone(), theme.group(g), theme.group_style(g))).collect(),
-        labelled: app.entries.iter().any(|e| e.sense.is_some()),
+        labelled: app.entries.iter().any(|e| e.sense.is_some()) || app.analysis.clusters.is_some(),
+        clusters: clusters_note(app),
+        senses: app.entries.iter().any(|e| e.sense.is_some()),
         theme,
     };
     let Some(pca) = app.analysis.projection.as_ref() else {
@@ -103,7 +109,8 @@ pub fn render(view: &View, frame: &mut Frame, area: Rect) {
     let block = block(fit(title, area.width.saturating_sub(2)), theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [plot, legend] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(inner);
+    let notes = u16::from(view.clusters.is_some());
+    let [plot, legend, note] = Layout::vertical([Constraint::Min(0), Constraint::Length(1), Constraint::Length(notes)]).areas(inner);
     let x = bounds(view.points.iter().map(|p| p.at.0));
     let y = bounds(view.points.iter().map(|p| p.at.1));
     let per_group: Vec<(Color, Vec<(f64, f64)>)> = view
@@ -135,6 +142,7 @@ pub fn render(view: &View, frame: &mut Frame, area: Rect) {
     } else {
         spans.push(Span::raw("numbers are sentences "));
     }
+
     if engine.fixed {
         spans.push(Span::styled(format!(" ◆ static: all {} in one point", view.points.len()), engine.style));
     }
@@ -142,6 +150,10 @@ pub fn render(view: &View, frame: &mut Frame, area: Rect) {
         spans.push(Span::styled(format!(" · {} {CAUSAL_NOTE}", engine.name), theme.dim()));
     }
     frame.render_widget(Paragraph::new(fit(spans, legend.width)).style(Style::new()), legend);
+    if let Some(text) = &view.clusters {
+        let what = if view.senses { "clustered: " } else { "colours are clusters: " };
+        frame.render_widget(Paragraph::new(fit(vec![Span::styled(format!("{what}{text}"), theme.dim())], note.width)), note);
+    }
 }
 
 #[cfg(test)]

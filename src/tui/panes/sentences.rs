@@ -49,6 +49,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 let sense = app.entries[i].sense.as_deref().unwrap_or("-");
                 spans.push(Span::styled(format!("[{sense}] "), theme.group_style(groups.of_entry[i])));
             }
+            // The discovered cluster: the colour without labels, a tag beside them.
+            if let Some(c) = groups.cluster[i] {
+                let style = if labelled { theme.dim() } else { theme.group_style(groups.of_entry[i]) };
+                spans.push(Span::styled(format!("C{} ", c + 1), style));
+            }
             spans.extend(highlighted(app, i, theme));
             let line = fit(spans, inner.width);
             if i == app.selected { line.style(theme.selected()) } else { line }

@@ -43,6 +43,9 @@ pub struct View<'a> {
     pub why_not: Option<String>,
     /// The selected engine's vector, then the contrast engine's (the first of the other kind).
     pub bars: Vec<Bars<'a>>,
+    /// The WordNet synset guessed for the occurrence by the selected engine: (synset, cosine,
+    /// gloss), or why there is none; None while it is computed.
+    pub sense: Option<Result<(String, f32, String), String>>,
     /// Colours on or off.
     pub theme: Theme,
 }
@@ -50,7 +53,8 @@ pub struct View<'a> {
 /// Builds the view.
 pub fn view(app: &App) -> View<'_> {
     let theme = Theme { color: app.color };
-    let mut view = View { selected: label(app.selected), why_not: waiting(app), bars: Vec::new(), theme };
+    let sense = app.sense_guess().map(|r| r.as_ref().map(|g| (g.synset.clone(), g.cosine, g.gloss.clone())).map_err(Clone::clone));
+    let mut view = View { selected: label(app.selected), why_not: waiting(app), bars: Vec::new(), sense, theme };
     if view.why_not.is_some() {
         return view;
     }
@@ -127,11 +131,21 @@ pub fn render(view: &View, frame: &mut Frame, area: Rect) {
         return message(frame, inner, why.clone(), theme.dim());
     }
     let fmt = |c: Option<f32>| c.filter(|c| !c.is_nan()).map_or("n/a".to_owned(), |c| format!("{c:.3}"));
-    let [pieces, first, second] =
-        Layout::vertical([Constraint::Length(1), Constraint::Fill(3), Constraint::Fill(2)]).areas(inner);
+    let [pieces, wordnet, first, second] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(1), Constraint::Fill(3), Constraint::Fill(2)]).areas(inner);
     if let Some(b) = view.bars.first() {
         frame.render_widget(Paragraph::new(fit(pieces_line(b, theme).spans, pieces.width)), pieces);
     }
+    let sense = match &view.sense {
+        None => vec![Span::styled("WordNet: guessing...", theme.dim())],
+        Some(Ok((synset, cosine, gloss))) => vec![
+            Span::raw("WordNet: "),
+            Span::styled(synset.clone(), theme.key()),
+            Span::raw(format!(" (cos {cosine:.2}): {gloss}")),
+        ],
+        Some(Err(why)) => vec![Span::styled(format!("WordNet: {why}"), theme.dim())],
+    };
+    frame.render_widget(Paragraph::new(fit(sense, wordnet.width)), wordnet);
     let color = |style: Style| style.fg.unwrap_or(Color::Reset);
     for (b, area) in view.bars.iter().zip([first, second]) {
         // The cosine to the mean of the other occurrences: how far this one drifted.

@@ -49,11 +49,15 @@ def mean_off_diagonal(m):
     return float(m[np.triu_indices(n, 1)].mean())
 
 
-def main():
+def bank_rows():
+    return [line.rstrip("\n").split("\t") for line in (REPO / "data/sentences/bank.tsv").open(encoding="utf-8")]
+
+
+def pooled_vectors(rows):
+    """Per pooling, per sentence: the word's vector at every hidden state (layers, dims)."""
     torch.set_num_threads(1)
     model = minilm.load_model()
     tok = minilm.load_tokenizer()
-    rows = [line.rstrip("\n").split("\t") for line in (REPO / "data/sentences/bank.tsv").open(encoding="utf-8")]
     pooled = {"mean": [], "first": [], "last": []}
     for word, sentence, _sense in rows:
         cstart, cend = minilm.first_whole_word(sentence, word)
@@ -68,7 +72,12 @@ def main():
         pooled["mean"].append(hs[:, idx].mean(axis=1))
         pooled["first"].append(hs[:, idx[0]])
         pooled["last"].append(hs[:, idx[-1]])
+    return pooled
 
+
+def main():
+    rows = bank_rows()
+    pooled = pooled_vectors(rows)
     contextual = {}
     for pooling, per_sentence in pooled.items():
         v = np.stack(per_sentence)  # (sentences, layers, dims)

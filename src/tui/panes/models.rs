@@ -1,0 +1,103 @@
+//! Model against model: debiased linear CKA (Kornblith et al. 2019) between every two
+//! engines, each at its layer nearest the chosen depth, over every word of the compared
+//! sentences (computed on the worker thread). 1 = the same representation up to rotation and
+//! scale.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::{CAUSAL_NOTE, EngineLabel, block, engine_labels, fit, message, waiting};
+use crate::tui::app::App;
+use crate::tui::layout::Pane;
+use crate::tui::theme::Theme;
+
+/// Width of one matrix cell: a blank and "0.873".
+const CELL: usize = 6;
+
+/// The tokens a CKA matrix is computed over, and the matrix (`None`: undefined).
+pub type Matrix = (usize, Vec<Vec<Option<f64>>>);
+
+/// What the pane draws.
+#[derive(Clone, Debug, PartialEq)]
+pub struct View {
+    /// Why there is nothing to draw yet.
+    pub waiting: Option<String>,
+    /// The engines, each with its layer.
+    pub engines: Vec<(EngineLabel, usize)>,
+    /// The tokens the matrix is computed over, and the matrix; `Err` says why there is none.
+    pub cka: Option<Result<Matrix, String>>,
+    /// Colours on or off.
+    pub theme: Theme,
+}
+
+/// Builds the view.
+pub fn view(app: &App) -> View {
+    let theme = Theme { color: app.color };
+    let engines: Vec<(EngineLabel, usize)> =
+        engine_labels(app.engines(), theme).into_iter().map(|e| { let layer = app.layer_of(e.index); (e, layer) }).collect();
+    let waiting = waiting(app).or_else(|| (engines.len() < 2).then(|| "one engine: nothing to compare it with (--bert / --vectors)".into()));
+    let cka = app.cka().map(|r| r.as_ref().map(|c| (c.tokens, c.matrix.clone())).map_err(Clone::clone));
+    View { waiting, engines, cka, theme }
+}
+
+/// Draws the pane.
+pub fn render(view: &View, frame: &mut Frame, area: Rect) {
+    let theme = view.theme;
+    let tokens = match &view.cka {
+        Some(Ok((tokens, _))) => format!(" over {tokens} words"),
+        _ => String::new(),
+    };
+    let block = block(format!(" {} · CKA{tokens} ", Pane::Models.title()), theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if let Some(why) = &view.waiting {
+        return message(frame, inner, why.clone(), theme.dim());
+    }
+    let matrix = match &view.cka {
+        None => return message(frame, inner, "comparing the engines over every word...", theme.dim()),
+        Some(Err(why)) => return message(frame, inner, why.clone(), theme.error()),
+        Some(Ok((_, matrix))) => matrix,
+    };
+    // Row labels: "E1 name L6", cut so that the cells fit.
+    let room = (inner.width as usize).saturating_sub(CELL * view.engines.len()).max(4);
+    let mut lines = Vec::new();
+    let mut header = vec![Span::raw(" ".repeat(room))];
+    for (e, _) in &view.engines {
+        header.push(Span::styled(format!("{:>CELL$}", format!("E{}", e.index + 1)), e.style));
+    }
+    lines.push(Line::from(header));
+    for (a, (e, layer)) in view.engines.iter().enumerate() {
+        let name = format!("E{} {} L{layer}", e.index + 1, e.name);
+        let name = if name.chars().count() > room - 1 {
+            let keep = room.saturating_sub(1 + 1 + format!(" L{layer}").len());
+            let cut: String = format!("E{} {}", e.index + 1, e.name).chars().take(keep).collect();
+            format!("{cut}… L{layer}")
+        } else {
+            name
+        };
+        let mut row = vec![Span::styled(format!("{name:<room$}"), e.style)];
+        for value in &matrix[a] {
+            let (text, style) = match value {
+                Some(v) => (theme.heat_text(*v as f32, CELL - 1), theme.heat(*v as f32)),
+                None => (format!("{:>w$}", "n/a", w = CELL - 1), Style::new()),
+            };
+            row.push(Span::styled(format!(" {text}"), style));
+        }
+        lines.push(Line::from(row));
+    }
+    lines.push(Line::default());
+    let notes = [
+        "1 = the same geometry up to rotation and scale".to_owned(),
+        "each engine at its layer nearest the depth (← →)".to_owned(),
+    ];
+    for note in notes {
+        lines.push(fit(vec![Span::styled(note, theme.dim())], inner.width));
+    }
+    for (e, _) in view.engines.iter().filter(|(e, _)| e.causal) {
+        lines.push(fit(vec![Span::styled(format!("E{} {} {CAUSAL_NOTE}", e.index + 1, e.name), theme.dim())], inner.width));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
