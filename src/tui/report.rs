@@ -94,6 +94,10 @@ pub struct Report {
     pub contextual: ContextualJson,
     /// Every engine, static first, as `compare --json` lists them.
     pub engines: Vec<EngineJson>,
+    /// The anisotropy correction, as `compare --json` names it: the UI shows raw cosines (`none`).
+    pub postprocess: String,
+    /// What a correction was fitted on, as in `compare --json`: `null` here, as nothing is.
+    pub fit: Option<String>,
     /// The layer on screen, whose matrix the Markdown report prints.
     #[serde(skip)]
     pub shown_layer: usize,
@@ -157,6 +161,8 @@ impl Report {
             static_,
             contextual,
             engines,
+            postprocess: vecshift::analysis::postprocess::Postprocess::None.to_string(),
+            fit: None,
             shown_layer,
             left_out,
         })
