@@ -12,6 +12,7 @@ use clap::{Args, Subcommand};
 use indicatif::{HumanCount, ProgressBar, ProgressFinish, ProgressState, ProgressStyle};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
+use vecshift::Embedder;
 use vecshift::report::partial::open_shard;
 use vecshift::report::{
     Analyzer, BadRow, Corrections, DEFAULT_MAX_PER_WORD, InputFormat, InputId, InputInfo, OutputFormat, Partial, RecordReader, Report, ReportOptions, Shard,
@@ -371,11 +372,16 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
     // A shard's bar counts its own lines, which only a pass over the whole file would number.
     let bar = progress_bar(args.quiet, path.filter(|_| sharded.is_none()));
     let interrupts = Interrupts::watch(path, output.or(sharded.as_ref().map(|s| s.0)), bar.clone())?;
-    let glove = global.load_static()?;
-    let bert = global.load_bert()?;
+    // Every engine, in the order of the command line: contextual ones first, as --bert and
+    // --vectors are listed in --help.
+    let statics = global.load_static_engines()?;
+    let contextual = global.load_contextual_engines()?;
+    let engines: Vec<&dyn Embedder> =
+        contextual.iter().map(|e| e as &dyn Embedder).chain(statics.iter().map(|e| e as &dyn Embedder)).collect();
     let options = ReportOptions { max_per_word: args.max_per_word, pooling: global.pooling };
-    let corrections = Corrections { methods: args.postprocess.clone(), fit: args.fit.vectors(&bert)? };
-    let mut analyzer = Analyzer::new(&bert, Some(&glove), options).corrections(corrections);
+    // --fit is embedded by the first contextual engine, whose self-similarity the corrections change.
+    let corrections = Corrections { methods: args.postprocess.clone(), fit: args.fit.vectors(&contextual[0])? };
+    let mut analyzer = Analyzer::with_engines(&engines, options)?.corrections(corrections);
     let mut skipped = Vec::new();
     let mut chunk = Vec::with_capacity(args.chunk);
     let mut flush = |chunk: &mut Vec<_>, skipped: &mut Vec<BadRow>| -> Result<()> {
