@@ -10,7 +10,7 @@ use crate::occurrence::Occurrence;
 use crate::static_vectors::{Neighbor, StaticVector};
 
 /// Whether an engine gives every occurrence of a word the same vector.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
     /// One vector per word type (Word2Vec, GloVe, fastText, finalfusion).

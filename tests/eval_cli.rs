@@ -40,7 +40,7 @@ fn wordsim_json_equals_gensim_and_transformers() {
     assert_eq!(got.len(), 3);
     let gensim = reference("gensim_reference.json");
     for (g, w) in got.iter().zip(gensim["word_pairs"].as_array().unwrap().iter().step_by(2)) {
-        assert_eq!(keys(g), ["contextual", "file", "oov", "oov_pairs", "pairs_total", "pairs_used", "pearson", "spearman"]);
+        assert_eq!(keys(g), ["contextual", "engines", "file", "oov", "oov_pairs", "pairs_total", "pairs_used", "pearson", "spearman"]);
         assert_eq!(g["file"], w["file"]);
         assert_eq!(g["oov_pairs"].as_array().unwrap().len() as u64, w["oov"].as_u64().unwrap(), "the skipped pairs are named");
         for key in ["pairs_total", "pairs_used", "oov"] {
@@ -206,4 +206,68 @@ fn bad_input_is_one_line_naming_the_file_and_line() {
     fails_with(&["eval", "wic", &bad_index, &one_gold], &["idx.data.txt line 1", "token index 9"]);
     let columns = s(temp_file(d, "cols.data.txt", b"bank\tN\t1-1\tThe bank .\n"));
     fails_with(&["eval", "wic", &columns, &one_gold], &["cols.data.txt line 1", "5 tab-separated columns"]);
+}
+
+const GLOVE: &str = "glove=data/glove-6B-50d/glove.6B.50d.100k.fifu";
+const W2V: &str = "w2v=tests/fixtures/static/tiny.w2v.txt";
+const MINILM: &str = "minilm=data/all-MiniLM-L6-v2";
+const TINY_BERT: &str = "tinybert=tests/fixtures/tiny_bert/f32_noprefix";
+
+/// The engine named `name` in a result's `engines`.
+fn engine<'a>(result: &'a Value, name: &str) -> &'a Value {
+    result["engines"].as_array().unwrap().iter().find(|e| e["name"] == name).unwrap_or_else(|| panic!("no engine {name} in {result}"))
+}
+
+#[test]
+fn every_engine_is_scored_as_if_alone() {
+    // wordsim: two static and two contextual engines. The first of each kind keeps the
+    // top-level keys; each engine's numbers are those of a run with it alone, which the tests
+    // above check against gensim and transformers.
+    let rg65 = fixture("rg65.txt");
+    let all = json(&["eval", "wordsim", "--json", &rg65, "--vectors", GLOVE, "--vectors", W2V, "--bert", TINY_BERT, "--bert", MINILM]);
+    let all = &all[0];
+    let names: Vec<&str> = all["engines"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["glove", "w2v", "tinybert", "minilm"]);
+    let gensim = reference("gensim_reference.json")["word_pairs"][4].clone();
+    assert_eq!(gensim["file"], "rg65.txt");
+    close(&all["pearson"], &gensim["pearson"], "top-level: the first static engine");
+    close(&engine(all, "glove")["layers"][0]["spearman"], &gensim["spearman"], "glove");
+    assert_eq!(engine(all, "glove")["kind"], "static");
+    let alone = json(&["eval", "wordsim", "--json", &rg65, "--vectors", W2V, "--static-only"]);
+    assert_eq!(engine(all, "w2v")["pairs_used"], alone[0]["pairs_used"]);
+    assert_eq!(engine(all, "w2v")["layers"][0]["pearson"], alone[0]["pearson"]);
+    assert_ne!(engine(all, "w2v")["pairs_used"], engine(all, "glove")["pairs_used"], "each static engine scores its own pairs");
+    let alone = json(&["eval", "wordsim", "--json", &rg65, "--vectors", GLOVE, "--bert", TINY_BERT]);
+    assert_eq!(all["contextual"], alone[0]["contextual"], "top-level: the first contextual engine");
+    assert_eq!(engine(all, "tinybert")["layers"], alone[0]["contextual"]);
+    assert_eq!(engine(all, "tinybert")["architecture"], "bert");
+    let bert = reference("bert_reference.json");
+    let minilm = engine(all, "minilm")["layers"].as_array().unwrap();
+    assert_eq!(minilm.len(), 7);
+    for (g, w) in minilm.iter().zip(bert["wordsim"]["contextual"].as_array().unwrap()) {
+        close(&g["spearman"], &w["spearman"], &format!("minilm rg65 layer {}", w["layer"]));
+    }
+    let table = String::from_utf8(vecshift(&["eval", "wordsim", &rg65, "--vectors", GLOVE, "--vectors", W2V, "--bert", TINY_BERT]).stdout).unwrap();
+    for title in ["static glove (", "static w2v (", "tinybert per layer"] {
+        assert!(table.contains(title), "{title:?} missing from:\n{table}");
+    }
+
+    // analogy: every static engine.
+    let questions = fixture("analogy_sample.txt");
+    let got = json(&["eval", "analogy", "--json", "--restrict-vocab", "10000", &questions, "--vectors", GLOVE, "--vectors", W2V]);
+    let want = &reference("gensim_reference.json")["analogy_sample"][1];
+    assert_eq!(got["total"]["correct"], want["total"]["correct"], "top-level: the first engine");
+    assert_eq!(engine(&got, "glove")["total"], got["total"]);
+    let alone = json(&["eval", "analogy", "--json", "--restrict-vocab", "10000", &questions, "--vectors", W2V]);
+    assert_eq!(engine(&got, "w2v")["total"], alone["total"]);
+    assert_eq!(engine(&got, "w2v")["sections"], alone["sections"]);
+
+    // WiC: every contextual engine.
+    let (data, gold) = (fixture("wic_sample/test.data.txt"), fixture("wic_sample/test.gold.txt"));
+    let got = json(&["eval", "wic", "--json", &data, &gold, "--bert", MINILM, "--bert", TINY_BERT]);
+    compare_wic(&got, &reference("bert_reference.json")["wic"]["cross_validation"]);
+    compare_wic(engine(&got, "minilm"), &reference("bert_reference.json")["wic"]["cross_validation"]);
+    let alone = json(&["eval", "wic", "--json", &data, &gold, "--bert", TINY_BERT]);
+    assert_eq!(engine(&got, "tinybert")["layers"], alone["layers"]);
+    assert_eq!(engine(&got, "tinybert")["layers"].as_array().unwrap().len(), 3);
 }

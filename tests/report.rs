@@ -223,7 +223,8 @@ fn every_output_format() {
     assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
     // Summary, word heatmap, word curves, senses; per word layer 0 and the last layer. The
     // static heatmaps would be all 1.00: a note stands for each (GloVe lacks one word).
-    assert_eq!(html.matches("<svg").count(), 4 + 4 * 2);
+    // And the CKA heatmap of the two engines.
+    assert_eq!(html.matches("<svg").count(), 4 + 4 * 2 + 1);
     assert_eq!(html.matches("static: every pairwise cosine is 1.00").count(), 3);
     assert!(!html.contains("<script") && !html.contains("src=\"http") && !html.contains("<link"), "self-contained");
     assert!(html.contains("Sense separation"));
@@ -368,4 +369,86 @@ fn bad_input_is_one_clear_error() {
     fails_with(&["report", "-", "--input-format", "tsv"], Some("bank\tno target\n\n"), &["no usable lines", "line 1"]);
     fails_with(&["report", "-", "--input-format", "xml"], Some(""), &["xml"]);
     fails_with(&["report", FIXTURE, "--format", "pdf"], None, &["pdf"]);
+}
+
+/// The engines of the model-to-model reference (tests/fixtures/report/make_models_reference.py).
+const TWO_TINY_BERTS: [&str; 4] =
+    ["--bert", "tiny=tests/fixtures/tiny_bert/f32_noprefix", "--bert", "tinybf16=tests/fixtures/tiny_bert/bf16_prefix"];
+
+#[test]
+fn model_to_model_measures_match_numpy() {
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string("tests/fixtures/report/models_reference.json").unwrap()).unwrap();
+    let mut args = vec!["report", FIXTURE, "--json", "-q"];
+    args.extend(TWO_TINY_BERTS);
+    let got = report_json(&args, None);
+
+    // Every engine, in order (contextual first), with its own measures per word; the top-level
+    // keys stay those of the first contextual and the first static engine.
+    let engines = got["engines"].as_array().unwrap();
+    let names: Vec<&str> = engines.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["tiny", "tinybf16", "glove.6B.50d.100k.fifu"]);
+    assert_eq!(engines.iter().map(|e| e["kind"].as_str().unwrap()).collect::<Vec<_>>(), ["contextual", "contextual", "static"]);
+    assert_eq!(engines[0]["architecture"], "bert");
+    assert_eq!(got["models"]["bert"]["name"], "tiny");
+    for (i, word) in got["words"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(engines[0]["words"][i]["word"], word["word"]);
+        assert_eq!(engines[0]["words"][i]["layers"], word["layers"]);
+        assert_eq!(engines[0]["words"][i]["layers"].as_array().unwrap().len(), 3, "the tiny BERT has 3 hidden states");
+        match word["static"].is_null() {
+            true => assert_eq!(engines[2]["words"][i]["layers"], serde_json::json!([])),
+            false => assert_eq!(engines[2]["words"][i]["layers"][0], word["static"]),
+        }
+    }
+    assert_eq!(engines[0]["summary"], got["summary"]["layers"]);
+    assert_ne!(engines[0]["words"][0]["layers"], engines[1]["words"][0]["layers"], "f32 and bf16 weights differ");
+
+    let close = |what: &str, g: &Value, w: &Value| {
+        let (g, w) = (g.as_f64().unwrap_or(f64::NAN), w.as_f64().unwrap());
+        assert!((g - w).abs() < TOLERANCE, "{what}: got {g}, numpy {w}");
+    };
+    let want_cka = reference["cka"].as_array().unwrap();
+    assert_eq!(got["cka"].as_array().unwrap().len(), want_cka.len(), "one matrix per pair of engines");
+    for (g, w) in got["cka"].as_array().unwrap().iter().zip(want_cka) {
+        let pair = format!("{} vs {}", w["a"], w["b"]);
+        assert_eq!((&g["a"], &g["b"], &g["n"]), (&w["a"], &w["b"], &w["n"]), "{pair}");
+        let (rows, want_rows) = (g["matrix"].as_array().unwrap(), w["matrix"].as_array().unwrap());
+        assert_eq!(rows.len(), want_rows.len(), "{pair}: a row per layer of a");
+        for (i, (row, want_row)) in rows.iter().zip(want_rows).enumerate() {
+            assert_eq!(row.as_array().unwrap().len(), want_row.as_array().unwrap().len(), "{pair}: a column per layer of b");
+            for (j, (v, want)) in row.as_array().unwrap().iter().zip(want_row.as_array().unwrap()).enumerate() {
+                close(&format!("{pair} cka[{i}][{j}]"), v, want);
+            }
+        }
+    }
+    let want_overlap = reference["neighbour_overlap"].as_array().unwrap();
+    assert_eq!(got["neighbour_overlap"].as_array().unwrap().len(), want_overlap.len());
+    for (g, w) in got["neighbour_overlap"].as_array().unwrap().iter().zip(want_overlap) {
+        let what = format!("{} L{} vs {} L{}", w["a"], w["layer_a"], w["b"], w["layer_b"]);
+        for key in ["a", "b", "layer_a", "layer_b", "k", "n"] {
+            assert_eq!(g[key], w[key], "{what} {key}");
+        }
+        close(&format!("{what} overlap"), &g["overlap"], &w["overlap"]);
+    }
+
+    // The other formats: a CKA table per pair in Markdown, a heatmap per pair in HTML, and the
+    // second BERT's rows in the per-word tables and the CSV.
+    let output = |format: &str| {
+        let mut args = vec!["report", FIXTURE, "-q", "--format", format];
+        args.extend(TWO_TINY_BERTS);
+        String::from_utf8(vecshift(&args, None).stdout).unwrap()
+    };
+    let md = output("md");
+    assert!(md.contains("### Linear CKA: tiny (rows) vs tinybf16 (columns), 19 occurrences"), "{md}");
+    assert!(md.contains("### Linear CKA: tiny (rows) vs glove.6B.50d.100k.fifu (columns), 16 occurrences"), "{md}");
+    assert!(md.contains("| tinybf16 2 |") && md.contains("| 2 | 0.748 | 0.856 | 1.000 |"), "{md}");
+    let html = output("html");
+    assert_eq!(html.matches("CKA: ").count(), 3, "one heatmap per pair of engines");
+    let csv = output("csv");
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let column = reader.headers().unwrap().iter().position(|h| h == "model").expect("a model column");
+    let models: Vec<String> = reader.records().map(|r| r.unwrap()[column].to_owned()).collect();
+    // 4 words and the summary; 3 layers per BERT, one static row except for the word GloVe lacks.
+    assert_eq!(models.iter().filter(|m| *m == "tinybf16").count(), 5 * 3);
+    assert_eq!(models.len(), 5 * 3 * 2 + 4);
 }

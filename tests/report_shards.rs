@@ -147,7 +147,7 @@ fn merge_refuses_other_versions_and_damaged_parts() {
     let mut other = bytes.clone();
     other[14] = 99;
     std::fs::write(at("format.vspart"), &other).unwrap();
-    merge_fails(&[first, &at("format.vspart")], &["format.vspart", "format version 99", "reads version 2"]);
+    merge_fails(&[first, &at("format.vspart")], &["format.vspart", "format version 99", "reads version 3"]);
 
     // A flipped byte, a cut-off file, something else entirely.
     let mut damaged = bytes.clone();

@@ -144,21 +144,20 @@ fn run_wordsim(global: &GlobalArgs, args: WordsimArgs) -> Result<()> {
         .iter()
         .map(|f| wordsim::WordPairSet::read(f).context("reading a word-pair file for `eval wordsim`"))
         .collect::<Result<Vec<_>>>()?;
-    let glove = global.load_static()?;
-    let bert = if args.static_only { None } else { Some(global.load_bert()?) };
+    let statics = global.load_static_engines()?;
+    let contextual = if args.static_only { Vec::new() } else { global.load_contextual_engines()? };
+    let glove = &statics[0];
     let restrict = Some(args.restrict_vocab);
+    let static_refs: Vec<&vecshift::StaticEngine> = statics.iter().collect();
+    let models: Vec<(&dyn Embedder, vecshift::Pooling)> = contextual.iter().map(|b| (b as &dyn Embedder, global.pooling_for(b))).collect();
     let results = sets
         .iter()
-        .map(|set| {
-            let contextual = bert.as_ref().map(|b| (b as &dyn Embedder, global.pooling_for(b)));
-            wordsim::evaluate(&glove, contextual, set, restrict)
-                .with_context(|| format!("evaluating {}", set.file))
-        })
+        .map(|set| wordsim::evaluate_engines(&static_refs, &models, set, restrict).with_context(|| format!("evaluating {}", set.file)))
         .collect::<Result<Vec<_>>>()?;
     let pairs: Vec<Vec<PairJson>> = sets
         .iter()
         .map(|set| {
-            let scores = wordsim::static_scores(&glove, set, restrict);
+            let scores = wordsim::static_scores(glove, set, restrict);
             scores
                 .used
                 .iter()
@@ -178,16 +177,23 @@ fn run_wordsim(global: &GlobalArgs, args: WordsimArgs) -> Result<()> {
         }
         return print_json(&results);
     }
-    let searched = args.restrict_vocab.min(glove.vocab_len());
-    println!("word similarity: cosine vs human scores; static {} ({searched} words searched, case-insensitive)", glove.name());
-    println!("{:<28} {:>6} {:>6} {:>5} {:>8} {:>8}", "file", "pairs", "used", "oov", "pearson", "spearman");
-    for r in &results {
-        println!("{:<28} {:>6} {:>6} {:>5} {:>8} {:>8}", r.file, r.pairs_total, r.pairs_used, r.oov, fmt_corr(r.pearson), fmt_corr(r.spearman));
+    for (e, engine) in statics.iter().enumerate() {
+        if e > 0 {
+            println!();
+        }
+        let searched = args.restrict_vocab.min(engine.vocab_len());
+        println!("word similarity: cosine vs human scores; static {} ({searched} words searched, case-insensitive)", engine.name());
+        println!("{:<28} {:>6} {:>6} {:>5} {:>8} {:>8}", "file", "pairs", "used", "oov", "pearson", "spearman");
+        for r in &results {
+            let c = &r.engines[e];
+            let layer = &c.layers[0];
+            println!("{:<28} {:>6} {:>6} {:>5} {:>8} {:>8}", r.file, r.pairs_total, c.pairs_used, c.oov, fmt_corr(layer.pearson), fmt_corr(layer.spearman));
+        }
     }
     if args.per_pair {
         for (r, pairs) in results.iter().zip(&pairs) {
             println!();
-            println!("{}: {} pairs used (human score, static cosine)", r.file, pairs.len());
+            println!("{}: {} pairs used (human score, static cosine{})", r.file, pairs.len(), if statics.len() > 1 { format!(" of {}", glove.name()) } else { String::new() });
             for p in pairs {
                 println!("  {:<20} {:<20} {:>8.3} {:>8.4}", p.word1, p.word2, p.score, p.cosine);
             }
@@ -197,7 +203,8 @@ fn run_wordsim(global: &GlobalArgs, args: WordsimArgs) -> Result<()> {
             }
         }
     }
-    if let Some(bert) = &bert {
+    for (c, bert) in contextual.iter().enumerate() {
+        let e = statics.len() + c;
         println!();
         println!("{} per layer, each word alone ([CLS] word [SEP]), same pairs; Spearman (Pearson)", bert.name());
         print!("{:>5}", "layer");
@@ -208,7 +215,7 @@ fn run_wordsim(global: &GlobalArgs, args: WordsimArgs) -> Result<()> {
         for layer in 0..bert.num_layers() {
             print!("{layer:>5}");
             for r in &results {
-                let c = &r.contextual[layer];
+                let c = &r.engines[e].layers[layer];
                 print!("  {:>22}", format!("{} ({})", fmt_corr(c.spearman), fmt_corr(c.pearson)));
             }
             println!();
@@ -219,25 +226,56 @@ fn run_wordsim(global: &GlobalArgs, args: WordsimArgs) -> Result<()> {
 
 fn run_analogy(global: &GlobalArgs, args: AnalogyArgs) -> Result<()> {
     let set = analogy::AnalogySet::read(&args.file).context("reading the analogy file for `eval analogy`")?;
-    let glove = global.load_static()?;
-    let result = analogy::evaluate(&glove, &set, args.restrict_vocab);
+    let statics = global.load_static_engines()?;
+    let results: Vec<analogy::AnalogyResult> = statics.iter().map(|engine| analogy::evaluate(engine, &set, args.restrict_vocab)).collect();
     if global.json {
-        return print_json(&result);
+        let engines = statics.iter().zip(&results).map(|(e, result)| Named::of(e, result)).collect();
+        return print_json(&PerEngine { first: &results[0], engines });
     }
-    println!(
-        "analogy (3CosAdd) on {}: {} questions, {} skipped (a word outside the {} words searched in {})",
-        result.file, result.questions, result.oov, result.restrict_vocab, glove.name()
-    );
-    println!("{:<32} {:>8} {:>9} {:>9}", "section", "correct", "attempted", "accuracy");
-    let row = |name: &str, a: &analogy::Accuracy| println!("{name:<32} {:>8} {:>9} {:>9}", a.correct, a.attempted, fmt_pct(a.accuracy));
-    for s in &result.sections {
-        row(&s.name, &s.score);
+    for (e, (glove, result)) in statics.iter().zip(&results).enumerate() {
+        if e > 0 {
+            println!();
+        }
+        println!(
+            "analogy (3CosAdd) on {}: {} questions, {} skipped (a word outside the {} words searched in {})",
+            result.file, result.questions, result.oov, result.restrict_vocab, glove.name()
+        );
+        println!("{:<32} {:>8} {:>9} {:>9}", "section", "correct", "attempted", "accuracy");
+        let row = |name: &str, a: &analogy::Accuracy| println!("{name:<32} {:>8} {:>9} {:>9}", a.correct, a.attempted, fmt_pct(a.accuracy));
+        for s in &result.sections {
+            row(&s.name, &s.score);
+        }
+        println!("{}", "-".repeat(61));
+        row("semantic", &result.semantic);
+        row("syntactic (gram*)", &result.syntactic);
+        row("total", &result.total);
     }
-    println!("{}", "-".repeat(61));
-    row("semantic", &result.semantic);
-    row("syntactic (gram*)", &result.syntactic);
-    row("total", &result.total);
     Ok(())
+}
+
+/// The JSON of a result per engine: the first engine's result as before, and every engine's
+/// under `engines`.
+#[derive(serde::Serialize)]
+struct PerEngine<'a, T: serde::Serialize> {
+    #[serde(flatten)]
+    first: &'a T,
+    engines: Vec<Named<'a, T>>,
+}
+
+/// One engine's result, with the engine's name.
+#[derive(serde::Serialize)]
+struct Named<'a, T: serde::Serialize> {
+    name: &'a str,
+    kind: vecshift::EngineKind,
+    architecture: &'a str,
+    #[serde(flatten)]
+    result: &'a T,
+}
+
+impl<'a, T: serde::Serialize> Named<'a, T> {
+    fn of(engine: &'a dyn Embedder, result: &'a T) -> Self {
+        Named { name: engine.name(), kind: engine.kind(), architecture: engine.architecture(), result }
+    }
 }
 
 fn run_wic(global: &GlobalArgs, args: WicArgs) -> Result<()> {
@@ -246,13 +284,31 @@ fn run_wic(global: &GlobalArgs, args: WicArgs) -> Result<()> {
         Some([data, gold]) => Some(wic::WicSet::read(data, gold).context("reading the WiC training data (--train)")?),
         _ => None,
     };
-    let bert = global.load_bert()?;
+    let models = global.load_contextual_engines()?;
     let c = &args.corrections;
-    let options = wic::WicOptions { postprocess: c.postprocess.clone(), selections: c.selections.clone(), fit: c.fit_vectors(&bert)?, pooling: global.pooling };
-    let result = wic::evaluate_with(&bert, &test, train.as_ref(), args.folds, &options).context("embedding the WiC sentences")?;
+    let results = models
+        .iter()
+        .map(|bert| {
+            let options =
+                wic::WicOptions { postprocess: c.postprocess.clone(), selections: c.selections.clone(), fit: c.fit_vectors(bert)?, pooling: global.pooling };
+            wic::evaluate_with(bert, &test, train.as_ref(), args.folds, &options).with_context(|| format!("embedding the WiC sentences with {}", bert.name()))
+        })
+        .collect::<Result<Vec<_>>>()?;
     if global.json {
-        return print_json(&result);
+        let engines = models.iter().zip(&results).map(|(e, result)| Named::of(e, result)).collect();
+        return print_json(&PerEngine { first: &results[0], engines });
     }
+    for (e, result) in results.iter().enumerate() {
+        if e > 0 {
+            println!();
+        }
+        print_wic(result);
+    }
+    Ok(())
+}
+
+/// One engine's WiC table.
+fn print_wic(result: &wic::WicResult) {
     let how = match (&result.train_file, result.train_n) {
         (Some(file), Some(n)) => format!("thresholds chosen on {file} ({n} pairs)"),
         _ => format!("accuracy by {}", result.threshold_selection),
@@ -272,7 +328,6 @@ fn run_wic(global: &GlobalArgs, args: WicArgs) -> Result<()> {
             println!("{:>7} {:<20} {:>10.4} {:>9}", v.layers, v.postprocess, v.threshold, fmt_pct(Some(v.accuracy)));
         }
     }
-    Ok(())
 }
 
 fn run_wsd(global: &GlobalArgs, args: WsdArgs) -> Result<()> {

@@ -375,12 +375,16 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> Result<()> {
     if sharded.is_some() && !global.variants.is_empty() {
         bail!("--variant does not work with --partial yet; run the report of variants in one process");
     }
-    let glove = global.load_static()?;
+    // Every engine, in the order of the command line: contextual ones first, as --bert and
+    // --vectors are listed in --help.
+    let statics = global.load_static_engines()?;
     let contextuals = global.load_contextual_engines()?;
-    let bert = &contextuals[0];
+    let engines: Vec<&dyn Embedder> =
+        contextuals.iter().map(|e| e as &dyn Embedder).chain(statics.iter().map(|e| e as &dyn Embedder)).collect();
     let options = ReportOptions { max_per_word: args.max_per_word, pooling: global.pooling };
-    let corrections = Corrections { methods: args.postprocess.clone(), fit: args.fit.vectors(bert)? };
-    let mut analyzer = Analyzer::new(bert, Some(&glove), options).corrections(corrections);
+    // --fit is embedded by the first contextual engine, whose self-similarity the corrections change.
+    let corrections = Corrections { methods: args.postprocess.clone(), fit: args.fit.vectors(&contextuals[0])? };
+    let mut analyzer = Analyzer::with_engines(&engines, options)?.corrections(corrections);
     // The variants' drift is measured on the first occurrences of each word, up to --max-per-word.
     let mut drift_sample: Vec<vecshift::report::Record> = Vec::new();
     let mut per_word: std::collections::HashMap<String, usize> = std::collections::HashMap::new();

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{EvalVocab, bad_line, display_name, pearson, read_lines, spearman};
-use crate::engine::{Embedder, LayerVectors, Pooling};
+use crate::engine::{Embedder, EngineKind, LayerVectors, Pooling};
 use crate::error::{Error, Result};
 use crate::occurrence::Occurrence;
 use crate::static_vectors::StaticEngine;
@@ -102,6 +102,27 @@ pub struct WordSimResult {
     pub spearman: Option<f64>,
     /// Per layer of the contextual model, on the same `pairs_used` pairs; empty without one.
     pub contextual: Vec<LayerCorrelation>,
+    /// Every engine, in the order given: the fields above are those of the first static and
+    /// the first contextual engine.
+    pub engines: Vec<EngineCorrelation>,
+}
+
+/// One engine's correlations on a word-pair file.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EngineCorrelation {
+    /// The engine's name.
+    pub name: String,
+    /// Static or contextual.
+    pub kind: EngineKind,
+    /// The architecture or file format.
+    pub architecture: String,
+    /// Pairs scored: a static engine's own in-vocabulary pairs (as gensim counts them); for a
+    /// contextual engine those of the first static engine, so that the two compare.
+    pub pairs_used: usize,
+    /// Pairs skipped.
+    pub oov: usize,
+    /// Per layer (a static engine has one, layer 0).
+    pub layers: Vec<LayerCorrelation>,
 }
 
 /// The static engine's cosines for the pairs both of whose words it knows.
@@ -163,19 +184,56 @@ pub fn evaluate(
     set: &WordPairSet,
     restrict_vocab: Option<usize>,
 ) -> Result<WordSimResult> {
-    let scores = static_scores(engine, set, restrict_vocab);
-    let human: Vec<f64> = scores.used.iter().map(|&i| set.pairs[i].score).collect();
-    let layers = match contextual {
-        Some((model, pooling)) => {
-            let used: Vec<&WordPair> = scores.used.iter().map(|&i| &set.pairs[i]).collect();
-            contextual_scores(model, &used, pooling)?
-                .into_iter()
-                .enumerate()
-                .map(|(layer, cosines)| LayerCorrelation { layer, pearson: pearson(&human, &cosines), spearman: spearman(&human, &cosines) })
-                .collect()
-        }
-        None => Vec::new(),
-    };
+    evaluate_engines(&[engine], contextual.as_slice(), set, restrict_vocab)
+}
+
+/// Evaluates one file with any number of engines: each static engine as gensim does (see
+/// [`static_scores`]), each contextual one layer by layer on the pairs the first static engine
+/// uses (all pairs without one). The result's top-level fields are those of the first engine
+/// of each kind; [`WordSimResult::engines`] has every engine, static ones first.
+pub fn evaluate_engines(
+    statics: &[&StaticEngine],
+    contextual: &[(&dyn Embedder, Pooling)],
+    set: &WordPairSet,
+    restrict_vocab: Option<usize>,
+) -> Result<WordSimResult> {
+    let all = StaticScores { used: (0..set.pairs.len()).collect(), cosines: Vec::new() };
+    let per_static: Vec<StaticScores> = statics.iter().map(|e| static_scores(e, set, restrict_vocab)).collect();
+    let scores = per_static.first().unwrap_or(&all);
+    let human_of = |s: &StaticScores| -> Vec<f64> { s.used.iter().map(|&i| set.pairs[i].score).collect() };
+    let human = human_of(scores);
+    let mut engines: Vec<EngineCorrelation> = statics
+        .iter()
+        .zip(&per_static)
+        .map(|(engine, s)| {
+            let human = human_of(s);
+            EngineCorrelation {
+                name: engine.name().to_owned(),
+                kind: EngineKind::Static,
+                architecture: engine.architecture().to_owned(),
+                pairs_used: s.used.len(),
+                oov: set.pairs.len() - s.used.len(),
+                layers: vec![LayerCorrelation { layer: 0, pearson: pearson(&human, &s.cosines), spearman: spearman(&human, &s.cosines) }],
+            }
+        })
+        .collect();
+    let used: Vec<&WordPair> = scores.used.iter().map(|&i| &set.pairs[i]).collect();
+    for &(model, pooling) in contextual {
+        let layers = contextual_scores(model, &used, pooling)?
+            .into_iter()
+            .enumerate()
+            .map(|(layer, cosines)| LayerCorrelation { layer, pearson: pearson(&human, &cosines), spearman: spearman(&human, &cosines) })
+            .collect();
+        engines.push(EngineCorrelation {
+            name: model.name().to_owned(),
+            kind: EngineKind::Contextual,
+            architecture: model.architecture().to_owned(),
+            pairs_used: used.len(),
+            oov: set.pairs.len() - used.len(),
+            layers,
+        });
+    }
+    let layers = engines.iter().find(|e| e.kind == EngineKind::Contextual).map(|e| e.layers.clone()).unwrap_or_default();
     Ok(WordSimResult {
         file: set.file.clone(),
         pairs_total: set.pairs.len(),
@@ -188,8 +246,9 @@ pub fn evaluate(
             .filter(|(i, _)| scores.used.binary_search(i).is_err())
             .map(|(_, p)| [p.first.clone(), p.second.clone()])
             .collect(),
-        pearson: pearson(&human, &scores.cosines),
-        spearman: spearman(&human, &scores.cosines),
+        pearson: per_static.first().and_then(|s| pearson(&human, &s.cosines)),
+        spearman: per_static.first().and_then(|s| spearman(&human, &s.cosines)),
         contextual: layers,
+        engines,
     })
 }

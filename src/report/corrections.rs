@@ -63,7 +63,7 @@ pub struct CorrectedWord {
 
 /// The `postprocess` section: one entry per correction. A correction that cannot be fitted
 /// (fewer than two vectors) gives `null` measures.
-pub(crate) fn measure(corrections: &Corrections, words: &[WordState], num_layers: usize) -> Vec<CorrectionReport> {
+pub(crate) fn measure(corrections: &Corrections, words: &[WordState], engine: usize, num_layers: usize) -> Vec<CorrectionReport> {
     let sampled: usize = words.iter().map(|w| w.sample.len()).sum();
     corrections
         .methods
@@ -73,7 +73,7 @@ pub(crate) fn measure(corrections: &Corrections, words: &[WordState], num_layers
             let per_layer: Vec<Option<Vec<Moments>>> = (0..num_layers)
                 .into_par_iter()
                 .map(|layer| {
-                    let at_hand: Vec<&[f32]> = words.iter().flat_map(|w| w.sample.iter().map(move |s| s.bert[layer].as_slice())).collect();
+                    let at_hand: Vec<&[f32]> = words.iter().flat_map(|w| w.sample.iter().map(move |s| s.vectors[engine].as_ref().expect("a contextual engine embeds every sampled occurrence")[layer].as_slice())).collect();
                     let fitted = match &corrections.fit {
                         Some((_, corpus)) if *method != Postprocess::None => {
                             method.fit(&corpus.iter().filter_map(|v| v.layer(layer)).collect::<Vec<_>>())
@@ -86,7 +86,7 @@ pub(crate) fn measure(corrections: &Corrections, words: &[WordState], num_layers
                             .iter()
                             .map(|w| {
                                 let mut moments = Moments::default();
-                                w.sample.iter().for_each(|s| moments.add(&fitted.apply(&s.bert[layer]), None));
+                                w.sample.iter().for_each(|s| moments.add(&fitted.apply(&s.vectors[engine].as_ref().expect("a contextual engine embeds every sampled occurrence")[layer]), None));
                                 moments
                             })
                             .collect(),

@@ -8,8 +8,8 @@ use plotters::coord::ranged1d::{IntoSegmentedCoord, SegmentValue};
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
-use super::write::{corrections_note, corrections_table, example_text, table, word_heading};
-use super::{HEATMAP_OCCURRENCES, Heatmap, LayerMetrics, Report, WordReport};
+use super::write::{MODEL_TO_MODEL_NOTE, corrections_note, corrections_table, count, example_text, fmt, table, word_heading};
+use super::{Cka, HEATMAP_OCCURRENCES, Heatmap, LayerMetrics, Report, WordReport};
 
 /// Words drawn as separate curves or heatmaps; more would be unreadable (the tables have all).
 const PLOTTED_WORDS: usize = 12;
@@ -374,21 +374,65 @@ fn occurrence_heatmaps(report: &Report, word: &WordReport) -> io::Result<(f32, V
     Ok((lo, maps))
 }
 
-fn html_table(out: &mut dyn Write, layers: &[LayerMetrics], static_: Option<&LayerMetrics>) -> io::Result<()> {
-    let (titles, rows) = table(layers, static_);
+fn html_table(out: &mut dyn Write, rows: &[(String, &LayerMetrics)]) -> io::Result<()> {
+    let (titles, rows) = table(rows);
     write!(out, "<table><tr><th>layer</th>")?;
     for c in &titles {
         write!(out, "<th>{c}</th>")?;
     }
     writeln!(out, "</tr>")?;
     for (name, values) in rows {
-        write!(out, "<tr><td>{name}</td>")?;
+        write!(out, "<tr><td>{}</td>", escape(&name))?;
         for v in values {
             write!(out, "<td>{v}</td>")?;
         }
         writeln!(out, "</tr>")?;
     }
     writeln!(out, "</table>")
+}
+
+/// A CKA matrix as a heatmap: rows the layers of engine `a`, columns those of `b`.
+fn cka_heatmap(cka: &Cka) -> io::Result<String> {
+    let rows: Vec<String> = (0..cka.matrix.len()).map(|l| format!("{} L{l}", cka.a)).collect();
+    let n_columns = cka.matrix.first().map_or(0, Vec::len);
+    let columns: Vec<String> = (0..n_columns).map(|l| format!("L{l}")).collect();
+    let values = cka.matrix.clone();
+    let lo = values.iter().flatten().flatten().fold(0f64, |a, &b| a.min(b));
+    let label_area = 20 + 7 * rows.iter().map(|l| l.chars().count().min(18)).max().unwrap_or(0) as u32;
+    let cell = if n_columns.max(rows.len()) > 12 { 22 } else { 40 };
+    let (width, height) = (label_area + 40 + cell * n_columns as u32, 80 + cell * rows.len() as u32);
+    let caption = format!("CKA: {} vs {} (columns)", cka.a, cka.b);
+    svg((width.max(360), height), |area| heatmap(area, &caption, &rows, &columns, &values, (lo, 1.0), label_area))
+}
+
+/// The CKA heatmaps of every pair of engines and the table of neighbour overlaps.
+fn model_to_model(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    if report.cka.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "<h2>Model to model</h2>\n<p class=\"note\">{}</p><div class=\"maps\">", escape(MODEL_TO_MODEL_NOTE))?;
+    for cka in &report.cka {
+        writeln!(out, "<figure>{}<figcaption class=\"note\">{}</figcaption></figure>", cka_heatmap(cka)?, count(cka.n, "occurrence"))?;
+    }
+    writeln!(out, "</div>")?;
+    if !report.neighbour_overlap.is_empty() {
+        writeln!(out, "<table><tr><th>a</th><th>layer</th><th>b</th><th>layer</th><th>k</th><th>n</th><th>overlap</th></tr>")?;
+        for o in &report.neighbour_overlap {
+            writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&o.a),
+                o.layer_a,
+                escape(&o.b),
+                o.layer_b,
+                o.k,
+                o.n,
+                fmt(o.overlap)
+            )?;
+        }
+        writeln!(out, "</table>")?;
+    }
+    Ok(())
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}\
@@ -410,7 +454,7 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 
     writeln!(out, "<h2>Across words</h2>")?;
     writeln!(out, "{}", summary_chart(report)?)?;
-    html_table(out, &report.summary.layers, report.summary.static_.as_ref())?;
+    html_table(out, &report.table_rows(None))?;
     writeln!(out, "<h2>Per word</h2>")?;
     if report.words.len() > OVERVIEW_WORDS {
         writeln!(out, "<p class=\"note\">The charts show the {OVERVIEW_WORDS} (heatmap) and {PLOTTED_WORDS} (curves) most frequent words; the tables below have all {}.</p>", report.words.len())?;
@@ -437,10 +481,10 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 
     writeln!(out, "<h2>Words</h2>")?;
     let with_maps: Vec<&str> = top_words(report, PLOTTED_WORDS, |_| true).iter().map(|w| w.word.as_str()).collect();
-    for word in &report.words {
+    for (i, word) in report.words.iter().enumerate() {
         let open = if with_maps.first() == Some(&word.word.as_str()) { " open" } else { "" };
         writeln!(out, "<details{open}><summary>{}</summary>", escape(&word_heading(word)))?;
-        html_table(out, &word.layers, word.static_.as_ref())?;
+        html_table(out, &report.table_rows(Some(i)))?;
         if with_maps.contains(&word.word.as_str()) {
             let (lo, maps) = occurrence_heatmaps(report, word)?;
             let flat: Vec<&str> = word.heatmaps.iter().filter(|h| h.labels.len() >= 2 && all_ones(h)).map(|h| h.title.as_str()).collect();
@@ -464,6 +508,8 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         }
         writeln!(out, "</details>")?;
     }
+
+    model_to_model(report, out)?;
 
     if !report.skipped.is_empty() {
         writeln!(out, "<h2>Skipped lines</h2><ul>")?;

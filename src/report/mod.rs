@@ -38,6 +38,7 @@ mod corrections;
 mod html;
 mod input;
 mod metrics;
+mod models;
 pub mod partial;
 mod write;
 
@@ -50,11 +51,13 @@ use serde::{Deserialize, Serialize};
 pub use corrections::{CorrectedLayer, CorrectedWord, CorrectionReport, Corrections};
 pub use input::{BadRow, InputFormat, Record, RecordReader, Row};
 pub use metrics::{ClusterMetrics, LayerMetrics, SenseMetrics};
+pub use models::{CKA_OCCURRENCES, Cka, NeighbourOverlap};
 pub use partial::{InputId, Partial, Shard, merge};
 pub use write::OutputFormat;
 
 use crate::analysis::cosine_matrix;
-use crate::engine::{Embedder, Pooling, SentenceVectors};
+use crate::engine::{Embedder, EngineKind, Pooling, SentenceVectors};
+use crate::error::Error;
 use crate::error::Result;
 use crate::occurrence::Occurrence;
 use metrics::Moments;
@@ -120,7 +123,40 @@ pub struct StaticInfo {
     pub dims: usize,
 }
 
-/// The models of a report.
+/// One engine of a report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    /// The engine's name (unique within a report).
+    pub name: String,
+    /// Static or contextual.
+    pub kind: EngineKind,
+    /// The architecture or file format (`bert`, `roberta`, ..., `glove`, `finalfusion`, ...).
+    pub architecture: String,
+    /// How pieces were pooled into word vectors; `null` for a static engine.
+    pub pooling: Option<Pooling>,
+    /// Number of layers (hidden states, the embeddings output included; 1 for a static engine).
+    pub layers: usize,
+    /// Vector length.
+    pub dims: usize,
+}
+
+impl EngineInfo {
+    /// Describes `engine`, which pools with `pooling`.
+    fn of(engine: &dyn Embedder, pooling: Pooling) -> Self {
+        let kind = engine.kind();
+        EngineInfo {
+            name: engine.name().to_owned(),
+            kind,
+            architecture: engine.architecture().to_owned(),
+            pooling: (kind == EngineKind::Contextual).then_some(pooling),
+            layers: engine.num_layers(),
+            dims: engine.dims(),
+        }
+    }
+}
+
+/// The models of a report: the first contextual and the first static engine (the
+/// [`Report::engines`] list has every one).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Models {
     /// The contextual engine.
@@ -128,6 +164,20 @@ pub struct Models {
     /// The static engine, when one was used.
     #[serde(rename = "static")]
     pub static_: Option<StaticInfo>,
+}
+
+impl Models {
+    /// The first contextual and the first static engine of `engines`, which has a contextual one.
+    fn of(engines: &[EngineInfo]) -> Self {
+        let bert = engines.iter().find(|e| e.kind == EngineKind::Contextual).expect("a report has a contextual engine");
+        Models {
+            bert: BertInfo { name: bert.name.clone(), pooling: bert.pooling.unwrap_or_default(), layers: bert.layers, dims: bert.dims },
+            static_: engines
+                .iter()
+                .find(|e| e.kind == EngineKind::Static)
+                .map(|e| StaticInfo { name: e.name.clone(), dims: e.dims }),
+        }
+    }
 }
 
 /// The measures of one word.
@@ -196,13 +246,14 @@ pub struct Summary {
 pub struct Report {
     /// Where the input came from.
     pub input: InputInfo,
-    /// The engines.
+    /// The first contextual and the first static engine.
     pub models: Models,
     /// The cap on sampled vectors per word.
     pub max_per_word: usize,
     /// Occurrences analysed, over all words.
     pub occurrences: usize,
-    /// Per word, in order of first appearance.
+    /// Per word, in order of first appearance: the measures of the first contextual and the
+    /// first static engine.
     pub words: Vec<WordReport>,
     /// Means over words per layer.
     pub summary: Summary,
@@ -216,13 +267,46 @@ pub struct Report {
     /// occurrences; absent without variants.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub variants: Vec<crate::compress::VariantDrift>,
+    /// Every engine, in the order given, with its measures per word.
+    pub engines: Vec<EngineReport>,
+    /// Linear CKA between every layer of one engine and every layer of another, for every pair
+    /// of engines, over the same sampled occurrences.
+    pub cka: Vec<Cka>,
+    /// How many of each occurrence's nearest other occurrences two engines agree on, at the
+    /// layer pairs [`models`](self::models) chooses.
+    pub neighbour_overlap: Vec<NeighbourOverlap>,
+}
+
+/// One engine's measures.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EngineReport {
+    /// Which engine.
+    #[serde(flatten)]
+    pub info: EngineInfo,
+    /// Per word, in the order of [`Report::words`].
+    pub words: Vec<EngineWord>,
+    /// Means over words per layer.
+    pub summary: Vec<LayerMetrics>,
+}
+
+/// The measures of one word by one engine.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EngineWord {
+    /// The word as the input names it.
+    pub word: String,
+    /// Its occurrences with a (non-zero) vector from this engine: all of them for a contextual
+    /// engine, none when a static engine lacks the word.
+    pub occurrences: usize,
+    /// How many of the sampled occurrences have a vector from this engine.
+    pub sampled: usize,
+    /// One entry per layer, layer 0 first; empty when the engine has no vector for the word.
+    pub layers: Vec<LayerMetrics>,
 }
 
 /// Accumulates occurrences chunk by chunk, in bounded memory, and computes the [`Report`].
 pub struct Analyzer<'a> {
-    bert: &'a dyn Embedder,
-    static_engine: Option<&'a dyn Embedder>,
-    pooling: Pooling,
+    engines: Vec<&'a dyn Embedder>,
+    info: Vec<EngineInfo>,
     options: ReportOptions,
     words: Vec<WordState>,
     index: HashMap<String, usize>,
@@ -239,8 +323,8 @@ pub(crate) struct WordState {
     occurrences: usize,
     labels: Vec<String>,
     label_counts: Vec<usize>,
-    bert: Vec<Moments>,
-    static_: Moments,
+    /// Per engine, per layer.
+    moments: Vec<Vec<Moments>>,
     sample: Vec<Sample>,
     /// Index in `sample` of the entry that goes first when a better one comes (the largest
     /// [`Sample::rank`]), once the sample is full; recomputed, not stored.
@@ -257,8 +341,8 @@ pub(crate) struct Sample {
     sense: Option<u32>,
     /// The sentence, for the reports' lists and heatmap labels.
     sentence: String,
-    bert: Vec<Vec<f32>>,
-    static_: Option<Vec<f32>>,
+    /// Per engine, its per-layer vectors; `None` where a static engine lacks the word.
+    vectors: Vec<Option<Vec<Vec<f32>>>>,
 }
 
 /// Embeds occurrences with the other words of their sentences when the engine can (the
@@ -304,16 +388,26 @@ impl<'a> Analyzer<'a> {
     /// An analyzer over a contextual engine and, optionally, a static one; `options.pooling`
     /// (default: the contextual engine's own) pools each word's pieces.
     pub fn new(bert: &'a dyn Embedder, static_engine: Option<&'a dyn Embedder>, options: ReportOptions) -> Self {
-        Analyzer {
-            bert,
-            static_engine,
-            pooling: options.pooling.unwrap_or_else(|| bert.default_pooling()),
-            options,
-            words: Vec::new(),
-            index: HashMap::new(),
-            occurrences: 0,
-            corrections: Corrections::default(),
+        let engines: Vec<&dyn Embedder> = std::iter::once(bert).chain(static_engine).collect();
+        Self::with_engines(&engines, options).expect("the first engine is contextual")
+    }
+
+    /// An analyzer over any number of engines, in the order the report lists them, of which at
+    /// least one is contextual. Each pools with `options.pooling`, else its own default. Engine
+    /// names should be unique: the report keys its measures by them.
+    pub fn with_engines(engines: &[&'a dyn Embedder], options: ReportOptions) -> Result<Self> {
+        if !engines.iter().any(|e| e.kind() == EngineKind::Contextual) {
+            return Err(Error::InvalidArgument("a report needs a contextual engine (e.g. --bert); static vectors alone do not vary across sentences".into()));
         }
+        if let Some((i, e)) = engines.iter().enumerate().find(|(i, e)| engines[..*i].iter().any(|o| o.name() == e.name())) {
+            return Err(Error::InvalidArgument(format!(
+                "two engines are named {:?} (the {} given is the second); a report keys its measures by name: label them NAME=SOURCE",
+                e.name(),
+                ordinal(i + 1)
+            )));
+        }
+        let info = engines.iter().map(|e| EngineInfo::of(*e, options.pooling.unwrap_or_else(|| e.default_pooling()))).collect();
+        Ok(Analyzer { engines: engines.to_vec(), info, options, words: Vec::new(), index: HashMap::new(), occurrences: 0, corrections: Corrections::default() })
     }
 
     /// Also measures what these anisotropy corrections do to self-similarity per layer (the
@@ -328,49 +422,59 @@ impl<'a> Analyzer<'a> {
         self.occurrences
     }
 
-    /// Embeds a chunk of records (the contextual engine batches and sorts them by length) and
-    /// adds them to the per-word sums and samples. Records the contextual engine cannot embed
-    /// come back as bad rows; model failures are errors.
+    /// Embeds a chunk of records (the contextual engines batch and sort them by length) and
+    /// adds them to the per-word sums and samples. Records that a contextual engine cannot
+    /// embed come back as bad rows (every contextual engine sees the same occurrences); a word
+    /// that a static engine lacks has no vector from it. Model failures are errors.
     pub fn add(&mut self, records: &[Record]) -> Result<Vec<BadRow>> {
         let occurrences: Vec<Occurrence> = records.iter().map(|r| r.occurrence.clone()).collect();
-        let contextual = embed_in_context(self.bert, &occurrences, self.pooling)?;
-        // The static vector of the word as written (`Bank` falls back to `bank`), and those of the
-        // other words of the sentence that are in the vocabulary.
-        let statics = match self.static_engine {
-            Some(engine) => embed_in_context(engine, &occurrences, self.pooling)?.into_iter().map(Result::ok).collect(),
-            None => vec![None; records.len()],
-        };
+        // Per engine, per record. A static engine gives the vector of the word as written
+        // (`Bank` falls back to `bank`), and those of the other words of the sentence that are
+        // in the vocabulary.
+        let mut found: Vec<std::vec::IntoIter<Result<SentenceVectors>>> = Vec::with_capacity(self.engines.len());
+        for (engine, info) in self.engines.iter().zip(&self.info) {
+            found.push(embed_in_context(*engine, &occurrences, info.pooling.unwrap_or_default())?.into_iter());
+        }
+        let contextual = self.info.iter().filter(|e| e.kind == EngineKind::Contextual).count();
         let mut bad = Vec::new();
-        for ((record, vectors), static_vectors) in records.iter().zip(contextual).zip(statics) {
-            match vectors {
-                Ok(vectors) => {
-                    if let Some(total) = vectors.target.windowed_from {
-                        log::warn!("line {}: the sentence has {total} tokens, more than the model's positions: a window around the word was encoded", record.line);
+        for record in records {
+            let mut vectors = Vec::with_capacity(found.len());
+            let mut failed = None;
+            for (results, info) in found.iter_mut().zip(&self.info) {
+                let result = results.next().expect("one result per occurrence");
+                match (result, info.kind) {
+                    (Ok(v), kind) => {
+                        if let (Some(total), EngineKind::Contextual) = (v.target.windowed_from, kind) {
+                            let by = if contextual > 1 { format!(" for {}", info.name) } else { String::new() };
+                            log::warn!("line {}: the sentence has {total} tokens, more than the model's positions{by}: a window around the word was encoded", record.line);
+                        }
+                        vectors.push(Some(v));
                     }
-                    self.add_one(record, vectors, static_vectors);
+                    (Err(e), EngineKind::Contextual) => {
+                        let reason = if contextual > 1 { format!("{}: {e}", info.name) } else { e.to_string() };
+                        failed.get_or_insert(reason);
+                        vectors.push(None);
+                    }
+                    (Err(_), EngineKind::Static) => vectors.push(None),
                 }
-                Err(e) => bad.push(BadRow { line: record.line, reason: e.to_string() }),
+            }
+            match failed {
+                Some(reason) => bad.push(BadRow { line: record.line, reason }),
+                None => self.add_one(record, vectors),
             }
         }
         Ok(bad)
     }
 
-    fn add_one(&mut self, record: &Record, vectors: SentenceVectors, static_vectors: Option<SentenceVectors>) {
-        let static_vector = static_vectors.map(|s| {
-            let vector = s.target.vectors.into_inner().pop().expect("a static engine has one layer");
-            let intra = metrics::intra_sentence(&vector, s.words.iter().map(|(_, v)| &v.layers()[0]));
-            (vector, intra)
-        });
-
-        let num_layers = self.bert.num_layers();
+    fn add_one(&mut self, record: &Record, found: Vec<Option<SentenceVectors>>) {
+        let info = &self.info;
         let index = *self.index.entry(record.word.clone()).or_insert_with(|| {
             self.words.push(WordState {
                 word: record.word.clone(),
                 occurrences: 0,
                 labels: Vec::new(),
                 label_counts: Vec::new(),
-                bert: vec![Moments::default(); num_layers],
-                static_: Moments::default(),
+                moments: info.iter().map(|e| vec![Moments::default(); e.layers]).collect(),
                 sample: Vec::new(),
                 worst: None,
             });
@@ -386,12 +490,12 @@ impl<'a> Analyzer<'a> {
             state.label_counts[id] += 1;
             id as u32
         });
-        for (layer, target) in vectors.target.vectors.layers().iter().enumerate() {
-            let intra = metrics::intra_sentence(target, vectors.words.iter().map(|(_, v)| &v.layers()[layer]));
-            state.bert[layer].add(target, intra);
-        }
-        if let Some((vector, intra)) = &static_vector {
-            state.static_.add(vector, *intra);
+        for (moments, vectors) in state.moments.iter_mut().zip(&found) {
+            let Some(vectors) = vectors else { continue };
+            for (layer, target) in vectors.target.vectors.layers().iter().enumerate() {
+                let intra = metrics::intra_sentence(target, vectors.words.iter().map(|(_, v)| &v.layers()[layer]));
+                moments[layer].add(target, intra);
+            }
         }
 
         state.occurrences += 1;
@@ -399,21 +503,8 @@ impl<'a> Analyzer<'a> {
         let key = sample_key(&record.word, record.offset, &record.occurrence);
         if state.wants((key, record.line), self.options.max_per_word) {
             let sentence = record.occurrence.sentence().to_owned();
-            let sample = Sample { key, line: record.line, sense, sentence, bert: vectors.target.vectors.into_inner(), static_: static_vector.map(|(v, _)| v) };
-            state.keep(sample, self.options.max_per_word);
-        }
-    }
-
-    /// The engines, as a report names them.
-    fn models(&self) -> Models {
-        Models {
-            bert: BertInfo {
-                name: self.bert.name().to_owned(),
-                pooling: self.pooling,
-                layers: self.bert.num_layers(),
-                dims: self.bert.dims(),
-            },
-            static_: self.static_engine.map(|e| StaticInfo { name: e.name().to_owned(), dims: e.dims() }),
+            let vectors = found.into_iter().map(|v| v.map(|v| v.target.vectors.into_inner())).collect();
+            state.keep(Sample { key, line: record.line, sense, sentence, vectors }, self.options.max_per_word);
         }
     }
 
@@ -421,15 +512,13 @@ impl<'a> Analyzer<'a> {
     /// other shards' by [`merge`]. `lines` counts the shard's lines and `skipped` holds its bad
     /// rows, both numbered from the shard's first line.
     pub fn into_partial(self, input: InputId, shard: Shard, range: Range<u64>, lines: usize, skipped: Vec<BadRow>) -> Partial {
-        let models = self.models();
-        Partial::new(input, shard, range, lines, models, self.options.max_per_word, self.occurrences, self.words, skipped)
+        Partial::new(input, shard, range, lines, self.info, self.options.max_per_word, self.occurrences, self.words, skipped)
     }
 
     /// Computes the measures. `skipped` (bad rows from reading and from [`add`](Self::add)) is
     /// sorted into the report.
     pub fn finish(self, input: InputInfo, skipped: Vec<BadRow>) -> Report {
-        let models = self.models();
-        build_report(input, models, self.options.max_per_word, self.occurrences, self.words, skipped, &self.corrections)
+        build_report(input, self.info, self.options.max_per_word, self.occurrences, self.words, skipped, &self.corrections)
     }
 }
 
@@ -437,29 +526,49 @@ impl<'a> Analyzer<'a> {
 /// the merge of partial reports ([`merge`]) meet here.
 pub(crate) fn build_report(
     input: InputInfo,
-    models: Models,
+    engines: Vec<EngineInfo>,
     max_per_word: usize,
     occurrences: usize,
-    state: Vec<WordState>,
+    mut state: Vec<WordState>,
     mut skipped: Vec<BadRow>,
     corrections: &Corrections,
 ) -> Report {
-    let num_layers = models.bert.layers;
-    let baselines: Vec<Option<f64>> =
-        (0..num_layers).map(|l| metrics::anisotropy_baseline(state.iter().map(|w| &w.bert[l]))).collect();
-    let static_baseline = metrics::anisotropy_baseline(state.iter().map(|w| &w.static_));
-    let postprocess = corrections::measure(corrections, &state, num_layers);
-    let words: Vec<WordReport> = state.into_par_iter().map(|w| w.finish(&baselines, static_baseline)).collect();
+    let models = Models::of(&engines);
+    let first_contextual = engines.iter().position(|e| e.kind == EngineKind::Contextual).expect("a contextual engine");
+    let first_static = engines.iter().position(|e| e.kind == EngineKind::Static);
+    // Per engine, per layer.
+    let baselines: Vec<Vec<Option<f64>>> = engines
+        .iter()
+        .enumerate()
+        .map(|(e, info)| (0..info.layers).map(|l| metrics::anisotropy_baseline(state.iter().map(|w| &w.moments[e][l]))).collect())
+        .collect();
+    // In input order, whichever order the occurrences came in (shards, or the sample's
+    // replacements): the heatmaps show the first of them, and the model-to-model rows follow it.
+    state.par_iter_mut().for_each(|w| w.sample.sort_unstable_by_key(|s| (s.line, s.key)));
+    let (cka, neighbour_overlap) = models::compare(&engines, &state);
+    let postprocess = corrections::measure(corrections, &state, first_contextual, engines[first_contextual].layers);
+    let finished: Vec<(WordReport, Vec<EngineWord>)> =
+        state.into_par_iter().map(|w| w.finish(&engines, &baselines, first_contextual, first_static)).collect();
+    let (words, per_engine): (Vec<WordReport>, Vec<Vec<EngineWord>>) = finished.into_iter().unzip();
     skipped.sort_by_key(|b| b.line);
+
+    let engine_reports: Vec<EngineReport> = engines
+        .into_iter()
+        .enumerate()
+        .map(|(e, info)| {
+            let words: Vec<EngineWord> = per_engine.iter().map(|w| w[e].clone()).collect();
+            let summary = (0..info.layers).map(|l| summarize(l, baselines[e][l], words.iter().map(|w| w.layers.get(l)))).collect();
+            EngineReport { info, words, summary }
+        })
+        .collect();
     let summary = Summary {
         words: words.len(),
-        layers: (0..num_layers).map(|l| summarize(l, baselines[l], words.iter().map(|w| Some(&w.layers[l])))).collect(),
-        static_: words
-            .iter()
-            .any(|w| w.static_.is_some())
-            .then(|| summarize(0, static_baseline, words.iter().map(|w| w.static_.as_ref()))),
+        layers: engine_reports[first_contextual].summary.clone(),
+        static_: first_static
+            .filter(|&s| engine_reports[s].words.iter().any(|w| !w.layers.is_empty()))
+            .map(|s| engine_reports[s].summary[0].clone()),
     };
-    Report { input, models, max_per_word, occurrences, words, summary, skipped, postprocess, variants: Vec::new() }
+    Report { input, models, max_per_word, occurrences, words, summary, skipped, engines: engine_reports, cka, neighbour_overlap, postprocess, variants: Vec::new() }
 }
 
 impl WordState {
@@ -499,8 +608,9 @@ impl WordState {
                 id as u32
             })
             .collect();
-        self.bert.iter_mut().zip(&other.bert).for_each(|(a, b)| a.merge(b));
-        self.static_.merge(&other.static_);
+        for (mine, theirs) in self.moments.iter_mut().zip(&other.moments) {
+            mine.iter_mut().zip(theirs).for_each(|(a, b)| a.merge(b));
+        }
         self.sample.extend(other.sample.into_iter().map(|s| Sample {
             line: s.line + line_offset,
             sense: s.sense.map(|id| sense_ids[id as usize]),
@@ -523,15 +633,28 @@ impl WordState {
         &self.word
     }
 
-    /// Whether the state has the layers of a model with `layers` hidden states.
-    pub(crate) fn has_layers(&self, layers: usize) -> bool {
-        self.bert.len() == layers && self.sample.iter().all(|s| s.bert.len() == layers)
+    /// Whether the state has the engines and layers of `engines`.
+    pub(crate) fn has_layers(&self, engines: &[EngineInfo]) -> bool {
+        let fits = |vectors: &[Option<Vec<Vec<f32>>>]| {
+            vectors.len() == engines.len()
+                && vectors.iter().zip(engines).all(|(v, e)| v.as_ref().is_none_or(|v| v.len() == e.layers && v.iter().all(|l| l.len() == e.dims)))
+        };
+        self.moments.len() == engines.len()
+            && self.moments.iter().zip(engines).all(|(m, e)| m.len() == e.layers)
+            && self.sample.iter().all(|s| fits(&s.vectors))
     }
 
-    fn finish(mut self, baselines: &[Option<f64>], static_baseline: Option<f64>) -> WordReport {
-        // In input order, whichever order the occurrences came in (shards, or the sample's
-        // replacements): the heatmaps show the first of them.
-        self.sample.sort_unstable_by_key(|s| (s.line, s.key));
+    /// The vector of sampled occurrence `index` from engine `engine` at `layer`, if it has one.
+    pub(crate) fn vector(&self, engine: usize, index: usize, layer: usize) -> Option<&[f32]> {
+        Some(self.sample[index].vectors[engine].as_ref()?[layer].as_slice())
+    }
+
+    /// The sample keys, in sample order.
+    pub(crate) fn sample_keys(&self) -> impl Iterator<Item = u64> {
+        self.sample.iter().map(|s| s.key)
+    }
+
+    fn finish(self, engines: &[EngineInfo], baselines: &[Vec<Option<f64>>], first_contextual: usize, first_static: Option<usize>) -> (WordReport, Vec<EngineWord>) {
         let has_senses = !self.labels.is_empty();
         let measure = |layer: usize, moments: &Moments, baseline: Option<f64>, vectors: Vec<(&[f32], Option<u32>)>| {
             let self_similarity = moments.self_similarity();
@@ -549,15 +672,32 @@ impl WordState {
                 clusters: Some(metrics::cluster_metrics(&all, &vectors.iter().map(|(_, s)| *s).collect::<Vec<_>>())),
             }
         };
-        let layers = (0..self.bert.len())
-            .map(|l| measure(l, &self.bert[l], baselines[l], self.sample.iter().map(|s| (s.bert[l].as_slice(), s.sense)).collect()))
+        let per_engine: Vec<EngineWord> = engines
+            .iter()
+            .enumerate()
+            .map(|(e, info)| {
+                let moments = &self.moments[e];
+                let sampled = self.sample.iter().filter(|s| s.vectors[e].is_some()).count();
+                // A contextual engine embedded every occurrence; a static one only the words it has.
+                let present = info.kind == EngineKind::Contextual || moments[0].count > 0;
+                let layers = if present {
+                    (0..info.layers)
+                        .map(|l| {
+                            let vectors = self.sample.iter().filter_map(|s| Some((s.vectors[e].as_ref()?[l].as_slice(), s.sense))).collect();
+                            measure(l, &moments[l], baselines[e][l], vectors)
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let occurrences = if info.kind == EngineKind::Contextual { self.occurrences } else { moments[0].count };
+                EngineWord { word: self.word.clone(), occurrences, sampled, layers }
+            })
             .collect();
-        let static_ = (self.static_.count > 0).then(|| {
-            let vectors = self.sample.iter().filter_map(|s| Some((s.static_.as_deref()?, s.sense))).collect();
-            measure(0, &self.static_, static_baseline, vectors)
-        });
 
-        // Heatmaps of the first sampled occurrences, grouped by sense so that sense blocks show.
+        // Heatmaps of the first sampled occurrences, grouped by sense so that sense blocks show:
+        // layers 0 and last of the first contextual engine, the last layer of the other
+        // contextual engines, and the first static engine.
         let mut shown: Vec<&Sample> = self.sample.iter().take(HEATMAP_OCCURRENCES).collect();
         shown.sort_by_key(|s| s.sense.map(|id| &self.labels[id as usize]));
         let examples: Vec<Example> = shown
@@ -569,36 +709,53 @@ impl WordState {
             .enumerate()
             .map(|(i, e)| e.sense.as_ref().map_or_else(|| format!("S{}", i + 1), |sense| format!("S{} {sense}", i + 1)))
             .collect();
-        let last = self.bert.len().saturating_sub(1);
-        let mut heatmaps: Vec<Heatmap> = [0, last]
-            .into_iter()
-            .filter(|&l| l < self.bert.len())
-            .map(|l| Heatmap {
-                title: format!("BERT layer {l}"),
-                labels: labels.clone(),
-                matrix: cosine_matrix(&shown.iter().map(|s| s.bert[l].as_slice()).collect::<Vec<_>>()),
-            })
-            .collect();
+        let map = |title: String, e: usize, l: usize| Heatmap {
+            title,
+            labels: labels.clone(),
+            matrix: cosine_matrix(&shown.iter().map(|s| s.vectors[e].as_ref().expect("a contextual vector")[l].as_slice()).collect::<Vec<_>>()),
+        };
+        let last = engines[first_contextual].layers.saturating_sub(1);
+        let mut heatmaps: Vec<Heatmap> = [0, last].into_iter().map(|l| map(format!("BERT layer {l}"), first_contextual, l)).collect();
         heatmaps.dedup_by(|a, b| a.title == b.title);
-        if shown.iter().all(|s| s.static_.is_some()) && static_.is_some() {
+        for (e, info) in engines.iter().enumerate().filter(|&(e, i)| e != first_contextual && i.kind == EngineKind::Contextual) {
+            heatmaps.push(map(format!("{} layer {}", info.name, info.layers - 1), e, info.layers - 1));
+        }
+        let static_ = first_static.and_then(|s| per_engine[s].layers.first().cloned());
+        if let Some(s) = first_static
+            && static_.is_some()
+            && shown.iter().all(|x| x.vectors[s].is_some())
+        {
             heatmaps.push(Heatmap {
                 title: "static".into(),
                 labels,
-                matrix: cosine_matrix(&shown.iter().filter_map(|s| s.static_.as_deref()).collect::<Vec<_>>()),
+                matrix: cosine_matrix(&shown.iter().filter_map(|x| Some(x.vectors[s].as_ref()?[0].as_slice())).collect::<Vec<_>>()),
             });
         }
 
-        WordReport {
+        let report = WordReport {
             word: self.word,
             occurrences: self.occurrences,
             sampled: self.sample.len(),
             senses: self.labels.into_iter().zip(self.label_counts).collect(),
-            layers,
+            layers: per_engine[first_contextual].layers.clone(),
             static_,
             heatmaps,
             examples,
-        }
+        };
+        (report, per_engine)
     }
+}
+
+/// "1st", "2nd", "3rd", "4th", ...
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }
 
 /// The mean of each measure over the words where it is defined.

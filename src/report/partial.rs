@@ -24,11 +24,12 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{BadRow, InputFormat, InputInfo, Models, Report, WordState, build_report};
+use super::{BadRow, EngineInfo, InputFormat, InputInfo, Models, Report, WordState, build_report};
 use crate::error::{Error, Result};
 
-/// The version of the partial-report file format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+/// The version of the partial-report file format this build writes and reads (3: any number of
+/// engines, each with its sums and sampled vectors).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// What every partial report starts with.
 const MAGIC: &[u8; 14] = b"VECSHIFT-PART\n";
@@ -155,8 +156,10 @@ pub struct Partial {
     pub range: Range<u64>,
     /// Lines in the shard.
     pub lines: usize,
-    /// The engines.
+    /// The first contextual and the first static engine.
     pub models: Models,
+    /// Every engine, in order.
+    pub engines: Vec<EngineInfo>,
     /// The cap on sampled vectors per word.
     pub max_per_word: usize,
     /// Occurrences analysed in the shard.
@@ -176,14 +179,15 @@ impl Partial {
         shard: Shard,
         range: Range<u64>,
         lines: usize,
-        models: Models,
+        engines: Vec<EngineInfo>,
         max_per_word: usize,
         occurrences: usize,
         words: Vec<WordState>,
         skipped: Vec<BadRow>,
     ) -> Self {
         let vecshift = env!("CARGO_PKG_VERSION").to_owned();
-        Partial { vecshift, input, shard, range, lines, models, max_per_word, occurrences, words, skipped, source: None }
+        let models = Models::of(&engines);
+        Partial { vecshift, input, shard, range, lines, models, engines, max_per_word, occurrences, words, skipped, source: None }
     }
 
     /// Writes the file format described in the [module documentation](self).
@@ -223,8 +227,11 @@ impl Partial {
         }
         let mut partial: Partial =
             postcard::from_bytes(payload).map_err(|e| bad(format!("damaged: cannot decode its data ({e}); make this shard again")))?;
-        if let Some(word) = partial.words.iter().find(|w| !w.has_layers(partial.models.bert.layers)) {
-            return Err(bad(format!("damaged: the state of {:?} does not have {} layers", word.word(), partial.models.bert.layers)));
+        if !partial.engines.iter().any(|e| e.kind == crate::engine::EngineKind::Contextual) {
+            return Err(bad("damaged: it names no contextual engine; make this shard again".into()));
+        }
+        if let Some(word) = partial.words.iter().find(|w| !w.has_layers(&partial.engines)) {
+            return Err(bad(format!("damaged: the state of {:?} does not have the layers of its engines; make this shard again", word.word())));
         }
         partial.source = Some(path.to_owned());
         Ok(partial)
@@ -275,7 +282,7 @@ pub fn merge(mut parts: Vec<Partial>) -> Result<Report> {
     }
 
     let head = &parts[0];
-    let (input_id, models, max_per_word) = (head.input.clone(), head.models.clone(), head.max_per_word);
+    let (input_id, engines, max_per_word) = (head.input.clone(), head.engines.clone(), head.max_per_word);
     let mut words: Vec<WordState> = Vec::new();
     let mut index = std::collections::HashMap::new();
     let (mut lines, mut occurrences, mut skipped) = (0, 0, Vec::new());
@@ -297,7 +304,7 @@ pub fn merge(mut parts: Vec<Partial>) -> Result<Report> {
         occurrences += part.occurrences;
     }
     let input = InputInfo { name: input_id.name, format: input_id.format, lines };
-    Ok(build_report(input, models, max_per_word, occurrences, words, skipped, &super::Corrections::default()))
+    Ok(build_report(input, engines, max_per_word, occurrences, words, skipped, &super::Corrections::default()))
 }
 
 /// Why `part` cannot be merged with `first`, in one line, if it cannot.
@@ -323,12 +330,18 @@ fn mismatch(first: &Partial, part: &Partial) -> Option<String> {
             b.format, b.words, a.format, a.words
         ));
     }
-    if part.models != first.models {
-        let describe = |m: &Models| {
-            let static_ = m.static_.as_ref().map_or_else(|| "no static vectors".to_owned(), |s| format!("static {} ({} dims)", s.name, s.dims));
-            format!("BERT {} ({} layers, {} dims, {} pooling), {static_}", m.bert.name, m.bert.layers, m.bert.dims, m.bert.pooling)
+    if part.engines != first.engines {
+        let describe = |engines: &[EngineInfo]| {
+            let each: Vec<String> = engines
+                .iter()
+                .map(|e| match e.pooling {
+                    Some(pooling) => format!("{} {} ({} layers, {} dims, {pooling} pooling)", e.architecture.to_uppercase(), e.name, e.layers, e.dims),
+                    None => format!("static {} ({} dims)", e.name, e.dims),
+                })
+                .collect();
+            each.join(", ")
         };
-        return Some(format!("made with {}, but {other} with {}", describe(&part.models), describe(&first.models)));
+        return Some(format!("made with {}, but {other} with {}", describe(&part.engines), describe(&first.engines)));
     }
     if part.max_per_word != first.max_per_word {
         return Some(format!("made with --max-per-word {}, but {other} with {}", part.max_per_word, first.max_per_word));

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use super::{LayerMetrics, Report, WordReport};
+use crate::engine::EngineKind;
 use crate::error::{Error, Result};
 
 /// The output formats of a report.
@@ -16,8 +17,9 @@ pub enum OutputFormat {
     Json,
     /// One line per word (the objects of `words`), then one line with everything else.
     Jsonl,
-    /// One row per word and layer (`engine` is `bert` or `static`); rows with an empty `word`
-    /// are the summary over words.
+    /// One row per word, engine and layer (`engine` is `bert` for a contextual engine or
+    /// `static`, `model` the engine's name); rows with an empty `word` are the summary over words.
+    /// The model-to-model section is in the other formats.
     Csv,
     /// Markdown tables.
     Md,
@@ -75,8 +77,22 @@ impl Report {
     }
 
     fn write_jsonl(&self, out: &mut dyn Write) -> io::Result<()> {
-        for word in &self.words {
-            serde_json::to_writer(&mut *out, word)?;
+        /// A word's line: its measures as in `words`, and every engine's.
+        #[derive(Serialize)]
+        struct WordLine<'a> {
+            #[serde(flatten)]
+            word: &'a WordReport,
+            engines: Vec<EngineWordLine<'a>>,
+        }
+        #[derive(Serialize)]
+        struct EngineWordLine<'a> {
+            name: &'a str,
+            #[serde(flatten)]
+            measures: &'a super::EngineWord,
+        }
+        for (i, word) in self.words.iter().enumerate() {
+            let engines = self.engines.iter().map(|e| EngineWordLine { name: &e.info.name, measures: &e.words[i] }).collect();
+            serde_json::to_writer(&mut *out, &WordLine { word, engines })?;
             writeln!(out)?;
         }
         #[derive(Serialize)]
@@ -89,6 +105,16 @@ impl Report {
             skipped: &'a [super::BadRow],
             #[serde(skip_serializing_if = "<[_]>::is_empty")]
             postprocess: &'a [super::CorrectionReport],
+            engines: Vec<EngineSummary<'a>>,
+            cka: &'a [super::Cka],
+            neighbour_overlap: &'a [super::NeighbourOverlap],
+        }
+        /// An engine without its per-word measures, which the lines before have.
+        #[derive(Serialize)]
+        struct EngineSummary<'a> {
+            #[serde(flatten)]
+            info: &'a super::EngineInfo,
+            summary: &'a [LayerMetrics],
         }
         let rest = Rest {
             input: &self.input,
@@ -98,12 +124,15 @@ impl Report {
             summary: &self.summary,
             skipped: &self.skipped,
             postprocess: &self.postprocess,
+            engines: self.engines.iter().map(|e| EngineSummary { info: &e.info, summary: &e.summary }).collect(),
+            cka: &self.cka,
+            neighbour_overlap: &self.neighbour_overlap,
         };
         serde_json::to_writer(&mut *out, &rest)?;
         writeln!(out)
     }
 
-    fn write_csv(&self, out: &mut dyn Write) -> io::Result<()> {
+    fn write_csv<'a>(&'a self, out: &mut dyn Write) -> io::Result<()> {
         #[derive(Serialize)]
         struct CsvRow<'a> {
             word: &'a str,
@@ -122,8 +151,9 @@ impl Report {
             clusters_k: Option<usize>,
             clusters_silhouette: Option<f64>,
             clusters_ari: Option<f64>,
+            model: &'a str,
         }
-        fn row<'a>(word: &'a str, engine: &'static str, occurrences: usize, sampled: usize, m: &LayerMetrics) -> CsvRow<'a> {
+        fn row<'a>(word: &'a str, (engine, model): (&'static str, &'a str), occurrences: usize, sampled: usize, m: &LayerMetrics) -> CsvRow<'a> {
             let s = m.senses.clone().unwrap_or_default();
             CsvRow {
                 word,
@@ -142,21 +172,32 @@ impl Report {
                 clusters_k: m.clusters.as_ref().map(|c| c.k),
                 clusters_silhouette: m.clusters.as_ref().and_then(|c| c.silhouette),
                 clusters_ari: m.clusters.as_ref().and_then(|c| c.ari),
+                model,
             }
         }
         let mut writer = csv::Writer::from_writer(out);
         let sampled: usize = self.words.iter().map(|w| w.sampled).sum();
+        let engine = |e: &'a super::EngineReport| {
+            let kind = if e.info.kind == crate::engine::EngineKind::Static { "static" } else { "bert" };
+            (kind, e.info.name.as_str())
+        };
         let groups = self
             .words
             .iter()
-            .map(|w| (w.word.as_str(), w.occurrences, w.sampled, &w.layers, w.static_.as_ref()))
-            .chain([("", self.occurrences, sampled, &self.summary.layers, self.summary.static_.as_ref())]);
-        for (word, occurrences, sampled, layers, static_) in groups {
-            for m in layers {
-                writer.serialize(row(word, "bert", occurrences, sampled, m)).map_err(io::Error::other)?;
-            }
-            if let Some(m) = static_ {
-                writer.serialize(row(word, "static", occurrences, sampled, m)).map_err(io::Error::other)?;
+            .enumerate()
+            .map(|(i, w)| (w.word.as_str(), w.occurrences, w.sampled, Some(i)))
+            .chain([("", self.occurrences, sampled, None)]);
+        for (word, occurrences, sampled, index) in groups {
+            for e in &self.engines {
+                let layers = match index {
+                    Some(i) => &e.words[i].layers,
+                    // An engine that has no vector for any word has no summary either.
+                    None if e.words.iter().all(|w| w.layers.is_empty()) => continue,
+                    None => &e.summary,
+                };
+                for m in layers {
+                    writer.serialize(row(word, engine(e), occurrences, sampled, m)).map_err(io::Error::other)?;
+                }
             }
         }
         writer.flush()
@@ -171,7 +212,7 @@ impl Report {
         writeln!(out)?;
         writeln!(out, "## Summary: mean over words")?;
         writeln!(out)?;
-        markdown_table(out, &self.summary.layers, self.summary.static_.as_ref())?;
+        markdown_table(out, &self.table_rows(None))?;
         if !self.postprocess.is_empty() {
             writeln!(out)?;
             writeln!(out, "## Anisotropy corrections: self-similarity per layer, mean over words")?;
@@ -185,11 +226,11 @@ impl Report {
                 writeln!(out, "| {layer} | {} |", values.join(" | "))?;
             }
         }
-        for word in &self.words {
+        for (i, word) in self.words.iter().enumerate() {
             writeln!(out)?;
             writeln!(out, "## {}", word_heading(word))?;
             writeln!(out)?;
-            markdown_table(out, &word.layers, word.static_.as_ref())?;
+            markdown_table(out, &self.table_rows(Some(i)))?;
             if !word.examples.is_empty() {
                 writeln!(out)?;
                 let first = if word.examples.len() < word.occurrences { format!("the first {} sampled, ", word.examples.len()) } else { String::new() };
@@ -200,6 +241,7 @@ impl Report {
                 }
             }
         }
+        self.write_model_to_model(out)?;
         if !self.skipped.is_empty() {
             writeln!(out)?;
             writeln!(out, "## Skipped lines")?;
@@ -213,11 +255,76 @@ impl Report {
 }
 
 impl Report {
+    /// The rows of a measure table, of one word (its index) or of the means over words (`None`):
+    /// the first contextual engine's layers by number, the first static engine as `static`,
+    /// then each other engine's layers as `NAME LAYER` (a static one as `NAME`).
+    pub(super) fn table_rows(&self, word: Option<usize>) -> Vec<(String, &LayerMetrics)> {
+        let first_contextual = self.engines.iter().position(|e| e.info.kind == EngineKind::Contextual);
+        let first_static = self.engines.iter().position(|e| e.info.kind == EngineKind::Static);
+        let (layers, static_) = match word {
+            Some(i) => (&self.words[i].layers, self.words[i].static_.as_ref()),
+            None => (&self.summary.layers, self.summary.static_.as_ref()),
+        };
+        let mut rows: Vec<(String, &LayerMetrics)> =
+            layers.iter().map(|m| (m.layer.to_string(), m)).chain(static_.map(|m| ("static".to_owned(), m))).collect();
+        for (_, engine) in self.engines.iter().enumerate().filter(|&(e, _)| Some(e) != first_contextual && Some(e) != first_static) {
+            let layers = match word {
+                Some(i) => &engine.words[i].layers,
+                None if engine.words.iter().all(|w| w.layers.is_empty()) => continue,
+                None => &engine.summary,
+            };
+            rows.extend(layers.iter().map(|m| {
+                let label = match engine.info.kind {
+                    EngineKind::Static => engine.info.name.clone(),
+                    EngineKind::Contextual => format!("{} {}", engine.info.name, m.layer),
+                };
+                (label, m)
+            }));
+        }
+        rows
+    }
+
+    /// The model-to-model section: per pair of engines its CKA matrix, then the neighbour
+    /// overlaps.
+    fn write_model_to_model(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.cka.is_empty() {
+            return Ok(());
+        }
+        writeln!(out)?;
+        writeln!(out, "## Model to model")?;
+        writeln!(out)?;
+        writeln!(out, "{}", MODEL_TO_MODEL_NOTE)?;
+        for cka in &self.cka {
+            writeln!(out)?;
+            writeln!(out, "### Linear CKA: {} (rows) vs {} (columns), {}", cka.a, cka.b, count(cka.n, "occurrence"))?;
+            writeln!(out)?;
+            let columns = cka.matrix.first().map_or(0, Vec::len);
+            let header: Vec<String> = (0..columns).map(|j| format!("{j}")).collect();
+            writeln!(out, "| layer | {} |", header.join(" | "))?;
+            writeln!(out, "|---|{}", "---:|".repeat(columns))?;
+            for (i, row) in cka.matrix.iter().enumerate() {
+                let values: Vec<String> = row.iter().map(|&v| fmt(v)).collect();
+                writeln!(out, "| {i} | {} |", values.join(" | "))?;
+            }
+        }
+        if !self.neighbour_overlap.is_empty() {
+            writeln!(out)?;
+            writeln!(out, "### Nearest-neighbour overlap")?;
+            writeln!(out)?;
+            writeln!(out, "| a | layer | b | layer | k | n | overlap |")?;
+            writeln!(out, "|---|---:|---|---:|---:|---:|---:|")?;
+            for o in &self.neighbour_overlap {
+                writeln!(out, "| {} | {} | {} | {} | {} | {} | {} |", o.a, o.layer_a, o.b, o.layer_b, o.k, o.n, fmt(o.overlap))?;
+            }
+        }
+        Ok(())
+    }
+
     /// What the report was made from, one line each: the models, the input, the sample cap.
-    pub(super) fn about(&self) -> [String; 4] {
+    pub(super) fn about(&self) -> Vec<String> {
         let bert = &self.models.bert;
         let static_name = self.models.static_.as_ref().map_or("none".to_owned(), |s| format!("{} ({} dims)", s.name, s.dims));
-        [
+        let mut lines = vec![
             format!("BERT: {} ({} layers incl. the embeddings output as layer 0, {} dims, {} pooling)", bert.name, bert.layers, bert.dims, bert.pooling),
             format!("static: {static_name}, shown as one layer"),
             format!(
@@ -230,7 +337,19 @@ impl Report {
                 count(self.skipped.len(), "line"),
             ),
             format!("first-PC variance and the sense measures use at most {} sampled occurrences per word; the other measures use all", self.max_per_word),
-        ]
+        ];
+        if self.engines.len() > 2 || self.models.static_.is_none() && self.engines.len() > 1 {
+            let each: Vec<String> = self
+                .engines
+                .iter()
+                .map(|e| match e.info.pooling {
+                    Some(pooling) => format!("{} ({}, {} layers, {} dims, {pooling} pooling)", e.info.name, e.info.architecture, e.info.layers, e.info.dims),
+                    None => format!("{} (static, {} dims)", e.info.name, e.info.dims),
+                })
+                .collect();
+            lines.insert(2, format!("all engines: {}", each.join(", ")));
+        }
+        lines
     }
 }
 
@@ -273,6 +392,10 @@ pub(super) fn example_text(report: &Report, example: &super::Example) -> String 
     let sense = example.sense.as_ref().map(|s| format!(" [{s}]")).unwrap_or_default();
     format!("{place}{sense}: {}", example.sentence)
 }
+/// What the model-to-model measures are, for the Markdown and HTML reports.
+pub(super) const MODEL_TO_MODEL_NOTE: &str = "Linear CKA (Kornblith et al. 2019, debiased HSIC): how alike two engines' vectors \
+of the same sampled occurrences are, layer by layer; 1 = the same up to rotation and scale. Nearest-neighbour overlap: \
+the share of each occurrence's k nearest other occurrences (by cosine) that both engines name, at matching relative depth.";
 
 /// "1 line", "2 lines".
 pub(super) fn count(n: usize, noun: &str) -> String {
@@ -314,11 +437,11 @@ pub(super) fn fmt(value: Option<f64>) -> String {
     value.map_or_else(|| "–".to_owned(), |v| format!("{v:.3}"))
 }
 
-/// A measure table: the column titles after "layer", and per row (BERT layers, then the static
-/// engine) its name and formatted cells. The sense columns appear when a row has sense labels,
+/// A measure table: the column titles after "layer", and per row (see [`Report::table_rows`])
+/// its name and formatted cells. The sense columns appear when a row has sense labels,
 /// the cluster columns (k, silhouette, and ARI with labels) when a row has clusters.
-pub(super) fn table(layers: &[LayerMetrics], static_: Option<&LayerMetrics>) -> (Vec<&'static str>, Vec<(String, Vec<String>)>) {
-    let all = || layers.iter().chain(static_);
+pub(super) fn table(rows: &[(String, &LayerMetrics)]) -> (Vec<&'static str>, Vec<(String, Vec<String>)>) {
+    let all = || rows.iter().map(|(_, m)| *m);
     let shown = if all().any(|m| m.senses.is_some()) { COLUMNS.len() } else { 5 };
     let clusters = all().any(|m| m.clusters.is_some());
     let ari = all().any(|m| m.clusters.as_ref().is_some_and(|c| c.ari.is_some()));
@@ -329,10 +452,8 @@ pub(super) fn table(layers: &[LayerMetrics], static_: Option<&LayerMetrics>) -> 
             titles.push("ARI");
         }
     }
-    let rows = layers
+    let rows = rows
         .iter()
-        .map(|m| (m.layer.to_string(), m))
-        .chain(static_.map(|m| ("static".to_owned(), m)))
         .map(|(name, m)| {
             let mut values: Vec<String> = cells(m)[..shown].iter().map(|&v| fmt(v)).collect();
             if clusters {
@@ -343,14 +464,14 @@ pub(super) fn table(layers: &[LayerMetrics], static_: Option<&LayerMetrics>) -> 
                     values.push(fmt(c.and_then(|c| c.ari)));
                 }
             }
-            (name, values)
+            (name.clone(), values)
         })
         .collect();
     (titles, rows)
 }
 
-fn markdown_table(out: &mut dyn Write, layers: &[LayerMetrics], static_: Option<&LayerMetrics>) -> io::Result<()> {
-    let (titles, rows) = table(layers, static_);
+fn markdown_table(out: &mut dyn Write, rows: &[(String, &LayerMetrics)]) -> io::Result<()> {
+    let (titles, rows) = table(rows);
     writeln!(out, "| layer | {} |", titles.join(" | "))?;
     writeln!(out, "|---|{}", "---:|".repeat(titles.len()))?;
     for (name, values) in rows {
