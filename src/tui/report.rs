@@ -94,6 +94,10 @@ pub struct Report {
     pub contextual: ContextualJson,
     /// Every engine, static first, as `compare --json` lists them.
     pub engines: Vec<EngineJson>,
+    /// The correction applied to the contextual vectors: the UI shows them raw (`none`).
+    pub postprocess: String,
+    /// What a correction was fitted on: none here.
+    pub fit: Option<String>,
     /// The layer on screen, whose matrix the Markdown report prints.
     #[serde(skip)]
     pub shown_layer: usize,
@@ -157,6 +161,8 @@ impl Report {
             static_,
             contextual,
             engines,
+            postprocess: "none".into(),
+            fit: None,
             shown_layer,
             left_out,
         })
