@@ -94,9 +94,9 @@ pub struct Report {
     pub contextual: ContextualJson,
     /// Every engine, static first, as `compare --json` lists them.
     pub engines: Vec<EngineJson>,
-    /// The anisotropy correction, as `compare --json` names it: the UI shows raw cosines (`none`).
+    /// The correction applied to the contextual vectors: the UI shows them raw (`none`).
     pub postprocess: String,
-    /// What a correction was fitted on, as in `compare --json`: `null` here, as nothing is.
+    /// What a correction was fitted on: none here.
     pub fit: Option<String>,
     /// The layer on screen, whose matrix the Markdown report prints.
     #[serde(skip)]
@@ -161,7 +161,7 @@ impl Report {
             static_,
             contextual,
             engines,
-            postprocess: vecshift::analysis::postprocess::Postprocess::None.to_string(),
+            postprocess: "none".into(),
             fit: None,
             shown_layer,
             left_out,
