@@ -452,3 +452,39 @@ fn model_to_model_measures_match_numpy() {
     assert_eq!(models.iter().filter(|m| *m == "tinybf16").count(), 5 * 3);
     assert_eq!(models.len(), 5 * 3 * 2 + 4);
 }
+
+#[test]
+fn each_word_lists_the_pieces_its_occurrences_were_pooled_from() {
+    // The pieces are counted over every occurrence, as `embed` pools them one by one.
+    let got = report_json(&["report", FIXTURE, "--format", "json", "--quiet"], None);
+    let bert = BertEncoder::load_default().unwrap();
+    let text = std::fs::read_to_string(FIXTURE).unwrap();
+    let skipped: Vec<u64> = got["skipped"].as_array().unwrap().iter().map(|b| b["line"].as_u64().unwrap()).collect();
+    for word in got["words"].as_array().unwrap() {
+        let name = word["word"].as_str().unwrap();
+        let mut want: Vec<(Vec<String>, usize)> = Vec::new();
+        for (line, row) in text.lines().enumerate().skip(1) {
+            let fields: Vec<&str> = row.split('\t').collect();
+            if fields.first() != Some(&name) || skipped.contains(&(line as u64 + 1)) {
+                continue;
+            }
+            let occurrence = Occurrence::find(name, fields[1]).unwrap();
+            let pieces = bert.embed_batch(&[occurrence], Pooling::Mean).unwrap().pop().unwrap().unwrap().pieces;
+            match want.iter_mut().find(|(p, _)| *p == pieces) {
+                Some((_, n)) => *n += 1,
+                None => want.push((pieces, 1)),
+            }
+        }
+        let listed: Vec<(Vec<String>, usize)> = word["pieces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (serde_json::from_value(p["pieces"].clone()).unwrap(), p["count"].as_u64().unwrap() as usize))
+            .collect();
+        want.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        assert_eq!(listed, want, "{name}");
+        assert_eq!(listed.iter().map(|(_, n)| n).sum::<usize>(), word["occurrences"].as_u64().unwrap() as usize, "{name}");
+    }
+    let made_up = got["words"].as_array().unwrap().iter().find(|w| w["word"] == "flimbertok").unwrap();
+    assert!(made_up["pieces"][0]["pieces"].as_array().unwrap().len() > 1, "a made-up word is several WordPieces");
+}

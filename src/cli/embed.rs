@@ -129,7 +129,8 @@ pub fn run(global: &GlobalArgs, args: EmbedArgs) -> Result<()> {
         None => println!("static  {}: not in the vocabulary", glove.name()),
     }
     let c = &out.contextual;
-    println!("BERT    {} ({} dims, {} pooling of pieces {:?}); layer 0 = embeddings output", c.model, c.dims, c.pooling, c.pieces);
+    // The architecture, not "BERT", heads the contextual block: it may be GPT-2 or Llama.
+    println!("{:<7} {} ({} dims, {} pooling of pieces {:?}); layer 0 = embeddings output", bert.architecture(), c.model, c.dims, c.pooling, c.pieces);
     println!("layer   norm  cos(prev)  first components");
     for (i, layer) in c.layers.iter().enumerate() {
         let norm = layer.iter().map(|v| v * v).sum::<f32>().sqrt();

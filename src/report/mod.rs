@@ -189,6 +189,10 @@ pub struct WordReport {
     pub occurrences: usize,
     /// How many of them are in the sample used for `first_pc_variance` and the sense measures.
     pub sampled: usize,
+    /// The pieces the first contextual engine pooled for the word, each sequence with how many
+    /// occurrences it was, most frequent first: `[UNK]` shows here, as do spellings that differ
+    /// with the context (`Ġbank` mid-sentence, `bank` first in a byte-level BPE).
+    pub pieces: Vec<PieceCount>,
     /// Occurrences per sense label, when the input has labels.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub senses: BTreeMap<String, usize>,
@@ -205,6 +209,26 @@ pub struct WordReport {
     #[serde(skip)]
     pub examples: Vec<Example>,
 }
+
+/// One way a word was split into pieces, and how many of its occurrences were.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PieceCount {
+    /// The tokens pooled, e.g. `["un", "##happiness"]`.
+    pub pieces: Vec<String>,
+    /// Occurrences split this way.
+    pub count: usize,
+}
+
+impl PieceCount {
+    /// The pieces joined by spaces, with the count when `of` (all occurrences) is larger.
+    pub fn label(&self, of: usize) -> String {
+        let joined = self.pieces.join(" ");
+        if self.count < of { format!("{joined} ×{}", self.count) } else { joined }
+    }
+}
+
+/// Most distinct piece sequences a report keeps per word.
+const MAX_PIECE_SEQUENCES: usize = 8;
 
 /// One occurrence shown in a word's heatmaps and listed under the word.
 #[derive(Clone, Debug, PartialEq)]
@@ -323,6 +347,10 @@ pub(crate) struct WordState {
     occurrences: usize,
     labels: Vec<String>,
     label_counts: Vec<usize>,
+    /// How often the first contextual engine pooled each sequence of pieces (a byte-level BPE
+    /// spells a sentence-initial word otherwise than a mid-sentence one), at most
+    /// [`MAX_PIECE_SEQUENCES`] of them.
+    pieces: Vec<(Vec<String>, usize)>,
     /// Per engine, per layer.
     moments: Vec<Vec<Moments>>,
     sample: Vec<Sample>,
@@ -474,6 +502,7 @@ impl<'a> Analyzer<'a> {
                 occurrences: 0,
                 labels: Vec::new(),
                 label_counts: Vec::new(),
+                pieces: Vec::new(),
                 moments: info.iter().map(|e| vec![Moments::default(); e.layers]).collect(),
                 sample: Vec::new(),
                 worst: None,
@@ -490,6 +519,9 @@ impl<'a> Analyzer<'a> {
             state.label_counts[id] += 1;
             id as u32
         });
+        if let Some(Some(first)) = info.iter().position(|e| e.kind == EngineKind::Contextual).map(|e| &found[e]) {
+            state.count_pieces(&first.target.pieces, 1);
+        }
         for (moments, vectors) in state.moments.iter_mut().zip(&found) {
             let Some(vectors) = vectors else { continue };
             for (layer, target) in vectors.target.vectors.layers().iter().enumerate() {
@@ -594,6 +626,9 @@ impl WordState {
     /// name, and the sample keeps the `max` occurrences of smallest rank of both.
     pub(crate) fn absorb(&mut self, other: WordState, line_offset: usize, max: usize) {
         self.occurrences += other.occurrences;
+        for (pieces, count) in &other.pieces {
+            self.count_pieces(pieces, *count);
+        }
         let sense_ids: Vec<u32> = other
             .labels
             .into_iter()
@@ -652,6 +687,16 @@ impl WordState {
     /// The sample keys, in sample order.
     pub(crate) fn sample_keys(&self) -> impl Iterator<Item = u64> {
         self.sample.iter().map(|s| s.key)
+    }
+
+    /// Counts `count` more occurrences pooled from `pieces`; a sequence beyond the first
+    /// [`MAX_PIECE_SEQUENCES`] is not kept (a word spelled that many ways is noise).
+    fn count_pieces(&mut self, pieces: &[String], count: usize) {
+        if let Some((_, n)) = self.pieces.iter_mut().find(|(p, _)| p.as_slice() == pieces) {
+            *n += count;
+        } else if self.pieces.len() < MAX_PIECE_SEQUENCES {
+            self.pieces.push((pieces.to_vec(), count));
+        }
     }
 
     fn finish(self, engines: &[EngineInfo], baselines: &[Vec<Option<f64>>], first_contextual: usize, first_static: Option<usize>) -> (WordReport, Vec<EngineWord>) {
@@ -732,9 +777,12 @@ impl WordState {
             });
         }
 
+        let mut pieces: Vec<PieceCount> = self.pieces.into_iter().map(|(pieces, count)| PieceCount { pieces, count }).collect();
+        pieces.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.pieces.cmp(&b.pieces)));
         let report = WordReport {
             word: self.word,
             occurrences: self.occurrences,
+            pieces,
             sampled: self.sample.len(),
             senses: self.labels.into_iter().zip(self.label_counts).collect(),
             layers: per_engine[first_contextual].layers.clone(),

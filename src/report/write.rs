@@ -152,8 +152,10 @@ impl Report {
             clusters_silhouette: Option<f64>,
             clusters_ari: Option<f64>,
             model: &'a str,
+            /// The word's pieces (see [`WordReport::pieces`]); empty on the summary rows.
+            pieces: String,
         }
-        fn row<'a>(word: &'a str, (engine, model): (&'static str, &'a str), occurrences: usize, sampled: usize, m: &LayerMetrics) -> CsvRow<'a> {
+        fn row<'a>(word: &'a str, (engine, model): (&'static str, &'a str), occurrences: usize, sampled: usize, pieces: String, m: &LayerMetrics) -> CsvRow<'a> {
             let s = m.senses.clone().unwrap_or_default();
             CsvRow {
                 word,
@@ -173,6 +175,7 @@ impl Report {
                 clusters_silhouette: m.clusters.as_ref().and_then(|c| c.silhouette),
                 clusters_ari: m.clusters.as_ref().and_then(|c| c.ari),
                 model,
+                pieces,
             }
         }
         let mut writer = csv::Writer::from_writer(out);
@@ -195,8 +198,9 @@ impl Report {
                     None if e.words.iter().all(|w| w.layers.is_empty()) => continue,
                     None => &e.summary,
                 };
+                let pieces = index.map(|i| pieces_label(&self.words[i])).unwrap_or_default();
                 for m in layers {
-                    writer.serialize(row(word, engine(e), occurrences, sampled, m)).map_err(io::Error::other)?;
+                    writer.serialize(row(word, engine(e), occurrences, sampled, pieces.clone(), m)).map_err(io::Error::other)?;
                 }
             }
         }
@@ -412,7 +416,15 @@ pub(super) fn word_heading(word: &WordReport) -> String {
         let senses: Vec<String> = word.senses.iter().map(|(s, n)| format!("{s} {n}")).collect();
         heading += &format!(" ({})", senses.join(", "));
     }
+    if !word.pieces.is_empty() {
+        heading += &format!("; pieces: {}", pieces_label(word));
+    }
     heading
+}
+
+/// "Ġbank ×7, bank ×2": each way the word was split, with its count when not every occurrence.
+pub(super) fn pieces_label(word: &WordReport) -> String {
+    word.pieces.iter().map(|p| p.label(word.occurrences)).collect::<Vec<_>>().join(", ")
 }
 
 /// The column titles of the measure tables, and each measure of a row.
