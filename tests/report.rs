@@ -369,6 +369,12 @@ fn bad_input_is_one_clear_error() {
     fails_with(&["report", "-", "--input-format", "tsv"], Some("bank\tno target\n\n"), &["no usable lines", "line 1"]);
     fails_with(&["report", "-", "--input-format", "xml"], Some(""), &["xml"]);
     fails_with(&["report", FIXTURE, "--format", "pdf"], None, &["pdf"]);
+    // A report keys its engines by name: two alike are refused before any work.
+    fails_with(
+        &["report", FIXTURE, "--bert", "x=tests/fixtures/tiny_bert/f32_noprefix", "--vectors", "x=data/glove-6B-50d/glove.6B.50d.100k.fifu"],
+        None,
+        &["two engines are named \"x\"", "NAME=SOURCE"],
+    );
 }
 
 /// The engines of the model-to-model reference (tests/fixtures/report/make_models_reference.py).

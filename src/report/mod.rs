@@ -80,7 +80,7 @@ pub struct ReportOptions {
     /// Self-similarity, the anisotropy baseline and intra-sentence similarity always use every
     /// occurrence.
     pub max_per_word: usize,
-    /// How each word's pieces are pooled; `None`: the contextual engine's default.
+    /// How each word's pieces are pooled; `None`: each engine's own default.
     pub pooling: Option<Pooling>,
 }
 
@@ -297,7 +297,7 @@ pub struct Report {
     /// of engines, over the same sampled occurrences.
     pub cka: Vec<Cka>,
     /// How many of each occurrence's nearest other occurrences two engines agree on, at the
-    /// layer pairs [`models`](self::models) chooses.
+    /// layer pairs described in the README (matching relative depth; a static engine against every layer).
     pub neighbour_overlap: Vec<NeighbourOverlap>,
 }
 
