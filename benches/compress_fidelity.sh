@@ -15,6 +15,6 @@ cut -f2 data/sentences/*.tsv | sort -u | while IFS= read -r sentence; do
         printf '%s\t%s\n' "$word" "$sentence"
     done
 done > "$TSV"
-"$VECSHIFT" report "$TSV" --json --quiet --max-per-word 100000 \
+"$VECSHIFT" ${BERT:+--bert "$BERT"} report "$TSV" --json --quiet --max-per-word 100000 \
     --variant f16 --variant bf16 --variant int8 --variant int8-asym --variant int4 --variant int4:g128 \
     --variant prune:0.3 --variant prune-neurons:0.3 --variant rank:0.5 --variant drop-layers:5 --variant prune:0.3+int8

@@ -69,7 +69,7 @@ def parse_args() -> argparse.Namespace:
                     help="use this vecshift binary instead of building target/release/vecshift")
     ap.add_argument("--check-words", default="50", metavar="N|all",
                     help="how many of the query words get their vecshift top-10 compared with gensim's (default 50)")
-    ap.add_argument("--only", choices=["bert", "static", "report"], help="run one section only")
+    ap.add_argument("--only", choices=["bert", "int8", "static", "report"], help="run one section only")
     ap.add_argument("--model", type=Path, default=MODEL_DIR, metavar="DIR",
                     help="the BERT checkpoint every side runs (config.json, tokenizer.json, model.safetensors), "
                          "e.g. the original f32 all-MiniLM-L6-v2 or one from benches/make_random_bert.py "
@@ -451,6 +451,17 @@ def export_onnx(model, sample: tuple[np.ndarray, np.ndarray, np.ndarray], path: 
     return f"torch.onnx.export(dynamo=False, opset 17), torch {torch.__version__}"
 
 
+def ort_session(path: Path):
+    """An ONNX Runtime session as the peer runs it: ORT_ENABLE_ALL, --threads intra-op threads."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.intra_op_num_threads = ARGS.threads
+    so.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
 def onnx_sessions(model, padded, sentences: list[str], tmp: Path) -> tuple[list[dict], list[dict]]:
     """Every ONNX graph --exporter asks for that exports and computes what PyTorch computes.
 
@@ -478,11 +489,7 @@ def onnx_sessions(model, padded, sentences: list[str], tmp: Path) -> tuple[list[
             outcomes.append({"exporter": exporter, "ok": False, "error": f"{type(e).__name__}: {first}"})
             log(f"{exporter} ONNX export failed: {outcomes[-1]['error']}")
             continue
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.intra_op_num_threads = ARGS.threads
-        so.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        session = ort_session(path)
         out_names = [o.name for o in session.get_outputs()]
         if len(out_names) != model.config.num_hidden_layers + 1:
             die(f"the {exporter} ONNX graph has {len(out_names)} outputs, expected every hidden state")
@@ -622,6 +629,149 @@ def bench_encode(binary: Path, tmp: Path) -> dict:
                         "max_abs_diff_vs_pytorch": onnx_max_abs},
         "workloads": results,
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# int8: vecshift's int8 variant against ONNX Runtime's quantize_dynamic
+# ---------------------------------------------------------------------------------------------
+
+
+def bench_int8(binary: Path, tmp: Path) -> dict:
+    """vecshift's `int8` variant (`vecshift compress --variant int8`: int8 weights per output
+    feature, activations quantized per token at run time) against ONNX Runtime's
+    `quantize_dynamic` (int8 weights) of the same f32 graph, on the same three workloads, and
+    the fidelity of each to the f32 model (PyTorch)."""
+    import torch
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    torch.set_num_threads(ARGS.threads)
+    sentences = read_wic_first_sentences(ARGS.wic, 1024)
+    sent_file = tmp / "sentences.txt"
+    sent_file.write_text("".join(s + "\n" for s in sentences), encoding="utf-8")
+    plain, padded = load_tokenizers()
+    lengths = {s: len(e.ids) for s, e in zip(sentences, plain.encode_batch(sentences))}
+    model = load_torch_model()
+    n_states = model.config.num_hidden_layers + 1
+    graphs, _ = onnx_sessions(model, padded, sentences, tmp)
+
+    # ORT int8: each usable f32 graph quantized dynamically; the faster one is the peer.
+    int8_graphs = []
+    for graph in graphs:
+        src = tmp / f"hidden-states-{graph['exporter']}.onnx"
+        dst = tmp / f"hidden-states-{graph['exporter']}-int8.onnx"
+        log(f"quantize_dynamic (QInt8 weights) of the {graph['exporter']} graph")
+        try:
+            quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+        except Exception as e:  # noqa: BLE001 - reported; the other graph may quantize
+            log(f"quantize_dynamic failed on the {graph['exporter']} graph: {type(e).__name__}: {e}")
+            continue
+        session = ort_session(dst)
+        int8_graphs.append({"exporter": graph["exporter"], "session": session,
+                            "inputs": [i.name for i in session.get_inputs()]})
+    if not int8_graphs:
+        die("quantize_dynamic failed on every ONNX graph")
+
+    def ort_run(graph, batch):
+        feeds = dict(zip(("input_ids", "attention_mask", "token_type_ids"), encode_inputs(padded, batch)))
+        return graph["session"].run(None, {k: v for k, v in feeds.items() if k in graph["inputs"]})
+
+    calibration = [sentences[i:i + 32] for i in range(0, 256, 32)] + [[s] for s in sentences[:64]]
+    cal_tokens = sum(lengths[s] for b in calibration for s in b)
+    for graph in int8_graphs:
+        run = lambda batches, g=graph: [ort_run(g, b) for b in batches]  # noqa: E731
+        run(calibration)
+        graph["calibration_tokens_per_s"] = cal_tokens / min(timeit_once(run, calibration) for _ in range(3))
+        log(f"ORT int8 on the {graph['exporter']} graph: {graph['calibration_tokens_per_s']:,.0f} tokens/s (calibration)")
+    peer = max(int8_graphs, key=lambda g: g["calibration_tokens_per_s"])
+
+    int8_dir = tmp / "vecshift-int8"
+    log(f"vecshift compress {ARGS.model} --variant int8 -o {int8_dir}")
+    r = subprocess.run([str(binary), "compress", str(ARGS.model), "--variant", "int8", "-o", str(int8_dir)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        die(f"vecshift compress failed: {r.stderr.strip()}")
+
+    # Fidelity: the last layer's vector of each sentence's first word (its pieces averaged), as
+    # vecshift pools it, against PyTorch f32; ORT int8 also per token (the figure ORT users quote).
+    check = sentences[:256]
+    check_file = tmp / "check.txt"
+    check_file.write_text("".join(s + "\n" for s in check), encoding="utf-8")
+    firsts = {}
+    for name, bert in (("f32", ARGS.model), ("int8", int8_dir)):
+        out = tmp / f"first-words-{name}.json"
+        run_vecshift(binary, ["--json", "--bert", str(bert), "bench", "encode", "--sentences", str(check_file),
+                              "--batch", "32", "--repeat", "1", "--threads", str(ARGS.threads),
+                              "--vectors-out", str(out)])
+        firsts[name] = json.loads(out.read_text())
+    pieces = firsts["f32"]["pieces"]
+    ref_words, ort_words, token_cos = [], [], []
+
+    def unit(v):
+        return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+    for i in range(0, len(check), 32):
+        batch = check[i:i + 32]
+        ids, mask, types = encode_inputs(padded, batch)
+        with torch.inference_mode():
+            ref = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
+                        token_type_ids=torch.from_numpy(types), output_hidden_states=True).hidden_states[-1].numpy()
+        got = ort_run(peer, batch)[n_states - 1]
+        real = mask.astype(bool)
+        token_cos.extend((unit(ref[real]) * unit(got[real])).sum(-1).tolist())
+        for j in range(len(batch)):
+            n = pieces[i + j]
+            ref_words.append(ref[j, 1:1 + n].mean(0))
+            ort_words.append(got[j, 1:1 + n].mean(0))
+    ref_words = np.array(ref_words)
+    vs_f32 = np.array(firsts["f32"]["vectors"])
+    f32_check = float((unit(vs_f32) * unit(ref_words)).sum(-1).min())
+    if f32_check < 0.9999:
+        die(f"vecshift f32 and PyTorch first-word vectors differ (worst cosine {f32_check:.6f}): the pooling does not match")
+
+    def stats(c):
+        c = np.asarray(c)
+        return {"mean": float(c.mean()), "p5": float(np.percentile(c, 5)), "min": float(c.min())}
+
+    fidelity = {
+        "occurrences": len(check),
+        "vecshift_f32_worst_cosine_to_pytorch": f32_check,
+        "vecshift_int8_first_word": stats((unit(np.array(firsts["int8"]["vectors"])) * unit(ref_words)).sum(-1)),
+        "onnxruntime_int8_first_word": stats((unit(np.array(ort_words)) * unit(ref_words)).sum(-1)),
+        "onnxruntime_int8_per_token": stats(token_cos),
+    }
+    log(f"fidelity (last layer, cosine to f32): vecshift int8 {fidelity['vecshift_int8_first_word']}, "
+        f"ORT int8 {fidelity['onnxruntime_int8_first_word']}")
+
+    results = []
+    for w in workloads(sentences):
+        batches = batches_of(w)
+        real_tokens = sum(lengths[s] for s in w["sentences"])
+        cmd = ["--json", "--bert", str(int8_dir), "bench", "encode", "--sentences", str(sent_file),
+               "--batch", str(w["batch"]), "--limit", str(len(w["sentences"])), "--threads", str(ARGS.threads),
+               "--repeat", str(ARGS.repeat)] + (["--sort-by-length"] if w["sort"] else [])
+        log(f"{w['name']}: vecshift int8")
+        vs, vs_dist = steady(f"{w['name']}: vecshift int8", lambda: run_vecshift(binary, cmd))
+        if vs.get("real_tokens") != real_tokens:
+            die(f"{w['name']}: vecshift encoded {vs.get('real_tokens')} real tokens, the peer {real_tokens}")
+        log(f"{w['name']}: ORT int8")
+        run = lambda batches: [ort_run(peer, b) for b in batches]  # noqa: E731
+        run(batches)
+
+        def runs():
+            return [timeit_once(run, batches) for _ in range(ARGS.repeat)]
+
+        o_runs, o_dist = steady(f"{w['name']}: ORT int8", runs)
+        ox = real_tokens / statistics.median(o_runs)
+        results.append({"workload": w["name"], "key": w["key"], "real_tokens": real_tokens,
+                        "vecshift_int8": {**vs, "disturbance": vs_dist},
+                        "onnxruntime_int8": {"runs": o_runs, "tokens_per_s": ox, "disturbance": o_dist},
+                        "ratio_vecshift_over_onnxruntime_int8": vs["tokens_per_s"] / ox})
+        log(f"{w['name']}: vecshift int8 {vs['tokens_per_s']:,.0f}, ORT int8 {ox:,.0f} tokens/s")
+    return {"model": str(ARGS.model), "onnxruntime": {"version": ort.__version__, "exporter": peer["exporter"],
+            "quantize_dynamic": "weight_type=QInt8 (ORT defaults otherwise)",
+            "calibration_tokens_per_s": {g["exporter"]: g["calibration_tokens_per_s"] for g in int8_graphs}},
+            "fidelity": fidelity, "workloads": results}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -866,6 +1016,29 @@ def markdown(report: dict) -> str:
                 f"{w['ratio_vecshift_over_pytorch']:.2f}x | {w['ratio_vecshift_over_onnxruntime']:.2f}x | "
                 f"{disturbed(w['vecshift']['disturbance'], w['pytorch']['disturbance'], w['onnxruntime']['disturbance'])} |")
         lines.append("")
+    if "int8" in report:
+        q = report["int8"]
+        f = q["fidelity"]
+        lines += [
+            f"int8: `vecshift compress --variant int8` (int8 weights per output feature, activations quantized "
+            f"per token at run time) against ONNX Runtime {q['onnxruntime']['version']} `quantize_dynamic` "
+            f"({q['onnxruntime']['quantize_dynamic']}, the {q['onnxruntime']['exporter']} graph) of {q['model']}.",
+            "",
+            "| workload | vecshift int8 | ORT int8 | vecshift / ORT | disturbance (cores) |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for w in q["workloads"]:
+            lines.append(f"| {w['workload']} | {w['vecshift_int8']['tokens_per_s']:,.0f} | "
+                         f"{w['onnxruntime_int8']['tokens_per_s']:,.0f} | {w['ratio_vecshift_over_onnxruntime_int8']:.2f}x | "
+                         f"{disturbed(w['vecshift_int8']['disturbance'], w['onnxruntime_int8']['disturbance'])} |")
+        fw = lambda d: f"mean {d['mean']:.4f}, p5 {d['p5']:.4f}, min {d['min']:.4f}"  # noqa: E731
+        lines += [
+            "",
+            f"Fidelity, cosine to PyTorch f32 at the last layer, first word of {f['occurrences']} sentences: "
+            f"vecshift int8 {fw(f['vecshift_int8_first_word'])}; ORT int8 {fw(f['onnxruntime_int8_first_word'])} "
+            f"(per token: {fw(f['onnxruntime_int8_per_token'])}).",
+            "",
+        ]
     if "static" in report:
         s = report["static"]
         g, n, v, r = s["gensim"], s["numpy_batched"], s["vecshift"], s["ratios_vecshift_over_peer"]
@@ -966,6 +1139,8 @@ def main() -> None:
         binary, report["vecshift"] = vecshift_binary(tmp)
         if ARGS.only in (None, "bert"):
             report["bert"] = bench_encode(binary, tmp)
+        if ARGS.only in (None, "int8"):
+            report["int8"] = bench_int8(binary, tmp)
         if ARGS.only in (None, "static"):
             report["static"] = bench_static(binary, tmp)
         if ARGS.only in (None, "report"):

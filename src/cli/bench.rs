@@ -46,10 +46,24 @@ struct EncodeArgs {
     /// CPU threads (default: RAYON_NUM_THREADS or all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Also write, after the timed runs, the last layer's vector of every sentence's first word
+    /// (in file order) as JSON `{"pieces": [n, ...], "vectors": [[...], ...]}`: what a benchmark
+    /// compares with a peer's (`benches/peers.py` checks int8 fidelity with it).
+    #[arg(long, value_name = "FILE")]
+    vectors_out: Option<PathBuf>,
     #[command(flatten)]
     pub bert: super::BertArgs,
     #[command(flatten)]
     pub json: super::JsonArgs,
+}
+
+/// What `bench encode --vectors-out` writes.
+#[derive(Serialize)]
+struct FirstWordVectors {
+    /// Pieces pooled into each vector.
+    pieces: Vec<usize>,
+    /// The last layer's vector of each sentence's first word.
+    vectors: Vec<Vec<f32>>,
 }
 
 #[derive(Debug, Args)]
@@ -172,6 +186,19 @@ fn encode(global: &GlobalArgs, args: EncodeArgs) -> Result<()> {
     };
     run_once()?;
     let seconds = median((0..args.repeat).map(|_| run_once()).collect::<Result<Vec<_>>>()?);
+    if let Some(path) = &args.vectors_out {
+        let mut out = FirstWordVectors { pieces: Vec::new(), vectors: Vec::new() };
+        for batch in occurrences.chunks(args.batch) {
+            for embedding in bert.embed_batch(batch, pooling)? {
+                let embedding = embedding?;
+                out.pieces.push(embedding.pieces.len());
+                out.vectors.push(embedding.vectors.layer(-1).context("the model returned no layers")?.to_vec());
+            }
+        }
+        super::output::write_atomically(path, |temp| {
+            std::fs::write(temp, serde_json::to_vec(&out)?).with_context(|| format!("cannot write {}", temp.display()))
+        })?;
+    }
     let report = EncodeReport {
         model: bert.name().into(),
         sentences: occurrences.len(),

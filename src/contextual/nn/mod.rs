@@ -1,16 +1,18 @@
 //! Building blocks shared by the architectures in [`super::models`]: a dense layer that keeps
-//! its weight in the form the device computes fastest with (f16 panels or a transposed f32
-//! matrix on the CPU), the fused CPU kernels, and the attention mask in the form each device's
-//! attention code takes.
+//! its weight in the form the device computes fastest with (packed f32 or f16 panels, int8
+//! panels for weights quantized per output feature, or a transposed f32 matrix), the fused CPU
+//! kernels, and the attention mask in the form each device's attention code takes.
 
 pub(crate) mod decoder;
-pub(crate) mod half_weights;
+pub(crate) mod int8;
 pub(crate) mod kernels;
+pub(crate) mod panels;
 
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{LayerNorm, VarBuilder, linear};
 
-use half_weights::PackedF16;
+use int8::PackedInt8;
+use panels::{Packed, PackedWeight};
 
 /// A dense layer: its weight in one computing form (see [`Weight`]) and its bias.
 pub(crate) struct Dense {
@@ -26,8 +28,11 @@ enum Weight {
     /// multiplying by its transpose view makes gemm gather the weight element by element on
     /// every call (a tenth of the encoder's time), so it is transposed once at load.
     Transposed(Tensor),
-    /// f16 panels, on CPUs with the kernel when every weight is exactly an f16 value.
-    Packed(PackedF16),
+    /// f32 or f16 panels (f16 when every weight is exactly an f16 value), on CPUs with the kernel.
+    Packed(Packed),
+    /// int8 panels with per-token int8 activations, when every row of the weight is exactly
+    /// `scale * q` with integers `|q| <= 127`: the `int8` variant, run as int8.
+    Int8(PackedInt8),
 }
 
 impl Dense {
@@ -43,20 +48,28 @@ impl Dense {
             Some(b) => b.to_vec1::<f32>()?,
             None => vec![0.0; out_dim],
         };
-        let packed = match weight.device().is_cpu() && weight.dtype() == DType::F32 {
-            true => PackedF16::pack(&weight.flatten_all()?.to_vec1::<f32>()?, out_dim, in_dim),
-            false => None,
-        };
-        let weight = match packed {
-            Some(packed) => Weight::Packed(packed),
-            None => Weight::Transposed(weight.t()?.contiguous()?),
+        let weight = match weight.device().is_cpu() && weight.dtype() == DType::F32 {
+            true => {
+                let values = weight.flatten_all()?.to_vec1::<f32>()?;
+                match PackedInt8::pack(&values, out_dim, in_dim) {
+                    Some(int8) => Weight::Int8(int8),
+                    None => match Packed::pack(&values, out_dim, in_dim) {
+                        Some(packed) => Weight::Packed(packed),
+                        None => Weight::Transposed(weight.t()?.contiguous()?),
+                    },
+                }
+            }
+            false => Weight::Transposed(weight.t()?.contiguous()?),
         };
         Ok(Dense { weight, bias: bias.cloned(), bias_values })
     }
 
     pub(crate) fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        if let Weight::Packed(weight) = &self.weight {
-            return weight.forward(xs, self.bias.as_ref().map(|_| self.bias_values.as_slice()), false);
+        let bias = self.bias.as_ref().map(|_| self.bias_values.as_slice());
+        match &self.weight {
+            Weight::Packed(weight) => return weight.forward(xs, bias, false),
+            Weight::Int8(weight) => return weight.forward(xs, bias, false),
+            Weight::Transposed(_) => {}
         }
         let ys = self.matmul(xs)?;
         match &self.bias {
@@ -69,6 +82,7 @@ impl Dense {
     pub(crate) fn matmul(&self, xs: &Tensor) -> Result<Tensor> {
         match &self.weight {
             Weight::Packed(weight) => weight.forward(xs, None, false),
+            Weight::Int8(weight) => weight.forward(xs, None, false),
             Weight::Transposed(weight_t) => {
                 let (batch, seq, in_dim) = xs.dims3()?;
                 xs.reshape((batch * seq, in_dim))?.matmul(weight_t)?.reshape((batch, seq, ()))
@@ -80,6 +94,7 @@ impl Dense {
     pub(crate) fn forward_gelu_erf(&self, xs: &Tensor) -> Result<Tensor> {
         match &self.weight {
             Weight::Packed(weight) => weight.forward(xs, Some(&self.bias_values), true),
+            Weight::Int8(weight) => weight.forward(xs, Some(&self.bias_values), true),
             Weight::Transposed(_) if xs.device().is_cpu() => kernels::bias_gelu_erf(&self.matmul(xs)?, &self.bias_values),
             Weight::Transposed(_) => self.forward(xs)?.gelu_erf(),
         }

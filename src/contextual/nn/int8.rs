@@ -1,0 +1,398 @@
+//! Dense-layer products in 8-bit integers: weights quantized per output feature (the `int8`
+//! variant), activations quantized per token at run time.
+//!
+//! A weight matrix whose every row is exactly `s_o * q` with integers `|q| <= 127` (what the
+//! `int8` variant and `vecshift compress --variant int8` produce) is kept as those integers. At
+//! run time each token's input row is quantized asymmetrically to bytes, `x ≈ a_t (u - z_t)`
+//! with `u` in [0, 255] (the whole byte range, also for GELU's lopsided outputs), and the
+//! product is summed in exact i32 arithmetic:
+//! `y = a_t s_o (sum_k u_k q_ok - z_t sum_k q_ok) + b_o`.
+//! Unsigned-by-signed byte products are what x86's `vpdpbusd` (AVX-512 VNNI) computes, 64 per
+//! instruction against 16 f32 multiply-adds; other CPUs take a portable loop over the same
+//! integers, so every CPU gives the same sums.
+//!
+//! The weights sit in the panels of [`super::panels`], four inputs to a 32-bit lane: panel `p`,
+//! inner step `k` (inputs `4k .. 4k + 4`) holds `PANEL` features x 4 bytes.
+
+use rayon::prelude::*;
+
+use super::panels::{Block, PANEL, PackedWeight, tiled};
+
+/// Inputs per 32-bit lane of the byte products.
+const GROUP: usize = 4;
+
+/// A dense layer's weight as int8 panels with one scale per output feature.
+pub(crate) struct PackedInt8 {
+    in_dim: usize,
+    out_dim: usize,
+    /// Inner steps: `in_dim` rounded up to [`GROUP`], divided by it.
+    steps: usize,
+    /// Panel `p`, step `k`, feature lane `f`, input `i` at `((p * steps + k) * PANEL + f) * 4 + i`.
+    codes: Vec<i8>,
+    /// `s_o`, zero-padded to whole panels.
+    scales: Vec<f32>,
+    /// `sum_k q_ok` per feature, zero-padded: removes the activations' zero point.
+    sums: Vec<i32>,
+}
+
+impl PackedInt8 {
+    /// Packs a row-major `[out_dim, in_dim]` weight when every row is exactly `s * q` with
+    /// integers `|q| <= 127` (a weight quantized per output channel), `None` otherwise.
+    pub(crate) fn pack(weight: &[f32], out_dim: usize, in_dim: usize) -> Option<Self> {
+        if weight.len() != out_dim * in_dim || in_dim == 0 {
+            return None;
+        }
+        let rows: Vec<(f32, Vec<i8>)> = weight.chunks_exact(in_dim).map(row_codes).collect::<Option<_>>()?;
+        let (panels, steps) = (out_dim.div_ceil(PANEL), in_dim.div_ceil(GROUP));
+        let mut codes = vec![0i8; panels * steps * PANEL * GROUP];
+        let mut scales = vec![0f32; panels * PANEL];
+        let mut sums = vec![0i32; panels * PANEL];
+        for (feature, (scale, row)) in rows.iter().enumerate() {
+            let (panel, lane) = (feature / PANEL, feature % PANEL);
+            for (k, &q) in row.iter().enumerate() {
+                codes[((panel * steps + k / GROUP) * PANEL + lane) * GROUP + k % GROUP] = q;
+            }
+            scales[feature] = *scale;
+            sums[feature] = row.iter().map(|&q| i32::from(q)).sum();
+        }
+        Some(PackedInt8 { in_dim, out_dim, steps, codes, scales, sums })
+    }
+
+    /// `xs [tokens, in] x weight^T (+ bias)`, then GELU (erf) if asked.
+    fn matmul(&self, xs: &[f32], bias: Option<&[f32]>, gelu: bool) -> Vec<f32> {
+        let tokens = xs.len() / self.in_dim;
+        let activations = Activations::quantize(xs, self.in_dim, self.steps * GROUP);
+        let vnni = vnni_available();
+        let panel_len = self.steps * PANEL * GROUP;
+        tiled(tokens, self.out_dim, |block| {
+            let at = block.first_feature..block.first_feature + PANEL;
+            let mut panel_bias = [0f32; PANEL];
+            if let Some(bias) = bias {
+                panel_bias[..block.features].copy_from_slice(&bias[block.first_feature..block.first_feature + block.features]);
+            }
+            let panel = Panel {
+                codes: &self.codes[block.panel * panel_len..(block.panel + 1) * panel_len],
+                scales: self.scales[at.clone()].try_into().expect("PANEL values"),
+                sums: self.sums[at].try_into().expect("PANEL values"),
+                bias: &panel_bias,
+                steps: self.steps,
+            };
+            let tile = activations.tile(block.first_token, block.tokens);
+            match vnni {
+                // SAFETY: VNNI was detected; `tiled` hands each block to one call only.
+                true => unsafe { x86::block(&panel, &tile, gelu, block) },
+                false => portable_block(&panel, &tile, gelu, block),
+            }
+        })
+    }
+}
+
+/// `(s, q)` with `row == s * q` exactly and `|q| <= 127`, if there is such a pair.
+///
+/// The quantizer's `s` is `max|w| / 127` rounded to f32 and every weight `q * s` rounded to f32,
+/// so `s` is found from the row's largest magnitude to within an ulp or two; the candidates
+/// around it are tried and one is kept only if it reproduces every weight bit for bit.
+fn row_codes(row: &[f32]) -> Option<(f32, Vec<i8>)> {
+    let max = row.iter().fold(0f32, |m, &w| m.max(w.abs()));
+    if !max.is_finite() {
+        return None;
+    }
+    if max == 0.0 {
+        return Some((0.0, vec![0; row.len()]));
+    }
+    let guess = max / 127.0;
+    (-2i32..=2).find_map(|ulps| {
+        let scale = f32::from_bits(guess.to_bits().checked_add_signed(ulps)?);
+        let codes = row
+            .iter()
+            .map(|&w| {
+                let q = (w / scale).round();
+                (q.abs() <= 127.0 && q * scale == w).then_some(q as i8)
+            })
+            .collect::<Option<Vec<i8>>>()?;
+        Some((scale, codes))
+    })
+}
+
+/// A weight panel and the per-feature values its epilogue needs.
+struct Panel<'a> {
+    /// `steps x PANEL x GROUP` codes.
+    codes: &'a [i8],
+    scales: &'a [f32; PANEL],
+    sums: &'a [i32; PANEL],
+    bias: &'a [f32; PANEL],
+    steps: usize,
+}
+
+/// Token rows quantized to bytes: `x ≈ scale * (code - zero)`, each row padded with `zero` to
+/// whole groups of [`GROUP`] (padding then adds nothing: its weights are 0).
+struct Activations {
+    /// `tokens x width` bytes.
+    codes: Vec<u8>,
+    scales: Vec<f32>,
+    zeros: Vec<i32>,
+    width: usize,
+}
+
+/// One tile's rows of [`Activations`].
+struct Tile<'a> {
+    codes: &'a [u8],
+    scales: &'a [f32],
+    zeros: &'a [i32],
+    width: usize,
+}
+
+impl Activations {
+    /// Quantizes each `in_dim`-wide row of `xs` over its own range widened to include 0 (so that
+    /// 0 stays exact), padding rows to `width` bytes.
+    fn quantize(xs: &[f32], in_dim: usize, width: usize) -> Self {
+        let tokens = xs.len() / in_dim;
+        let mut codes = vec![0u8; tokens * width];
+        let mut params = vec![(0f32, 0i32); tokens];
+        codes.par_chunks_mut(width).zip(xs.par_chunks(in_dim)).zip(params.par_iter_mut()).for_each(|((codes, row), params)| {
+            *params = quantize_row(row, codes);
+        });
+        let (scales, zeros) = params.into_iter().unzip();
+        Activations { codes, scales, zeros, width }
+    }
+
+    fn tile(&self, first: usize, tokens: usize) -> Tile<'_> {
+        Tile {
+            codes: &self.codes[first * self.width..(first + tokens) * self.width],
+            scales: &self.scales[first..first + tokens],
+            zeros: &self.zeros[first..first + tokens],
+            width: self.width,
+        }
+    }
+}
+
+/// Quantizes one row into `codes` (padded with the zero point); returns `(scale, zero)`.
+fn quantize_row(row: &[f32], codes: &mut [u8]) -> (f32, i32) {
+    let (min, max) = row.iter().fold((0f32, 0f32), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    let scale = (max - min) / 255.0;
+    if scale == 0.0 || !scale.is_finite() {
+        codes.fill(0);
+        return (0.0, 0);
+    }
+    let zero = (-min / scale).round().clamp(0.0, 255.0);
+    let inverse = 1.0 / scale;
+    for (c, &x) in codes.iter_mut().zip(row) {
+        *c = (x * inverse + zero).round().clamp(0.0, 255.0) as u8;
+    }
+    codes[row.len()..].fill(zero as u8);
+    (scale, zero as i32)
+}
+
+/// The block's value from its integer sum, as the vector kernel computes it (one fused
+/// multiply-add), so that both kernels agree.
+#[inline(always)]
+fn dequantize(sum: i32, zero: i32, weight_sum: i32, scale: f32, bias: f32) -> f32 {
+    ((sum - zero * weight_sum) as f32).mul_add(scale, bias)
+}
+
+/// The block without VNNI: the same integer sums, in a loop the compiler vectorises.
+fn portable_block(panel: &Panel, tile: &Tile, gelu: bool, block: Block) {
+    for j in 0..block.tokens {
+        let row = &tile.codes[j * tile.width..(j + 1) * tile.width];
+        let mut sums = [0i32; PANEL];
+        for (step, x) in panel.codes.chunks_exact(PANEL * GROUP).zip(row.chunks_exact(GROUP)) {
+            for (sum, w) in sums.iter_mut().zip(step.chunks_exact(GROUP)) {
+                *sum += w.iter().zip(x).map(|(&w, &x)| i32::from(w) * i32::from(x)).sum::<i32>();
+            }
+        }
+        for f in 0..block.features {
+            let scale = tile.scales[j] * panel.scales[f];
+            let mut value = dequantize(sums[f], tile.zeros[j], panel.sums[f], scale, panel.bias[f]);
+            if gelu {
+                value = super::kernels::gelu(value);
+            }
+            // SAFETY: row `j < tokens`, feature `f < features` of this call's block.
+            unsafe { *block.out.add(j * block.stride + f) = value };
+        }
+    }
+}
+
+/// Whether the VNNI kernel can run here.
+fn vnni_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
+            && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+impl PackedWeight for PackedInt8 {
+    const NAME: &'static str = "vecshift-matmul-int8";
+
+    fn dims(&self) -> (usize, usize) {
+        (self.in_dim, self.out_dim)
+    }
+
+    fn product(&self, xs: &[f32], bias: Option<&[f32]>, gelu: bool) -> Vec<f32> {
+        self.matmul(xs, bias, gelu)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::super::panels::{Block, TILE};
+    use super::{GROUP, Panel, Tile};
+
+    /// One block of the result.
+    ///
+    /// # Safety
+    /// AVX-512F, AVX-512 VNNI and FMA must be available; `block.out` valid for `block.tokens`
+    /// rows of `block.features` values, `block.stride` apart; `tile` holds `block.tokens` rows.
+    pub(super) unsafe fn block(panel: &Panel, tile: &Tile, gelu: bool, block: Block) {
+        debug_assert!(block.tokens <= TILE && tile.scales.len() == block.tokens);
+        macro_rules! dispatch {
+            ($($n:literal)*) => {
+                match block.tokens {
+                    // SAFETY: as this function's own contract.
+                    $($n => unsafe { micro::<$n>(panel, tile, gelu, block) },)*
+                    _ => {}
+                }
+            };
+        }
+        dispatch!(1 2 3 4 5 6 7 8 9 10 11 12);
+    }
+
+    /// `N x 2` i32 accumulators; per inner step two weight registers (32 features x 4 bytes)
+    /// and one broadcast group of 4 activation bytes per token.
+    #[target_feature(enable = "avx512f,avx512vnni,fma")]
+    unsafe fn micro<const N: usize>(panel: &Panel, tile: &Tile, gelu: bool, block: Block) {
+        let mut acc = [[_mm512_setzero_si512(); 2]; N];
+        let (w, x) = (panel.codes.as_ptr().cast::<__m512i>(), tile.codes.as_ptr());
+        for k in 0..panel.steps {
+            // SAFETY: step `k < steps` of the panel (2 x 64 bytes) and of every tile row.
+            unsafe {
+                let w0 = _mm512_loadu_si512(w.add(2 * k));
+                let w1 = _mm512_loadu_si512(w.add(2 * k + 1));
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    let b = _mm512_set1_epi32(x.add(j * tile.width + GROUP * k).cast::<i32>().read_unaligned());
+                    acc[0] = _mm512_dpbusd_epi32(acc[0], b, w0);
+                    acc[1] = _mm512_dpbusd_epi32(acc[1], b, w1);
+                }
+            }
+        }
+        // SAFETY: the panel's arrays hold PANEL = 2 x 16 values.
+        let (scales, sums, bias) = unsafe {
+            let at = |p: *const f32| [_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16))];
+            let sums = panel.sums.as_ptr().cast::<__m512i>();
+            (at(panel.scales.as_ptr()), [_mm512_loadu_si512(sums), _mm512_loadu_si512(sums.add(1))], at(panel.bias.as_ptr()))
+        };
+        let mut out = [[_mm512_setzero_ps(); 2]; N];
+        for (j, (out, acc)) in out.iter_mut().zip(&acc).enumerate() {
+            let (zero, scale) = (_mm512_set1_epi32(tile.zeros[j]), _mm512_set1_ps(tile.scales[j]));
+            for h in 0..2 {
+                let sum = _mm512_sub_epi32(acc[h], _mm512_mullo_epi32(zero, sums[h]));
+                out[h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(scale, scales[h]), bias[h]);
+            }
+        }
+        // SAFETY: as this function's contract.
+        unsafe { crate::contextual::nn::panels::store_block(&out, gelu, block) };
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod x86 {
+    use super::super::panels::Block;
+    use super::{Panel, Tile};
+
+    /// Never called: [`super::vnni_available`] is false off x86-64.
+    pub(super) unsafe fn block(_: &Panel, _: &Tile, _: bool, _: Block) {
+        unreachable!("the VNNI kernel is x86-64 only")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::panels::tests::{SHAPES, erf, inputs};
+    use super::*;
+
+    /// The int8 weight the `int8` variant makes of `w` (per-row scale in f64, ties to even).
+    fn quantized(w: &[f32], cols: usize) -> Vec<f32> {
+        let (q, scales) = crate::compress::quant::int8_sym(w, cols);
+        crate::compress::quant::dequantize_rows(&q, &scales, None, cols)
+    }
+
+    /// The product the kernel must compute, summed in f64: each activation replaced by its
+    /// documented quantization (f32 range including 0 in 255 steps, codes rounded half away from
+    /// zero, as `quantize_row` does), the weight as given.
+    fn reference(weight: &[f32], xs: &[f32], out_dim: usize, in_dim: usize, bias: &[f32]) -> Vec<f64> {
+        let mut out = Vec::new();
+        for row in xs.chunks(in_dim) {
+            let lo = row.iter().copied().fold(0f32, f32::min);
+            let hi = row.iter().copied().fold(0f32, f32::max);
+            let a = (hi - lo) / 255.0;
+            let z = if a > 0.0 { (-lo / a).round() } else { 0.0 };
+            let step = if a > 0.0 { 1.0 / a } else { 0.0 };
+            let deq: Vec<f64> = row.iter().map(|&x| f64::from(a) * f64::from((x * step + z).round().clamp(0.0, 255.0) - z)).collect();
+            for o in 0..out_dim {
+                out.push((0..in_dim).map(|k| f64::from(weight[o * in_dim + k]) * deq[k]).sum::<f64>() + f64::from(bias[o]));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn finds_the_codes_of_per_row_int8_weights_and_only_those() {
+        let w: Vec<f32> = (0..40 * 24).map(|i| ((i * 7919 % 2001) as f32 - 1000.0) / 997.0).collect();
+        assert!(PackedInt8::pack(&w, 40, 24).is_none(), "plain f32 weights are not int8");
+        let q = quantized(&w, 24);
+        let packed = PackedInt8::pack(&q, 40, 24).expect("the int8 variant's weights pack");
+        // Every weight is recovered exactly from its code and its row's scale.
+        for (o, row) in q.chunks(24).enumerate() {
+            for (k, &v) in row.iter().enumerate() {
+                let code = packed.codes[((o / PANEL * packed.steps + k / GROUP) * PANEL + o % PANEL) * GROUP + k % GROUP];
+                assert_eq!(f32::from(code) * packed.scales[o], v);
+            }
+        }
+    }
+
+    #[test]
+    fn equals_the_f64_product_of_the_quantized_activations() {
+        for (tokens, out_dim, in_dim) in SHAPES {
+            let w: Vec<f32> = (0..out_dim * in_dim).map(|i| ((i * 7919 % 2001) as f32 - 1000.0) / 997.0).collect();
+            let w = quantized(&w, in_dim);
+            let packed = PackedInt8::pack(&w, out_dim, in_dim).expect("int8 weights pack");
+            // Lopsided rows, as after GELU.
+            let xs: Vec<f32> = inputs(tokens, in_dim).iter().map(|x| x.max(-0.17)).collect();
+            let bias: Vec<f32> = (0..out_dim).map(|o| o as f32 / 7.0 - 3.0).collect();
+            let want = reference(&w, &xs, out_dim, in_dim, &bias);
+            let gelu = |x: f64| 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2));
+            let close = |g: f32, w: f64| (f64::from(g) - w).abs() <= 1e-4 * (1.0 + w.abs());
+            let got = packed.matmul(&xs, Some(&bias), false);
+            let got_gelu = packed.matmul(&xs, Some(&bias), true);
+            assert_eq!(got.len(), want.len());
+            for ((&g, &gg), &w) in got.iter().zip(&got_gelu).zip(&want) {
+                assert!(close(g, w), "{tokens}x{out_dim}x{in_dim}: {g} vs {w}");
+                assert!(close(gg, gelu(w)), "GELU {tokens}x{out_dim}x{in_dim}: {gg} vs {}", gelu(w));
+            }
+            // The portable loop gives the same values as the vector kernel, bit for bit.
+            let activations = Activations::quantize(&xs, in_dim, packed.steps * GROUP);
+            let portable = tiled(tokens, out_dim, |block| {
+                let at = block.first_feature..block.first_feature + PANEL;
+                let mut panel_bias = [0f32; PANEL];
+                panel_bias[..block.features].copy_from_slice(&bias[at.start..at.start + block.features]);
+                let len = packed.steps * PANEL * GROUP;
+                let panel = Panel {
+                    codes: &packed.codes[block.panel * len..(block.panel + 1) * len],
+                    scales: packed.scales[at.clone()].try_into().unwrap(),
+                    sums: packed.sums[at].try_into().unwrap(),
+                    bias: &panel_bias,
+                    steps: packed.steps,
+                };
+                portable_block(&panel, &activations.tile(block.first_token, block.tokens), false, block);
+            });
+            assert_eq!(portable, got, "{tokens}x{out_dim}x{in_dim}: portable and vector kernels differ");
+        }
+    }
+}
