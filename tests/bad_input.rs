@@ -573,6 +573,24 @@ fn anisotropy_corrections_without_what_they_need() {
 }
 
 #[test]
+fn the_terminal_ui_refuses_a_bad_correction_before_it_opens() {
+    let dir = temp();
+    let d = dir.path();
+    let missing = d.join("missing.txt");
+    let one_line = write(d, "one.txt", "Just one sentence here\n\n");
+    for args in [&["--postprocess", "pca"][..], &["tui", "--postprocess", "all-but-the-top:0"], &["--word", "bank", "--postprocess", "abtt:x"]] {
+        let out = vecshift(args);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success() && out.stdout.is_empty(), "{args:?}");
+        assert!(stderr.starts_with("error: ") && stderr.contains("--postprocess") && stderr.contains("all-but-the-top:D"), "{args:?}: {stderr}");
+    }
+    // Checked before the screen opens (here, before it says that stdout is no terminal).
+    fails_with(&["tui", "--postprocess", "whiten", "--fit", missing.to_str().unwrap()], &["missing.txt", "--fit corpus"]);
+    fails_with(&["--fit", one_line.as_str()], &["one.txt", "fewer than two sentences"]);
+    fails_with(&["--postprocess", "whiten", "compare", "--sentences", "x.tsv"], &["--postprocess", "after the subcommand"]);
+}
+
+#[test]
 fn missing_files_and_folders_where_files_belong() {
     let dir = temp();
     let d = dir.path();

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Args;
+use vecshift::analysis::postprocess::Postprocess;
 
 use super::GlobalArgs;
 use crate::tui::app::Start;
@@ -11,8 +12,7 @@ use super::sentences::{Row, SentenceInput};
 use crate::tui::worker::Engines;
 
 /// Why `vecshift --word bank embed` is refused.
-pub const MISPLACED: &str =
-    "--word, --sentences, --sentence and --strict go after the subcommand (they are the terminal UI's when they come first)";
+pub const MISPLACED: &str = "--word, --sentences, --sentence, --strict, --postprocess and --fit go after the subcommand (they are the terminal UI's when they come first)";
 
 /// Whether `args` (without the program name) give a sentence option before the subcommand,
 /// which clap would otherwise report as some unrelated missing argument.
@@ -20,7 +20,7 @@ pub fn misplaced(args: &[String], subcommands: &[&str]) -> bool {
     let Some(at) = args.iter().position(|a| subcommands.contains(&a.as_str())) else { return false };
     args[..at].iter().any(|a| {
         let name = a.split('=').next().unwrap_or(a);
-        matches!(name, "--word" | "--sentences" | "--sentence" | "--strict")
+        matches!(name, "--word" | "--sentences" | "--sentence" | "--strict" | "--postprocess" | "--fit" | "--fit-max")
             || (!a.starts_with("--") && (a.starts_with("-w") || a.starts_with("-s")))
     })
 }
@@ -34,6 +34,13 @@ const DEFAULT_WORD: &str = "bank";
 pub struct TuiArgs {
     #[command(flatten)]
     input: SentenceInput,
+    /// Anisotropy correction of the contextual vectors before every cosine on screen: none,
+    /// center, all-but-the-top:D, whiten or standardize (the c key cycles them), fitted per
+    /// layer on the compared occurrences, or on --fit.
+    #[arg(long, value_name = "METHOD", default_value = "none")]
+    postprocess: Postprocess,
+    #[command(flatten)]
+    fit: super::postprocess::FitArgs,
     #[command(flatten)]
     pub bert: super::BertArgs,
     #[command(flatten)]
@@ -44,7 +51,7 @@ impl TuiArgs {
     /// These options also stand before a subcommand (for plain `vecshift`), where a
     /// subcommand would silently ignore them: refuse that instead.
     pub fn only_without_subcommand(&self) -> Result<()> {
-        if !self.input.is_empty() {
+        if !self.input.is_empty() || self.postprocess != Postprocess::None || self.fit.fit.is_some() {
             bail!("{MISPLACED}");
         }
         Ok(())
@@ -65,12 +72,25 @@ fn first_rows(args: &TuiArgs) -> Result<(String, Vec<Row>, Option<PathBuf>)> {
 /// Opens the UI.
 pub fn run(global: &GlobalArgs, args: TuiArgs) -> Result<()> {
     let (word, rows, source) = first_rows(&args)?;
-    let start = Start { word, rows, source, pooling: global.pooling.unwrap_or_default(), color: crate::tui::color_wanted() };
+    // Read before the screen opens, so that a bad file is an error line.
+    let (fit, corpus) = match args.fit.occurrences()? {
+        Some((name, occurrences)) => (Some(format!("{name} ({} occurrences)", occurrences.len())), Some(occurrences)),
+        None => (None, None),
+    };
+    let start = Start {
+        word,
+        rows,
+        source,
+        pooling: global.pooling.unwrap_or_default(),
+        color: crate::tui::color_wanted(),
+        postprocess: args.postprocess,
+        fit,
+    };
     // The worker thread outlives this borrow, so it gets its own copy of the model options.
     let options = global.clone();
     // The sense guesses' WordNet: $WORDNET_DIR, else the extract beside the default models.
     let wordnet = std::env::var_os("WORDNET_DIR").filter(|d| !d.is_empty()).map(PathBuf::from).or_else(|| super::data::find("wordnet"));
-    crate::tui::run(start, Box::new(move || Ok(Engines::new(options.load_all_engines()?)?.with_wordnet(wordnet))))
+    crate::tui::run(start, Box::new(move || Ok(Engines::new(options.load_all_engines()?)?.with_wordnet(wordnet).with_fit_corpus(corpus))))
 }
 
 #[cfg(test)]

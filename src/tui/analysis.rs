@@ -42,6 +42,9 @@ pub struct Analysis {
     pub rows: Vec<usize>,
     /// Per engine, over `rows`.
     pub engines: Vec<Side>,
+    /// Per engine, the vectors of `rows` after the anisotropy correction; `None` where none
+    /// applies (no correction, a static engine), and the raw vectors are taken.
+    pub corrected: Vec<Option<Vec<vecshift::LayerVectors>>>,
     /// 2-D PCA of the selected engine's vectors at its layer.
     pub projection: Option<Pca>,
     /// The same vectors clustered (average link on cosine distances, k by silhouette), from

@@ -7,14 +7,15 @@ use std::path::PathBuf;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
-use vecshift::{Error, Locator, Neighbor, Occurrence, Pooling};
+use vecshift::analysis::postprocess::{Fitted, Postprocess};
+use vecshift::{Error, LayerVectors, Locator, Neighbor, Occurrence, Pooling};
 
 use super::analysis::{self, Analysis, LayerStats, Side};
 use super::commands::{self, Action};
 use super::layout::{self, Areas, PANES, Pane};
 use super::report::{Report, ReportFormat};
 use super::sentences::{self, Row};
-use super::worker::{Cka, Encoded, EngineInfo, ModelInfo, Request, Response};
+use super::worker::{Cka, Encoded, EngineInfo, FitOn, ModelInfo, Request, Response};
 use vecshift::senses::SenseGuess;
 use vecshift::senses::cluster::{self, Clustering};
 use super::panes;
@@ -67,6 +68,17 @@ pub struct Start {
     pub pooling: Pooling,
     /// False with `NO_COLOR`.
     pub color: bool,
+    /// The anisotropy correction applied before cosines (`--postprocess`).
+    pub postprocess: Postprocess,
+    /// The `--fit` corpus the corrections are fitted on, named by its path and size; `None`:
+    /// fitted on the compared occurrences.
+    pub fit: Option<String>,
+}
+
+/// The corrections the correction key cycles through, in order; `all-but-the-top` removes
+/// `d` principal components.
+pub fn corrections(d: usize) -> [Postprocess; 5] {
+    [Postprocess::None, Postprocess::Center, Postprocess::AllButTheTop(d), Postprocess::Whiten, Postprocess::Standardize]
 }
 
 /// Where the models are.
@@ -265,6 +277,14 @@ pub struct App {
     pub tick: usize,
     /// Derived numbers for the panes.
     pub analysis: Analysis,
+    /// The anisotropy correction applied to the contextual engines' vectors before cosines.
+    pub postprocess: Postprocess,
+    /// The `--fit` corpus the correction is fitted on (its path and size), if any.
+    pub fit: Option<String>,
+    /// Components `all-but-the-top` removes when the key cycles to it.
+    abtt: usize,
+    fits: HashMap<FitKey, Result<Vec<Fitted>, String>>,
+    fits_pending: HashSet<FitKey>,
     encoded: HashMap<(usize, Key), Result<Encoded, String>>,
     pending: HashSet<(usize, Key)>,
     neighbours: HashMap<(usize, String), Result<Vec<Neighbor>, String>>,
@@ -285,16 +305,23 @@ pub struct App {
 /// engine's layer.
 type CkaKey = (Vec<Key>, Vec<usize>);
 
-/// What a WordNet guess is for: the engine, its layer and the occurrence.
-type SenseKey = (usize, usize, Key);
+/// What a WordNet guess is for: the engine, its layer, the occurrence and the correction.
+type SenseKey = (usize, usize, Key, String);
+
+/// What a fitted correction is for: the engine, the correction, the pooling and the compared
+/// occurrences it was fitted on (`None`: the `--fit` corpus).
+type FitKey = (usize, String, Pooling, Option<Vec<Key>>);
 
 /// What the analysis was computed from; when it is unchanged nothing is recomputed.
 #[derive(Debug, PartialEq, Eq)]
 struct Basis {
     /// The compared occurrences.
     keys: Vec<Key>,
-    /// Per engine: 0 pending, 1 missing, 2 ready (over the compared occurrences).
+    /// Per engine: 0 pending, 1 missing, 2 ready (over the compared occurrences), 3 its
+    /// correction being fitted, 4 its correction failed.
     sides: Vec<u8>,
+    /// The correction.
+    correction: String,
     /// The selected engine and its layer (the projection's).
     shown: (usize, usize),
 }
@@ -318,6 +345,14 @@ impl App {
             engine: 0,
             depth: 1.0,
             pooling: start.pooling,
+            postprocess: start.postprocess,
+            fit: start.fit,
+            abtt: match start.postprocess {
+                Postprocess::AllButTheTop(d) => d,
+                _ => 1,
+            },
+            fits: HashMap::new(),
+            fits_pending: HashSet::new(),
             models: Models::Loading,
             mode: Mode::Normal,
             tab: Pane::Similarity,
@@ -360,7 +395,47 @@ impl App {
 
     /// Whether something is running that the progress indicator should show.
     pub fn busy(&self) -> bool {
-        self.models == Models::Loading || self.encoding() > 0
+        self.models == Models::Loading || self.encoding() > 0 || self.fitting()
+    }
+
+    /// Whether a correction is being fitted for the numbers on screen.
+    pub fn fitting(&self) -> bool {
+        (0..self.engines().len()).filter_map(|e| self.fit_key(e, &self.analysis.rows)).any(|k| self.fits_pending.contains(&k))
+    }
+
+    /// What the correction of `engine` over `rows` is fitted on; `None` when none applies:
+    /// no correction, a static engine (one vector per word, nothing to correct), or fewer than
+    /// two rows to fit on.
+    fn fit_key(&self, engine: usize, rows: &[usize]) -> Option<FitKey> {
+        let info = self.engines().get(engine)?;
+        if self.postprocess == Postprocess::None || info.is_static() || rows.len() < 2 {
+            return None;
+        }
+        let pooling = pooling_for(info, self.pooling);
+        let on = match self.fit {
+            Some(_) => None,
+            None => Some(rows.iter().filter_map(|&i| self.entries[i].located.as_ref().ok()).map(|o| key(o, pooling)).collect()),
+        };
+        Some((engine, self.postprocess.to_string(), pooling, on))
+    }
+
+    /// The correction of `engine` over `rows`, once fitted (`None`: none applies, `Some(Err)`:
+    /// still fitting or failed).
+    fn fitted(&self, engine: usize, rows: &[usize]) -> Option<Result<&[Fitted], Option<&str>>> {
+        let k = self.fit_key(engine, rows)?;
+        Some(match self.fits.get(&k) {
+            Some(Ok(fitted)) => Ok(fitted),
+            Some(Err(e)) => Err(Some(e)),
+            None => Err(None),
+        })
+    }
+
+    /// What the correction is fitted on, in words.
+    pub fn fitted_on(&self) -> String {
+        match &self.fit {
+            Some(corpus) => corpus.clone(),
+            None => format!("the {} compared occurrences", self.analysis.rows.len()),
+        }
     }
 
     /// How many occurrences are waiting for the current pooling (in any engine).
@@ -484,7 +559,7 @@ impl App {
     fn sense_key(&self) -> Option<(SenseKey, Occurrence)> {
         self.analysis.position(self.selected)?;
         let occurrence = self.entries.get(self.selected)?.located.clone().ok()?;
-        Some(((self.engine, self.layer(), key(&occurrence, Pooling::Mean)), occurrence))
+        Some(((self.engine, self.layer(), key(&occurrence, Pooling::Mean), self.postprocess.to_string()), occurrence))
     }
 
     /// The WordNet synset guessed for the selected occurrence by the selected engine at its
@@ -569,8 +644,8 @@ impl App {
                     self.encoded.insert(k, result);
                 }
             }
-            Response::Sense { engine, layer, occurrence, result } => {
-                let k = (engine, layer, key(&occurrence, Pooling::Mean));
+            Response::Sense { engine, layer, occurrence, postprocess, result } => {
+                let k = (engine, layer, key(&occurrence, Pooling::Mean), postprocess.to_string());
                 self.senses_pending.remove(&k);
                 self.senses.insert(k, result);
             }
@@ -578,6 +653,12 @@ impl App {
                 let k = (occurrences.iter().map(|o| key(o, pooling)).collect(), layers);
                 self.cka_pending.remove(&k);
                 self.cka.insert(k, result);
+            }
+            Response::Fitted { engine, postprocess, pooling, occurrences, result } => {
+                let on = occurrences.map(|o| o.iter().map(|o| key(o, pooling)).collect());
+                let k = (engine, postprocess.to_string(), pooling, on);
+                self.fits_pending.remove(&k);
+                self.fits.insert(k, result);
             }
             Response::Neighbours { engine, word, result } => {
                 let k = (engine, word);
@@ -666,6 +747,16 @@ impl App {
                 let next = Pooling::ALL.iter().position(|&p| p == self.pooling).map_or(0, |i| (i + 1) % Pooling::ALL.len());
                 self.pooling = Pooling::ALL[next];
                 self.notice = Some(Notice::Info(format!("pooling: {} of the word's WordPieces", self.pooling)));
+            }
+            Action::Correction => {
+                let cycle = corrections(self.abtt);
+                let next = cycle.iter().position(|&p| p == self.postprocess).map_or(0, |i| (i + 1) % cycle.len());
+                self.postprocess = cycle[next];
+                let what = match self.postprocess {
+                    Postprocess::None => "raw cosines".to_owned(),
+                    p => format!("cosines after {p} of the contextual vectors, fitted per layer on {}", self.fitted_on()),
+                };
+                self.notice = Some(Notice::Info(format!("correction: {what}")));
             }
             Action::Add => self.prompt(Purpose::Add, String::new()),
             Action::Edit if !self.entries.is_empty() => {
@@ -919,27 +1010,38 @@ impl App {
                 } else if results.iter().any(|r| matches!(r, Some(Err(_)))) {
                     1
                 } else {
-                    2
+                    match self.fitted(e, &rows) {
+                        None | Some(Ok(_)) => 2,
+                        Some(Err(None)) => 3,
+                        Some(Err(Some(_))) => 4,
+                    }
                 }
             })
             .collect();
         let shown = (self.engine, self.layer());
-        let basis = Basis { keys, sides, shown };
+        let basis = Basis { keys, sides, correction: self.postprocess.to_string(), shown };
         if self.basis.as_ref() == Some(&basis) {
             return;
         }
-        let same_set = self.basis.as_ref().is_some_and(|b| b.keys == basis.keys && b.sides == basis.sides);
+        let same_set = self
+            .basis
+            .as_ref()
+            .is_some_and(|b| b.keys == basis.keys && b.sides == basis.sides && b.correction == basis.correction);
         let previous = std::mem::take(&mut self.analysis.engines);
-        let sides: Vec<Side> = if same_set {
-            previous
+        let previous_corrected = std::mem::take(&mut self.analysis.corrected);
+        let (sides, corrected): (Vec<Side>, Vec<Option<Vec<LayerVectors>>>) = if same_set {
+            (previous, previous_corrected)
         } else {
-            (0..engines).map(|e| self.side(e, &rows, basis.sides[e])).collect()
+            let corrected: Vec<_> = (0..engines).map(|e| self.corrected(e, &rows, basis.sides[e])).collect();
+            ((0..engines).map(|e| self.side(e, &rows, basis.sides[e], corrected[e].as_deref())).collect(), corrected)
         };
         let (projection, clusters) = match sides.get(self.engine) {
             Some(Side::Ready(_)) => {
                 let layer = self.layer();
-                let vectors: Vec<&[f32]> =
-                    rows.iter().filter_map(|&i| self.vectors(self.engine, i)).map(|e| &e.vectors.layers()[layer][..]).collect();
+                let vectors: Vec<&[f32]> = match corrected.get(self.engine) {
+                    Some(Some(corrected)) => corrected.iter().filter_map(|v| v.layer(layer)).collect(),
+                    _ => rows.iter().filter_map(|&i| self.vectors(self.engine, i)).map(|e| &e.vectors.layers()[layer][..]).collect(),
+                };
                 // Senses found without labels: average-link clusters, k by silhouette.
                 let clusters = (vectors.len() >= 3).then(|| cluster::choose_k(&vectors, cluster::Method::Average, cluster::DEFAULT_MAX_K));
                 (analysis::project(&vectors), clusters)
@@ -951,30 +1053,54 @@ impl App {
             .as_ref()
             .filter(|_| senses.iter().all(Option::is_some))
             .map(|c: &Clustering| cluster::adjusted_rand_index(&c.labels, &senses));
-        self.analysis = Analysis { rows, engines: sides, projection, clusters, ari };
+        self.analysis = Analysis { rows, engines: sides, corrected, projection, clusters, ari };
         self.basis = Some(basis);
     }
 
-    /// One engine's statistics per layer over the compared rows.
-    fn side(&self, engine: usize, rows: &[usize], state: u8) -> Side {
+    /// The compared rows' vectors from one engine after the correction, when one applies and
+    /// is fitted (`state` 2).
+    fn corrected(&self, engine: usize, rows: &[usize], state: u8) -> Option<Vec<LayerVectors>> {
+        let Some(Ok(fitted)) = self.fitted(engine, rows).filter(|_| state == 2) else { return None };
+        let corrected = rows
+            .iter()
+            .filter_map(|&i| self.vectors(engine, i))
+            .map(|e| LayerVectors::new(e.vectors.layers().iter().zip(fitted).map(|(v, f)| f.apply(v)).collect()))
+            .collect();
+        Some(corrected)
+    }
+
+    /// One engine's statistics per layer over the compared rows (from `corrected` when given).
+    fn side(&self, engine: usize, rows: &[usize], state: u8, corrected: Option<&[LayerVectors]>) -> Side {
         match state {
-            0 => Side::Pending,
+            0 | 3 => Side::Pending,
             1 => {
                 let reason = rows.iter().find_map(|&i| self.encoded_in(engine, i)?.as_ref().err()).cloned().unwrap_or_default();
                 Side::Missing(reason)
             }
+            4 => {
+                let reason = match self.fitted(engine, rows) {
+                    Some(Err(Some(e))) => e.to_owned(),
+                    _ => String::new(),
+                };
+                Side::Missing(format!("--postprocess {}: {reason}", self.postprocess))
+            }
             _ => {
-                let vectors: Vec<&Encoded> = rows.iter().filter_map(|&i| self.vectors(engine, i)).collect();
+                let vectors: Vec<&LayerVectors> = match corrected {
+                    Some(corrected) => corrected.iter().collect(),
+                    None => rows.iter().filter_map(|&i| self.vectors(engine, i)).map(|e| &e.vectors).collect(),
+                };
                 let layers = self.engines()[engine].layers;
-                Side::Ready(
-                    (0..layers).map(|l| LayerStats::of(&vectors.iter().map(|e| &e.vectors.layers()[l]).collect::<Vec<_>>())).collect(),
-                )
+                Side::Ready((0..layers).map(|l| LayerStats::of(&vectors.iter().filter_map(|v| v.layer(l)).collect::<Vec<_>>())).collect())
             }
         }
     }
 
-    /// The vectors of the compared rows from one engine at one layer.
+    /// The vectors of the compared rows from one engine at one layer, after the correction
+    /// where one applies.
     pub fn layer_vectors(&self, engine: usize, layer: usize) -> Vec<&[f32]> {
+        if let Some(Some(corrected)) = self.analysis.corrected.get(engine) {
+            return corrected.iter().filter_map(|v| v.layer(layer)).collect();
+        }
         self.analysis
             .rows
             .iter()
@@ -1010,6 +1136,20 @@ impl App {
                 break;
             }
         }
+        // The correction of each engine, once its vectors of the compared rows are all in.
+        let rows = self.analysis.rows.clone();
+        for (engine, _) in info.engines.iter().enumerate() {
+            let Some(k) = self.fit_key(engine, &rows) else { continue };
+            let vectors: Vec<LayerVectors> = rows.iter().filter_map(|&i| self.vectors(engine, i)).map(|e| e.vectors.clone()).collect();
+            if vectors.len() < rows.len() || self.fits.contains_key(&k) || !self.fits_pending.insert(k.clone()) {
+                continue;
+            }
+            let on = match k.3 {
+                None => FitOn::Corpus,
+                Some(_) => FitOn::Occurrences(rows.iter().filter_map(|&i| self.entries[i].located.clone().ok()).collect(), vectors),
+            };
+            effects.push(Effect::Send(Request::Fit { engine, postprocess: self.postprocess, pooling: k.2, on }));
+        }
         // The WordNet guess only while the vector pane is on screen: it embeds the examples.
         if self.encoding() == 0
             && self.areas().pane(Pane::Vector).is_some()
@@ -1017,7 +1157,7 @@ impl App {
             && !self.senses.contains_key(&k)
             && self.senses_pending.insert(k.clone())
         {
-            effects.push(Effect::Send(Request::Sense { engine: k.0, layer: k.1, occurrence }));
+            effects.push(Effect::Send(Request::Sense { engine: k.0, layer: k.1, occurrence, postprocess: self.postprocess }));
         }
         // CKA only while the models pane is on screen: it costs a pass over every word.
         if self.encoding() == 0 && self.analysis.comparable() && info.engines.len() > 1 && self.areas().pane(Pane::Models).is_some() {
@@ -1069,7 +1209,7 @@ mod tests {
 
     fn app() -> App {
         let rows = vec![row("The bank approved it.", "finance"), row("A grassy bank.", "river"), row("Bank of monitors.", "row")];
-        let start = Start { word: "bank".into(), rows, source: None, pooling: Pooling::Mean, color: true };
+        let start = Start { word: "bank".into(), rows, source: None, pooling: Pooling::Mean, color: true, postprocess: Postprocess::None, fit: None };
         App::new(start, Rect::new(0, 0, 80, 24))
     }
 
@@ -1116,8 +1256,15 @@ mod tests {
                         let matrix = (0..n).map(|a| (0..n).map(|b| Some(if a == b { 1.0 } else { 0.5 })).collect()).collect();
                         Response::Cka { occurrences, pooling, layers, result: Ok(Cka { tokens: 9, matrix }) }
                     }
-                    Request::Sense { engine, layer, occurrence } => {
-                        Response::Sense { engine, layer, occurrence, result: Err("no WordNet in this test".into()) }
+                    Request::Sense { engine, layer, occurrence, postprocess } => {
+                        Response::Sense { engine, layer, occurrence, postprocess, result: Err("no WordNet in this test".into()) }
+                    }
+                    Request::Fit { engine, postprocess, pooling, on } => {
+                        let FitOn::Occurrences(occurrences, vectors) = on else { panic!("no --fit corpus in these tests") };
+                        let result = (0..vectors[0].num_layers())
+                            .map(|l| postprocess.fit(&vectors.iter().map(|v| &v.layers()[l]).collect::<Vec<_>>()).map_err(|e| e.to_string()))
+                            .collect();
+                        Response::Fitted { engine, postprocess, pooling, occurrences: Some(occurrences), result }
                     }
                 });
             }

@@ -29,6 +29,8 @@ pub enum Action {
     NextEngine,
     /// Select the previous engine.
     PreviousEngine,
+    /// Next anisotropy correction of the contextual vectors.
+    Correction,
     /// Type a new sentence.
     Add,
     /// Edit the selected sentence.
@@ -99,6 +101,13 @@ pub const COMMANDS: &[Command] = &[
     command(&[Char('p')], "p", "pooling of the word's pieces: mean, first, last", Some(("p", "pooling", 8)), Action::Pooling),
     command(&[Char('n')], "n / N", "next / previous engine (the panes follow it)", Some(("n", "engine", 5)), Action::NextEngine),
     command(&[Char('N')], "", "", None, Action::PreviousEngine),
+    command(
+        &[Char('c')],
+        "c",
+        "correct cosines: center, abtt, whiten, standardize",
+        Some(("c", "correct", 13)),
+        Action::Correction,
+    ),
     command(&[Char('a')], "a", "add a sentence", Some(("a", "add", 5)), Action::Add),
     command(&[Char('e')], "e", "edit the selected sentence", Some(("e", "edit", 9)), Action::Edit),
     command(&[Char('d'), Delete], "d Del", "delete the selected sentence", Some(("d", "delete", 7)), Action::Delete),

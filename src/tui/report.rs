@@ -94,9 +94,11 @@ pub struct Report {
     pub contextual: ContextualJson,
     /// Every engine, static first, as `compare --json` lists them.
     pub engines: Vec<EngineJson>,
-    /// The correction applied to the contextual vectors: the UI shows them raw (`none`).
+    /// The anisotropy correction applied to the contextual vectors before the cosines
+    /// (`none`, `center`, `all-but-the-top:D`, `whiten`, `standardize`), as `compare --json`.
     pub postprocess: String,
-    /// What a correction was fitted on: none here.
+    /// What it was fitted on: `null` for the compared occurrences themselves (or no
+    /// correction), else the `--fit` corpus with its size.
     pub fit: Option<String>,
     /// The layer on screen, whose matrix the Markdown report prints.
     #[serde(skip)]
@@ -161,8 +163,8 @@ impl Report {
             static_,
             contextual,
             engines,
-            postprocess: "none".into(),
-            fit: None,
+            postprocess: app.postprocess.to_string(),
+            fit: app.fit.clone().filter(|_| app.postprocess != vecshift::analysis::postprocess::Postprocess::None),
             shown_layer,
             left_out,
         })
@@ -176,6 +178,10 @@ impl Report {
         let mut md = String::new();
         let _ = writeln!(md, "# vecshift: {:?} in {n} sentences\n", self.word);
         let _ = writeln!(md, "- contextual: {} ({} pooling); layer 0 is the embeddings output", self.contextual.model, self.contextual.pooling);
+        if self.postprocess != "none" {
+            let on = self.fit.clone().unwrap_or_else(|| format!("the {n} occurrences compared"));
+            let _ = writeln!(md, "- contextual vectors corrected: {}, fitted per layer on {on} (static vectors as they are)", self.postprocess);
+        }
         match &self.static_ {
             Some(s) => {
                 let _ = writeln!(md, "- static: {}: one vector for every sentence, mean cosine {static_mean}", s.model);

@@ -84,7 +84,15 @@ fn key(app: &mut App, code: KeyCode) {
 
 fn bank_start(color: bool) -> Start {
     let path = vecshift::source::data_dir().join("sentences/bank.tsv");
-    Start { word: "bank".into(), rows: sentences::read(&path).unwrap(), source: Some(path), pooling: Pooling::Mean, color }
+    Start {
+        word: "bank".into(),
+        rows: sentences::read(&path).unwrap(),
+        source: Some(path),
+        pooling: Pooling::Mean,
+        color,
+        postprocess: vecshift::analysis::postprocess::Postprocess::None,
+        fit: None,
+    }
 }
 
 /// The bank example with everything encoded, as a user sees it once the spinner stops.
@@ -541,4 +549,98 @@ fn redraw_on_layer_change() {
         d.as_secs_f64() * 1000.0
     }
     println!("layer change, three engines, 160x48: update {}; draw {}", stats(&mut updates), stats(&mut draws));
+}
+
+/// Every pairwise cosine the UI holds for `engine` (heatmaps, layer chart, neighbours) against
+/// the library's cosines of `vectors` per layer.
+fn assert_cosines(app: &App, engine: usize, vectors: &[vecshift::LayerVectors], what: &str) {
+    let Side::Ready(ours) = &app.analysis.engines[engine] else { panic!("{what}: not ready: {:?}", app.analysis.engines[engine]) };
+    assert_eq!(ours.len(), vectors[0].num_layers(), "{what}");
+    for (layer, stats) in ours.iter().enumerate() {
+        let theirs = vecshift::cosine_matrix(&vectors.iter().map(|v| v.layers()[layer].clone()).collect::<Vec<_>>());
+        assert!(close(f64::from(stats.mean), f64::from(vecshift::mean_off_diagonal(&theirs)), 1e-4), "{what} layer {layer}");
+        for (a, b) in stats.matrix.iter().flatten().zip(theirs.iter().flatten()) {
+            assert!(close(f64::from(*a), f64::from(*b), 1e-4), "{what} layer {layer}: {a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn the_correction_key_cycles_and_every_cosine_follows_the_library() {
+    use vecshift::analysis::postprocess::Postprocess;
+    use vecshift::{Embedder, Occurrence};
+    let mut app = bank_app(160, 48, true);
+    let occurrences: Vec<Occurrence> = app.analysis.rows.iter().map(|&i| app.entries[i].located.clone().unwrap()).collect();
+    let raw = BertEncoder::load_default().unwrap().embed_vectors(&occurrences, Pooling::Mean).unwrap();
+    assert_cosines(&app, 0, &raw, "none");
+    let cycle = [Postprocess::Center, Postprocess::AllButTheTop(1), Postprocess::Whiten, Postprocess::Standardize, Postprocess::None];
+    for p in cycle {
+        key(&mut app, KeyCode::Char('c'));
+        assert_eq!(app.postprocess, p);
+        assert!(!app.busy(), "{p}: fitted by the worker");
+        // Fitted per layer on the compared occurrences, as `compare --postprocess` fits them
+        // (tests/postprocess* check the library against numpy).
+        let corrected = p.correct_layers(&raw, &raw).unwrap();
+        assert_cosines(&app, 0, &corrected, &p.to_string());
+        // The projection and the clusters are taken from the same corrected vectors.
+        let layer = app.layer();
+        let at: Vec<&[f32]> = corrected.iter().map(|v| &v.layers()[layer][..]).collect();
+        let pca = vecshift::pca(&at, 2);
+        let ours = app.analysis.projection.as_ref().unwrap();
+        for (a, b) in ours.explained_variance_ratio.iter().zip(&pca.explained_variance_ratio) {
+            assert!(close(f64::from(*a), f64::from(*b), 1e-4), "{p}: {a} vs {b}");
+        }
+        assert!(app.analysis.flat(1), "{p}: the static engine is left as it is");
+        let text = screen(&app);
+        let status = text.lines().last().unwrap();
+        assert_eq!(status.contains(&format!("[{p}]")), p != Postprocess::None, "{p}: {status}");
+        // The save says which correction its numbers are under.
+        let report = super::report::Report::build(&app).unwrap();
+        assert_eq!((report.postprocess.as_str(), report.fit.as_deref()), (p.to_string().as_str(), None));
+        let layers: Vec<f32> = report.contextual.layers.iter().map(|l| l.mean_similarity).collect();
+        let Side::Ready(ours) = &app.analysis.engines[0] else { panic!() };
+        assert_eq!(layers, ours.iter().map(|s| s.mean).collect::<Vec<_>>());
+        let md = report.markdown();
+        assert_eq!(md.contains(&format!("corrected: {p}, fitted per layer on the 9 occurrences")), p != Postprocess::None, "{md}");
+    }
+}
+
+#[test]
+fn a_fit_corpus_is_embedded_and_fitted_on_the_worker() {
+    use vecshift::analysis::postprocess::{self, Postprocess};
+    use vecshift::{Embedder, Occurrence};
+    // The other example sets' sentences, one per line: text that is not about "bank".
+    let mut corpus = String::new();
+    for set in ["spring", "bass"] {
+        for row in sentences::read(&vecshift::source::data_dir().join(format!("sentences/{set}.tsv"))).unwrap() {
+            corpus.push_str(&row.text);
+            corpus.push('\n');
+        }
+    }
+    let fit_on = postprocess::corpus_occurrences(&corpus, 5000);
+    let engines = Mutex::new(Engines::new(vec![Box::new(BertEncoder::load_default().unwrap())]).unwrap().with_fit_corpus(Some(fit_on.clone())));
+    let start = Start { postprocess: Postprocess::AllButTheTop(2), fit: Some(format!("corpus.txt ({} occurrences)", fit_on.len())), ..bank_start(true) };
+    let mut app = App::new(start, Rect::new(0, 0, 160, 48));
+    let info = engines.lock().unwrap().info();
+    let effects = app.update(Msg::Worker(Response::Loaded(Ok(info))));
+    settle_with(&engines, &mut app, effects);
+    assert!(!app.busy());
+    let bert = BertEncoder::load_default().unwrap();
+    let occurrences: Vec<Occurrence> = app.analysis.rows.iter().map(|&i| app.entries[i].located.clone().unwrap()).collect();
+    let raw = bert.embed_vectors(&occurrences, Pooling::Mean).unwrap();
+    let corpus_vectors = bert.embed_vectors(&fit_on, Pooling::Mean).unwrap();
+    assert_cosines(&app, 0, &Postprocess::AllButTheTop(2).correct_layers(&raw, &corpus_vectors).unwrap(), "all-but-the-top:2 on the corpus");
+    let report = super::report::Report::build(&app).unwrap();
+    assert_eq!(report.postprocess, "all-but-the-top:2");
+    assert_eq!(report.fit, Some(format!("corpus.txt ({} occurrences)", fit_on.len())));
+    // The key keeps D and the corpus: all-but-the-top:2 -> whiten, fitted on the corpus.
+    let effects = app.update(Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::NONE)));
+    assert!(app.busy() && screen(&app).contains("fitting whiten per layer on corpus.txt"), "{}", screen(&app));
+    settle_with(&engines, &mut app, effects);
+    assert_cosines(&app, 0, &Postprocess::Whiten.correct_layers(&raw, &corpus_vectors).unwrap(), "whiten on the corpus");
+    for _ in 0..4 {
+        let effects = app.update(Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::NONE)));
+        settle_with(&engines, &mut app, effects);
+    }
+    assert_eq!(app.postprocess, Postprocess::AllButTheTop(2), "the cycle keeps --postprocess's D");
 }

@@ -102,12 +102,25 @@ impl App {
             frame.render_widget(Paragraph::new(panes::fit(spans, area.width)), area);
             return;
         }
+        // The active correction stays in sight: every cosine on screen depends on it.
+        let mut spans = Vec::new();
+        if self.postprocess != vecshift::analysis::postprocess::Postprocess::None {
+            let on = if self.fit.is_some() { " (fit: corpus)" } else { "" };
+            spans.push(Span::styled(format!("[{}{on}]", self.postprocess), theme.key()));
+            spans.push(Span::raw(" "));
+        }
+        let taken: usize = spans.iter().map(Span::width).sum();
         let line = match &self.notice {
-            Some(Notice::Info(text)) => panes::fit(vec![Span::raw(text.clone())], area.width),
-            Some(Notice::Error(text)) => panes::fit(vec![Span::styled(text.clone(), theme.error())], area.width),
+            Some(Notice::Info(text)) => {
+                spans.push(Span::raw(text.clone()));
+                panes::fit(spans, area.width)
+            }
+            Some(Notice::Error(text)) => {
+                spans.push(Span::styled(text.clone(), theme.error()));
+                panes::fit(spans, area.width)
+            }
             None => {
-                let mut spans = Vec::new();
-                for (key, what) in commands::hints(area.width as usize) {
+                for (key, what) in commands::hints((area.width as usize).saturating_sub(taken)) {
                     spans.push(Span::styled(key, theme.key()));
                     spans.push(Span::raw(format!(" {what}  ")));
                 }

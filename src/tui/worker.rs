@@ -8,7 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver, Sender};
 
 use vecshift::analysis::cka::CkaInput;
-use vecshift::analysis::postprocess::Postprocess;
+use vecshift::analysis::postprocess::{Fitted, Postprocess};
 use vecshift::senses::{self, Assign, SenseGuess, SenseInventory, WordNet};
 use vecshift::{Embedder, EngineKind, LayerSelection, LayerVectors, Neighbor, Occurrence, Pooling};
 
@@ -84,6 +84,21 @@ pub enum Request {
         layer: usize,
         /// The occurrence.
         occurrence: Occurrence,
+        /// The correction applied before the cosines, fitted on the examples and the
+        /// occurrence (as `vecshift senses --postprocess` does).
+        postprocess: Postprocess,
+    },
+    /// Fit an anisotropy correction on each layer of one engine: whitening a few hundred
+    /// dimensions takes seconds, and a corpus must be embedded first.
+    Fit {
+        /// The engine.
+        engine: usize,
+        /// The correction.
+        postprocess: Postprocess,
+        /// The pooling the vectors are (or the corpus is to be) encoded with.
+        pooling: Pooling,
+        /// What it is fitted on.
+        on: FitOn,
     },
     /// Linear CKA between every two engines, each at its layer, over every word of the
     /// sentences of `occurrences` (the word and the other words of each sentence).
@@ -95,6 +110,15 @@ pub enum Request {
         /// Each engine's layer.
         layers: Vec<usize>,
     },
+}
+
+/// What a correction is fitted on.
+#[derive(Clone, Debug)]
+pub enum FitOn {
+    /// The compared occurrences, with the engine's vectors of each.
+    Occurrences(Vec<Occurrence>, Vec<LayerVectors>),
+    /// The `--fit` corpus, embedded by the engine (once per pooling).
+    Corpus,
 }
 
 /// Linear CKA between the engines over the tokens of some sentences.
@@ -152,8 +176,23 @@ pub enum Response {
         layer: usize,
         /// The occurrence.
         occurrence: Occurrence,
+        /// The correction it was guessed with.
+        postprocess: Postprocess,
         /// The guess, or why there is none.
         result: Result<SenseGuess, String>,
+    },
+    /// The answer to a [`Request::Fit`].
+    Fitted {
+        /// The engine.
+        engine: usize,
+        /// The correction.
+        postprocess: Postprocess,
+        /// The pooling.
+        pooling: Pooling,
+        /// The occurrences it was fitted on; `None`: the `--fit` corpus.
+        occurrences: Option<Vec<Occurrence>>,
+        /// One fitted correction per layer, or why there is none.
+        result: Result<Vec<Fitted>, String>,
     },
     /// The answer to a [`Request::Cka`].
     Cka {
@@ -183,6 +222,10 @@ pub struct Engines {
     wordnet: Option<Result<WordNet, String>>,
     /// Each word's synsets as sentences to embed, read once.
     inventories: HashMap<String, Result<SenseInventory, String>>,
+    /// The `--fit` corpus's occurrences (one word per sentence), if given.
+    corpus: Option<Vec<Occurrence>>,
+    /// Its vectors per engine and pooling, embedded on first use.
+    corpus_vectors: HashMap<(usize, Pooling), Result<Vec<LayerVectors>, String>>,
 }
 
 /// Every engine's vectors of the tokens of some sentences that all engines have vectors for,
@@ -199,7 +242,22 @@ impl Engines {
     /// Wraps loaded engines (at least one).
     pub fn new(engines: Vec<Box<dyn Embedder>>) -> anyhow::Result<Self> {
         anyhow::ensure!(!engines.is_empty(), "no engine to compare");
-        Ok(Engines { engines, tokens: None, wordnet_dir: None, wordnet: None, inventories: HashMap::new() })
+        Ok(Engines {
+            engines,
+            tokens: None,
+            wordnet_dir: None,
+            wordnet: None,
+            inventories: HashMap::new(),
+            corpus: None,
+            corpus_vectors: HashMap::new(),
+        })
+    }
+
+    /// The occurrences of the `--fit` corpus that corrections are fitted on instead of the
+    /// compared occurrences (see `postprocess::corpus_occurrences`).
+    pub fn with_fit_corpus(mut self, occurrences: Option<Vec<Occurrence>>) -> Self {
+        self.corpus = occurrences;
+        self
     }
 
     /// Names the WordNet database the sense guesses come from (opened on first use); without
@@ -242,9 +300,16 @@ impl Engines {
                 };
                 reply(Response::Neighbours { engine, word, result });
             }
-            Request::Sense { engine, layer, occurrence } => {
-                let result = self.sense(engine, layer, &occurrence);
-                reply(Response::Sense { engine, layer, occurrence, result });
+            Request::Sense { engine, layer, occurrence, postprocess } => {
+                let result = self.sense(engine, layer, &occurrence, postprocess);
+                reply(Response::Sense { engine, layer, occurrence, postprocess, result });
+            }
+            Request::Fit { engine, postprocess, pooling, on } => {
+                let (occurrences, result) = match on {
+                    FitOn::Occurrences(occurrences, vectors) => (Some(occurrences), fit_layers(postprocess, &vectors)),
+                    FitOn::Corpus => (None, self.corpus_vectors(engine, pooling).and_then(|v| fit_layers(postprocess, v))),
+                };
+                reply(Response::Fitted { engine, postprocess, pooling, occurrences, result });
             }
             Request::Cka { occurrences, pooling, layers } => {
                 let result = self.cka(&occurrences, pooling, &layers);
@@ -254,7 +319,7 @@ impl Engines {
     }
 
     /// The synset nearest to the occurrence, as `vecshift senses` guesses it.
-    fn sense(&mut self, engine: usize, layer: usize, occurrence: &Occurrence) -> Result<SenseGuess, String> {
+    fn sense(&mut self, engine: usize, layer: usize, occurrence: &Occurrence, postprocess: Postprocess) -> Result<SenseGuess, String> {
         let dir = self.wordnet_dir.clone();
         let wordnet = self.wordnet.get_or_insert_with(|| {
             let dir = dir.ok_or("no WordNet found (set $WORDNET_DIR, or run `vecshift install-data`)")?;
@@ -274,9 +339,20 @@ impl Engines {
             .map_err(Clone::clone)?;
         let engine = self.engines.get(engine).ok_or("no such engine")?;
         let selection = LayerSelection::Layer(layer as isize);
-        let mut guesses = senses::guess_senses(engine.as_ref(), &selection, Postprocess::None, inventory, std::slice::from_ref(occurrence), Assign::Nearest)
+        let mut guesses = senses::guess_senses(engine.as_ref(), &selection, postprocess, inventory, std::slice::from_ref(occurrence), Assign::Nearest)
             .map_err(|e| e.to_string())?;
         guesses.pop().ok_or_else(|| "no guess".to_owned())
+    }
+
+    /// The `--fit` corpus embedded by `engine` with `pooling`, embedded once.
+    fn corpus_vectors(&mut self, engine: usize, pooling: Pooling) -> Result<&[LayerVectors], String> {
+        let corpus = self.corpus.as_ref().ok_or("no --fit corpus was given")?;
+        let embedder = self.engines.get(engine).ok_or("no such engine")?;
+        self.corpus_vectors
+            .entry((engine, pooling))
+            .or_insert_with(|| embedder.embed_vectors(corpus, pooling).map_err(|e| format!("embedding the --fit corpus: {e}")))
+            .as_deref()
+            .map_err(Clone::clone)
     }
 
     /// CKA between every two engines at `layers`, over the tokens of the sentences.
@@ -362,6 +438,14 @@ impl Engines {
             })
             .collect()
     }
+}
+
+/// The correction fitted on each layer of `vectors` (all with the same layers).
+fn fit_layers(postprocess: Postprocess, vectors: &[LayerVectors]) -> Result<Vec<Fitted>, String> {
+    let layers = vectors.first().map_or(0, LayerVectors::num_layers);
+    (0..layers)
+        .map(|l| postprocess.fit(&vectors.iter().filter_map(|v| v.layer(l)).collect::<Vec<_>>()).map_err(|e| e.to_string()))
+        .collect()
 }
 
 /// Loads the engines; runs on the worker thread.

@@ -70,6 +70,9 @@ pub fn waiting(app: &App) -> Option<String> {
     if app.models == Models::Loading {
         return Some("loading models...".into());
     }
+    if app.fitting() {
+        return Some(format!("fitting {} per layer on {}...", app.postprocess, app.fitted_on()));
+    }
     if app.analysis.comparable() {
         return None;
     }
