@@ -183,3 +183,32 @@ fn shards_need_a_file_and_an_empty_shard_is_fine() {
     assert!(!out.status.success() && stderr.starts_with("error: ") && stderr.contains("not stdin"), "{stderr}");
     assert!(!dir.path().join("x.vspart").exists());
 }
+
+#[test]
+fn merge_measures_the_corrections_as_one_process_does() {
+    let p = two_parts();
+    let (first, second) = (p.first.to_str().unwrap(), p.second.to_str().unwrap());
+    let corpus = p.dir.path().join("corpus.txt");
+    let text = std::fs::read_to_string("data/sentences/spring.tsv").unwrap() + &std::fs::read_to_string("data/sentences/bass.tsv").unwrap();
+    std::fs::write(&corpus, text.lines().filter_map(|l| l.split('\t').nth(1)).collect::<Vec<_>>().join("\n")).unwrap();
+    let corpus = corpus.to_str().unwrap();
+    let input = p.input.to_str().unwrap();
+    for corrections in [&["--postprocess", "none,center,all-but-the-top:2,standardize"][..], &["--postprocess", "center,whiten", "--fit", corpus]] {
+        let mut one = vec!["report", input, "--json", "--quiet"];
+        one.extend_from_slice(corrections);
+        let single: Value = serde_json::from_slice(&run(&one).stdout).unwrap();
+        let mut merge = vec!["report", "merge", "--json", "--quiet", second, first];
+        merge.extend_from_slice(corrections);
+        let merged: Value = serde_json::from_slice(&run(&merge).stdout).unwrap();
+        let sections = single["postprocess"].as_array().unwrap();
+        assert_eq!(sections.len(), corrections[1].split(',').count(), "{corrections:?}");
+        assert!(sections.iter().all(|s| s["layers"].as_array().unwrap().iter().all(|l| l["self_similarity"].is_f64())), "{corrections:?}: measured");
+        assert_same(&single["postprocess"], &merged["postprocess"], &format!("{corrections:?}"));
+        // Everything else is the merge it always was.
+        assert_same(&single["words"], &merged["words"], "words");
+    }
+    // Without --postprocess there is no section, as before; --fit alone is refused.
+    let plain: Value = serde_json::from_slice(&run(&["report", "merge", "--json", "--quiet", first, second]).stdout).unwrap();
+    assert_eq!(plain["postprocess"].as_array().map(Vec::len).unwrap_or(0), 0);
+    fails_with(&["report", "merge", "--json", first, second, "--fit", corpus], &["--fit", "add --postprocess"]);
+}

@@ -106,6 +106,16 @@ struct MergeArgs {
     /// Write the report to this file (it replaces the old one only once complete). Default: stdout.
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// As `report --postprocess`: what anisotropy corrections do to self-similarity per layer,
+    /// measured over the merged sample (the one-process sample), so the "postprocess" section
+    /// equals the one-process report's.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    postprocess: Vec<Postprocess>,
+    /// --fit is embedded by the first contextual model, given before `report` as for the shards
+    /// (`vecshift --bert DIR report merge ...`; default the embedded MiniLM): it must be the
+    /// parts' first contextual engine.
+    #[command(flatten)]
+    fit: super::postprocess::FitArgs,
     /// No closing note.
     #[arg(long, short)]
     quiet: bool,
@@ -486,11 +496,29 @@ fn merge(global: &GlobalArgs, args: MergeArgs) -> Result<()> {
     if let Some(path) = output {
         check_writable(path)?;
     }
+    if args.fit.fit.is_some() && args.postprocess.iter().all(|&p| p == Postprocess::None) {
+        bail!("--fit is the corpus that --postprocess corrections are fitted on; add --postprocess (e.g. --postprocess none,center,whiten)");
+    }
     let mut parts = Vec::with_capacity(args.parts.len());
     for path in &args.parts {
         parts.push(Partial::read_file(path)?);
     }
-    let report = vecshift::report::merge(parts)?;
+    let fit = match &args.fit.fit {
+        None => None,
+        Some(_) => {
+            let engine = global.load_bert()?;
+            let theirs = parts[0].engines.iter().find(|e| e.kind == vecshift::EngineKind::Contextual).map(|e| e.name.clone()).unwrap_or_default();
+            if engine.name() != theirs {
+                bail!(
+                    "--fit is embedded by {}, but the parts were made with {theirs}: give their model before `report` (vecshift --bert {theirs} report merge ...)",
+                    engine.name()
+                );
+            }
+            args.fit.vectors(&engine)?
+        }
+    };
+    let corrections = Corrections { methods: args.postprocess.clone(), fit };
+    let report = vecshift::report::merge_with(parts, &corrections)?;
     if report.occurrences == 0 {
         bail!("{}", no_usable_lines(&report.input.name, report.input.lines, &report.skipped));
     }

@@ -52,7 +52,7 @@ pub use corrections::{CorrectedLayer, CorrectedWord, CorrectionReport, Correctio
 pub use input::{BadRow, InputFormat, Record, RecordReader, Row};
 pub use metrics::{ClusterMetrics, LayerMetrics, SenseMetrics};
 pub use models::{CKA_OCCURRENCES, Cka, NeighbourOverlap};
-pub use partial::{InputId, Partial, Shard, merge};
+pub use partial::{InputId, Partial, Shard, merge, merge_with};
 pub use write::OutputFormat;
 
 use crate::analysis::cosine_matrix;

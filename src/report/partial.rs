@@ -252,7 +252,15 @@ impl Partial {
 /// have written for the whole input; the parts may come in any order. Parts of different
 /// inputs, engines, settings or vecshift versions, a shard given twice and a missing shard are
 /// errors naming the files.
-pub fn merge(mut parts: Vec<Partial>) -> Result<Report> {
+pub fn merge(parts: Vec<Partial>) -> Result<Report> {
+    merge_with(parts, &super::Corrections::default())
+}
+
+/// [`merge`], also measuring what anisotropy corrections do (the report's `postprocess`
+/// section) over the merged sample, which is the one-process sample, as
+/// [`Analyzer::corrections`](super::Analyzer::corrections) does in one process. A `fit` corpus
+/// must be embedded by the parts' first contextual engine.
+pub fn merge_with(mut parts: Vec<Partial>, corrections: &super::Corrections) -> Result<Report> {
     let Some(first) = parts.first() else {
         return Err(Error::InvalidArgument("nothing to merge: name the partial reports (.vspart files)".into()));
     };
@@ -304,7 +312,16 @@ pub fn merge(mut parts: Vec<Partial>) -> Result<Report> {
         occurrences += part.occurrences;
     }
     let input = InputInfo { name: input_id.name, format: input_id.format, lines };
-    Ok(build_report(input, engines, max_per_word, occurrences, words, skipped, &super::Corrections::default()))
+    if let Some((name, corpus)) = &corrections.fit {
+        let layers = engines.iter().find(|e| e.kind == crate::engine::EngineKind::Contextual).map_or(0, |e| e.layers);
+        if let Some(v) = corpus.iter().find(|v| v.num_layers() != layers) {
+            return Err(Error::InvalidArgument(format!(
+                "the --fit corpus {name} has {} layers per vector, the parts' first contextual engine {layers}: embed it with the parts' model",
+                v.num_layers()
+            )));
+        }
+    }
+    Ok(build_report(input, engines, max_per_word, occurrences, words, skipped, corrections))
 }
 
 /// Why `part` cannot be merged with `first`, in one line, if it cannot.
