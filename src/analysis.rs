@@ -5,6 +5,12 @@ pub mod postprocess;
 
 /// Cosine similarity; `NaN` when either vector is all zeros (the cosine is undefined there).
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    cosine64(a, b).clamp(-1.0, 1.0) as f32
+}
+
+/// [`cosine`] in f64, unclamped: for rankings and measures that numpy computes in f64, where
+/// rounding to f32 would tie neighbours that differ in the eighth digit.
+pub fn cosine64(a: &[f32], b: &[f32]) -> f64 {
     let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
     for (&x, &y) in a.iter().zip(b) {
         dot += f64::from(x) * f64::from(y);
@@ -12,9 +18,9 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
         nb += f64::from(y) * f64::from(y);
     }
     if na == 0.0 || nb == 0.0 {
-        return f32::NAN;
+        return f64::NAN;
     }
-    (dot / (na.sqrt() * nb.sqrt())).clamp(-1.0, 1.0) as f32
+    dot / (na.sqrt() * nb.sqrt())
 }
 
 /// The matrix of pairwise cosines between `vectors`.

@@ -15,7 +15,7 @@
 
 use ndarray::{Array1, Array2, Axis};
 
-use crate::analysis::cosine;
+use crate::analysis::cosine64;
 use crate::engine::LayerVectors;
 
 /// One layer's vectors of a sample, centred and summarised for CKA against other layers.
@@ -151,17 +151,17 @@ pub fn cka_matrix(a: &[LayerVectors], b: &[LayerVectors]) -> Vec<Vec<Option<f64>
         .collect()
 }
 
-/// The `k` nearest other rows of each row by cosine, nearest first; ties go to the lower index
-/// so the result does not depend on sort stability.
+/// The `k` nearest other rows of each row by cosine (in f64), nearest first; ties go to the
+/// lower index so the result does not depend on sort stability.
 pub fn nearest_neighbours<R: AsRef<[f32]>>(rows: &[R], k: usize) -> Vec<Vec<usize>> {
     let n = rows.len();
     (0..n)
         .map(|i| {
-            let mut others: Vec<(f32, usize)> = (0..n)
+            let mut others: Vec<(f64, usize)> = (0..n)
                 .filter(|&j| j != i)
                 .map(|j| {
-                    let c = cosine(rows[i].as_ref(), rows[j].as_ref());
-                    (if c.is_nan() { f32::NEG_INFINITY } else { c }, j)
+                    let c = cosine64(rows[i].as_ref(), rows[j].as_ref());
+                    (if c.is_nan() { f64::NEG_INFINITY } else { c }, j)
                 })
                 .collect();
             others.sort_by(|p, q| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1)));

@@ -14,7 +14,7 @@ use crate::occurrence::Occurrence;
 
 use super::Variant;
 
-/// Neighbours compared by [`LayerDrift::neighbour_overlap`].
+/// Neighbours compared by [`LayerDrift::neighbour_overlap`] (`analysis::cka::neighbour_overlap`).
 pub const NEIGHBOURS: usize = 10;
 
 /// The drift of one layer.
@@ -48,15 +48,11 @@ pub struct Labels<'a> {
     pub senses: &'a [Option<String>],
 }
 
+/// The cosine in f64; 0 for a zero vector, so that one dead vector does not turn every mean
+/// into NaN.
 fn cosine64(a: &[f32], b: &[f32]) -> f64 {
-    let (mut dot, mut na, mut nb) = (0.0f64, 0.0f64, 0.0f64);
-    for (&x, &y) in a.iter().zip(b) {
-        let (x, y) = (x as f64, y as f64);
-        dot += x * y;
-        na += x * x;
-        nb += y * y;
-    }
-    if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na.sqrt() * nb.sqrt()) }
+    let c = crate::analysis::cosine64(a, b);
+    if c.is_nan() { 0.0 } else { c }
 }
 
 /// numpy's default percentile: linear interpolation between the closest ranks.
@@ -105,29 +101,6 @@ fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64
 }
 
-/// Each occurrence's `k` nearest other occurrences by cosine (ties by index).
-fn neighbours(vectors: &[&[f32]], k: usize) -> Vec<Vec<usize>> {
-    (0..vectors.len())
-        .map(|i| {
-            let mut others: Vec<(f64, usize)> =
-                (0..vectors.len()).filter(|&j| j != i).map(|j| (cosine64(vectors[i], vectors[j]), j)).collect();
-            others.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            others.into_iter().take(k).map(|(_, j)| j).collect()
-        })
-        .collect()
-}
-
-/// Mean share of shared neighbours among the `k` nearest (`k` = 10, or fewer occurrences).
-pub fn neighbour_overlap(base: &[&[f32]], variant: &[&[f32]]) -> Option<f64> {
-    let k = NEIGHBOURS.min(base.len().saturating_sub(1));
-    if k == 0 {
-        return None;
-    }
-    let (a, b) = (neighbours(base, k), neighbours(variant, k));
-    let shares: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x.iter().filter(|j| y.contains(j)).count() as f64 / k as f64).collect();
-    Some(mean(&shares))
-}
-
 /// Layer `l` of every occurrence.
 fn pick(all: &[LayerVectors], l: usize) -> Result<Vec<&[f32]>> {
     all.iter().map(|v| v.layer(l).ok_or_else(|| Error::InvalidArgument(format!("drift: an occurrence has no layer {l}")))).collect()
@@ -165,7 +138,7 @@ pub fn drift(base: &[LayerVectors], variant: &[LayerVectors], layer_map: &[usize
                 drift_p5: percentile(&cosines, 5.0),
                 self_similarity_delta: vs.zip(bs).map(|(v, b)| v - b),
                 sense_separation_delta: vsep.zip(bsep).map(|(v, b)| v - b),
-                neighbour_overlap: neighbour_overlap(&b, &v),
+                neighbour_overlap: crate::analysis::cka::neighbour_overlap(&b, &v, NEIGHBOURS),
             })
         })
         .collect()
