@@ -90,7 +90,16 @@ pub fn run(global: &GlobalArgs, args: TuiArgs) -> Result<()> {
     let options = global.clone();
     // The sense guesses' WordNet: $WORDNET_DIR, else the extract beside the default models.
     let wordnet = std::env::var_os("WORDNET_DIR").filter(|d| !d.is_empty()).map(PathBuf::from).or_else(|| super::data::find("wordnet"));
-    crate::tui::run(start, Box::new(move || Ok(Engines::new(options.load_all_engines()?)?.with_wordnet(wordnet).with_fit_corpus(corpus))))
+    crate::tui::run(
+        start,
+        Box::new(move || {
+            let engines = options.load_all_engines()?;
+            // Contextual engines come first, each original followed by its --variant engines.
+            let contextual = engines.iter().filter(|e| e.kind() == vecshift::EngineKind::Contextual).count();
+            let variants = options.variant_pairs(contextual);
+            Ok(Engines::new(engines)?.with_wordnet(wordnet).with_fit_corpus(corpus).with_variants(variants))
+        }),
+    )
 }
 
 #[cfg(test)]

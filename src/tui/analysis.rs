@@ -1,6 +1,7 @@
 //! Numbers derived from the cached vectors, computed in `update` (never while drawing) and
 //! only when their inputs change.
 
+use vecshift::compress::drift::LayerDrift;
 use vecshift::senses::cluster::Clustering;
 use vecshift::{Pca, cosine, cosine_matrix, mean_off_diagonal, pca};
 
@@ -53,6 +54,20 @@ pub struct Analysis {
     /// Adjusted Rand index between the clusters and the sense labels, when every compared
     /// sentence has one.
     pub ari: Option<f64>,
+    /// Each compression variant against its original over the compared occurrences, per layer
+    /// of the variant (raw vectors: the drift is the weights' doing, not a correction's).
+    pub drift: Vec<Drift>,
+}
+
+/// One variant's drift from its original.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Drift {
+    /// The variant engine.
+    pub engine: usize,
+    /// Its original.
+    pub base: usize,
+    /// Per layer (`compress::drift`), or why there is none.
+    pub layers: Result<Vec<LayerDrift>, String>,
 }
 
 impl Analysis {

@@ -10,7 +10,7 @@ use ratatui::layout::Rect;
 use vecshift::analysis::postprocess::{Fitted, Postprocess};
 use vecshift::{Error, LayerVectors, Locator, Neighbor, Occurrence, Pooling};
 
-use super::analysis::{self, Analysis, LayerStats, Side};
+use super::analysis::{self, Analysis, Drift, LayerStats, Side};
 use super::commands::{self, Action};
 use super::layout::{self, Areas, PANES, Pane};
 use super::report::{Report, ReportFormat};
@@ -1029,11 +1029,13 @@ impl App {
             .is_some_and(|b| b.keys == basis.keys && b.sides == basis.sides && b.correction == basis.correction);
         let previous = std::mem::take(&mut self.analysis.engines);
         let previous_corrected = std::mem::take(&mut self.analysis.corrected);
-        let (sides, corrected): (Vec<Side>, Vec<Option<Vec<LayerVectors>>>) = if same_set {
-            (previous, previous_corrected)
+        let previous_drift = std::mem::take(&mut self.analysis.drift);
+        let (sides, corrected, drift): (Vec<Side>, Vec<Option<Vec<LayerVectors>>>, Vec<Drift>) = if same_set {
+            (previous, previous_corrected, previous_drift)
         } else {
             let corrected: Vec<_> = (0..engines).map(|e| self.corrected(e, &rows, basis.sides[e])).collect();
-            ((0..engines).map(|e| self.side(e, &rows, basis.sides[e], corrected[e].as_deref())).collect(), corrected)
+            let sides = (0..engines).map(|e| self.side(e, &rows, basis.sides[e], corrected[e].as_deref())).collect();
+            (sides, corrected, self.drift(&rows))
         };
         let (projection, clusters) = match sides.get(self.engine) {
             Some(Side::Ready(_)) => {
@@ -1053,8 +1055,25 @@ impl App {
             .as_ref()
             .filter(|_| senses.iter().all(Option::is_some))
             .map(|c: &Clustering| cluster::adjusted_rand_index(&c.labels, &senses));
-        self.analysis = Analysis { rows, engines: sides, corrected, projection, clusters, ari };
+        self.analysis = Analysis { rows, engines: sides, corrected, projection, clusters, ari, drift };
         self.basis = Some(basis);
+    }
+
+    /// Each variant engine's drift from its original over `rows`, once both have every vector.
+    fn drift(&self, rows: &[usize]) -> Vec<Drift> {
+        use vecshift::compress::drift::{Labels, drift};
+        let engines = self.engines();
+        let raw = |engine: usize| -> Option<Vec<LayerVectors>> { rows.iter().map(|&i| self.vectors(engine, i).map(|e| e.vectors.clone())).collect() };
+        let words: Vec<String> = rows.iter().filter_map(|&i| self.entries[i].located.as_ref().ok()).map(|o| o.word().to_lowercase()).collect();
+        let senses: Vec<Option<String>> = rows.iter().map(|&i| self.entries[i].sense.clone()).collect();
+        (0..engines.len())
+            .filter_map(|engine| {
+                let of = engines[engine].variant.as_ref()?;
+                let (base, variant) = (raw(of.base)?, raw(engine)?);
+                let layers = drift(&base, &variant, &of.layer_map, &Labels { words: &words, senses: &senses }).map_err(|e| e.to_string());
+                Some(Drift { engine, base: of.base, layers })
+            })
+            .collect()
     }
 
     /// The compared rows' vectors from one engine after the correction, when one applies and
@@ -1196,7 +1215,7 @@ mod tests {
 
     fn engine(name: &str, kind: vecshift::EngineKind, layers: usize) -> EngineInfo {
         let fixed = kind == vecshift::EngineKind::Static;
-        EngineInfo { name: name.into(), kind, architecture: if fixed { "finalfusion" } else { "bert" }.into(), layers, dims: 2, causal: false, vocabulary: fixed }
+        EngineInfo { name: name.into(), kind, architecture: if fixed { "finalfusion" } else { "bert" }.into(), layers, dims: 2, causal: false, vocabulary: fixed, variant: None }
     }
 
     const INFO: fn() -> ModelInfo = || ModelInfo {

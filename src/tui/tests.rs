@@ -644,3 +644,54 @@ fn a_fit_corpus_is_embedded_and_fitted_on_the_worker() {
     }
     assert_eq!(app.postprocess, Postprocess::AllButTheTop(2), "the cycle keeps --postprocess's D");
 }
+
+#[test]
+fn variants_sit_beside_their_original_with_their_drift_per_layer() {
+    use vecshift::compress::Variant;
+    use vecshift::{Embedder, Occurrence};
+    let variant: Variant = "int8".parse().unwrap();
+    // As `--variant int8` loads them: the original, then NAME·int8.
+    let load = |v: Option<&Variant>| {
+        let options = match v {
+            Some(v) => LoadOptions::default().name(format!("all-MiniLM-L6-v2·{v}")).variant(v.clone()),
+            None => LoadOptions::default().name("all-MiniLM-L6-v2"),
+        };
+        ContextualEncoder::load_with(vecshift::source::default_bert_dir(), &options).unwrap()
+    };
+    let loaded: Vec<Box<dyn Embedder>> = vec![Box::new(load(None)), Box::new(load(Some(&variant))), Box::new(StaticEngine::open_default().unwrap())];
+    let engines = Mutex::new(Engines::new(loaded).unwrap().with_variants(vec![(1, 0, variant.clone())]));
+    let mut app = App::new(bank_start(true), Rect::new(0, 0, 160, 48));
+    let info = engines.lock().unwrap().info();
+    assert_eq!(info.engines[1].variant.as_ref().map(|v| (v.base, v.label.as_str())), Some((0, "int8")));
+    assert_eq!(info.engines[0].variant, None);
+    let effects = app.update(Msg::Worker(Response::Loaded(Ok(info))));
+    settle_with(&engines, &mut app, effects);
+    assert!(!app.busy());
+    // Side by side: the original's heatmap and the variant's.
+    let maps: Vec<usize> = panes::similarity::view(&app).maps.iter().map(|m| m.engine.index).collect();
+    assert_eq!(maps, [0, 1]);
+    // The drift per layer is the library's (`compress::variant_drift`, checked against numpy in
+    // tests/compress.rs) over the compared occurrences.
+    let occurrences: Vec<Occurrence> = app.analysis.rows.iter().map(|&i| app.entries[i].located.clone().unwrap()).collect();
+    let senses: Vec<Option<String>> = app.analysis.rows.iter().map(|&i| app.entries[i].sense.clone()).collect();
+    let expected = vecshift::compress::variant_drift(&load(None), &load(Some(&variant)), &variant, &occurrences, &senses, Pooling::Mean).unwrap();
+    let [drift] = &app.analysis.drift[..] else { panic!("{:?}", app.analysis.drift) };
+    assert_eq!((drift.engine, drift.base), (1, 0));
+    let ours = drift.layers.as_ref().unwrap();
+    assert_eq!(ours.len(), expected.layers.len());
+    for (a, b) in ours.iter().zip(&expected.layers) {
+        assert_eq!(a.layer, b.layer);
+        for (x, y) in [(a.drift_mean, b.drift_mean), (a.drift_min, b.drift_min), (a.drift_p5, b.drift_p5)] {
+            assert!(close(x, y, 1e-6), "layer {}: {x} vs {y}", a.layer);
+        }
+    }
+    let last = ours.last().unwrap();
+    assert!(last.drift_min < last.drift_mean && last.drift_mean < 1.0 - 1e-5, "int8 moves the vectors: {last:?}");
+    // The Models pane lists it under the CKA matrix.
+    let view = panes::models::view(&app);
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    terminal.draw(|frame| panes::models::render(&view, frame, frame.area())).unwrap();
+    let text = terminal.backend().to_string();
+    let title = format!("drift of E2 {} from E1 {}", app.engines()[1].name, app.engines()[0].name);
+    assert!(text.contains(&title) && text.contains(&format!("{:.4}", last.drift_mean)), "{text}");
+}

@@ -9,6 +9,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 
 use vecshift::analysis::cka::CkaInput;
 use vecshift::analysis::postprocess::{Fitted, Postprocess};
+use vecshift::compress::Variant;
 use vecshift::senses::{self, Assign, SenseGuess, SenseInventory, WordNet};
 use vecshift::{Embedder, EngineKind, LayerSelection, LayerVectors, Neighbor, Occurrence, Pooling};
 
@@ -38,6 +39,20 @@ pub struct EngineInfo {
     pub causal: bool,
     /// Whether it has a vocabulary to search for nearest neighbours.
     pub vocabulary: bool,
+    /// The original it is a compression variant of (`--variant`), if it is one.
+    pub variant: Option<VariantOf>,
+}
+
+/// A compression variant's original (`--variant V` adds `NAME·V` beside `NAME`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VariantOf {
+    /// The original engine, by its position in [`ModelInfo::engines`].
+    pub base: usize,
+    /// The variant (`int8`, `prune:0.3+int8`, ...).
+    pub label: String,
+    /// For each of the variant's layers, the original's layer it stands for (see
+    /// `Variant::layer_map`: not the identity when layers were dropped).
+    pub layer_map: Vec<usize>,
 }
 
 impl EngineInfo {
@@ -226,6 +241,8 @@ pub struct Engines {
     corpus: Option<Vec<Occurrence>>,
     /// Its vectors per engine and pooling, embedded on first use.
     corpus_vectors: HashMap<(usize, Pooling), Result<Vec<LayerVectors>, String>>,
+    /// Per variant engine, its original.
+    variants: HashMap<usize, VariantOf>,
 }
 
 /// Every engine's vectors of the tokens of some sentences that all engines have vectors for,
@@ -250,7 +267,19 @@ impl Engines {
             inventories: HashMap::new(),
             corpus: None,
             corpus_vectors: HashMap::new(),
+            variants: HashMap::new(),
         })
+    }
+
+    /// Names the compression variants among the engines: `(variant engine, its original, the
+    /// variant)`, positions in the order given to [`Engines::new`].
+    pub fn with_variants(mut self, pairs: Vec<(usize, usize, Variant)>) -> Self {
+        for (engine, base, variant) in pairs {
+            let Some(original) = self.engines.get(base) else { continue };
+            let layer_map = variant.layer_map(original.num_layers() - 1);
+            self.variants.insert(engine, VariantOf { base, label: variant.to_string(), layer_map });
+        }
+        self
     }
 
     /// The occurrences of the `--fit` corpus that corrections are fitted on instead of the
@@ -272,7 +301,9 @@ impl Engines {
         let engines = self
             .engines
             .iter()
-            .map(|e| EngineInfo {
+            .enumerate()
+            .map(|(i, e)| EngineInfo {
+                variant: self.variants.get(&i).cloned(),
                 name: e.name().to_owned(),
                 kind: e.kind(),
                 architecture: e.architecture().to_owned(),

@@ -1,7 +1,10 @@
 //! Model against model: debiased linear CKA (Kornblith et al. 2019) between every two
 //! engines, each at its layer nearest the chosen depth, over every word of the compared
 //! sentences (computed on the worker thread). 1 = the same representation up to rotation and
-//! scale.
+//! scale. Below it, each compression variant's drift from its original per layer: the cosine
+//! between the two vectors of the same occurrence (mean, min, 5th percentile).
+
+use vecshift::compress::drift::LayerDrift;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -29,6 +32,8 @@ pub struct View {
     pub engines: Vec<(EngineLabel, usize)>,
     /// The tokens the matrix is computed over, and the matrix; `Err` says why there is none.
     pub cka: Option<Result<Matrix, String>>,
+    /// Each variant, its original and its drift per layer (or why there is none).
+    pub drift: Vec<(EngineLabel, EngineLabel, Result<Vec<LayerDrift>, String>)>,
     /// Colours on or off.
     pub theme: Theme,
 }
@@ -40,7 +45,14 @@ pub fn view(app: &App) -> View {
         engine_labels(app.engines(), theme).into_iter().map(|e| { let layer = app.layer_of(e.index); (e, layer) }).collect();
     let waiting = waiting(app).or_else(|| (engines.len() < 2).then(|| "one engine: nothing to compare it with (--bert / --vectors)".into()));
     let cka = app.cka().map(|r| r.as_ref().map(|c| (c.tokens, c.matrix.clone())).map_err(Clone::clone));
-    View { waiting, engines, cka, theme }
+    let labels = engine_labels(app.engines(), theme);
+    let drift = app
+        .analysis
+        .drift
+        .iter()
+        .filter_map(|d| Some((labels.get(d.engine)?.clone(), labels.get(d.base)?.clone(), d.layers.clone())))
+        .collect();
+    View { waiting, engines, cka, drift, theme }
 }
 
 /// Draws the pane.
@@ -57,9 +69,10 @@ pub fn render(view: &View, frame: &mut Frame, area: Rect) {
         return message(frame, inner, why.clone(), theme.dim());
     }
     let matrix = match &view.cka {
-        None => return message(frame, inner, "comparing the engines over every word...", theme.dim()),
-        Some(Err(why)) => return message(frame, inner, why.clone(), theme.error()),
-        Some(Ok((_, matrix))) => matrix,
+        None if view.drift.is_empty() => return message(frame, inner, "comparing the engines over every word...", theme.dim()),
+        Some(Err(why)) if view.drift.is_empty() => return message(frame, inner, why.clone(), theme.error()),
+        Some(Ok((_, matrix))) => matrix.clone(),
+        None | Some(Err(_)) => Vec::new(),
     };
     // Row labels: "E1 name L6", cut so that the cells fit.
     let room = (inner.width as usize).saturating_sub(CELL * view.engines.len()).max(4);
@@ -99,5 +112,39 @@ pub fn render(view: &View, frame: &mut Frame, area: Rect) {
     for (e, _) in view.engines.iter().filter(|(e, _)| e.causal) {
         lines.push(fit(vec![Span::styled(format!("E{} {} {CAUSAL_NOTE}", e.index + 1, e.name), theme.dim())], inner.width));
     }
+    match &view.cka {
+        None => lines.insert(1, Line::styled("comparing the engines over every word...", theme.dim())),
+        Some(Err(why)) => lines.insert(1, Line::styled(why.clone(), theme.error())),
+        Some(Ok(_)) => {}
+    }
+    lines.extend(drift_lines(view, inner.width));
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Each variant's drift from its original, one line per layer.
+fn drift_lines(view: &View, width: u16) -> Vec<Line<'static>> {
+    let theme = view.theme;
+    let mut lines = Vec::new();
+    for (variant, base, layers) in &view.drift {
+        lines.push(Line::default());
+        let title = format!("drift of E{} {} from E{} {}: cosine of each occurrence's two vectors", variant.index + 1, variant.name, base.index + 1, base.name);
+        lines.push(fit(vec![Span::styled(title, variant.style)], width));
+        match layers {
+            Err(why) => lines.push(fit(vec![Span::styled(why.clone(), theme.error())], width)),
+            Ok(layers) => {
+                lines.push(Line::styled(format!("{:>6} {:>7} {:>7} {:>7}", "layer", "mean", "min", "p5"), theme.dim()));
+                for l in layers {
+                    // Four decimals: f16 and int8 drift in the third.
+                    let cell = |v: f64| Span::styled(format!(" {v:>7.4}"), theme.heat(v as f32));
+                    lines.push(Line::from(vec![
+                        Span::raw(format!("{:>6}", format!("L{}", l.layer))),
+                        cell(l.drift_mean),
+                        cell(l.drift_min),
+                        cell(l.drift_p5),
+                    ]));
+                }
+            }
+        }
+    }
+    lines
 }
