@@ -100,9 +100,10 @@ pub struct Report {
     /// What it was fitted on: `null` for the compared occurrences themselves (or no
     /// correction), else the `--fit` corpus with its size.
     pub fit: Option<String>,
-    /// The layer on screen, whose matrix the Markdown report prints.
+    /// Each engine's layer on screen (in `engines` order), whose matrix the Markdown report
+    /// prints.
     #[serde(skip)]
-    pub shown_layer: usize,
+    pub shown_layers: Vec<usize>,
     /// Sentences left out of the comparison, for the Markdown report.
     #[serde(skip)]
     pub left_out: Vec<(String, String)>,
@@ -127,23 +128,23 @@ impl Report {
         // engine left out (a word without a static vector) is not listed.
         let mut statics = Vec::new();
         let mut contextuals = Vec::new();
-        for (engine, side) in info.engines.iter().zip(&analysis.engines) {
+        for (index, (engine, side)) in info.engines.iter().zip(&analysis.engines).enumerate() {
             let layers = match side {
                 Side::Ready(layers) => layers_json(layers),
                 Side::Missing(_) => continue,
                 Side::Pending => return Err(format!("{} is still encoding; save in a moment", engine.name)),
             };
+            let shown = app.layer_of(index).min(layers.len().saturating_sub(1));
             let json = EngineJson { name: engine.name.clone(), kind: engine.kind, architecture: engine.architecture.clone(), layers };
-            if engine.is_static() { statics.push(json) } else { contextuals.push(json) }
+            if engine.is_static() { statics.push((json, shown)) } else { contextuals.push((json, shown)) }
         }
-        let static_ = statics.first().map(|s| StaticJson {
+        let static_ = statics.first().map(|(s, _)| StaticJson {
             model: s.name.clone(),
             matrix: s.layers[0].matrix.clone(),
             mean_similarity: s.layers[0].mean_similarity,
         });
-        let first = contextuals.first().ok_or("no contextual engine is loaded: nothing to save in the compare --json shape")?;
+        let (first, _) = contextuals.first().ok_or("no contextual engine is loaded: nothing to save in the compare --json shape")?;
         let contextual = ContextualJson { model: first.name.clone(), pooling: app.pooling, layers: first.layers.clone() };
-        let shown_layer = info.engines.iter().position(|e| !e.is_static()).map_or(0, |e| app.layer_of(e));
         let left_out = (0..app.entries.len())
             .filter(|i| !analysis.rows.contains(i))
             .map(|i| {
@@ -154,7 +155,7 @@ impl Report {
                 (app.entries[i].text.clone(), reason)
             })
             .collect();
-        let engines = statics.into_iter().chain(contextuals).collect();
+        let (engines, shown_layers) = statics.into_iter().chain(contextuals).unzip();
         Ok(Report {
             word: app.word.clone(),
             sentences: occurrences.iter().map(|o| o.sentence().to_owned()).collect(),
@@ -165,35 +166,55 @@ impl Report {
             engines,
             postprocess: app.postprocess.to_string(),
             fit: app.fit.clone().filter(|_| app.postprocess != vecshift::analysis::postprocess::Postprocess::None),
-            shown_layer,
+            shown_layers,
             left_out,
         })
     }
 
-    /// The Markdown report.
+    /// The Markdown report: every engine, as the JSON lists them.
     pub fn markdown(&self) -> String {
         let cos = |v: f32| if v.is_nan() { "n/a".to_owned() } else { format!("{v:.3}") };
-        let static_mean = self.static_.as_ref().map_or("n/a".to_owned(), |s| cos(s.mean_similarity));
         let n = self.sentences.len();
+        let contextual = |e: &&EngineJson| e.kind == vecshift::EngineKind::Contextual;
         let mut md = String::new();
         let _ = writeln!(md, "# vecshift: {:?} in {n} sentences\n", self.word);
-        let _ = writeln!(md, "- contextual: {} ({} pooling); layer 0 is the embeddings output", self.contextual.model, self.contextual.pooling);
+        for engine in self.engines.iter().filter(contextual) {
+            let _ = writeln!(md, "- contextual: {} ({}, {} pooling); layer 0 is the embeddings output", engine.name, engine.architecture, self.contextual.pooling);
+        }
         if self.postprocess != "none" {
             let on = self.fit.clone().unwrap_or_else(|| format!("the {n} occurrences compared"));
             let _ = writeln!(md, "- contextual vectors corrected: {}, fitted per layer on {on} (static vectors as they are)", self.postprocess);
         }
-        match &self.static_ {
-            Some(s) => {
-                let _ = writeln!(md, "- static: {}: one vector for every sentence, mean cosine {static_mean}", s.model);
+        let statics: Vec<&EngineJson> = self.engines.iter().filter(|e| e.kind == vecshift::EngineKind::Static).collect();
+        for s in &statics {
+            let _ = writeln!(md, "- static: {}: one vector for every sentence, mean cosine {}", s.name, cos(s.layers[0].mean_similarity));
+        }
+        if statics.is_empty() {
+            md.push_str("- static: the word has no static vector, so the static side is left out\n");
+        }
+        // One column per engine; engines of different depths share the layer index.
+        md.push_str("\n## Mean cosine between the sentences, per layer\n\n| layer |");
+        for engine in &self.engines {
+            let _ = write!(md, " {} |", engine.name.replace('|', "\\|"));
+        }
+        md.push_str("\n|---:|");
+        md.push_str(&"---:|".repeat(self.engines.len()));
+        md.push('\n');
+        let depth = self.engines.iter().filter(contextual).map(|e| e.layers.len()).max().unwrap_or(1);
+        for layer in 0..depth {
+            let _ = write!(md, "| {layer} |");
+            for engine in &self.engines {
+                let value = match engine.kind {
+                    vecshift::EngineKind::Static => engine.layers.first(),
+                    vecshift::EngineKind::Contextual => engine.layers.get(layer),
+                };
+                let _ = write!(md, " {} |", value.map_or(String::new(), |l| cos(l.mean_similarity)));
             }
-            None => md.push_str("- static: the word has no static vector, so the static side is left out\n"),
+            md.push('\n');
         }
-        md.push_str("\n## Mean cosine between the sentences, per layer\n\n| layer | BERT | static |\n|---:|---:|---:|\n");
-        for layer in &self.contextual.layers {
-            let _ = writeln!(md, "| {} | {} | {static_mean} |", layer.layer, cos(layer.mean_similarity));
-        }
-        if let Some(shown) = self.contextual.layers.get(self.shown_layer) {
-            let _ = write!(md, "\n## Pairwise cosines at layer {}\n\n|   |", shown.layer);
+        for (engine, &shown) in self.engines.iter().zip(&self.shown_layers).filter(|(e, _)| contextual(e)) {
+            let Some(shown) = engine.layers.get(shown) else { continue };
+            let _ = write!(md, "\n## Pairwise cosines at layer {} ({})\n\n|   |", shown.layer, engine.name);
             for j in 0..n {
                 let _ = write!(md, " S{} |", j + 1);
             }

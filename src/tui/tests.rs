@@ -695,3 +695,25 @@ fn variants_sit_beside_their_original_with_their_drift_per_layer() {
     let title = format!("drift of E2 {} from E1 {}", app.engines()[1].name, app.engines()[0].name);
     assert!(text.contains(&title) && text.contains(&format!("{:.4}", last.drift_mean)), "{text}");
 }
+
+#[test]
+fn the_markdown_save_lists_every_engine_as_the_json_does() {
+    let app = three_engine_app(160, 48);
+    let report = super::report::Report::build(&app).unwrap();
+    let names: Vec<&str> = report.engines.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["glove.6B.50d.100k.fifu", "all-MiniLM-L6-v2", "tiny"], "static first, as compare --json");
+    let md = report.markdown();
+    assert!(md.contains("- contextual: all-MiniLM-L6-v2 (bert, mean pooling)") && md.contains("- contextual: tiny (bert, mean pooling)"), "{md}");
+    assert!(md.contains("- static: glove.6B.50d.100k.fifu: one vector for every sentence"), "{md}");
+    assert!(md.contains("| layer | glove.6B.50d.100k.fifu | all-MiniLM-L6-v2 | tiny |"), "{md}");
+    // Each contextual engine's matrix at its layer on screen (MiniLM's 6 is tiny's 2), with its values.
+    for (engine, layer) in [(1, 6), (2, 2)] {
+        let heading = format!("## Pairwise cosines at layer {layer} ({})", app.engines()[engine - 1].name);
+        assert!(md.contains(&heading), "{heading} not in\n{md}");
+        let row = &app.stats_of(engine - 1).unwrap().matrix[0];
+        let s1: String = row.iter().map(|v| format!(" {v:.3} |")).collect();
+        assert!(md.contains(&format!("| S1 |{s1}")), "{s1} not in\n{md}");
+    }
+    // Tiny has 3 layers: its column is empty below them; the static mean fills every row.
+    assert!(md.lines().any(|l| l.starts_with("| 5 |") && l.ends_with(" |  |")), "{md}");
+}
