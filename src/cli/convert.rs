@@ -21,6 +21,10 @@ pub struct ConvertArgs {
     /// Format of the input; detected from the file when left out.
     #[arg(long, alias = "vectors-format", value_parser = super::format_values(), ignore_case = true)]
     from: Option<VectorFormat>,
+    /// Store the rows product-quantized: `pq:M`, M one-byte codes per row (M must divide the
+    /// dimensions; finalfusion's quantized storage, readable by any finalfusion reader).
+    #[arg(long, value_name = "SCHEME")]
+    quantize: Option<String>,
     /// Do not write the vocabulary index OUTPUT.idx beside the output (see `vecshift index`).
     #[arg(long)]
     no_index: bool,
@@ -38,6 +42,7 @@ pub struct IndexArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: ConvertArgs) -> Result<()> {
+    let quantize = args.quantize.as_deref().map(parse_quantize).transpose().map_err(|e| anyhow::anyhow!("--quantize: {e}"))?;
     check_writable(&args.output)?;
     let options = OpenOptions::default().format(args.from);
     let engine = StaticEngine::open_with(&args.input, &options)
@@ -46,9 +51,12 @@ pub fn run(global: &GlobalArgs, args: ConvertArgs) -> Result<()> {
     // An index left from an earlier output would not match the new one (it would be ignored,
     // but it has no business staying).
     remove_if_present(&index)?;
-    write_atomically(&args.output, |temp| Ok(engine.write_finalfusion(temp)?))?;
-    // Subword models have no simple vocabulary to index.
-    let indexed = !args.no_index && !engine.has_subwords();
+    write_atomically(&args.output, |temp| match quantize {
+        Some(subquantizers) => Ok(engine.write_finalfusion_pq(temp, subquantizers)?),
+        None => Ok(engine.write_finalfusion(temp)?),
+    })?;
+    // Subword models have no simple vocabulary to index, quantized files no f32 rows to map.
+    let indexed = !args.no_index && !engine.has_subwords() && quantize.is_none();
     if indexed {
         write_index(&args.output)?;
     }
@@ -57,6 +65,7 @@ pub fn run(global: &GlobalArgs, args: ConvertArgs) -> Result<()> {
         return print_json(&json!({
             "input": args.input, "format": engine.format().name(), "output": args.output,
             "words": engine.vocab_len(), "dims": engine.dims(), "index": index,
+            "quantize": quantize.map(|m| format!("pq:{m}")),
         }));
     }
     println!(
@@ -92,4 +101,10 @@ fn remove_if_present(path: &Path) -> Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).with_context(|| format!("cannot remove the stale {}", path.display())),
         _ => Ok(()),
     }
+}
+
+/// `pq:M` as its number of subquantizers M.
+fn parse_quantize(text: &str) -> std::result::Result<usize, String> {
+    let number = text.strip_prefix("pq:").ok_or_else(|| format!("unknown quantization {text:?}; expected pq:M (M one-byte subquantizers per row, dividing the dimensions)"))?;
+    number.parse::<usize>().ok().filter(|&m| m > 0).ok_or_else(|| format!("pq:{number} needs M, a whole number of subquantizers above 0 that divides the dimensions"))
 }

@@ -2,6 +2,7 @@
 
 mod formats;
 mod index;
+mod pq;
 mod quantized;
 mod search;
 
