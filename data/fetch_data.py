@@ -318,6 +318,14 @@ def vecshift_convert(src: Path, fmt: str, out: Path) -> bool:
     os.replace(tmp_out, out)
     os.chmod(out, 0o644)
     log(f"wrote {out.relative_to(REPO)} ({out.stat().st_size} bytes, sha256 {sha256_file(out)})")
+    # `convert` also writes the vocabulary index beside its output (OUT.idx); it describes the
+    # file's bytes, not its name, so it follows the rename.
+    tmp_index = tmp_out.with_name(tmp_out.name + ".idx")
+    if tmp_index.exists():
+        index = out.with_name(out.name + ".idx")
+        os.replace(tmp_index, index)
+        os.chmod(index, 0o644)
+        log(f"wrote {index.relative_to(REPO)} ({index.stat().st_size} bytes)")
     return True
 
 
@@ -368,7 +376,7 @@ own Python wrapper, Apache-2.0, is not redistributed here.)
         w2v = tmp / "glove.6B.50d.100k.w2v.bin"
         write_word2vec_binary(words[:GLOVE_SUBSET], emb[:GLOVE_SUBSET], w2v)
         if vecshift_convert(w2v, "word2vec", GLOVE_FIFU):
-            outputs.append(GLOVE_FIFU)
+            outputs += [GLOVE_FIFU, GLOVE_FIFU.with_name(GLOVE_FIFU.name + ".idx")]
         else:
             ok = False
         w2v.unlink()
@@ -379,6 +387,8 @@ own Python wrapper, Apache-2.0, is not redistributed here.)
         log("--no-convert: skipped the finalfusion conversion")
         if GLOVE_FIFU.exists():
             outputs.append(GLOVE_FIFU)
+            if GLOVE_FIFU.with_name(GLOVE_FIFU.name + ".idx").exists():
+                outputs.append(GLOVE_FIFU.with_name(GLOVE_FIFU.name + ".idx"))
     return outputs, ok
 
 

@@ -752,3 +752,19 @@ fn bad_variants_are_one_line_errors_naming_the_valid_range() {
     // Nothing half-written beside the target.
     assert_eq!(files_in(dir.path()), vec![out.clone(), model.clone()]);
 }
+
+#[test]
+fn bad_quantization_schemes_are_one_line_errors() {
+    let dir = temp();
+    let d = dir.path();
+    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/static/tiny.w2v.bin");
+    let input = input.to_str().unwrap();
+    let out = d.join("out.fifu");
+    let out = out.to_str().unwrap();
+    // tiny.w2v.bin has 16 dimensions.
+    fails_with(&["convert", "--quantize", "pq:7", input, out], &["pq:7", "divides the 16 dimensions", "1, 2, 4, 8, 16"]);
+    fails_with(&["convert", "--quantize", "pq:0", input, out], &["--quantize", "pq:0", "above 0"]);
+    fails_with(&["convert", "--quantize", "pq:x", input, out], &["--quantize", "pq:x"]);
+    fails_with(&["convert", "--quantize", "int4", input, out], &["--quantize", "unknown quantization \"int4\"", "pq:M"]);
+    assert!(files_in(d).is_empty(), "nothing written");
+}

@@ -47,13 +47,13 @@ fn install_data_makes_the_defaults_independent_of_the_source_tree() {
     let out = isolated(&["install-data"], home.path(), Some(&xdg), None, true);
     assert!(out.status.success(), "{}", stderr(&out));
     let said = String::from_utf8_lossy(&out.stdout);
-    assert!(said.contains(&installed.display().to_string()) && said.contains("all 6 checked"), "{said}");
-    for file in ["all-MiniLM-L6-v2/model.safetensors", "glove-6B-50d/glove.6B.50d.100k.fifu", "SHA256SUMS", "sentences/bank.tsv"] {
+    assert!(said.contains(&installed.display().to_string()) && said.contains("all 7 checked"), "{said}");
+    for file in ["all-MiniLM-L6-v2/model.safetensors", "glove-6B-50d/glove.6B.50d.100k.fifu", "glove-6B-50d/glove.6B.50d.100k.fifu.idx", "SHA256SUMS", "sentences/bank.tsv"] {
         let (a, b) = (std::fs::read(installed.join(file)).unwrap(), std::fs::read(Path::new("data").join(file)).unwrap());
         assert!(a == b, "{file} differs from data/");
     }
     let again = isolated(&["install-data"], home.path(), Some(&xdg), None, true);
-    assert!(String::from_utf8_lossy(&again.stdout).contains("6 already there"), "{}", stderr(&again));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("7 already there"), "{}", stderr(&again));
     let leftovers: Vec<_> = walk(&installed).into_iter().filter(|p| p.to_string_lossy().ends_with(".vecshift-tmp")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 

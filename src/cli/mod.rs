@@ -333,6 +333,9 @@ enum Command {
     Analogy(analogy::AnalogyArgs),
     /// Convert word2vec / GloVe / fastText vectors to finalfusion (memory-mapped, fast to open).
     Convert(convert::ConvertArgs),
+    /// Write the vocabulary index FILE.idx of a finalfusion file, so that it opens without
+    /// building a hash map of its words (`convert` writes one too).
+    Index(convert::IndexArgs),
     /// Write a compressed copy of a contextual model (quantized, pruned, fewer layers, lower
     /// rank) as a directory that --bert loads again.
     Compress(compress::CompressArgs),
@@ -386,6 +389,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Analogy(args) => analogy::run(&b.options("analogy", None, Some(&args.vectors), Some(&args.json))?, args),
         Command::Compress(args) => compress::run(&b.options("compress", None, None, Some(&args.json))?, args),
         Command::Convert(args) => convert::run(&b.options("convert", None, None, Some(&args.json))?, args),
+        Command::Index(args) => convert::run_index(&b.options("index", None, None, Some(&args.json))?, args),
         Command::Eval(args) => eval::run(b, args),
         Command::Report(args) => report::run(&b.options("report", Some(&args.bert), Some(&args.vectors), Some(&args.json))?, args),
         Command::Bench(args) => bench::run(b, args),

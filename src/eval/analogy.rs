@@ -160,7 +160,7 @@ pub struct AnalogyResult {
 /// answered together by [`StaticEngine::nearest_batch`].
 pub fn evaluate(engine: &StaticEngine, set: &AnalogySet, restrict_vocab: usize) -> AnalogyResult {
     let vocab = EvalVocab::new(engine.words(), Some(restrict_vocab));
-    let storage = finalfusion::storage::StorageView::view(engine.embeddings().storage());
+    let storage = engine.matrix();
 
     let mut asked = Vec::new(); // (section, [row a, b, c], folded words)
     let mut queries = Vec::new();

@@ -140,7 +140,7 @@ pub struct StaticScores {
 /// that vocabulary is skipped.
 pub fn static_scores(engine: &StaticEngine, set: &WordPairSet, restrict_vocab: Option<usize>) -> StaticScores {
     let vocab = EvalVocab::new(engine.words(), restrict_vocab);
-    let storage = finalfusion::storage::StorageView::view(engine.embeddings().storage());
+    let storage = engine.matrix();
     let mut scores = StaticScores { used: Vec::new(), cosines: Vec::new() };
     for (index, pair) in set.pairs.iter().enumerate() {
         if let (Some(a), Some(b)) = (vocab.get(&pair.first), vocab.get(&pair.second)) {

@@ -164,8 +164,14 @@ fn read_as(path: &Path, format: VectorFormat) -> Result<StaticEmbeddings> {
         VectorFormat::Finalfusion => {
             check_finalfusion_layout(path, &mut reader)?;
             reader.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
-            let embeddings = without_panics(path, || Embeddings::mmap_embeddings(&mut reader))?
-                .map_err(|e| file_error(path, format!("not a usable finalfusion file: {e}")))?;
+            let embeddings = match without_panics(path, || Embeddings::mmap_embeddings(&mut reader))? {
+                Ok(embeddings) => embeddings,
+                // Product-quantized storage (`convert --quantize pq:M`) has no f32 rows to map.
+                Err(error) => match read_quantized(path, &mut reader)? {
+                    Some(embeddings) => embeddings,
+                    None => return Err(file_error(path, format!("not a usable finalfusion file: {error}"))),
+                },
+            };
             check_loaded(path, &embeddings)?;
             Ok(embeddings)
         }
@@ -189,6 +195,35 @@ fn read_as(path: &Path, format: VectorFormat) -> Result<StaticEmbeddings> {
         VectorFormat::Word2VecText => read_text(path, &mut reader, true),
         VectorFormat::Glove => read_text(path, &mut reader, false),
     }
+}
+
+/// Reads a finalfusion file with product-quantized storage, every row reconstructed and made
+/// unit length again (its length goes into the norm, so that a word's vector is what
+/// finalfusion reconstructs); `None` when the file has another storage.
+fn read_quantized(path: &Path, reader: &mut BufReader<File>) -> Result<Option<StaticEmbeddings>> {
+    use finalfusion::storage::StorageWrap;
+    reader.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
+    let Ok(embeddings) = without_panics(path, || Embeddings::<VocabWrap, StorageWrap>::mmap_embeddings(reader))? else {
+        return Ok(None);
+    };
+    let (metadata, vocab, storage, norms) = embeddings.into_parts();
+    if !matches!(storage, StorageWrap::QuantizedArray(_) | StorageWrap::MmapQuantizedArray(_)) {
+        return Ok(None);
+    }
+    let rows: Vec<usize> = (0..storage.shape().0).collect();
+    let mut matrix = storage.embeddings(&rows);
+    let words = vocab.words_len();
+    let mut norms: Array1<f32> = norms.map_or_else(|| Array1::ones(words), |n| n.view().to_owned());
+    for (row, mut values) in matrix.axis_iter_mut(Axis(0)).enumerate() {
+        let length = values.dot(&values).sqrt();
+        if length > 0.0 {
+            values /= length;
+            if let Some(norm) = norms.get_mut(row) {
+                *norm *= length;
+            }
+        }
+    }
+    Ok(Some(Embeddings::new(metadata, vocab, StorageViewWrap::NdArray(NdArray::new(matrix)), NdNorms::new(norms))))
 }
 
 /// Reads a static word-vector file of the given format.

@@ -1,6 +1,8 @@
 //! The static engine: one vector per word, from word2vec, GloVe, fastText or finalfusion files.
 
 mod formats;
+mod index;
+mod pq;
 mod quantized;
 mod search;
 
@@ -8,13 +10,15 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use finalfusion::storage::{Storage, StorageView};
+use finalfusion::storage::StorageView;
 use finalfusion::vocab::{Vocab, WordIndex};
 use finalfusion::io::WriteEmbeddings;
 use serde::Serialize;
 
 pub use formats::{StaticEmbeddings, VectorFormat};
+pub use index::{index_path, write_index};
 pub use search::Neighbor;
 
 use crate::engine::{Embedder, Embedding, EngineKind, LayerVectors, Pooling, SentenceEmbedder, SentenceVectors, Vocabulary};
@@ -58,9 +62,75 @@ pub struct StaticEngine {
     name: String,
     path: PathBuf,
     format: VectorFormat,
-    embeddings: StaticEmbeddings,
-    /// The int8 copy of the word rows that neighbour searches scan, made by the first search.
+    vectors: Vectors,
+    /// The int8 copy of the word rows that neighbour searches scan, made by the second search.
     quantized: OnceLock<quantized::QuantizedRows>,
+    /// Whether a search has run: the first scans the f32 rows, as building the int8 copy
+    /// costs more than one f32 scan and a single query does not win it back.
+    searched: AtomicBool,
+}
+
+/// Where the words and rows are.
+enum Vectors {
+    /// Read by finalfusion (every format): the vocabulary is a hash map built at open.
+    Read(StaticEmbeddings),
+    /// A finalfusion file memory-mapped with its index sidecar: nothing is built at open.
+    Mapped {
+        file: index::MappedFile,
+        /// The words as strings, made when [`StaticEngine::words`] is first asked.
+        words: OnceLock<Vec<String>>,
+        /// The finalfusion form, made when [`StaticEngine::embeddings`] is first asked.
+        embeddings: OnceLock<StaticEmbeddings>,
+    },
+}
+
+impl Vectors {
+    /// The row of a word, or its subword indices, as finalfusion's `Vocab::idx` answers.
+    fn idx(&self, word: &str) -> Option<WordIndex> {
+        match self {
+            Vectors::Read(e) => e.vocab().idx(word),
+            Vectors::Mapped { file, .. } => file.find(word).map(WordIndex::Word),
+        }
+    }
+
+    fn words_len(&self) -> usize {
+        match self {
+            Vectors::Read(e) => e.vocab().words_len(),
+            Vectors::Mapped { file, .. } => file.words_len(),
+        }
+    }
+
+    /// Words plus subword buckets.
+    fn vocab_len(&self) -> usize {
+        match self {
+            Vectors::Read(e) => e.vocab().vocab_len(),
+            Vectors::Mapped { file, .. } => file.words_len(),
+        }
+    }
+
+    /// The word of a row.
+    fn word(&self, row: usize) -> &str {
+        match self {
+            Vectors::Read(e) => &e.vocab().words()[row],
+            Vectors::Mapped { file, .. } => file.word(row),
+        }
+    }
+
+    /// Every row: the words', then a subword model's n-gram rows.
+    fn matrix(&self) -> ndarray::ArrayView2<'_, f32> {
+        match self {
+            Vectors::Read(e) => e.storage().view(),
+            Vectors::Mapped { file, .. } => file.matrix(),
+        }
+    }
+
+    /// The norm of a word's row, as stored (1 when the file has none).
+    fn norm(&self, row: usize) -> f32 {
+        match self {
+            Vectors::Read(e) => e.norms().map_or(1.0, |n| n[row]),
+            Vectors::Mapped { file, .. } => file.norms().map_or(1.0, |n| n[row]),
+        }
+    }
 }
 
 /// How to open a vector file.
@@ -103,11 +173,15 @@ impl StaticEngine {
             Some(format) => format,
             None => VectorFormat::detect(path)?,
         };
-        let embeddings = formats::read(path, format)?;
+        let mapped = (format == VectorFormat::Finalfusion).then(|| index::MappedFile::open(path)).flatten();
+        let vectors = match mapped {
+            Some(file) => Vectors::Mapped { file, words: OnceLock::new(), embeddings: OnceLock::new() },
+            None => Vectors::Read(formats::read(path, format)?),
+        };
         let name = options.name.clone().unwrap_or_else(|| {
             path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
         });
-        Ok(StaticEngine { name, path: path.to_owned(), format, embeddings, quantized: OnceLock::new() })
+        Ok(StaticEngine { name, path: path.to_owned(), format, vectors, quantized: OnceLock::new(), searched: AtomicBool::new(false) })
     }
 
     /// Opens the embedded default (GloVe 6B 50d, 100,000 most frequent words, finalfusion)
@@ -134,22 +208,62 @@ impl StaticEngine {
 
     /// Number of words with their own vector.
     pub fn vocab_len(&self) -> usize {
-        self.embeddings.vocab().words_len()
+        self.vectors.words_len()
     }
 
     /// The vocabulary, in file order (usually most frequent first).
+    ///
+    /// A file opened through its index makes these strings on the first call.
     pub fn words(&self) -> &[String] {
-        self.embeddings.vocab().words()
+        match &self.vectors {
+            Vectors::Read(e) => e.vocab().words(),
+            Vectors::Mapped { file, words, .. } => words.get_or_init(|| (0..file.words_len()).map(|row| file.word(row).to_owned()).collect()),
+        }
+    }
+
+    /// The word of a row of the matrix ([`words`](Self::words) order).
+    ///
+    /// # Panics
+    /// When `row` is not below [`vocab_len`](Self::vocab_len).
+    pub fn word(&self, row: usize) -> &str {
+        assert!(row < self.vocab_len(), "row {row} of a vocabulary of {}", self.vocab_len());
+        self.vectors.word(row)
+    }
+
+    /// Whether the file was opened through its vocabulary index (see [`write_index`]), so
+    /// that nothing was built at open.
+    pub fn is_indexed(&self) -> bool {
+        matches!(self.vectors, Vectors::Mapped { .. })
     }
 
     /// Whether unknown words can get vectors from subwords.
     pub fn has_subwords(&self) -> bool {
-        self.embeddings.vocab().vocab_len() > self.embeddings.vocab().words_len()
+        self.vectors.vocab_len() > self.vectors.words_len()
+    }
+
+    /// Every row of the matrix, unit length: the words' ([`words`](Self::words) order), then
+    /// a subword model's n-gram rows.
+    pub fn matrix(&self) -> ndarray::ArrayView2<'_, f32> {
+        self.vectors.matrix()
     }
 
     /// The underlying finalfusion embeddings (unit-length rows, with the original norms).
+    ///
+    /// A file opened through its index makes them on the first call (a copy of the matrix and
+    /// finalfusion's hash map of the words).
     pub fn embeddings(&self) -> &StaticEmbeddings {
-        &self.embeddings
+        match &self.vectors {
+            Vectors::Read(e) => e,
+            Vectors::Mapped { file, embeddings, .. } => embeddings.get_or_init(|| {
+                let norms = file.norms().map_or_else(|| ndarray::Array1::ones(file.words_len()), |n| n.to_owned());
+                finalfusion::embeddings::Embeddings::new(
+                    None,
+                    finalfusion::vocab::VocabWrap::SimpleVocab(finalfusion::vocab::SimpleVocab::new(self.words().to_vec())),
+                    finalfusion::storage::StorageViewWrap::NdArray(finalfusion::storage::NdArray::new(file.matrix().to_owned())),
+                    finalfusion::norms::NdNorms::new(norms),
+                )
+            }),
+        }
     }
 
     /// Looks a word up: the exact form, else its lowercase form, else its subwords.
@@ -157,12 +271,12 @@ impl StaticEngine {
         let (entry, index, source) = self.resolve(word)?;
         let vector = match index {
             WordIndex::Word(idx) => {
-                let norm = self.embeddings.norms().map_or(1.0, |n| n[idx]);
-                self.embeddings.storage().embedding(idx).iter().map(|v| v * norm).collect()
+                let norm = self.vectors.norm(idx);
+                self.vectors.matrix().row(idx).iter().map(|v| v * norm).collect()
             }
             // fastText (and gensim) define an unknown word's vector as the mean of its n-gram vectors.
             WordIndex::Subword(indices) => {
-                let rows = self.embeddings.storage().embeddings(&indices);
+                let rows = self.vectors.matrix().select(ndarray::Axis(0), &indices);
                 (rows.sum_axis(ndarray::Axis(0)) / indices.len() as f32).to_vec()
             }
         };
@@ -180,7 +294,7 @@ impl StaticEngine {
 
     /// Finds the vocabulary entry for `word` and how it was found.
     fn resolve(&self, word: &str) -> Result<(String, WordIndex, LookupSource)> {
-        let vocab = self.embeddings.vocab();
+        let vocab = &self.vectors;
         if let Some(index @ WordIndex::Word(_)) = vocab.idx(word) {
             return Ok((word.to_owned(), index, LookupSource::Exact));
         }
@@ -237,20 +351,23 @@ impl StaticEngine {
     /// The `k` vocabulary words with the highest cosine to `query`, skipping `exclude`.
     ///
     /// The search is exact (the same words and order as scoring every row in f32), but it
-    /// reads an int8 copy of the matrix that the first call builds (a quarter of the f32 size).
+    /// reads an int8 copy of the matrix (a quarter of the f32 size) that the second call
+    /// builds; the first scans the f32 rows.
     pub fn nearest(&self, query: &[f32], k: usize, exclude: &[&str]) -> Vec<Neighbor> {
-        let vocab = self.embeddings.vocab();
+        let vocab = &self.vectors;
         let mut excluded: Vec<usize> = exclude.iter().filter_map(|w| match vocab.idx(w) {
             Some(WordIndex::Word(idx)) => Some(idx),
             _ => None,
         }).collect();
-        // A zero vector has no cosine with anything: it is no one's neighbour.
-        excluded.extend_from_slice(self.quantized().zero_rows());
         let Some(unit) = unit_length(query) else { return Vec::new() };
-        quantized::top_k(self.word_rows(), self.quantized(), &unit, k, &excluded, true)
-            .into_iter()
-            .map(|(idx, cosine)| Neighbor { word: vocab.words()[idx].clone(), cosine })
-            .collect()
+        let found = if self.quantized.get().is_none() && !self.searched.swap(true, Ordering::Relaxed) {
+            quantized::top_k_f32(self.word_rows(), &unit, k, &excluded, true)
+        } else {
+            // A zero vector has no cosine with anything: it is no one's neighbour.
+            excluded.extend_from_slice(self.quantized().zero_rows());
+            quantized::top_k(self.word_rows(), self.quantized(), &unit, k, &excluded, true)
+        };
+        found.into_iter().map(|(idx, cosine)| Neighbor { word: vocab.word(idx).to_owned(), cosine }).collect()
     }
 
     /// The `k` best vocabulary rows for each of many query vectors: `(row index, cosine)`,
@@ -297,8 +414,8 @@ impl StaticEngine {
 
     /// The rows of the words (a subword model's n-gram rows follow them in the storage).
     fn word_rows(&self) -> ndarray::ArrayView2<'_, f32> {
-        let rows = self.embeddings.vocab().words_len();
-        self.embeddings.storage().view().slice_move(ndarray::s![..rows, ..])
+        let rows = self.vectors.words_len();
+        self.vectors.matrix().slice_move(ndarray::s![..rows, ..])
     }
 
     /// The int8 copy of [`word_rows`](Self::word_rows), built on first use.
@@ -310,7 +427,7 @@ impl StaticEngine {
     pub fn write_finalfusion(&self, path: &Path) -> Result<()> {
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
         let mut writer = BufWriter::new(file);
-        self.embeddings
+        self.embeddings()
             .write_embeddings(&mut writer)
             .map_err(|e| Error::VectorFile { path: path.to_owned(), reason: format!("cannot write finalfusion: {e}") })?;
         writer.into_inner().map_err(|e| Error::io(path, e.into_error()))?.sync_all().map_err(|e| Error::io(path, e))
@@ -327,7 +444,7 @@ impl Embedder for StaticEngine {
     }
 
     fn dims(&self) -> usize {
-        self.embeddings.dims()
+        self.vectors.matrix().ncols()
     }
 
     fn num_layers(&self) -> usize {

@@ -188,6 +188,55 @@ pub(crate) fn top_k(
     top_k_with(Kernel::best(), matrix, quantized, unit, k, exclude, parallel)
 }
 
+/// [`top_k`] without the 8-bit copy: every row scored in f32, the same scores and order.
+///
+/// For a lone query this is cheaper than building the copy first (a pass over the whole
+/// matrix that also writes the codes). All-zero rows are skipped, as [`top_k`]'s callers
+/// exclude [`QuantizedRows::zero_rows`].
+pub(crate) fn top_k_f32(matrix: ArrayView2<f32>, unit: &[f32], k: usize, exclude: &[usize], parallel: bool) -> Vec<(usize, f32)> {
+    let rows = matrix.nrows();
+    assert!(unit.len() == matrix.ncols(), "the query does not match the matrix");
+    if k == 0 || rows == 0 {
+        return Vec::new();
+    }
+    let capacity = k + exclude.len();
+    let threads = if parallel && rows >= PARALLEL_ROWS { rayon::current_num_threads() } else { 1 };
+    let chunk = rows.div_ceil(threads);
+    let scan_part = |part: usize| {
+        let mut heap: Heap = BinaryHeap::with_capacity(capacity + 1);
+        scan_f32_dispatch(matrix.slice(ndarray::s![part * chunk..((part + 1) * chunk).min(rows), ..]), part * chunk, unit, capacity, &mut heap);
+        heap
+    };
+    let parts = rows.div_ceil(chunk);
+    let heaps: Vec<Heap> = if parts == 1 { vec![scan_part(0)] } else { (0..parts).into_par_iter().map(scan_part).collect() };
+    best_of(heaps.into_iter().flatten(), k, exclude)
+}
+
+/// Scores every row of `matrix` (row `first` of the whole matrix first) into `heap`, at most
+/// `capacity` of them, skipping all-zero rows.
+#[inline(always)]
+fn scan_f32(matrix: ArrayView2<f32>, first: usize, unit: &[f32], capacity: usize, heap: &mut Heap) {
+    for (i, row) in matrix.rows().into_iter().enumerate() {
+        let exact = match row.to_slice() {
+            Some(values) => dot(values, unit),
+            None => row.iter().zip(unit).map(|(a, b)| a * b).sum(),
+        };
+        // Only a row whose score is exactly zero can be all zeros.
+        if exact == 0.0 && row.iter().all(|&v| v == 0.0) {
+            continue;
+        }
+        let score = Score(exact, first + i);
+        if heap.len() < capacity {
+            heap.push(Reverse(score));
+        } else if heap.peek().is_some_and(|worst| score > worst.0) {
+            heap.pop();
+            heap.push(Reverse(score));
+        }
+    }
+}
+
+multiversion!(scan_f32_dispatch(matrix: ArrayView2<f32>, first: usize, unit: &[f32], capacity: usize, heap: &mut Heap) => scan_f32);
+
 /// [`top_k`] with a given kernel.
 fn top_k_with(
     kernel: Kernel,
@@ -573,6 +622,9 @@ mod tests {
                         let want = brute_force(&m, &unit, k, &exclude);
                         assert_eq!(got, want, "{kernel:?}: {rows}x{dims} row {query_row} k {k}");
                     }
+                    for parallel in [false, true] {
+                        assert_eq!(top_k_f32(m.view(), &unit, k, &exclude, parallel), brute_force(&m, &unit, k, &exclude), "f32: {rows}x{dims}");
+                    }
                 }
             }
         }
@@ -600,6 +652,8 @@ mod tests {
             let want = brute_force(&prefix.to_owned(), &unit, 200, &[]);
             assert_eq!(top_k_with(kernel, prefix, &q, &unit, 200, &[], false), want);
         }
+        // The f32 scan skips the zero rows that the 8-bit search's callers exclude.
+        assert_eq!(top_k_f32(m.view(), &unit, 200, &[], false), brute_force(&m, &unit, 200, &[20, 21]));
         assert!(top_k(m.view(), &q, &unit, 0, &[], true).is_empty());
     }
 
