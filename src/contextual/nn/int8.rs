@@ -17,6 +17,7 @@
 use rayon::prelude::*;
 
 use super::panels::{Block, PANEL, PackedWeight, tiled};
+use crate::simd::multiversion;
 
 /// Inputs per 32-bit lane of the byte products.
 const GROUP: usize = 4;
@@ -190,8 +191,12 @@ fn dequantize(sum: i32, zero: i32, weight_sum: i32, scale: f32, bias: f32) -> f3
     ((sum - zero * weight_sum) as f32).mul_add(scale, bias)
 }
 
+// The block without VNNI: compiled for AVX2 as well, picked at run time.
+multiversion!(portable_block(panel: &Panel, tile: &Tile, gelu: bool, block: Block) => portable_body);
+
 /// The block without VNNI: the same integer sums, in a loop the compiler vectorises.
-fn portable_block(panel: &Panel, tile: &Tile, gelu: bool, block: Block) {
+#[inline(always)]
+fn portable_body(panel: &Panel, tile: &Tile, gelu: bool, block: Block) {
     for j in 0..block.tokens {
         let row = &tile.codes[j * tile.width..(j + 1) * tile.width];
         let mut sums = [0i32; PANEL];
