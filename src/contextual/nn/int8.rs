@@ -17,6 +17,7 @@
 use rayon::prelude::*;
 
 use super::panels::{Block, PANEL, PackedWeight, tiled};
+use crate::simd::multiversion;
 
 /// Inputs per 32-bit lane of the byte products.
 const GROUP: usize = 4;
@@ -168,19 +169,45 @@ impl Activations {
 
 /// Quantizes one row into `codes` (padded with the zero point); returns `(scale, zero)`.
 fn quantize_row(row: &[f32], codes: &mut [u8]) -> (f32, i32) {
-    let (min, max) = row.iter().fold((0f32, 0f32), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    let mut params = (0.0, 0);
+    quantize_dispatch(row, codes, &mut params);
+    params
+}
+
+// Compiled for AVX2 as well: the baseline build rounds through a libm call per value.
+multiversion!(quantize_dispatch(row: &[f32], codes: &mut [u8], params: &mut (f32, i32)) => quantize_body);
+
+/// [`quantize_row`]'s work, rounding half to even (one instruction where SSE4.1 exists).
+#[inline(always)]
+fn quantize_body(row: &[f32], codes: &mut [u8], params: &mut (f32, i32)) {
+    // Sixteen lanes of minima and maxima, so that the scan runs in vector registers.
+    let (mut lo, mut hi) = ([0f32; 16], [0f32; 16]);
+    let chunks = row.chunks_exact(16);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for i in 0..16 {
+            lo[i] = if chunk[i] < lo[i] { chunk[i] } else { lo[i] };
+            hi[i] = if chunk[i] > hi[i] { chunk[i] } else { hi[i] };
+        }
+    }
+    let min = lo.iter().chain(tail).fold(0f32, |m, &x| m.min(x));
+    let max = hi.iter().chain(tail).fold(0f32, |m, &x| m.max(x));
     let scale = (max - min) / 255.0;
     if scale == 0.0 || !scale.is_finite() {
         codes.fill(0);
-        return (0.0, 0);
+        *params = (0.0, 0);
+        return;
     }
-    let zero = (-min / scale).round().clamp(0.0, 255.0);
+    let zero = (-min / scale).round_ties_even().clamp(0.0, 255.0);
     let inverse = 1.0 / scale;
     for (c, &x) in codes.iter_mut().zip(row) {
-        *c = (x * inverse + zero).round().clamp(0.0, 255.0) as u8;
+        // `max` before `min` turns NaN into 0, so the value is always in [0, 255].
+        let code = (x * inverse + zero).round_ties_even().max(0.0).min(255.0);
+        // SAFETY: a finite value in [0, 255] (see above): the conversion is exact.
+        *c = unsafe { code.to_int_unchecked::<i32>() } as u8;
     }
     codes[row.len()..].fill(zero as u8);
-    (scale, zero as i32)
+    *params = (scale, zero as i32);
 }
 
 /// The block's value from its integer sum, as the vector kernel computes it (one fused
@@ -190,8 +217,12 @@ fn dequantize(sum: i32, zero: i32, weight_sum: i32, scale: f32, bias: f32) -> f3
     ((sum - zero * weight_sum) as f32).mul_add(scale, bias)
 }
 
+// The block without VNNI: compiled for AVX2 as well, picked at run time.
+multiversion!(portable_block(panel: &Panel, tile: &Tile, gelu: bool, block: Block) => portable_body);
+
 /// The block without VNNI: the same integer sums, in a loop the compiler vectorises.
-fn portable_block(panel: &Panel, tile: &Tile, gelu: bool, block: Block) {
+#[inline(always)]
+fn portable_body(panel: &Panel, tile: &Tile, gelu: bool, block: Block) {
     for j in 0..block.tokens {
         let row = &tile.codes[j * tile.width..(j + 1) * tile.width];
         let mut sums = [0i32; PANEL];
@@ -324,17 +355,17 @@ mod tests {
     }
 
     /// The product the kernel must compute, summed in f64: each activation replaced by its
-    /// documented quantization (f32 range including 0 in 255 steps, codes rounded half away from
-    /// zero, as `quantize_row` does), the weight as given.
+    /// documented quantization (f32 range including 0 in 255 steps, codes rounded half to even,
+    /// as `quantize_row` does), the weight as given.
     fn reference(weight: &[f32], xs: &[f32], out_dim: usize, in_dim: usize, bias: &[f32]) -> Vec<f64> {
         let mut out = Vec::new();
         for row in xs.chunks(in_dim) {
             let lo = row.iter().copied().fold(0f32, f32::min);
             let hi = row.iter().copied().fold(0f32, f32::max);
             let a = (hi - lo) / 255.0;
-            let z = if a > 0.0 { (-lo / a).round() } else { 0.0 };
+            let z = if a > 0.0 { (-lo / a).round_ties_even() } else { 0.0 };
             let step = if a > 0.0 { 1.0 / a } else { 0.0 };
-            let deq: Vec<f64> = row.iter().map(|&x| f64::from(a) * f64::from((x * step + z).round().clamp(0.0, 255.0) - z)).collect();
+            let deq: Vec<f64> = row.iter().map(|&x| f64::from(a) * f64::from((x * step + z).round_ties_even().clamp(0.0, 255.0) - z)).collect();
             for o in 0..out_dim {
                 out.push((0..in_dim).map(|k| f64::from(weight[o * in_dim + k]) * deq[k]).sum::<f64>() + f64::from(bias[o]));
             }
