@@ -526,6 +526,12 @@ impl Checkpoint {
             let w = &self.tensors[&out];
             accumulate_norms(&w.data, w.shape[1], layout.transposed, &mut norms);
             let drop = (share * ffn as f64).round() as usize;
+            if drop >= ffn {
+                return Err(Error::InvalidArgument(format!(
+                    "variant prune-neurons:{share}: it removes all {ffn} feed-forward neurons of layer {layer}; keep at least one with P < {:.4}",
+                    (ffn as f64 - 0.5) / ffn as f64
+                )));
+            }
             let mut order: Vec<usize> = (0..ffn).collect();
             order.sort_by(|&a, &b| norms[a].total_cmp(&norms[b]).then(a.cmp(&b)));
             let mut keep: Vec<usize> = order[drop..].to_vec();
