@@ -104,26 +104,32 @@ impl ModelFiles {
     /// The safetensors files that hold the weights: `model.safetensors`, or the shards a
     /// [`WEIGHTS_INDEX`] names (beside it), each once, all of which must exist.
     pub fn weight_files(&self) -> Result<Vec<PathBuf>> {
-        if self.weights.file_name().is_none_or(|name| name != WEIGHTS_INDEX) {
-            return Ok(vec![self.weights.clone()]);
-        }
-        let dir = self.weights.parent().unwrap_or(Path::new("."));
-        let shards = shard_names(&self.weights)?;
-        let missing: Vec<&str> = shards.iter().map(String::as_str).filter(|s| !dir.join(s).is_file()).collect();
-        if !missing.is_empty() {
-            return Err(Error::Model {
-                path: self.weights.clone(),
-                reason: format!(
-                    "names the shard{} {}, missing beside it; copy or download {} into {}",
-                    if missing.len() == 1 { "" } else { "s" },
-                    missing.join(", "),
-                    if missing.len() == 1 { "it" } else { "them" },
-                    dir.display()
-                ),
-            });
-        }
-        Ok(shards.iter().map(|s| dir.join(s)).collect())
+        weight_files(&self.weights)
     }
+}
+
+/// The safetensors files behind `weights`: the file itself, or the shards a [`WEIGHTS_INDEX`]
+/// names (beside it), each once, all of which must exist.
+pub fn weight_files(weights: &Path) -> Result<Vec<PathBuf>> {
+    if weights.file_name().is_none_or(|name| name != WEIGHTS_INDEX) {
+        return Ok(vec![weights.to_owned()]);
+    }
+    let dir = weights.parent().unwrap_or(Path::new("."));
+    let shards = shard_names(weights)?;
+    let missing: Vec<&str> = shards.iter().map(String::as_str).filter(|s| !dir.join(s).is_file()).collect();
+    if !missing.is_empty() {
+        return Err(Error::Model {
+            path: weights.to_owned(),
+            reason: format!(
+                "names the shard{} {}, missing beside it; copy or download {} into {}",
+                if missing.len() == 1 { "" } else { "s" },
+                missing.join(", "),
+                if missing.len() == 1 { "it" } else { "them" },
+                dir.display()
+            ),
+        });
+    }
+    Ok(shards.iter().map(|s| dir.join(s)).collect())
 }
 
 /// The shard files a [`WEIGHTS_INDEX`] names, each once.

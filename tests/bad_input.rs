@@ -740,6 +740,11 @@ fn bad_variants_are_one_line_errors_naming_the_valid_range() {
         ("rank:99", &["rank:1..=32"]),
         ("drop-layers:7", &["layer 7 does not exist", "0..=1"]),
         ("int4:g5", &["not a multiple of 5"]),
+        ("int4:g0", &["N >= 1"]),
+        ("rank:0", &["R >= 1", "(0,1]"]),
+        ("prune-neurons:1", &["[0,1)"]),
+        ("prune-neurons:0.999", &["all 64 feed-forward neurons", "P < 0.9922"]),
+        ("prune:0.3+", &["unknown variant", "joined with +"]),
     ] {
         fails_with(&["--bert", m, "--vectors", TINY_GLOVE, "embed", "-w", "bank", "-s", "the bank", "--variant", variant], needles);
     }

@@ -62,6 +62,27 @@ fn quantizers_match_numpy() {
     assert_eq!(quant::unpack_int4(&quant::pack_int4(&q, cols), q.len() / cols, cols), q);
 }
 
+/// int4's scale search against numpy's f64 run of the same search on a random matrix with
+/// outliers and a zero group: the same codes and scales, the same reconstruction error, and less
+/// error than the former `max|w|/7` scale.
+#[test]
+fn int4_scale_search_matches_numpy() {
+    let r = &reference()["int4_random"];
+    let w: Vec<f32> = floats(&r["weights"]).into_iter().map(|x| x as f32).collect();
+    for g in r["groups"].as_array().unwrap() {
+        let group = g["group"].as_u64().unwrap() as usize;
+        let (q, scales) = quant::int4_groups(&w, group);
+        assert_eq!(q, ints(&g["q"]), "g{group} codes");
+        close(&scales, &floats(&g["scales"]), 1e-8, &format!("g{group} scales"));
+        assert!(q.iter().all(|v| (-8..=7).contains(v)) && q.contains(&-8), "g{group}: the code -8 is used");
+        let back = quant::dequantize_groups(&q, &scales, group);
+        let error: f64 = w.iter().zip(&back).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum();
+        let want = g["squared_error"].as_f64().unwrap();
+        assert!((error - want).abs() <= 1e-6 * want, "g{group}: squared error {error} vs numpy {want}");
+        assert!(want < g["naive_squared_error"].as_f64().unwrap(), "g{group}: the search beats max|w|/7");
+    }
+}
+
 #[test]
 fn prune_share_and_rank_error_match_numpy() {
     let k = &reference()["kernels"];
@@ -133,7 +154,7 @@ fn vectors(engine: &ContextualEncoder) -> Vec<LayerVectors> {
 #[test]
 fn compressed_directories_load_back_to_the_same_vectors() {
     let original = ContextualEncoder::load(tiny()).unwrap();
-    for label in ["int8", "int8-asym", "int4:g16", "rank:4", "f16", "bf16", "prune:0.5+int8", "prune-neurons:0.25+drop-layers:0"] {
+    for label in ["int8", "int8-asym", "int4:g16", "rank:4", "f16", "bf16", "prune:0.5", "prune:0.5+int8", "prune:0.2+f16", "prune-neurons:0.25+drop-layers:0"] {
         let variant: Variant = label.parse().unwrap();
         let in_memory = ContextualEncoder::load_with(tiny(), &LoadOptions::default().variant(variant.clone())).unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -145,8 +166,23 @@ fn compressed_directories_load_back_to_the_same_vectors() {
         assert_eq!(stored.variant().map(ToString::to_string).as_deref(), Some(variant.to_string().as_str()), "{label}");
         assert_eq!(vectors(&stored), vectors(&in_memory), "{label}: stored and in-memory variants differ");
         assert_eq!(stored.weight_bytes(), in_memory.weight_bytes(), "{label}");
-        if label != "f16" && label != "bf16" && !label.starts_with("rank") && !label.starts_with("prune:") {
+        let file = dir.path().join("model.safetensors");
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), in_memory.weight_bytes(), "{label}: bytes are the file's size");
+        if label != "f16" && label != "bf16" && !label.starts_with("rank") {
             assert!(in_memory.weight_bytes() < original.weight_bytes(), "{label}: {} bytes", in_memory.weight_bytes());
+        }
+        // Pruned weights are stored as a bitmap and the kept values, other tensors densely.
+        let bytes = std::fs::read(&file).unwrap();
+        let names: Vec<String> = safetensors::SafeTensors::deserialize(&bytes).unwrap().names().into_iter().map(str::to_owned).collect();
+        let sparse = names.iter().filter(|n| n.ends_with(".mask")).count();
+        assert_eq!(sparse > 0, label.starts_with("prune:"), "{label}: {sparse} sparse tensors");
+        if label == "prune:0.5" {
+            let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+            let metadata = metadata.metadata().clone().unwrap();
+            assert_eq!(metadata["vecshift.original_bytes"], std::fs::metadata(tiny().join("model.safetensors")).unwrap().len().to_string());
+            assert!(metadata["vecshift.sparse"].contains("encoder.layer.0.intermediate.dense.weight"), "{metadata:?}");
+            assert!(names.contains(&"encoder.layer.0.intermediate.dense.weight.kept".to_owned()), "{names:?}");
+            assert!(names.contains(&"embeddings.word_embeddings.weight".to_owned()), "embeddings stay dense");
         }
         let layers = variant.layer_map(original.num_layers() - 1);
         assert_eq!(in_memory.num_layers(), layers.len(), "{label}");
@@ -216,4 +252,44 @@ fn compress_then_load_through_the_binary() {
         let (mean, min) = (layer["drift_mean"].as_f64().unwrap(), layer["drift_min"].as_f64().unwrap());
         assert!(min <= mean && mean <= 1.0 + 1e-9 && mean > 0.5, "{layer}");
     }
+}
+
+/// Writes the tensors of every shard of `sharded` into one `model.safetensors` in `dir`, beside
+/// the config and tokenizer: the same checkpoint, unsharded.
+fn unshard(sharded: &Path, dir: &Path) {
+    let files = vecshift::source::weight_files(&sharded.join("model.safetensors.index.json")).unwrap();
+    assert!(files.len() > 1);
+    let contents: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    let mut tensors = Vec::new();
+    for bytes in &contents {
+        tensors.extend(safetensors::SafeTensors::deserialize(bytes).unwrap().tensors());
+    }
+    safetensors::serialize_to_file(tensors, None, &dir.join("model.safetensors")).unwrap();
+    for file in ["config.json", "tokenizer.json"] {
+        std::fs::copy(sharded.join(file), dir.join(file)).unwrap();
+    }
+}
+
+/// A variant of a sharded checkpoint, live or stored by compress, gives the vectors of the same
+/// variant of the same weights in one file.
+#[test]
+fn variants_of_a_sharded_checkpoint_equal_those_of_the_unsharded_one() {
+    let sharded = fixtures().join("encoders/xlm-roberta");
+    let single = tempfile::tempdir().unwrap();
+    unshard(&sharded, single.path());
+    for label in ["int8", "int4:g16", "prune:0.4", "rank:0.5+bf16", "prune-neurons:0.25"] {
+        let variant: Variant = label.parse().unwrap();
+        let options = LoadOptions::default().variant(variant.clone());
+        let (of_shards, of_one) = (ContextualEncoder::load_with(&sharded, &options).unwrap(), ContextualEncoder::load_with(single.path(), &options).unwrap());
+        assert_eq!(vectors(&of_shards), vectors(&of_one), "{label}");
+        assert_eq!(of_shards.weight_bytes(), of_one.weight_bytes(), "{label}");
+        let out = tempfile::tempdir().unwrap();
+        let mut checkpoint = Checkpoint::read(&sharded.join("config.json"), &sharded.join("model.safetensors.index.json")).unwrap();
+        checkpoint.apply(&variant).unwrap();
+        checkpoint.write(out.path()).unwrap();
+        std::fs::copy(sharded.join("tokenizer.json"), out.path().join("tokenizer.json")).unwrap();
+        assert_eq!(vectors(&ContextualEncoder::load(out.path()).unwrap()), vectors(&of_one), "{label}: compressed from the shards");
+    }
+    let original = ContextualEncoder::load(&sharded).unwrap();
+    assert_ne!(vectors(&original), vectors(&ContextualEncoder::load_with(&sharded, &LoadOptions::default().variant("int4:g16".parse().unwrap())).unwrap()));
 }

@@ -48,7 +48,8 @@ pub fn run(global: &GlobalArgs, args: CompressArgs) -> Result<()> {
     }
     let source = ModelSource::parse(&args.source)?;
     let files = source.resolve().with_context(|| format!("compress {}", args.source))?;
-    let original = std::fs::metadata(&files.weights).map(|m| m.len()).unwrap_or(0);
+    // A sharded source counts all its shards.
+    let original = files.weight_files()?.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum();
     let mut checkpoint = Checkpoint::read(&files.config, &files.weights).with_context(|| format!("compress {}", args.source))?;
     checkpoint.apply(&variant).with_context(|| format!("compress {} --variant {variant}", args.source))?;
 

@@ -12,7 +12,16 @@
 //! | int4:gN   | `W.int4` U8 `[out, ceil(in/2)]` (even column in the low nibble, as q + 8), `W.scale` F32 `[out, in/N]` |
 //! | rank:R    | `W.lr_u` F32 `[out, R]` (U·Σ), `W.lr_v` F32 `[R, in]` (Vᵀ): `W = lr_u · lr_v`     |
 //!
-//! The file's metadata holds `"vecshift.variant"` (the canonical label) beside `"format": "pt"`.
+//! `prune-neurons:P` and `drop-layers` store smaller matrices and fewer layers (and say so in
+//! `config.json`). After a magnitude prune (`prune:P` anywhere in the chain), a weight matrix
+//! (or the `W.int8` of int8) whose zeros pay for it is stored sparse: a bitmap and the kept
+//! values (see [`sparse`]).
+//!
+//! The file's metadata holds `"vecshift.variant"` (the canonical label) beside `"format": "pt"`,
+//! `"vecshift.original_bytes"` (the source's safetensors bytes), `"vecshift.tensor_bytes"` (the
+//! stored tensor data) and, if any, `"vecshift.sparse"` (the sparse tensors' dense shapes).
+//! A sharded source (`model.safetensors.index.json`) is read from all its shards; the output is
+//! one `model.safetensors`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -26,11 +35,23 @@ use serde_json::Value;
 
 use super::names::Layout;
 use super::quant;
+use super::sparse::{self, Encoded};
 use super::variant::{Step, Variant};
 use crate::error::{Error, Result};
 
 /// The metadata key holding a compressed checkpoint's variant.
 pub const VARIANT_KEY: &str = "vecshift.variant";
+
+/// The metadata key holding the bytes of the checkpoint a compressed one was made from.
+pub const ORIGINAL_BYTES_KEY: &str = "vecshift.original_bytes";
+
+/// The metadata key holding the bytes of a compressed checkpoint's tensor data (the file less
+/// its header).
+pub const TENSOR_BYTES_KEY: &str = "vecshift.tensor_bytes";
+
+/// The metadata key naming the tensors stored sparse, with their dense shapes (see [`sparse`]).
+pub const SPARSE_KEY: &str = "vecshift.sparse";
+
 
 /// How a tensor is (or would be) stored.
 #[derive(Clone, Debug)]
@@ -61,22 +82,6 @@ impl Weight {
             true => (self.shape[1], self.shape[0]),
         }
     }
-
-    /// Bytes of the tensor data as stored.
-    fn bytes(&self) -> u64 {
-        let n = self.data.len() as u64;
-        match &self.stored {
-            Stored::Float(dtype) => n * dtype.bitsize() as u64 / 8,
-            Stored::Raw(_, bytes) => bytes.len() as u64,
-            Stored::Int8 { q, scales } => q.len() as u64 + 4 * scales.len() as u64,
-            Stored::Int8Asym { q, scales, zeros } => q.len() as u64 + 4 * scales.len() as u64 + zeros.len() as u64,
-            Stored::Int4 { scales, .. } => {
-                let cols = *self.shape.last().unwrap_or(&1) as u64;
-                n / cols.max(1) * cols.div_ceil(2) + 4 * scales.len() as u64
-            }
-            Stored::LowRank { u, v, .. } => 4 * (u.len() + v.len()) as u64,
-        }
-    }
 }
 
 /// A checkpoint's config and tensors, ready to be transformed, stored or built into a model.
@@ -85,6 +90,8 @@ pub struct Checkpoint {
     tensors: BTreeMap<String, Weight>,
     layout: &'static Layout,
     variant: Option<Variant>,
+    /// Bytes of the safetensors file(s) the checkpoint was first read from.
+    original_bytes: u64,
 }
 
 fn model_error(path: &Path, reason: String) -> Error {
@@ -142,22 +149,37 @@ impl Checkpoint {
                 super::names::LAYOUTS.iter().map(|l| l.model_type).collect::<Vec<_>>().join(", ")
             ))
         })?;
-        if weights.file_name().is_some_and(|name| name == crate::source::WEIGHTS_INDEX) {
-            return Err(model_error(
-                weights,
-                "is a sharded checkpoint; variants and compress read one model.safetensors (save the model unsharded first, e.g. transformers' save_pretrained(dir, max_shard_size=\"100GB\"))".to_owned(),
-            ));
+        // A sharded checkpoint's tensors are read from every shard its index names.
+        let files = crate::source::weight_files(weights)?;
+        let mut maps = Vec::with_capacity(files.len());
+        let mut original_bytes = 0;
+        for path in &files {
+            let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+            // SAFETY: the file is only read, and vecshift does not modify it while mapped.
+            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+            original_bytes += map.len() as u64;
+            maps.push((path, map));
         }
-        let file = std::fs::File::open(weights).map_err(|e| Error::io(weights, e))?;
-        // SAFETY: the file is only read, and vecshift does not modify it while mapped.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(weights, e))?;
-        let st = SafeTensors::deserialize(&map).map_err(|e| model_error(weights, format!("not a safetensors file: {e}")))?;
-        let (_, metadata) = SafeTensors::read_metadata(&map).map_err(|e| model_error(weights, e.to_string()))?;
-        let variant = match metadata.metadata().as_ref().and_then(|m| m.get(VARIANT_KEY)) {
+        let mut metadata = HashMap::new();
+        let mut views: HashMap<String, TensorView> = HashMap::new();
+        for (path, map) in &maps {
+            let st = SafeTensors::deserialize(map).map_err(|e| model_error(path, format!("not a safetensors file: {e}")))?;
+            let (_, header) = SafeTensors::read_metadata(map).map_err(|e| model_error(path, e.to_string()))?;
+            metadata.extend(header.metadata().clone().unwrap_or_default());
+            views.extend(st.tensors());
+        }
+        let variant = match metadata.get(VARIANT_KEY) {
             Some(label) => Some(label.parse::<Variant>().map_err(|e| model_error(weights, format!("{VARIANT_KEY}: {e}")))?),
             None => None,
         };
-        let views: HashMap<String, TensorView> = st.tensors().into_iter().collect();
+        let original_bytes = metadata.get(ORIGINAL_BYTES_KEY).and_then(|b| b.parse().ok()).unwrap_or(original_bytes);
+        let dense = sparse::expand(&views, metadata.get(SPARSE_KEY).map(String::as_str)).map_err(|reason| model_error(weights, reason))?;
+        for (name, dtype, shape, bytes) in &dense {
+            views.remove(&format!("{name}.{}", sparse::MASK));
+            views.remove(&format!("{name}.{}", sparse::KEPT));
+            let view = TensorView::new(*dtype, shape.clone(), bytes).map_err(|e| model_error(weights, format!("{name}: {e}")))?;
+            views.insert(name.clone(), view);
+        }
         let missing = |name: &str| model_error(weights, format!("{name} is missing (the file is not a complete vecshift compress output)"));
         let mut tensors = BTreeMap::new();
         for (name, view) in &views {
@@ -202,7 +224,7 @@ impl Checkpoint {
             };
             tensors.insert(weight.0, weight.1);
         }
-        Ok(Checkpoint { config, tensors, layout, variant })
+        Ok(Checkpoint { config, tensors, layout, variant, original_bytes })
     }
 
     /// The variant the checkpoint went through (the one recorded in a compressed file, then any
@@ -216,9 +238,90 @@ impl Checkpoint {
         serde_json::to_string_pretty(&self.config).expect("a JSON map serializes")
     }
 
-    /// Bytes of the tensor data as [`Checkpoint::write`] stores it.
+    /// Bytes of the `model.safetensors` that [`Checkpoint::write`] writes (header included).
     pub fn bytes(&self) -> u64 {
-        self.tensors.values().map(Weight::bytes).sum()
+        let mut shapes = Vec::new();
+        let mut sparse = BTreeMap::new();
+        for (name, w) in &self.tensors {
+            for (name, dtype, shape, bytes) in self.encode(name, w, &mut sparse) {
+                shapes.push((name, sparse::SizeOnly { dtype, shape, len: bytes.len() }));
+            }
+        }
+        let data: u64 = shapes.iter().map(|(_, v)| v.len as u64).sum();
+        // The header as the safetensors crate writes it: serialized without the data.
+        let header = safetensors::serialize(shapes, Some(self.metadata(data, &sparse))).map_or(0, |h| h.len() as u64);
+        header + data
+    }
+
+    /// Bytes of the safetensors file(s) the checkpoint was first read from (recorded in a
+    /// compressed checkpoint's metadata).
+    pub fn original_bytes(&self) -> u64 {
+        self.original_bytes
+    }
+
+    /// The file's metadata: format, variant, sizes, sparse tensors.
+    fn metadata(&self, tensor_bytes: u64, sparse: &BTreeMap<String, Vec<usize>>) -> HashMap<String, String> {
+        let mut metadata = HashMap::from([
+            ("format".to_owned(), "pt".to_owned()),
+            (ORIGINAL_BYTES_KEY.to_owned(), self.original_bytes.to_string()),
+            (TENSOR_BYTES_KEY.to_owned(), tensor_bytes.to_string()),
+        ]);
+        if let Some(variant) = &self.variant {
+            metadata.insert(VARIANT_KEY.to_owned(), variant.to_string());
+        }
+        if !sparse.is_empty() {
+            metadata.insert(SPARSE_KEY.to_owned(), serde_json::to_string(sparse).expect("a map of shapes serializes"));
+        }
+        metadata
+    }
+
+    /// Whether weights may be stored sparse: only after magnitude pruning, so that a plain
+    /// f16/bf16 file stays one transformers loads.
+    fn sparse_storage(&self) -> bool {
+        self.variant.as_ref().is_some_and(|v| v.steps().iter().any(|s| matches!(s, Step::Prune(_))))
+    }
+
+    /// The tensors that store `w`; payloads that pay for it go sparse (recorded in `sparse`).
+    fn encode(&self, name: &str, w: &Weight, sparse: &mut BTreeMap<String, Vec<usize>>) -> Vec<Encoded> {
+        let f32_bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let i8_bytes = |v: &[i8]| v.iter().map(|&x| x as u8).collect::<Vec<u8>>();
+        let rows = w.shape[0];
+        let mut out: Vec<Encoded> = Vec::new();
+        // The matrix itself (the one tensor that pruning fills with zeros).
+        let payload = match &w.stored {
+            Stored::Float(Dtype::F16) => (name.to_owned(), Dtype::F16, w.shape.clone(), w.data.iter().flat_map(|x| f16::from_f32(*x).to_le_bytes()).collect()),
+            Stored::Float(Dtype::BF16) => (name.to_owned(), Dtype::BF16, w.shape.clone(), w.data.iter().flat_map(|x| bf16::from_f32(*x).to_le_bytes()).collect()),
+            Stored::Float(_) => (name.to_owned(), Dtype::F32, w.shape.clone(), f32_bytes(&w.data)),
+            Stored::Raw(dtype, bytes) => (name.to_owned(), *dtype, w.shape.clone(), bytes.clone()),
+            Stored::Int8 { q, .. } | Stored::Int8Asym { q, .. } => (format!("{name}.int8"), Dtype::I8, w.shape.clone(), i8_bytes(q)),
+            Stored::Int4 { q, .. } => {
+                let cols = w.shape[1];
+                (format!("{name}.int4"), Dtype::U8, vec![rows, cols.div_ceil(2)], quant::pack_int4(q, cols))
+            }
+            Stored::LowRank { u, rank, .. } => (format!("{name}.lr_u"), Dtype::F32, vec![rows, *rank], f32_bytes(u)),
+        };
+        // Int8-asym's pruned weights are its zero points, not 0, and int4's are packed: dense.
+        let sparse_ok = self.sparse_storage() && matches!(w.stored, Stored::Float(_) | Stored::Int8 { .. }) && w.shape.len() == 2;
+        match sparse_ok.then(|| sparse::compact(&payload)).flatten() {
+            Some([mask, kept]) => {
+                sparse.insert(payload.0.clone(), payload.2.clone());
+                out.extend([mask, kept]);
+            }
+            None => out.push(payload),
+        }
+        match &w.stored {
+            Stored::Int8 { scales, .. } => out.push((format!("{name}.scale"), Dtype::F32, vec![rows], f32_bytes(scales))),
+            Stored::Int8Asym { scales, zeros, .. } => {
+                out.push((format!("{name}.scale"), Dtype::F32, vec![rows], f32_bytes(scales)));
+                out.push((format!("{name}.zero"), Dtype::I8, vec![rows], i8_bytes(zeros)));
+            }
+            Stored::Int4 { scales, group, .. } => {
+                out.push((format!("{name}.scale"), Dtype::F32, vec![rows, w.shape[1] / group], f32_bytes(scales)))
+            }
+            Stored::LowRank { v, rank, .. } => out.push((format!("{name}.lr_v"), Dtype::F32, vec![*rank, w.shape[1]], f32_bytes(v))),
+            _ => {}
+        }
+        out
     }
 
     /// Number of layers, from the config.
@@ -423,6 +526,12 @@ impl Checkpoint {
             let w = &self.tensors[&out];
             accumulate_norms(&w.data, w.shape[1], layout.transposed, &mut norms);
             let drop = (share * ffn as f64).round() as usize;
+            if drop >= ffn {
+                return Err(Error::InvalidArgument(format!(
+                    "variant prune-neurons:{share}: it removes all {ffn} feed-forward neurons of layer {layer}; keep at least one with P < {:.4}",
+                    (ffn as f64 - 0.5) / ffn as f64
+                )));
+            }
             let mut order: Vec<usize> = (0..ffn).collect();
             order.sort_by(|&a, &b| norms[a].total_cmp(&norms[b]).then(a.cmp(&b)));
             let mut keep: Vec<usize> = order[drop..].to_vec();
@@ -460,46 +569,19 @@ impl Checkpoint {
     /// Writes `model.safetensors` and `config.json` into `dir` (through temporary files renamed
     /// into place, so that a failure leaves no half-written model).
     pub fn write(&self, dir: &Path) -> Result<()> {
-        let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+        let mut sparse = BTreeMap::new();
+        let mut owned: Vec<Encoded> = Vec::new();
         for (name, w) in &self.tensors {
-            let f32_bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-            let i8_bytes = |v: &[i8]| v.iter().map(|&x| x as u8).collect::<Vec<u8>>();
-            let rows = w.shape[0];
-            match &w.stored {
-                Stored::Float(Dtype::F16) => owned.push((name.clone(), Dtype::F16, w.shape.clone(), w.data.iter().flat_map(|x| f16::from_f32(*x).to_le_bytes()).collect())),
-                Stored::Float(Dtype::BF16) => owned.push((name.clone(), Dtype::BF16, w.shape.clone(), w.data.iter().flat_map(|x| bf16::from_f32(*x).to_le_bytes()).collect())),
-                Stored::Float(_) => owned.push((name.clone(), Dtype::F32, w.shape.clone(), f32_bytes(&w.data))),
-                Stored::Raw(dtype, bytes) => owned.push((name.clone(), *dtype, w.shape.clone(), bytes.clone())),
-                Stored::Int8 { q, scales } => {
-                    owned.push((format!("{name}.int8"), Dtype::I8, w.shape.clone(), i8_bytes(q)));
-                    owned.push((format!("{name}.scale"), Dtype::F32, vec![rows], f32_bytes(scales)));
-                }
-                Stored::Int8Asym { q, scales, zeros } => {
-                    owned.push((format!("{name}.int8"), Dtype::I8, w.shape.clone(), i8_bytes(q)));
-                    owned.push((format!("{name}.scale"), Dtype::F32, vec![rows], f32_bytes(scales)));
-                    owned.push((format!("{name}.zero"), Dtype::I8, vec![rows], i8_bytes(zeros)));
-                }
-                Stored::Int4 { q, scales, group } => {
-                    let cols = w.shape[1];
-                    owned.push((format!("{name}.int4"), Dtype::U8, vec![rows, cols.div_ceil(2)], quant::pack_int4(q, cols)));
-                    owned.push((format!("{name}.scale"), Dtype::F32, vec![rows, cols / group], f32_bytes(scales)));
-                }
-                Stored::LowRank { u, v, rank } => {
-                    owned.push((format!("{name}.lr_u"), Dtype::F32, vec![rows, *rank], f32_bytes(u)));
-                    owned.push((format!("{name}.lr_v"), Dtype::F32, vec![*rank, w.shape[1]], f32_bytes(v)));
-                }
-            }
+            owned.extend(self.encode(name, w, &mut sparse));
         }
+        let data: u64 = owned.iter().map(|t| t.3.len() as u64).sum();
         let views = owned
             .iter()
             .map(|(name, dtype, shape, bytes)| {
                 TensorView::new(*dtype, shape.clone(), bytes).map(|v| (name.clone(), v)).map_err(|e| Error::InvalidArgument(format!("tensor {name}: {e}")))
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut metadata = HashMap::from([("format".to_owned(), "pt".to_owned())]);
-        if let Some(variant) = &self.variant {
-            metadata.insert(VARIANT_KEY.to_owned(), variant.to_string());
-        }
+        let metadata = self.metadata(data, &sparse);
         let target = dir.join("model.safetensors");
         let temp = dir.join(".model.safetensors.part");
         safetensors::serialize_to_file(views, Some(metadata), &temp).map_err(|e| Error::InvalidArgument(format!("cannot write {}: {e}", temp.display())))?;

@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod drift;
 pub mod names;
 pub mod quant;
+pub mod sparse;
 pub mod variant;
 
 pub use checkpoint::{Checkpoint, VARIANT_KEY, stored_variant};

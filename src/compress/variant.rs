@@ -46,7 +46,8 @@ pub enum Step {
     Int8,
     /// Asymmetric int8 per output channel (`w ≈ (q - z)·s`, q in [-128, 127], zero point z).
     Int8Asym,
-    /// Symmetric int4 in groups of `group` weights along the input dimension (q in [-7, 7]).
+    /// Symmetric int4 in groups of `group` weights along the input dimension (q in [-8, 7], each
+    /// group's scale searched for the least squared error; see [`quant::int4_groups`](super::quant::int4_groups)).
     Int4 {
         /// Weights sharing one scale.
         group: usize,
