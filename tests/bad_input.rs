@@ -773,3 +773,27 @@ fn bad_quantization_schemes_are_one_line_errors() {
     fails_with(&["convert", "--quantize", "int4", input, out], &["--quantize", "unknown quantization \"int4\"", "pq:M"]);
     assert!(files_in(d).is_empty(), "nothing written");
 }
+
+#[test]
+fn distill_refuses_what_it_cannot_distill_and_writes_nothing() {
+    let (dir, model) = tiny_checkpoint();
+    let m = model.to_str().unwrap();
+    let d = dir.path();
+    let corpus = write(d, "corpus.txt", "the bank of the river\nthe bank\n");
+    let blank = write(d, "blank.txt", "\n  \n...\n");
+    let out = d.join("out.fifu");
+    let o = out.to_str().unwrap();
+    let distill = |extra: &[&str], needles: &[&str]| {
+        fails_with(&[&["distill", "--bert", m, "-o", o][..], extra].concat(), needles);
+    };
+    distill(&["--corpus", &corpus, "--layer", "7"], &["layer selection 7 does not exist", "0..=2"]);
+    distill(&["--corpus", &corpus, "--layer", "top"], &["--layer", "invalid layer \"top\""]);
+    distill(&["--corpus", &d.join("missing.txt").to_string_lossy(), "--layer", "1"], &["missing.txt", "cannot open"]);
+    distill(&["--corpus", d.to_str().unwrap(), "--layer", "1"], &["is a folder"]);
+    distill(&["--corpus", &blank, "--layer", "1"], &["no word vectors"]);
+    distill(&["--corpus", &corpus, "--layer", "1", "--min-count", "4"], &["--min-count", "occurs 3 times"]);
+    distill(&["--corpus", &corpus, "--layer", "1", "--max-sentences", "0"], &["--max-sentences 0"]);
+    fails_with(&["distill", "--bert", m, "--corpus", &corpus, "--layer", "1", "-o", &d.join("no/out.fifu").to_string_lossy()], &["does not exist"]);
+    assert!(!out.exists());
+    assert_eq!(files_in(d).len(), 3, "only the model and the two corpora: {:?}", files_in(d));
+}

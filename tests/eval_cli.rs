@@ -271,3 +271,39 @@ fn every_engine_is_scored_as_if_alone() {
     assert_eq!(engine(&got, "tinybert")["layers"], alone["layers"]);
     assert_eq!(engine(&got, "tinybert")["layers"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn variant_deltas_are_the_difference_of_the_two_engines_scores() {
+    // The engines' own scores are checked against gensim/transformers above; a variant's delta
+    // is its score minus its original's, on the original's layer (drop-layers:0 shifts them).
+    let rg65 = fixture("rg65.txt");
+    let got = json(&["eval", "wordsim", "--json", &rg65, "--vectors", GLOVE, "--bert", TINY_BERT, "--variant", "int4", "--variant", "drop-layers:0"]);
+    let r = &got[0];
+    let variants = r["variants"].as_array().unwrap();
+    assert_eq!(variants.len(), 2);
+    let spearman = |name: &str, layer: usize| engine(r, name)["layers"][layer]["spearman"].as_f64().unwrap();
+    for (v, map) in variants.iter().zip([&[0, 1, 2][..], &[0, 2]]) {
+        assert_eq!(v["base"], "tinybert");
+        let name = v["engine"].as_str().unwrap();
+        assert_eq!(name, format!("tinybert·{}", v["variant"].as_str().unwrap()));
+        let layers = v["layers"].as_array().unwrap();
+        assert_eq!(layers.iter().map(|l| l["layer"].as_u64().unwrap() as usize).collect::<Vec<_>>(), map);
+        for (i, l) in layers.iter().enumerate() {
+            let want = spearman(name, i) - spearman("tinybert", map[i]);
+            assert!((l["spearman_delta"].as_f64().unwrap() - want).abs() < 1e-12, "{name} layer {i}");
+        }
+    }
+    assert!(variants[0]["layers"].as_array().unwrap().iter().any(|l| l["spearman_delta"] != 0.0), "int4 moves something");
+    let table = String::from_utf8(vecshift(&["eval", "wordsim", &rg65, "--vectors", GLOVE, "--bert", TINY_BERT, "--variant", "int4"]).stdout).unwrap();
+    assert!(table.contains("tinybert·int4 against tinybert: change in Spearman per layer"), "{table}");
+
+    let (data, gold) = (fixture("wic_sample/test.data.txt"), fixture("wic_sample/test.gold.txt"));
+    let got = json(&["eval", "wic", "--json", &data, &gold, "--bert", TINY_BERT, "--variant", "int4"]);
+    let deltas = &got["variant_deltas"][0];
+    assert_eq!(deltas["engine"], "tinybert·int4");
+    let accuracy = |name: &str, layer: usize| engine(&got, name)["layers"][layer]["accuracy"].as_f64().unwrap();
+    for (i, l) in deltas["layers"].as_array().unwrap().iter().enumerate() {
+        assert!((l["accuracy_delta"].as_f64().unwrap() - (accuracy("tinybert·int4", i) - accuracy("tinybert", i))).abs() < 1e-12);
+    }
+    assert_eq!(deltas["layers"].as_array().unwrap().len(), 3);
+}

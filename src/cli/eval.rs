@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::builder::RangedU64ValueParser;
 use clap::{Args, Subcommand};
 use vecshift::analysis::postprocess::Postprocess;
-use vecshift::eval::{analogy, wic, wordsim, wsd};
+use vecshift::eval::{analogy, deltas, wic, wordsim, wsd};
 use vecshift::{Embedder, LayerSelection, LayerVectors};
 
 use super::{Before, GlobalArgs};
@@ -150,10 +150,24 @@ fn run_wordsim(global: &GlobalArgs, args: WordsimArgs) -> Result<()> {
     let restrict = Some(args.restrict_vocab);
     let static_refs: Vec<&vecshift::StaticEngine> = statics.iter().collect();
     let models: Vec<(&dyn Embedder, vecshift::Pooling)> = contextual.iter().map(|b| (b as &dyn Embedder, global.pooling_for(b))).collect();
-    let results = sets
+    let mut results = sets
         .iter()
         .map(|set| wordsim::evaluate_engines(&static_refs, &models, set, restrict).with_context(|| format!("evaluating {}", set.file)))
         .collect::<Result<Vec<_>>>()?;
+    let variant_pairs = global.variant_pairs(contextual.len());
+    for r in &mut results {
+        r.variants = variant_pairs
+            .iter()
+            .map(|(v, b, variant)| {
+                let spearman = |e: usize| -> Vec<Option<f64>> { r.engines[statics.len() + e].layers.iter().map(|l| l.spearman).collect() };
+                let layers = deltas::layer_deltas(&spearman(*b), &spearman(*v), &variant.layer_map(contextual[*b].num_layers() - 1))
+                    .into_iter()
+                    .map(|(layer, spearman_delta)| deltas::SpearmanDelta { layer, spearman_delta })
+                    .collect();
+                deltas::VariantDeltas { engine: contextual[*v].name().to_owned(), base: contextual[*b].name().to_owned(), variant: variant.to_string(), layers }
+            })
+            .collect();
+    }
     let pairs: Vec<Vec<PairJson>> = sets
         .iter()
         .map(|set| {
@@ -221,7 +235,29 @@ fn run_wordsim(global: &GlobalArgs, args: WordsimArgs) -> Result<()> {
             println!();
         }
     }
+    print_wordsim_deltas(&results);
     Ok(())
+}
+
+/// Each variant's change in Spearman against its original, per layer and file.
+fn print_wordsim_deltas(results: &[wordsim::WordSimResult]) {
+    let Some(first) = results.first() else { return };
+    for (i, v) in first.variants.iter().enumerate() {
+        println!();
+        println!("{} against {}: change in Spearman per layer", v.engine, v.base);
+        print!("{:>5}", "layer");
+        for r in results {
+            print!("  {:>22}", truncate(&r.file, 22));
+        }
+        println!();
+        for (j, l) in v.layers.iter().enumerate() {
+            print!("{:>5}", l.layer);
+            for r in results {
+                print!("  {:>22}", fmt_delta(r.variants[i].layers[j].spearman_delta));
+            }
+            println!();
+        }
+    }
 }
 
 fn run_analogy(global: &GlobalArgs, args: AnalogyArgs) -> Result<()> {
@@ -294,9 +330,22 @@ fn run_wic(global: &GlobalArgs, args: WicArgs) -> Result<()> {
             wic::evaluate_with(bert, &test, train.as_ref(), args.folds, &options).with_context(|| format!("embedding the WiC sentences with {}", bert.name()))
         })
         .collect::<Result<Vec<_>>>()?;
+    let variant_deltas: Vec<deltas::VariantDeltas<deltas::AccuracyDelta>> = global
+        .variant_pairs(models.len())
+        .into_iter()
+        .map(|(v, b, variant)| {
+            let accuracy = |e: usize| -> Vec<Option<f64>> { results[e].layers.iter().map(|l| Some(l.accuracy)).collect() };
+            let layers = deltas::layer_deltas(&accuracy(b), &accuracy(v), &variant.layer_map(models[b].num_layers() - 1))
+                .into_iter()
+                .map(|(layer, accuracy_delta)| deltas::AccuracyDelta { layer, accuracy_delta })
+                .collect();
+            deltas::VariantDeltas { engine: models[v].name().to_owned(), base: models[b].name().to_owned(), variant: variant.to_string(), layers }
+        })
+        .collect();
     if global.json {
         let engines = models.iter().zip(&results).map(|(e, result)| Named::of(e, result)).collect();
-        return print_json(&PerEngine { first: &results[0], engines });
+        // `variants` is taken by the layer selections x corrections of the first engine.
+        return print_json(&WicJson { per_engine: PerEngine { first: &results[0], engines }, variant_deltas });
     }
     for (e, result) in results.iter().enumerate() {
         if e > 0 {
@@ -304,7 +353,24 @@ fn run_wic(global: &GlobalArgs, args: WicArgs) -> Result<()> {
         }
         print_wic(result);
     }
+    for v in &variant_deltas {
+        println!();
+        println!("{} against {}: change in WiC accuracy per layer", v.engine, v.base);
+        println!("{:>7} {:>9}", "layer", "accuracy");
+        for l in &v.layers {
+            println!("{:>7} {:>9}", l.layer, fmt_delta(l.accuracy_delta.map(|d| d * 100.0)));
+        }
+    }
     Ok(())
+}
+
+/// `eval wic --json`: the per-engine results and, with `--variant`, each variant's change.
+#[derive(serde::Serialize)]
+struct WicJson<'a> {
+    #[serde(flatten)]
+    per_engine: PerEngine<'a, wic::WicResult>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    variant_deltas: Vec<deltas::VariantDeltas<deltas::AccuracyDelta>>,
 }
 
 /// One engine's WiC table.
@@ -387,6 +453,11 @@ struct WordsimJson {
 
 fn fmt_corr(value: Option<f64>) -> String {
     value.map_or_else(|| "n/a".into(), |v| format!("{v:.4}"))
+}
+
+/// A signed change, `-` when undefined.
+fn fmt_delta(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{v:+.4}"))
 }
 
 fn fmt_pct(value: Option<f64>) -> String {

@@ -6,6 +6,7 @@ mod compare;
 mod compress;
 mod convert;
 mod data;
+mod distill;
 mod embed;
 mod eval;
 pub mod logger;
@@ -339,6 +340,8 @@ enum Command {
     /// Write a compressed copy of a contextual model (quantized, pruned, fewer layers, lower
     /// rank) as a directory that --bert loads again.
     Compress(compress::CompressArgs),
+    /// Static vectors distilled from a contextual model: each word's mean vector over a corpus.
+    Distill(distill::DistillArgs),
     /// Evaluate the models on published test sets: word similarity, analogies, WiC.
     Eval(eval::EvalArgs),
     /// Similarity measures per word and layer over many sentences, as JSON, CSV, Markdown or HTML.
@@ -390,6 +393,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compress(args) => compress::run(&b.options("compress", None, None, Some(&args.json))?, args),
         Command::Convert(args) => convert::run(&b.options("convert", None, None, Some(&args.json))?, args),
         Command::Index(args) => convert::run_index(&b.options("index", None, None, Some(&args.json))?, args),
+        Command::Distill(args) => distill::run(&b.options("distill", Some(&args.bert), None, Some(&args.json))?, args),
         Command::Eval(args) => eval::run(b, args),
         Command::Report(args) => report::run(&b.options("report", Some(&args.bert), Some(&args.vectors), Some(&args.json))?, args),
         Command::Bench(args) => bench::run(b, args),

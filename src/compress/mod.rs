@@ -8,6 +8,7 @@
 //! one row in [`names::LAYOUTS`].
 
 pub mod checkpoint;
+pub mod distill;
 pub mod drift;
 pub mod names;
 pub mod quant;

@@ -7,6 +7,7 @@
 //! through the same test sets layer by layer.
 
 pub mod analogy;
+pub mod deltas;
 mod stats;
 pub mod wic;
 pub mod wordsim;

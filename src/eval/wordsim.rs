@@ -105,6 +105,10 @@ pub struct WordSimResult {
     /// Every engine, in the order given: the fields above are those of the first static and
     /// the first contextual engine.
     pub engines: Vec<EngineCorrelation>,
+    /// Each compression variant against its original, per layer (filled by the caller, which
+    /// knows which engines are variants; empty without `--variant`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<super::deltas::VariantDeltas<super::deltas::SpearmanDelta>>,
 }
 
 /// One engine's correlations on a word-pair file.
@@ -250,5 +254,6 @@ pub fn evaluate_engines(
         spearman: per_static.first().and_then(|s| spearman(&human, &s.cosines)),
         contextual: layers,
         engines,
+        variants: Vec::new(),
     })
 }
