@@ -201,7 +201,9 @@ fn quantize_body(row: &[f32], codes: &mut [u8], params: &mut (f32, i32)) {
     let zero = (-min / scale).round_ties_even().clamp(0.0, 255.0);
     let inverse = 1.0 / scale;
     for (c, &x) in codes.iter_mut().zip(row) {
-        // `max` before `min` turns NaN into 0, so the value is always in [0, 255].
+        // `max` before `min` turns NaN into 0, so the value is always in [0, 255] (`clamp`
+        // would keep NaN).
+        #[allow(clippy::manual_clamp)]
         let code = (x * inverse + zero).round_ties_even().max(0.0).min(255.0);
         // SAFETY: a finite value in [0, 255] (see above): the conversion is exact.
         *c = unsafe { code.to_int_unchecked::<i32>() } as u8;
@@ -231,9 +233,9 @@ fn portable_body(panel: &Panel, tile: &Tile, gelu: bool, block: Block) {
                 *sum += w.iter().zip(x).map(|(&w, &x)| i32::from(w) * i32::from(x)).sum::<i32>();
             }
         }
-        for f in 0..block.features {
+        for (f, &sum) in sums.iter().enumerate().take(block.features) {
             let scale = tile.scales[j] * panel.scales[f];
-            let mut value = dequantize(sums[f], tile.zeros[j], panel.sums[f], scale, panel.bias[f]);
+            let mut value = dequantize(sum, tile.zeros[j], panel.sums[f], scale, panel.bias[f]);
             if gelu {
                 value = super::kernels::gelu(value);
             }
