@@ -61,9 +61,15 @@ impl PackedInt8 {
 
     /// `xs [tokens, in] x weight^T (+ bias)`, then GELU (erf) if asked.
     fn matmul(&self, xs: &[f32], bias: Option<&[f32]>, gelu: bool) -> Vec<f32> {
+        self.matmul_with(xs, bias, gelu, true)
+    }
+
+    /// [`Self::matmul`] with the VNNI kernel where the CPU has it and `vnni` asks for it, the
+    /// portable one otherwise.
+    fn matmul_with(&self, xs: &[f32], bias: Option<&[f32]>, gelu: bool, vnni: bool) -> Vec<f32> {
+        let vnni = vnni && vnni_available();
         let tokens = xs.len() / self.in_dim;
         let activations = Activations::quantize(xs, self.in_dim, self.steps * GROUP);
-        let vnni = vnni_available();
         let panel_len = self.steps * PANEL * GROUP;
         tiled(tokens, self.out_dim, |block| {
             let at = block.first_feature..block.first_feature + PANEL;
@@ -410,21 +416,7 @@ mod tests {
                 assert!(close(gg, gelu(w)), "GELU {tokens}x{out_dim}x{in_dim}: {gg} vs {}", gelu(w));
             }
             // The portable loop gives the same values as the vector kernel, bit for bit.
-            let activations = Activations::quantize(&xs, in_dim, packed.steps * GROUP);
-            let portable = tiled(tokens, out_dim, |block| {
-                let at = block.first_feature..block.first_feature + PANEL;
-                let mut panel_bias = [0f32; PANEL];
-                panel_bias[..block.features].copy_from_slice(&bias[at.start..at.start + block.features]);
-                let len = packed.steps * PANEL * GROUP;
-                let panel = Panel {
-                    codes: &packed.codes[block.panel * len..(block.panel + 1) * len],
-                    scales: packed.scales[at.clone()].try_into().unwrap(),
-                    sums: packed.sums[at].try_into().unwrap(),
-                    bias: &panel_bias,
-                    steps: packed.steps,
-                };
-                portable_block(&panel, &activations.tile(block.first_token, block.tokens), false, block);
-            });
+            let portable = packed.matmul_with(&xs, Some(&bias), false, false);
             assert_eq!(portable, got, "{tokens}x{out_dim}x{in_dim}: portable and vector kernels differ");
         }
     }
