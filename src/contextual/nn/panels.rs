@@ -94,7 +94,7 @@ fn panel_layout<T: Copy>(weight: &[f32], out_dim: usize, in_dim: usize, zero: T,
     panels
 }
 
-/// One block of a product's result: `tokens <= TILE` rows of `features <= PANEL` values.
+/// One block of a product's result: `tokens` rows (at most a tile's) of `features <= PANEL` values.
 #[derive(Clone, Copy)]
 pub(crate) struct Block {
     /// The weight panel (features `panel * PANEL ..`).
@@ -105,7 +105,7 @@ pub(crate) struct Block {
     pub(crate) features: usize,
     /// First token row of the tile.
     pub(crate) first_token: usize,
-    /// Token rows in this block (fewer than [`TILE`] in the last tile).
+    /// Token rows in this block (fewer than a tile's in the last tile).
     pub(crate) tokens: usize,
     /// Where the block's first value goes.
     pub(crate) out: *mut f32,
@@ -120,23 +120,32 @@ unsafe impl Send for Block {}
 /// takes a few panels and streams their weights once, for all tiles of tokens. `block` must
 /// write all of its block's values.
 pub(crate) fn tiled(tokens: usize, out_dim: usize, block: impl Fn(Block) + Sync) -> Vec<f32> {
+    tiled_with(tokens, out_dim, TILE, || (), |(), b| block(b))
+}
+
+/// [`tiled`] with tiles of `rows` tokens, and a state that each task makes once with `init`
+/// and hands to all of its blocks (the int8 kernel's configured AMX tiles).
+pub(crate) fn tiled_with<S>(tokens: usize, out_dim: usize, rows: usize, init: impl Fn() -> S + Sync + Send, block: impl Fn(&mut S, Block) + Sync + Send) -> Vec<f32> {
     let mut out = Vec::with_capacity(tokens * out_dim);
     let panels = out_dim.div_ceil(PANEL);
     let out_ptr = SharedOut(out.spare_capacity_mut().as_mut_ptr().cast::<f32>());
     let per_task = panels.div_ceil(4 * rayon::current_num_threads()).max(1);
-    (0..panels).into_par_iter().with_min_len(per_task).for_each(|panel| {
+    (0..panels).into_par_iter().with_min_len(per_task).for_each_init(init, |state, panel| {
         let features = PANEL.min(out_dim - panel * PANEL);
-        for first_token in (0..tokens).step_by(TILE) {
+        for first_token in (0..tokens).step_by(rows) {
             let first = first_token * out_dim + panel * PANEL;
-            block(Block {
-                panel,
-                first_feature: panel * PANEL,
-                features,
-                first_token,
-                tokens: TILE.min(tokens - first_token),
-                out: out_ptr.at(first),
-                stride: out_dim,
-            });
+            block(
+                state,
+                Block {
+                    panel,
+                    first_feature: panel * PANEL,
+                    features,
+                    first_token,
+                    tokens: rows.min(tokens - first_token),
+                    out: out_ptr.at(first),
+                    stride: out_dim,
+                },
+            );
         }
     });
     // SAFETY: the blocks of all (panel, tile) pairs cover every one of the values, and `block`

@@ -1,0 +1,181 @@
+//! Intel AMX tiles for the int8 product: 16 x 64-byte tile registers that `tdpbusd` multiplies
+//! in one instruction, 16,384 unsigned-by-signed byte products summed into exact i32.
+//!
+//! `vpdpbusd` computes 64 byte products per instruction; one `tdpbusd` computes 256 times as
+//! many in about 16 cycles, so on CPUs that have AMX (Intel Xeon since Sapphire Rapids) batched
+//! int8 products are bound by moving bytes, not by multiplying them. The sums are the same
+//! integers as the VNNI and portable kernels' (integer sums do not depend on their order), so
+//! every kernel gives the same values bit for bit.
+//!
+//! Rust's AMX intrinsics are not stable, so the few instructions are written as inline
+//! assembly. Linux hands the tile registers to a process only on request (`arch_prctl`), so
+//! [`available`] asks once; a CPU or kernel without AMX keeps the VNNI kernel.
+
+/// Tokens in one tile (its rows).
+pub(crate) const ROWS: usize = 16;
+/// Bytes in one tile row: 64 inputs of the activations, 16 features x 4 inputs of the weights.
+pub(crate) const ROW_BYTES: usize = 64;
+
+/// Whether the AMX int8 kernel can run in this process: the CPU has it, and the operating
+/// system granted the tile registers.
+pub(crate) fn available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(detect)
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+fn detect() -> bool {
+    const ARCH_GET_XCOMP_PERM: libc::c_long = 0x1022;
+    const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+    const XFEATURE_XTILEDATA: libc::c_long = 18;
+    // CPUID leaf 7: where a CPU lacks it, it reports zeros, so no feature.
+    let leaf7 = std::arch::x86_64::__cpuid_count(7, 0);
+    let (amx_tile, amx_int8) = ((leaf7.edx >> 24) & 1 == 1, (leaf7.edx >> 25) & 1 == 1);
+    // The epilogue runs in AVX-512 (see `int8`).
+    if !(amx_tile && amx_int8 && std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")) {
+        return false;
+    }
+    // SAFETY: these `arch_prctl` requests only read and extend the process's own permissions.
+    unsafe {
+        if libc::syscall(libc::SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0 {
+            return false;
+        }
+        let mut granted: u64 = 0;
+        libc::syscall(libc::SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &mut granted as *mut u64) == 0 && (granted >> XFEATURE_XTILEDATA) & 1 == 1
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+fn detect() -> bool {
+    false
+}
+
+/// The tile registers of the calling thread, configured as eight tiles of [`ROWS`] x
+/// [`ROW_BYTES`]; released (so that the thread's context switches stop saving 8 KB of tiles)
+/// when dropped.
+pub(crate) struct Tiles(std::marker::PhantomData<*const ()>);
+
+/// The `ldtilecfg` operand: palette 1, then each tile's bytes per row and rows.
+#[repr(C, align(64))]
+struct Config {
+    palette: u8,
+    start_row: u8,
+    reserved: [u8; 14],
+    bytes_per_row: [u16; 16],
+    rows: [u8; 16],
+}
+
+impl Tiles {
+    /// Configures this thread's tiles.
+    ///
+    /// # Safety
+    /// [`available`] must have returned true.
+    pub(crate) unsafe fn configure() -> Tiles {
+        let mut config = Config { palette: 1, start_row: 0, reserved: [0; 14], bytes_per_row: [0; 16], rows: [0; 16] };
+        config.bytes_per_row[..8].fill(ROW_BYTES as u16);
+        config.rows[..8].fill(ROWS as u8);
+        // SAFETY: AMX is available (the caller's contract) and the operand is a valid palette-1
+        // configuration of 64 bytes.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            std::arch::asm!("ldtilecfg [{}]", in(reg) &config, options(nostack, readonly));
+        }
+        Tiles(std::marker::PhantomData)
+    }
+
+    /// `out[t][f] = sum_k a[t][k] * b[k][f]` for `32` tokens (`TWO = true`) or `16`, and the
+    /// [`super::panels::PANEL`] = 32 features of one int8 panel, as i32 rows of 32 values.
+    ///
+    /// `a` is the first token's row of activation bytes, rows `a_stride` bytes apart; `b` the
+    /// panel's codes (inner step `k`, four inputs each, is 128 bytes: 32 features x 4); `blocks`
+    /// the number of 64-input blocks.
+    ///
+    /// # Safety
+    /// `a` must be readable for `blocks * 64` bytes on each of the 32 (or 16) rows, `b` for
+    /// `blocks * 16 * 128` bytes.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) unsafe fn sums<const TWO: bool>(&self, a: *const u8, a_stride: usize, b: *const i8, blocks: usize, out: &mut [[i32; 32]; 32]) {
+        if blocks == 0 {
+            out.iter_mut().for_each(|row| row.fill(0));
+            return;
+        }
+        let c = out.as_mut_ptr().cast::<u8>();
+        // Panel step rows: 32 features x 4 bytes.
+        let b_stride = 128usize;
+        let c_stride = 128usize;
+        // SAFETY: the tiles are configured (`self`), and the reads and writes stay within what
+        // this function's contract grants.
+        unsafe {
+            if TWO {
+                std::arch::asm!(
+                    "tilezero tmm0",
+                    "tilezero tmm1",
+                    "tilezero tmm2",
+                    "tilezero tmm3",
+                    "2:",
+                    "tileloadd tmm4, [{a} + {sa}*1]",
+                    "tileloadd tmm5, [{a2} + {sa}*1]",
+                    "tileloadd tmm6, [{b} + {sb}*1]",
+                    "tileloadd tmm7, [{b} + {sb}*1 + 64]",
+                    "tdpbusd tmm0, tmm4, tmm6",
+                    "tdpbusd tmm1, tmm4, tmm7",
+                    "tdpbusd tmm2, tmm5, tmm6",
+                    "tdpbusd tmm3, tmm5, tmm7",
+                    "add {a}, 64",
+                    "add {a2}, 64",
+                    "add {b}, 2048",
+                    "dec {n}",
+                    "jnz 2b",
+                    "tilestored [{c} + {sc}*1], tmm0",
+                    "tilestored [{c} + {sc}*1 + 64], tmm1",
+                    "tilestored [{c} + {sc}*1 + 2048], tmm2",
+                    "tilestored [{c} + {sc}*1 + 2112], tmm3",
+                    a = inout(reg) a => _,
+                    a2 = inout(reg) a.add(ROWS * a_stride) => _,
+                    b = inout(reg) b => _,
+                    n = inout(reg) blocks => _,
+                    sa = in(reg) a_stride,
+                    sb = in(reg) b_stride,
+                    c = in(reg) c,
+                    sc = in(reg) c_stride,
+                    options(nostack),
+                );
+            } else {
+                std::arch::asm!(
+                    "tilezero tmm0",
+                    "tilezero tmm1",
+                    "2:",
+                    "tileloadd tmm4, [{a} + {sa}*1]",
+                    "tileloadd tmm6, [{b} + {sb}*1]",
+                    "tileloadd tmm7, [{b} + {sb}*1 + 64]",
+                    "tdpbusd tmm0, tmm4, tmm6",
+                    "tdpbusd tmm1, tmm4, tmm7",
+                    "add {a}, 64",
+                    "add {b}, 2048",
+                    "dec {n}",
+                    "jnz 2b",
+                    "tilestored [{c} + {sc}*1], tmm0",
+                    "tilestored [{c} + {sc}*1 + 64], tmm1",
+                    a = inout(reg) a => _,
+                    b = inout(reg) b => _,
+                    n = inout(reg) blocks => _,
+                    sa = in(reg) a_stride,
+                    sb = in(reg) b_stride,
+                    c = in(reg) c,
+                    sc = in(reg) c_stride,
+                    options(nostack),
+                );
+            }
+        }
+    }
+}
+
+impl Drop for Tiles {
+    fn drop(&mut self) {
+        // SAFETY: the tiles were configured by `configure` on this thread (`Tiles` is not Send).
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            std::arch::asm!("tilerelease", options(nostack, nomem));
+        }
+    }
+}
