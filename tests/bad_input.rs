@@ -758,6 +758,21 @@ fn bad_variants_are_one_line_errors_naming_the_valid_range() {
     assert_eq!(files_in(dir.path()), vec![out.clone(), model.clone()]);
 }
 
+/// A partial report holds no variant measures: `--variant` is refused with `--partial` and by
+/// `report merge`, before anything is written.
+#[test]
+fn variants_are_refused_by_sharded_reports() {
+    let dir = temp();
+    let part = dir.path().join("shard.vspart");
+    let p = part.to_str().unwrap();
+    let tiny = format!("{TINY_BERT}/f32_noprefix");
+    let input = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/report/fixture.tsv");
+    fails_with(&["report", input, "--bert", &tiny, "--variant", "int8", "--partial", p, "-q"], &["--variant", "--partial", "one process"]);
+    assert!(files_in(dir.path()).is_empty(), "no part written");
+    assert!(vecshift(&["report", input, "--bert", &tiny, "--partial", p, "-q"]).status.success());
+    fails_with(&["--variant", "int8", "report", "merge", p, "-q"], &["--variant", "report merge", "one process"]);
+}
+
 #[test]
 fn bad_quantization_schemes_are_one_line_errors() {
     let dir = temp();

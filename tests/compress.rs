@@ -248,6 +248,10 @@ fn compress_then_load_through_the_binary() {
     let layers: Vec<u64> = variants[1]["layers"].as_array().unwrap().iter().map(|l| l["layer"].as_u64().unwrap()).collect();
     assert_eq!(layers, [0, 2], "drop-layers:0 keeps the embeddings and the old layer 1 (hidden state 2)");
     assert!(variants[0]["bytes"].as_u64().unwrap() < variants[0]["base_bytes"].as_u64().unwrap());
+    for key in ["tokens_per_second", "base_tokens_per_second"] {
+        let speed = variants[0][key].as_f64().unwrap();
+        assert!(speed > 0.0 && speed.is_finite(), "{key}: {speed}");
+    }
     for layer in variants[0]["layers"].as_array().unwrap() {
         let (mean, min) = (layer["drift_mean"].as_f64().unwrap(), layer["drift_min"].as_f64().unwrap());
         assert!(min <= mean && mean <= 1.0 + 1e-9 && mean > 0.5, "{layer}");

@@ -494,3 +494,141 @@ fn each_word_lists_the_pieces_its_occurrences_were_pooled_from() {
     let made_up = got["words"].as_array().unwrap().iter().find(|w| w["word"] == "flimbertok").unwrap();
     assert!(made_up["pieces"][0]["pieces"].as_array().unwrap().len() > 1, "a made-up word is several WordPieces");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Compression variants (`--variant`)
+
+const TINY: &str = "tests/fixtures/tiny_bert/f32_noprefix";
+const VARIANTS: [&str; 2] = ["int8", "prune:0.3+int8"];
+
+/// `1234567` as `1,234,567`, grouped from the right.
+fn with_commas(n: u64) -> String {
+    let digits: Vec<char> = n.to_string().chars().rev().collect();
+    let groups: Vec<String> = digits.chunks(3).map(|c| c.iter().rev().collect()).collect();
+    groups.into_iter().rev().collect::<Vec<_>>().join(",")
+}
+
+/// A variant's layer of the JSON as the reports write it: layer, drift mean, min, p5 (four
+/// decimals), the two deltas (signed) and the neighbour overlap (three decimals); `–` for null.
+fn variant_layer_cells(layer: &Value) -> Vec<String> {
+    let number = |key: &str, f: &dyn Fn(f64) -> String| layer[key].as_f64().map_or_else(|| "–".to_owned(), f);
+    vec![
+        layer["layer"].to_string(),
+        number("drift_mean", &|v| format!("{v:.4}")),
+        number("drift_min", &|v| format!("{v:.4}")),
+        number("drift_p5", &|v| format!("{v:.4}")),
+        number("self_similarity_delta", &|v| format!("{v:+.4}")),
+        number("sense_separation_delta", &|v| format!("{v:+.4}")),
+        number("neighbour_overlap", &|v| format!("{v:.3}")),
+    ]
+}
+
+/// The points of an SVG `<polyline>`, in pixels.
+fn polyline_points(element: &str) -> Vec<(f64, f64)> {
+    let points = element.split("points=\"").nth(1).unwrap().split('"').next().unwrap();
+    points.split_whitespace().map(|p| p.split_once(',').map(|(x, y)| (x.parse().unwrap(), y.parse().unwrap())).unwrap()).collect()
+}
+
+#[test]
+fn variants_in_markdown_and_html_match_the_json_and_compress() {
+    let dir = temp_dir();
+    let run = |format: &str| {
+        let bert = format!("tiny={TINY}");
+        let mut args = vec!["report", FIXTURE, "-q", "--bert", &bert, "--format", format];
+        args.extend(VARIANTS.iter().flat_map(|v| ["--variant", v]));
+        let out = vecshift(&args, None);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json: Value = serde_json::from_str(&run("json")).unwrap();
+    let variants = json["variants"].as_array().unwrap();
+    assert_eq!(variants.iter().map(|v| v["variant"].as_str().unwrap()).collect::<Vec<_>>(), VARIANTS);
+    for (v, label) in variants.iter().zip(VARIANTS) {
+        // The bytes are those of the model.safetensors that `compress` writes for the variant.
+        let out = dir.path().join(label.replace([':', '+'], "-"));
+        let written = report_json(&["compress", TINY, "--variant", label, "-o", out.to_str().unwrap(), "--json"], None);
+        assert_eq!(v["bytes"], written["bytes"], "{label}");
+        assert_eq!(v["bytes"].as_u64().unwrap(), std::fs::metadata(out.join("model.safetensors")).unwrap().len());
+        assert_eq!(v["base_bytes"], written["original_bytes"], "{label}");
+        for key in ["tokens_per_second", "base_tokens_per_second"] {
+            let speed = v[key].as_f64().unwrap();
+            assert!(speed > 0.0 && speed.is_finite(), "{label} {key}: {speed}");
+        }
+        assert_eq!(v["layers"].as_array().unwrap().len(), 3, "the tiny BERT's 3 hidden states");
+    }
+    let last_mean = |v: &Value| v["layers"][2]["drift_mean"].as_f64().unwrap();
+    assert!(last_mean(&variants[1]) < last_mean(&variants[0]) - 0.005, "pruning moves the vectors further than int8 alone");
+
+    // The JSONL report carries them in its last line.
+    let jsonl = run("jsonl");
+    let rest: Value = serde_json::from_str(jsonl.lines().last().unwrap()).unwrap();
+    assert_eq!(rest["variants"].as_array().unwrap().len(), 2);
+
+    // Markdown: one overview row per variant (bytes, size, tokens/s, speed, last layer), then a
+    // table per variant with a row per layer, as in the JSON.
+    let md = run("md");
+    let section = md.split("\n## ").find(|s| s.starts_with("Variants")).unwrap_or_else(|| panic!("no Variants section in {md}"));
+    for v in variants {
+        let label = v["variant"].as_str().unwrap();
+        let (bytes, base_bytes) = (v["bytes"].as_u64().unwrap(), v["base_bytes"].as_u64().unwrap());
+        let row = section.lines().find(|l| l.starts_with(&format!("| {label} |"))).unwrap_or_else(|| panic!("{label} in {section}"));
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(str::trim).collect();
+        assert_eq!(cells[1], with_commas(bytes), "{row}");
+        assert_eq!(cells[2], format!("{:.2}×", bytes as f64 / base_bytes as f64), "{row}");
+        let speed: f64 = cells[3].replace(',', "").parse().unwrap();
+        assert!(speed > 0.0, "{row}");
+        assert!(cells[4].ends_with('×'), "{row}");
+        assert_eq!(cells[5], v["occurrences"].to_string());
+        let last = variant_layer_cells(&v["layers"][2]);
+        assert_eq!(cells[6..], [last[0].as_str(), &last[1], &last[3]], "{row}");
+        let table = section.split("\n### ").find(|s| s.starts_with(&format!("{label}: "))).unwrap_or_else(|| panic!("{label} in {section}"));
+        let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| ") && l.chars().nth(2).is_some_and(|c| c.is_ascii_digit())).collect();
+        let want: Vec<String> = v["layers"].as_array().unwrap().iter().map(|l| format!("| {} |", variant_layer_cells(l).join(" | "))).collect();
+        assert_eq!(rows, want, "{label}");
+    }
+
+    // HTML: the same tables, and the drift chart with one curve per variant.
+    let html = run("html");
+    let from = html.find("<h2 id=\"variants\">").expect("a Variants section");
+    let part = &html[from..html[from..].find("<h2>").map_or(html.len(), |i| from + i)];
+    for v in variants {
+        let label = v["variant"].as_str().unwrap();
+        assert!(part.contains(&format!("<tr><td>{label}</td><td>{}</td>", with_commas(v["bytes"].as_u64().unwrap()))), "{label}");
+        for layer in v["layers"].as_array().unwrap() {
+            let row: String = variant_layer_cells(layer).iter().map(|c| format!("<td>{c}</td>")).collect();
+            assert!(part.contains(&format!("<tr>{row}</tr>")), "{label}: {row}");
+        }
+    }
+    let chart = &part[part.find("<figure class=\"drift\">").unwrap()..part.find("</figure>").unwrap()];
+    let polylines: Vec<&str> = chart.match_indices("<polyline").map(|(i, _)| &chart[i..i + chart[i..].find("/>").unwrap()]).collect();
+    let stroke = |p: &str| p.split("stroke=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    // A curve has a point per layer; its legend sample is a level stroke of two points.
+    let curves: Vec<&str> = polylines.iter().copied().filter(|p| polyline_points(p).len() == 3).collect();
+    let samples: Vec<&str> = polylines
+        .iter()
+        .copied()
+        .filter(|p| p.contains("stroke-width=\"2\"") && matches!(polyline_points(p)[..], [(_, a), (_, b)] if a == b))
+        .collect();
+    assert_eq!(curves.len(), 2, "one curve per variant: {chart}");
+    assert_eq!(curves.iter().map(|p| stroke(p)).collect::<Vec<_>>(), samples.iter().map(|p| stroke(p)).collect::<Vec<_>>(), "a legend entry per curve, in its colour");
+    assert_ne!(stroke(curves[0]), stroke(curves[1]));
+    for v in variants {
+        assert!(chart.contains(&format!("{} (", v["variant"].as_str().unwrap())), "the legend names {}", v["variant"]);
+    }
+    // The points follow the drift: left to right by layer, higher for a higher mean cosine.
+    let mut points = Vec::new();
+    for (curve, v) in curves.iter().zip(variants) {
+        let drawn = polyline_points(curve);
+        assert!(drawn.windows(2).all(|w| w[0].0 < w[1].0), "{curve}");
+        points.extend(drawn.iter().zip(v["layers"].as_array().unwrap()).map(|(&(_, y), l)| (l["drift_mean"].as_f64().unwrap(), y)));
+    }
+    for &(a, ya) in &points {
+        for &(b, yb) in &points {
+            if a > b + 0.005 {
+                assert!(ya < yb, "mean {a} drawn at y {ya}, below mean {b} at y {yb}");
+            } else if a > b {
+                assert!(ya <= yb, "mean {a} drawn at y {ya}, below mean {b} at y {yb}");
+            }
+        }
+    }
+}

@@ -254,8 +254,8 @@ fn print_table(out: &CompareJson, shown: usize) {
     for v in &out.variants {
         println!();
         println!(
-            "{} against {}: cosine of each occurrence's two vectors ({} bytes of weights, original {})",
-            v.engine, v.base, v.bytes, v.base_bytes
+            "{} against {}: cosine of each occurrence's two vectors ({} bytes of weights, original {}; {:.0} tokens/s, original {:.0})",
+            v.engine, v.base, v.bytes, v.base_bytes, v.tokens_per_second, v.base_tokens_per_second
         );
         println!("  layer   mean    min     p5  self-sim Δ  sense-sep Δ  overlap@10");
         let delta = |d: Option<f64>| d.map_or("n/a".to_owned(), |d| format!("{d:+.4}"));

@@ -491,6 +491,9 @@ fn no_usable_lines(name: &str, lines: usize, skipped: &[BadRow]) -> String {
 
 /// `report merge`: the report of the whole input from the parts of its shards.
 fn merge(global: &GlobalArgs, args: MergeArgs) -> Result<()> {
+    if !global.variants.is_empty() {
+        bail!("--variant does not work with report merge: the parts (--partial) hold no variant measures; run the report of variants in one process");
+    }
     let output = output_file(args.output.as_deref());
     let format = output_format(args.format, output, global.json || args.json.json)?;
     if let Some(path) = output {

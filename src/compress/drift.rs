@@ -5,10 +5,12 @@
 //! Every measure is computed in f64 from the f32 vectors; `scripts/drift_reference.py`
 //! computes the same in numpy for the tests.
 
+use std::time::Instant;
+
 use serde::{Deserialize, Serialize};
 
 use crate::contextual::ContextualEncoder;
-use crate::engine::{Embedder, LayerVectors, Pooling};
+use crate::engine::{Embedder, Embedding, LayerVectors, Pooling};
 use crate::error::{Error, Result};
 use crate::occurrence::Occurrence;
 
@@ -157,14 +159,44 @@ pub struct VariantDrift {
     pub bytes: u64,
     /// Bytes of the original's weights file.
     pub base_bytes: u64,
+    /// Real (non-padding) tokens per second of the variant embedding the occurrences'
+    /// sentences here, wall clock: comparable only with [`Self::base_tokens_per_second`],
+    /// measured in the same run on the same sentences.
+    #[serde(default)]
+    pub tokens_per_second: f64,
+    /// The same for the original.
+    #[serde(default)]
+    pub base_tokens_per_second: f64,
     /// Occurrences both engines embedded.
     pub occurrences: usize,
     /// Per layer of the variant, named by the original layer it stands for.
     pub layers: Vec<LayerDrift>,
 }
 
+/// Embeds `occurrences` with `engine` and measures its speed: the real tokens (those of the
+/// occurrences it embedded, special tokens included, padding not) per second of wall clock.
+///
+/// One occurrence is embedded first, untimed, so that one-time costs (allocations, first
+/// touches of the weights) count against neither of two engines compared.
+fn timed_embed(engine: &ContextualEncoder, occurrences: &[Occurrence], pooling: Pooling) -> Result<(Vec<Result<Embedding>>, f64)> {
+    if let Some(first) = occurrences.first() {
+        engine.embed_batch(std::slice::from_ref(first), pooling)?;
+    }
+    let start = Instant::now();
+    let embedded = engine.embed_batch(occurrences, pooling)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let mut tokens = 0;
+    for (occurrence, embedding) in occurrences.iter().zip(&embedded) {
+        if embedding.is_ok() {
+            tokens += engine.tokenize(occurrence)?.ids.len();
+        }
+    }
+    Ok((embedded, if seconds > 0.0 { tokens as f64 / seconds } else { 0.0 }))
+}
+
 /// Embeds `occurrences` with `base` and with `engine` (`base` with `variant` applied) and
-/// measures the drift. Occurrences either engine cannot embed are left out of both.
+/// measures the drift, and each engine's speed on them (timed separately). Occurrences either
+/// engine cannot embed are left out of both.
 pub fn variant_drift(
     base: &ContextualEncoder,
     engine: &ContextualEncoder,
@@ -173,8 +205,8 @@ pub fn variant_drift(
     senses: &[Option<String>],
     pooling: Pooling,
 ) -> Result<VariantDrift> {
-    let a = base.embed_batch(occurrences, pooling)?;
-    let b = engine.embed_batch(occurrences, pooling)?;
+    let (a, base_tokens_per_second) = timed_embed(base, occurrences, pooling)?;
+    let (b, tokens_per_second) = timed_embed(engine, occurrences, pooling)?;
     let (mut bv, mut vv, mut words, mut kept_senses) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (i, (x, y)) in a.into_iter().zip(b).enumerate() {
         if let (Ok(x), Ok(y)) = (x, y) {
@@ -192,6 +224,8 @@ pub fn variant_drift(
         variant: variant.to_string(),
         bytes: engine.weight_bytes(),
         base_bytes: base.weight_bytes(),
+        tokens_per_second,
+        base_tokens_per_second,
         occurrences: bv.len(),
         layers,
     })

@@ -1,5 +1,5 @@
 //! The compression lab: a checkpoint made smaller (quantized, pruned, cut to fewer layers or a
-//! lower rank) is one more engine, and [`drift`] measures how far each word's vectors moved.
+//! lower rank) is one more engine, and [`drift`](mod@drift) measures how far each word's vectors moved.
 //!
 //! A [`Variant`] is parsed from the grammar in [`variant`]; [`Checkpoint`] applies its weight
 //! transforms to a checkpoint's tensors before the model is built (`LoadOptions::variant`),

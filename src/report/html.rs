@@ -8,6 +8,7 @@ use plotters::coord::ranged1d::{IntoSegmentedCoord, SegmentValue};
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
+use super::variants::{self, ratio};
 use super::write::{MODEL_TO_MODEL_NOTE, corrections_note, corrections_table, count, example_text, fmt, table, word_heading};
 use super::{Cka, HEATMAP_OCCURRENCES, Heatmap, LayerMetrics, Report, WordReport};
 
@@ -110,20 +111,32 @@ impl Curve {
 /// Width of the legend column beside the plots.
 const LEGEND_WIDTH: u32 = 230;
 
+/// The values of a chart's curves.
+fn values(curves: &[Curve]) -> impl Iterator<Item = f64> + '_ {
+    curves.iter().flat_map(|c| c.points.iter().map(|p| p.1).chain(c.static_value))
+}
+
 /// A chart of curves over the layers; its y axis spans the values in tenths (and 0).
 fn plot_layers(area: &Area, caption: &str, layers: usize, curves: &[Curve]) -> DrawResult {
-    let values: Vec<f64> = curves.iter().flat_map(|c| c.points.iter().map(|p| p.1).chain(c.static_value)).collect();
-    let lo = values.iter().fold(0f64, |lo, v| lo.min((v * 10.0).floor() / 10.0));
-    let hi = values.iter().fold(lo + 0.1, |hi, v| hi.max((v * 10.0).ceil() / 10.0)) + 0.02;
+    let lo = values(curves).fold(0f64, |lo, v| lo.min((v * 10.0).floor() / 10.0));
+    let hi = values(curves).fold(lo + 0.1, |hi, v| hi.max((v * 10.0).ceil() / 10.0)) + 0.02;
+    plot_layers_in(area, caption, layers, curves, lo..hi, None)
+}
+
+/// [`plot_layers`] over the y range given, with a y axis title when given.
+fn plot_layers_in(area: &Area, caption: &str, layers: usize, curves: &[Curve], y: std::ops::Range<f64>, y_desc: Option<&str>) -> DrawResult {
     let last = layers.saturating_sub(1) as f64;
     let mut chart = ChartBuilder::on(area)
         .caption(caption, ("sans-serif", 17))
         .margin(12)
         .x_label_area_size(36)
-        .y_label_area_size(48)
-        .build_cartesian_2d(-0.2..last + 0.2, lo..hi)?;
-    chart
-        .configure_mesh()
+        .y_label_area_size(if y_desc.is_some() { 64 } else { 48 })
+        .build_cartesian_2d(-0.2..last + 0.2, y)?;
+    let mut mesh = chart.configure_mesh();
+    if let Some(y_desc) = y_desc {
+        mesh.y_desc(y_desc);
+    }
+    mesh
         .x_desc("layer (0 = embeddings output)")
         .x_labels(layers.max(2))
         .x_label_formatter(&|x| if (x - x.round()).abs() < 1e-9 { format!("{x:.0}") } else { String::new() })
@@ -162,8 +175,11 @@ fn legend(area: &Area, curves: &[Curve]) -> DrawResult {
             y += 19;
         }
     }
-    let note = font.color(&BLACK.mix(0.6));
-    area.draw(&Text::new("solid: BERT, dashed: static", (4, y + 8), note))?;
+    // Only where a dashed line is drawn (not for the corrections or the variants).
+    if curves.iter().any(|c| c.static_value.is_some()) {
+        let note = font.color(&BLACK.mix(0.6));
+        area.draw(&Text::new("solid: BERT, dashed: static", (4, y + 8), note))?;
+    }
     Ok(())
 }
 
@@ -255,6 +271,64 @@ fn sense_chart(report: &Report) -> io::Result<Option<String>> {
         ("Leave-one-out 1-NN sense accuracy", panel(&accuracy)),
     ];
     charts(report.models.bert.layers, &panels).map(Some)
+}
+
+/// The variants' mean cosine to the original per layer, one curve per variant (its size and
+/// speed relative to the original's in the legend), on a y axis zoomed to the lowest mean:
+/// f16 and int8 differ from 1 in the third decimal.
+fn drift_chart(report: &Report) -> io::Result<String> {
+    let curves: Vec<Curve> = report
+        .variants
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Curve {
+            name: format!("{} ({} bytes, {} tokens/s)", v.variant, ratio(v.bytes as f64, v.base_bytes as f64), ratio(v.tokens_per_second, v.base_tokens_per_second)),
+            color: palette(i),
+            width: 2,
+            points: v.layers.iter().map(|l| (l.layer, l.drift_mean)).collect(),
+            static_value: None,
+        })
+        .collect();
+    let lowest = values(&curves).fold(1f64, f64::min);
+    let step = 10f64.powf((1.0 - lowest).max(1e-4).log10().floor()).min(0.1);
+    // Never on the bottom edge, even when every mean is a multiple of the step (1.0).
+    let lo = ((lowest / step) - 1e-9).floor() * step;
+    let width = 880 + DRIFT_LEGEND_WIDTH;
+    svg((width, 430), |area| {
+        let (plot, key) = area.split_horizontally(880);
+        let caption = "Drift per layer: mean cosine to the original";
+        plot_layers_in(&plot, caption, report.models.bert.layers, &curves, lo..1.0 + step / 10.0, Some("mean cosine to the original"))?;
+        legend(&key, &curves)
+    })
+}
+
+/// Width of the drift chart's legend, whose entries carry size and speed.
+const DRIFT_LEGEND_WIDTH: u32 = 330;
+
+/// A table of formatted cells under column titles.
+fn text_table<const N: usize>(out: &mut dyn Write, titles: &[&str; N], rows: &[[String; N]]) -> io::Result<()> {
+    let cells = |tag: &str, row: &mut dyn Iterator<Item = &str>| row.map(|c| format!("<{tag}>{}</{tag}>", escape(c))).collect::<String>();
+    writeln!(out, "<table><tr>{}</tr>", cells("th", &mut titles.iter().copied()))?;
+    for row in rows {
+        writeln!(out, "<tr>{}</tr>", cells("td", &mut row.iter().map(String::as_str)))?;
+    }
+    writeln!(out, "</table>")
+}
+
+/// The variants: the drift chart, one row per variant with its bytes and tokens/s, and each
+/// variant's drift per layer.
+fn variants_section(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    if report.variants.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "<h2 id=\"variants\">Variants</h2>\n<p class=\"note\">{}</p>", escape(variants::NOTE))?;
+    writeln!(out, "<figure class=\"drift\">{}</figure>", drift_chart(report)?)?;
+    text_table(out, &variants::OVERVIEW_COLUMNS, &variants::overview(report))?;
+    for v in &report.variants {
+        writeln!(out, "<h3>{}: {}</h3>", escape(&v.variant), escape(&variants::heading(v)))?;
+        text_table(out, &variants::LAYER_COLUMNS, &variants::layer_table(v))?;
+    }
+    Ok(())
 }
 
 /// A matrix of coloured cells with row and column labels and, when there is room, the values.
@@ -478,6 +552,7 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     if let Some(chart) = sense_chart(report)? {
         writeln!(out, "<h2>Sense separation</h2>\n{chart}")?;
     }
+    variants_section(report, out)?;
 
     writeln!(out, "<h2>Words</h2>")?;
     let with_maps: Vec<&str> = top_words(report, PLOTTED_WORDS, |_| true).iter().map(|w| w.word.as_str()).collect();

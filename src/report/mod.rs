@@ -40,6 +40,7 @@ mod input;
 mod metrics;
 mod models;
 pub mod partial;
+mod variants;
 mod write;
 
 use std::collections::{BTreeMap, HashMap};

@@ -105,6 +105,8 @@ impl Report {
             skipped: &'a [super::BadRow],
             #[serde(skip_serializing_if = "<[_]>::is_empty")]
             postprocess: &'a [super::CorrectionReport],
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            variants: &'a [crate::compress::VariantDrift],
             engines: Vec<EngineSummary<'a>>,
             cka: &'a [super::Cka],
             neighbour_overlap: &'a [super::NeighbourOverlap],
@@ -124,6 +126,7 @@ impl Report {
             summary: &self.summary,
             skipped: &self.skipped,
             postprocess: &self.postprocess,
+            variants: &self.variants,
             engines: self.engines.iter().map(|e| EngineSummary { info: &e.info, summary: &e.summary }).collect(),
             cka: &self.cka,
             neighbour_overlap: &self.neighbour_overlap,
@@ -230,6 +233,7 @@ impl Report {
                 writeln!(out, "| {layer} | {} |", values.join(" | "))?;
             }
         }
+        super::variants::write_markdown(self, out)?;
         for (i, word) in self.words.iter().enumerate() {
             writeln!(out)?;
             writeln!(out, "## {}", word_heading(word))?;
