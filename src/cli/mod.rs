@@ -119,6 +119,7 @@ fn format_values() -> impl TypedValueParser<Value = VectorFormat> {
         PossibleValue::new("word2vec-text").aliases(["text", "word2vec-txt", "textdims"]),
         PossibleValue::new("glove").aliases(["glove-text", "txt"]),
         PossibleValue::new("fasttext"),
+        PossibleValue::new("int8").aliases(["vecshift-int8", "safetensors"]),
     ])
     .try_map(|s| s.parse::<VectorFormat>().map_err(|e| e.to_string()))
 }
