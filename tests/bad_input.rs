@@ -798,7 +798,7 @@ fn damaged_int8_vector_files_are_one_line_errors() {
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let at = text.find("\"shape\":[311,16]").expect("the codes' shape in the header");
     let mut lying = bytes.clone();
-    lying[at..at + 18].copy_from_slice(b"\"shape\":[311,15]");
+    lying[at..at + 16].copy_from_slice(b"\"shape\":[311,15]");
     neighbors(&write(d, "lying.int8", &lying), &["lying.int8", "truncated or damaged"]);
     // Another safetensors file (a model's, say) is not taken for vectors.
     let mut other = bytes.clone();
