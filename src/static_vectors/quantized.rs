@@ -132,7 +132,7 @@ impl QuantizedRows {
     /// `c / |c|`: an int8 file's rows, searched by cosine as they are, with no f32 matrix (see
     /// [`Exact::Codes`]). All-zero rows stay zero.
     pub(crate) fn from_codes(codes: &[i8], dims: usize) -> Self {
-        let rows = if dims == 0 { 0 } else { codes.len() / dims };
+        let rows = codes.len().checked_div(dims).unwrap_or(0);
         let stride = dims.div_ceil(LANES).max(1) * LANES;
         let mut padded = vec![OFFSET as u8; rows * stride];
         let mut scale = vec![0f32; rows];
