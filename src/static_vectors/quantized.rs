@@ -762,6 +762,33 @@ mod tests {
     }
 
     #[test]
+    fn codes_searched_as_they_are_equal_a_full_scan_of_their_unit_rows() {
+        // The int8 file's rows: codes only, each row read as c / |c|; one all-zero row.
+        let (rows, dims) = (3000, 50);
+        let mut codes: Vec<i8> = unit_rows(rows, dims, 11).iter().map(|v| (v * 400.0).round().clamp(-127.0, 127.0) as i8).collect();
+        codes[7 * dims..8 * dims].fill(0);
+        let q = QuantizedRows::from_codes(&codes, dims);
+        assert_eq!(q.zero_rows(), [7]);
+        assert_eq!(q.row_codes(5).collect::<Vec<_>>(), codes[5 * dims..6 * dims]);
+        let unit = Array2::from_shape_fn((rows, dims), |(r, i)| {
+            let row = &codes[r * dims..(r + 1) * dims];
+            let length = row.iter().map(|&c| f64::from(c).powi(2)).sum::<f64>().sqrt();
+            if length == 0.0 { 0.0 } else { (f64::from(row[i]) / length) as f32 }
+        });
+        for query_row in [0, 1234, rows - 1] {
+            let query = unit.row(query_row).to_vec();
+            let want: Vec<usize> = brute_force(&unit, &query, 10, &[query_row, 7]).into_iter().map(|(r, _)| r).collect();
+            for kernel in Kernel::available() {
+                let got = top_k_with(kernel, Exact::Codes(rows), &q, &query, 10, &[query_row, 7], false);
+                assert_eq!(got.iter().map(|(r, _)| *r).collect::<Vec<_>>(), want, "{kernel:?}");
+                for (r, score) in got {
+                    assert!((score - dot(unit.row(r).as_slice().unwrap(), &query)).abs() < 1e-5);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn simd_and_portable_kernels_agree() {
         let stride = 2 * LANES;
         let codes: Vec<u8> = (0..ROWS * stride).map(|i| (i * 37 % 255 + 1) as u8).collect();
