@@ -212,8 +212,12 @@ impl Int8File {
 }
 
 impl StaticEngine {
-    /// Writes the vectors as an int8 file (see the [module documentation](self) for the
-    /// format), which [`StaticEngine::open`] reads back as another static model.
+    /// Writes the vectors as an int8 file, which [`StaticEngine::open`] reads back as another
+    /// static model: a safetensors file with an I8 tensor `codes` `[words, dims]`, an F32
+    /// tensor `scales` `[words]` (word `i`'s vector is `scales[i] * codes[i]`, each component
+    /// within `scales[i] / 2` of this engine's; see [`quantize_int8`]), a U8 tensor `words`
+    /// (the words, UTF-8, joined by newlines) and the metadata `format` = [`INT8_FORMAT`],
+    /// `version` = `1`, `words` and `dims`.
     ///
     /// Subword models are refused: the file holds the words' rows only. The file is written
     /// at `path` directly; write to a temporary file and rename it for an atomic result.
