@@ -786,7 +786,43 @@ fn bad_quantization_schemes_are_one_line_errors() {
     fails_with(&["convert", "--quantize", "pq:0", input, out], &["--quantize", "pq:0", "above 0"]);
     fails_with(&["convert", "--quantize", "pq:x", input, out], &["--quantize", "pq:x"]);
     fails_with(&["convert", "--quantize", "int4", input, out], &["--quantize", "unknown quantization \"int4\"", "pq:M"]);
+    fails_with(&["convert", "--quantize", "int9", input, out], &["--quantize", "unknown quantization \"int9\"", "int8", "pq:M"]);
+    // int8 holds one row per word: a subword model's unknown words would lose their vectors.
+    let fasttext = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/static/tiny.fasttext.bin");
+    fails_with(&["convert", "--quantize", "int8", fasttext.to_str().unwrap(), out], &["tiny.fasttext.bin", "subword model", "pq:M"]);
     assert!(files_in(d).is_empty(), "nothing written");
+}
+
+#[test]
+fn damaged_int8_vector_files_are_one_line_errors() {
+    let dir = temp();
+    let d = dir.path();
+    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/static/tiny.w2v.bin");
+    let good = d.join("good.int8");
+    let report = json(&["--json", "convert", "--quantize", "int8", input.to_str().unwrap(), good.to_str().unwrap()]);
+    assert_eq!(report["quantize"], "int8");
+    let bytes = std::fs::read(&good).unwrap();
+    let neighbors = |path: &str, needles: &[&str]| fails_with(&["--vectors", path, "neighbors", "king"], needles);
+    // Cut anywhere: in the header, in the codes, before the last byte.
+    for cut in [4, 12, bytes.len() / 2, bytes.len() - 1] {
+        let cut_file = write(d, &format!("cut{cut}.int8"), &bytes[..cut]);
+        let needles: &[&str] = if cut < 8 { &[&cut_file] } else { &[&cut_file, "truncated or damaged", "--quantize int8"] };
+        neighbors(&cut_file, needles);
+    }
+    // A header that lies about the codes' shape.
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let at = text.find("\"shape\":[311,16]").expect("the codes' shape in the header");
+    let mut lying = bytes.clone();
+    lying[at..at + 16].copy_from_slice(b"\"shape\":[311,15]");
+    neighbors(&write(d, "lying.int8", &lying), &["lying.int8", "truncated or damaged"]);
+    // Another safetensors file (a model's, say) is not taken for vectors.
+    let mut other = bytes.clone();
+    let at = text.find("vecshift-static-int8").unwrap();
+    other[at..at + 8].copy_from_slice(b"someone-");
+    neighbors(&write(d, "model.safetensors", &other), &["model.safetensors", "not vecshift's int8 word vectors", "--quantize int8"]);
+    // Named as the wrong format, the error says what the file looks like.
+    fails_with(&["--vectors", good.to_str().unwrap(), "--vectors-format", "glove", "neighbors", "king"], &["looks like int8"]);
+    fails_with(&["--vectors", input.to_str().unwrap(), "--vectors-format", "int8", "neighbors", "king"], &["tiny.w2v.bin", "looks like word2vec"]);
 }
 
 #[test]

@@ -115,7 +115,7 @@ fn usage_errors_and_help_per_subcommand() {
     assert!(!help(&["tui", "--help"]).contains("--json"));
     let compare = help(&["compare", "--help"]);
     assert!(compare.contains("Model options:") && compare.contains("[possible values: mean, first, last]"), "{compare}");
-    assert!(compare.contains("[possible values: finalfusion, word2vec, word2vec-text, glove, fasttext]"));
+    assert!(compare.contains("[possible values: finalfusion, word2vec, word2vec-text, glove, fasttext, int8]"));
     assert!(help(&["analogy", "--help"]).contains("[default: 10]"));
     // Options before the subcommand still work where they act.
     let v = json(&["--json", "neighbors", "bank", "-k", "2"]);

@@ -1,5 +1,5 @@
-//! `vecshift convert`: any supported static format to finalfusion; `vecshift index`: the
-//! vocabulary index sidecar of a finalfusion file.
+//! `vecshift convert`: any supported static format to finalfusion (or to vecshift's int8 file);
+//! `vecshift index`: the vocabulary index sidecar of a finalfusion file.
 
 use std::path::{Path, PathBuf};
 
@@ -16,13 +16,15 @@ use super::output::{check_writable, print_json, write_atomically};
 pub struct ConvertArgs {
     /// The file to read.
     input: PathBuf,
-    /// The finalfusion file to write (replaced only once complete).
+    /// The file to write, finalfusion (a safetensors file with `--quantize int8`); replaced only
+    /// once complete.
     output: PathBuf,
     /// Format of the input; detected from the file when left out.
     #[arg(long, alias = "vectors-format", value_parser = super::format_values(), ignore_case = true)]
     from: Option<VectorFormat>,
-    /// Store the rows product-quantized: `pq:M`, M one-byte codes per row (M must divide the
-    /// dimensions; finalfusion's quantized storage, readable by any finalfusion reader).
+    /// Store the rows quantized: `pq:M`, product-quantized, M one-byte codes per row (M must
+    /// divide the dimensions; finalfusion's quantized storage, readable by any finalfusion
+    /// reader); `int8`, one byte per component and a scale per word (vecshift's safetensors file).
     #[arg(long, value_name = "SCHEME")]
     quantize: Option<String>,
     /// Do not write the vocabulary index OUTPUT.idx beside the output (see `vecshift index`).
@@ -52,7 +54,8 @@ pub fn run(global: &GlobalArgs, args: ConvertArgs) -> Result<()> {
     // but it has no business staying).
     remove_if_present(&index)?;
     write_atomically(&args.output, |temp| match quantize {
-        Some(subquantizers) => Ok(engine.write_finalfusion_pq(temp, subquantizers)?),
+        Some(Quantize::Pq(subquantizers)) => Ok(engine.write_finalfusion_pq(temp, subquantizers)?),
+        Some(Quantize::Int8) => Ok(engine.write_int8(temp)?),
         None => Ok(engine.write_finalfusion(temp)?),
     })?;
     // Subword models have no simple vocabulary to index, quantized files no f32 rows to map.
@@ -61,16 +64,21 @@ pub fn run(global: &GlobalArgs, args: ConvertArgs) -> Result<()> {
         write_index(&args.output)?;
     }
     let index = indexed.then_some(index);
+    let size = |path: &Path| std::fs::metadata(path).with_context(|| format!("cannot read the size of {}", path.display())).map(|m| m.len());
+    let (bytes, input_bytes) = (size(&args.output)?, size(&args.input)?);
+    let ratio = bytes as f64 / input_bytes.max(1) as f64;
     if global.json {
         return print_json(&json!({
             "input": args.input, "format": engine.format().name(), "output": args.output,
             "words": engine.vocab_len(), "dims": engine.dims(), "index": index,
-            "quantize": quantize.map(|m| format!("pq:{m}")),
+            "quantize": quantize.map(|q| q.to_string()),
+            "bytes": bytes, "input_bytes": input_bytes, "ratio": ratio,
         }));
     }
     println!(
-        "wrote {} ({} words x {} dims, from {}){}",
+        "wrote {} ({} words x {} dims, from {}{}; {} bytes, {ratio:.3} of the input's {input_bytes}){}",
         args.output.display(), engine.vocab_len(), engine.dims(), engine.format(),
+        quantize.map(|q| format!(", quantized {q}")).unwrap_or_default(), bytes,
         index.map(|i| format!(" and its vocabulary index {}", i.display())).unwrap_or_default()
     );
     Ok(())
@@ -103,8 +111,30 @@ fn remove_if_present(path: &Path) -> Result<()> {
     }
 }
 
-/// `pq:M` as its number of subquantizers M.
-fn parse_quantize(text: &str) -> std::result::Result<usize, String> {
-    let number = text.strip_prefix("pq:").ok_or_else(|| format!("unknown quantization {text:?}; expected pq:M (M one-byte subquantizers per row, dividing the dimensions)"))?;
-    number.parse::<usize>().ok().filter(|&m| m > 0).ok_or_else(|| format!("pq:{number} needs M, a whole number of subquantizers above 0 that divides the dimensions"))
+/// A `--quantize` scheme.
+#[derive(Clone, Copy, Debug)]
+enum Quantize {
+    /// Product quantization with this many subquantizers.
+    Pq(usize),
+    /// One byte per component and a scale per word.
+    Int8,
+}
+
+impl std::fmt::Display for Quantize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Quantize::Pq(m) => write!(f, "pq:{m}"),
+            Quantize::Int8 => f.write_str("int8"),
+        }
+    }
+}
+
+/// `pq:M` or `int8`.
+fn parse_quantize(text: &str) -> std::result::Result<Quantize, String> {
+    if text == "int8" {
+        return Ok(Quantize::Int8);
+    }
+    let number = text.strip_prefix("pq:").ok_or_else(|| format!("unknown quantization {text:?}; expected int8 (one byte per component) or pq:M (M one-byte subquantizers per row, dividing the dimensions)"))?;
+    let m = number.parse::<usize>().ok().filter(|&m| m > 0).ok_or_else(|| format!("pq:{number} needs M, a whole number of subquantizers above 0 that divides the dimensions"))?;
+    Ok(Quantize::Pq(m))
 }

@@ -76,8 +76,8 @@ pub(crate) fn parse_variant(text: &str) -> Result<Variant> {
 /// The static-vector options, for the subcommands that read static vectors.
 #[derive(Clone, Debug, Default, Args)]
 pub struct VectorArgs {
-    /// Static vectors: word2vec (.bin/.txt), GloVe (.txt), fastText (.bin) or finalfusion
-    /// (.fifu). Repeatable, order kept; NAME=PATH gives the engine a short label. Default: the
+    /// Static vectors: word2vec (.bin/.txt), GloVe (.txt), fastText (.bin), finalfusion (.fifu)
+    /// or vecshift's int8 (`convert --quantize int8`). Repeatable, order kept; NAME=PATH gives the engine a short label. Default: the
     /// embedded GloVe 6B 50d (100k words).
     #[arg(long, value_name = "[NAME=]PATH", help_heading = "Model options")]
     vectors: Vec<String>,
@@ -119,6 +119,7 @@ fn format_values() -> impl TypedValueParser<Value = VectorFormat> {
         PossibleValue::new("word2vec-text").aliases(["text", "word2vec-txt", "textdims"]),
         PossibleValue::new("glove").aliases(["glove-text", "txt"]),
         PossibleValue::new("fasttext"),
+        PossibleValue::new("int8").aliases(["vecshift-int8", "safetensors"]),
     ])
     .try_map(|s| s.parse::<VectorFormat>().map_err(|e| e.to_string()))
 }
@@ -332,7 +333,8 @@ enum Command {
     Neighbors(neighbors::NeighborsArgs),
     /// A is to B as C is to ? (3CosAdd over the static vectors).
     Analogy(analogy::AnalogyArgs),
-    /// Convert word2vec / GloVe / fastText vectors to finalfusion (memory-mapped, fast to open).
+    /// Convert word2vec / GloVe / fastText vectors to finalfusion (memory-mapped, fast to open),
+    /// or quantized: finalfusion's pq:M or vecshift's int8.
     Convert(convert::ConvertArgs),
     /// Write the vocabulary index FILE.idx of a finalfusion file, so that it opens without
     /// building a hash map of its words (`convert` writes one too).

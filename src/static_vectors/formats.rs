@@ -43,16 +43,20 @@ pub enum VectorFormat {
     Glove,
     /// fastText `.bin` models; unknown words get vectors from their character n-grams.
     FastText,
+    /// vecshift's int8 vectors (`convert --quantize int8`): a safetensors file of one byte per
+    /// component and a scale per word.
+    Int8,
 }
 
 impl VectorFormat {
     /// Every format, in the order they are listed to users.
-    pub const ALL: [VectorFormat; 5] = [
+    pub const ALL: [VectorFormat; 6] = [
         VectorFormat::Finalfusion,
         VectorFormat::Word2VecBinary,
         VectorFormat::Word2VecText,
         VectorFormat::Glove,
         VectorFormat::FastText,
+        VectorFormat::Int8,
     ];
 
     /// The name used on the command line (`--vectors-format`).
@@ -63,6 +67,7 @@ impl VectorFormat {
             VectorFormat::Word2VecText => "word2vec-text",
             VectorFormat::Glove => "glove",
             VectorFormat::FastText => "fasttext",
+            VectorFormat::Int8 => "int8",
         }
     }
 
@@ -104,6 +109,7 @@ impl FromStr for VectorFormat {
             "word2vec-binary" | "w2v" | "bin" => Some(VectorFormat::Word2VecBinary),
             "text" | "word2vec-txt" | "textdims" => Some(VectorFormat::Word2VecText),
             "glove-text" | "txt" => Some(VectorFormat::Glove),
+            "vecshift-int8" | "safetensors" => Some(VectorFormat::Int8),
             _ => VectorFormat::ALL.into_iter().find(|f| f.name() == s),
         };
         found.ok_or_else(|| {
@@ -121,6 +127,10 @@ fn detect_bytes(head: &[u8]) -> Option<VectorFormat> {
     }
     if head.len() >= 4 && u32::from_le_bytes(head[..4].try_into().ok()?) == FASTTEXT_MAGIC || is_old_fasttext(head) {
         return Some(VectorFormat::FastText);
+    }
+    // Any safetensors file: one that is not vecshift's int8 vectors is then refused as such.
+    if super::int8::looks_like_safetensors(head) {
+        return Some(VectorFormat::Int8);
     }
     // A file of one line (a header and nothing else, say) has no newline.
     let first_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
@@ -191,6 +201,7 @@ fn read_as(path: &Path, format: VectorFormat) -> Result<StaticEmbeddings> {
             check_loaded(path, &embeddings)?;
             Ok(embeddings)
         }
+        VectorFormat::Int8 => Err(file_error(path, "an int8 vector file has no finalfusion form to read (open it with StaticEngine::open)")),
         VectorFormat::Word2VecBinary => read_word2vec_binary(path, &mut reader),
         VectorFormat::Word2VecText => read_text(path, &mut reader, true),
         VectorFormat::Glove => read_text(path, &mut reader, false),
@@ -231,13 +242,26 @@ fn read_quantized(path: &Path, reader: &mut BufReader<File>) -> Result<Option<St
 /// When that fails and the file looks like another format (the user named the wrong one),
 /// the error says which.
 pub fn read(path: &Path, format: VectorFormat) -> Result<StaticEmbeddings> {
-    read_as(path, format).map_err(|error| match (error, VectorFormat::detect(path)) {
+    read_as(path, format).map_err(|error| wrong_format(path, format, error))
+}
+
+/// Reads an int8 vector file, saying so when the file looks like another format.
+pub(super) fn read_int8(path: &Path) -> Result<super::int8::Int8File> {
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(file_error(path, "this is a directory, not a word-vector file"));
+    }
+    super::int8::Int8File::open(path).map_err(|error| wrong_format(path, VectorFormat::Int8, error))
+}
+
+/// `error`, with a hint when the file read as `format` looks like another format.
+fn wrong_format(path: &Path, format: VectorFormat, error: Error) -> Error {
+    match (error, VectorFormat::detect(path)) {
         (Error::VectorFile { path, reason }, Ok(detected)) if detected != format => Error::VectorFile {
             path,
             reason: format!("{reason} (read as {format}, but the file looks like {detected}: pass --vectors-format {detected} or leave it out)"),
         },
         (error, _) => error,
-    })
+    }
 }
 
 fn file_error(path: &Path, reason: impl Into<String>) -> Error {
@@ -764,6 +788,8 @@ mod tests {
         assert_eq!(detect_bytes(b"2 3\nthe \x00\x00\x80\x3f\x00\x00\x00\x00\x00\x00\x00\x40"), Some(VectorFormat::Word2VecBinary));
         assert_eq!(detect_bytes(b"the 0.1 -0.2 3e-5\n"), Some(VectorFormat::Glove));
         assert_eq!(detect_bytes(b"Call me Ishmael. Some years ago\n"), None);
+        assert_eq!(detect_bytes(b"\x40\x00\x00\x00\x00\x00\x00\x00{\"__metadata__\""), Some(VectorFormat::Int8));
+        assert_eq!(detect_bytes(b"\x40\x00\x00\x00\x00\x00\x00\x00[1, 2]"), None);
     }
 
     #[test]

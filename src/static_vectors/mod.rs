@@ -2,6 +2,7 @@
 
 mod formats;
 mod index;
+mod int8;
 mod pq;
 mod quantized;
 mod search;
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 pub use formats::{StaticEmbeddings, VectorFormat};
 pub use index::{index_path, write_index};
+pub use int8::{INT8_FORMAT, quantize_int8};
 pub use search::Neighbor;
 
 use crate::engine::{Embedder, Embedding, EngineKind, LayerVectors, Pooling, SentenceEmbedder, SentenceVectors, Vocabulary};
@@ -82,6 +84,12 @@ enum Vectors {
         /// The finalfusion form, made when [`StaticEngine::embeddings`] is first asked.
         embeddings: OnceLock<StaticEmbeddings>,
     },
+    /// An int8 file (`convert --quantize int8`): codes and scales, no f32 matrix until asked.
+    Int8 {
+        file: int8::Int8File,
+        /// The finalfusion form, made when [`StaticEngine::embeddings`] is first asked.
+        embeddings: OnceLock<StaticEmbeddings>,
+    },
 }
 
 impl Vectors {
@@ -90,6 +98,7 @@ impl Vectors {
         match self {
             Vectors::Read(e) => e.vocab().idx(word),
             Vectors::Mapped { file, .. } => file.find(word).map(WordIndex::Word),
+            Vectors::Int8 { file, .. } => file.find(word).map(WordIndex::Word),
         }
     }
 
@@ -97,6 +106,7 @@ impl Vectors {
         match self {
             Vectors::Read(e) => e.vocab().words_len(),
             Vectors::Mapped { file, .. } => file.words_len(),
+            Vectors::Int8 { file, .. } => file.words().len(),
         }
     }
 
@@ -105,6 +115,7 @@ impl Vectors {
         match self {
             Vectors::Read(e) => e.vocab().vocab_len(),
             Vectors::Mapped { file, .. } => file.words_len(),
+            Vectors::Int8 { file, .. } => file.words().len(),
         }
     }
 
@@ -113,6 +124,7 @@ impl Vectors {
         match self {
             Vectors::Read(e) => &e.vocab().words()[row],
             Vectors::Mapped { file, .. } => file.word(row),
+            Vectors::Int8 { file, .. } => &file.words()[row],
         }
     }
 
@@ -121,6 +133,25 @@ impl Vectors {
         match self {
             Vectors::Read(e) => e.storage().view(),
             Vectors::Mapped { file, .. } => file.matrix(),
+            Vectors::Int8 { file, .. } => file.unit_rows(),
+        }
+    }
+
+    fn dims(&self) -> usize {
+        match self {
+            Vectors::Int8 { file, .. } => file.dims(),
+            _ => self.matrix().ncols(),
+        }
+    }
+
+    /// A word's vector as stored: its (unit) row times its norm.
+    fn word_vector(&self, row: usize) -> Vec<f32> {
+        match self {
+            Vectors::Int8 { file, .. } => file.vector(row),
+            _ => {
+                let norm = self.norm(row);
+                self.matrix().row(row).iter().map(|v| v * norm).collect()
+            }
         }
     }
 
@@ -129,6 +160,7 @@ impl Vectors {
         match self {
             Vectors::Read(e) => e.norms().map_or(1.0, |n| n[row]),
             Vectors::Mapped { file, .. } => file.norms().map_or(1.0, |n| n[row]),
+            Vectors::Int8 { file, .. } => file.norm(row),
         }
     }
 }
@@ -176,6 +208,7 @@ impl StaticEngine {
         let mapped = (format == VectorFormat::Finalfusion).then(|| index::MappedFile::open(path)).flatten();
         let vectors = match mapped {
             Some(file) => Vectors::Mapped { file, words: OnceLock::new(), embeddings: OnceLock::new() },
+            None if format == VectorFormat::Int8 => Vectors::Int8 { file: formats::read_int8(path)?, embeddings: OnceLock::new() },
             None => Vectors::Read(formats::read(path, format)?),
         };
         let name = options.name.clone().unwrap_or_else(|| {
@@ -218,6 +251,7 @@ impl StaticEngine {
         match &self.vectors {
             Vectors::Read(e) => e.vocab().words(),
             Vectors::Mapped { file, words, .. } => words.get_or_init(|| (0..file.words_len()).map(|row| file.word(row).to_owned()).collect()),
+            Vectors::Int8 { file, .. } => file.words(),
         }
     }
 
@@ -249,31 +283,33 @@ impl StaticEngine {
 
     /// The underlying finalfusion embeddings (unit-length rows, with the original norms).
     ///
-    /// A file opened through its index makes them on the first call (a copy of the matrix and
-    /// finalfusion's hash map of the words).
+    /// A file opened through its index, or an int8 file, makes them on the first call (a copy of
+    /// the matrix and finalfusion's hash map of the words).
     pub fn embeddings(&self) -> &StaticEmbeddings {
         match &self.vectors {
             Vectors::Read(e) => e,
-            Vectors::Mapped { file, embeddings, .. } => embeddings.get_or_init(|| {
-                let norms = file.norms().map_or_else(|| ndarray::Array1::ones(file.words_len()), |n| n.to_owned());
-                finalfusion::embeddings::Embeddings::new(
-                    None,
-                    finalfusion::vocab::VocabWrap::SimpleVocab(finalfusion::vocab::SimpleVocab::new(self.words().to_vec())),
-                    finalfusion::storage::StorageViewWrap::NdArray(finalfusion::storage::NdArray::new(file.matrix().to_owned())),
-                    finalfusion::norms::NdNorms::new(norms),
-                )
-            }),
+            Vectors::Mapped { embeddings, .. } | Vectors::Int8 { embeddings, .. } => self.simple_embeddings(embeddings),
         }
+    }
+
+    /// The finalfusion form of a file read without finalfusion, made in `cell` on the first call.
+    fn simple_embeddings<'a>(&'a self, cell: &'a OnceLock<StaticEmbeddings>) -> &'a StaticEmbeddings {
+        cell.get_or_init(|| {
+            let norms: ndarray::Array1<f32> = (0..self.vocab_len()).map(|row| self.vectors.norm(row)).collect();
+            finalfusion::embeddings::Embeddings::new(
+                None,
+                finalfusion::vocab::VocabWrap::SimpleVocab(finalfusion::vocab::SimpleVocab::new(self.words().to_vec())),
+                finalfusion::storage::StorageViewWrap::NdArray(finalfusion::storage::NdArray::new(self.vectors.matrix().to_owned())),
+                finalfusion::norms::NdNorms::new(norms),
+            )
+        })
     }
 
     /// Looks a word up: the exact form, else its lowercase form, else its subwords.
     pub fn lookup(&self, word: &str) -> Result<StaticVector> {
         let (entry, index, source) = self.resolve(word)?;
         let vector = match index {
-            WordIndex::Word(idx) => {
-                let norm = self.vectors.norm(idx);
-                self.vectors.matrix().row(idx).iter().map(|v| v * norm).collect()
-            }
+            WordIndex::Word(idx) => self.vectors.word_vector(idx),
             // fastText (and gensim) define an unknown word's vector as the mean of its n-gram vectors.
             WordIndex::Subword(indices) => {
                 let rows = self.vectors.matrix().select(ndarray::Axis(0), &indices);
@@ -352,7 +388,8 @@ impl StaticEngine {
     ///
     /// The search is exact (the same words and order as scoring every row in f32), but it
     /// reads an int8 copy of the matrix (a quarter of the f32 size) that the second call
-    /// builds; the first scans the f32 rows.
+    /// builds; the first scans the f32 rows. An int8 file is searched through its own codes
+    /// (exact over its dequantized rows).
     pub fn nearest(&self, query: &[f32], k: usize, exclude: &[&str]) -> Vec<Neighbor> {
         let vocab = &self.vectors;
         let mut excluded: Vec<usize> = exclude.iter().filter_map(|w| match vocab.idx(w) {
@@ -360,12 +397,13 @@ impl StaticEngine {
             _ => None,
         }).collect();
         let Some(unit) = unit_length(query) else { return Vec::new() };
-        let found = if self.quantized.get().is_none() && !self.searched.swap(true, Ordering::Relaxed) {
+        let int8 = matches!(self.vectors, Vectors::Int8 { .. });
+        let found = if !int8 && self.quantized.get().is_none() && !self.searched.swap(true, Ordering::Relaxed) {
             quantized::top_k_f32(self.word_rows(), &unit, k, &excluded, true)
         } else {
             // A zero vector has no cosine with anything: it is no one's neighbour.
             excluded.extend_from_slice(self.quantized().zero_rows());
-            quantized::top_k(self.word_rows(), self.quantized(), &unit, k, &excluded, true)
+            quantized::top_k(self.exact_rows(self.vocab_len()), self.quantized(), &unit, k, &excluded, true)
         };
         found.into_iter().map(|(idx, cosine)| Neighbor { word: vocab.word(idx).to_owned(), cosine }).collect()
     }
@@ -400,11 +438,11 @@ impl StaticEngine {
         restrict: Option<usize>,
     ) -> Vec<Vec<(usize, f32)>> {
         let rows = restrict.map_or(self.vocab_len(), |r| r.min(self.vocab_len()));
-        let matrix = self.word_rows().slice_move(ndarray::s![..rows, ..]);
+        let matrix = self.exact_rows(rows);
         let units: Vec<Option<Vec<f32>>> = queries
             .iter()
             .map(|q| {
-                assert_eq!(q.len(), matrix.ncols(), "query length must equal the vectors' dimensionality");
+                assert_eq!(q.len(), self.dims(), "query length must equal the vectors' dimensionality");
                 unit_length(q)
             })
             .collect();
@@ -418,9 +456,22 @@ impl StaticEngine {
         self.vectors.matrix().slice_move(ndarray::s![..rows, ..])
     }
 
-    /// The int8 copy of [`word_rows`](Self::word_rows), built on first use.
+    /// What the search computes the exact scores of the first `rows` words from: the f32 rows,
+    /// or an int8 file's codes.
+    fn exact_rows(&self, rows: usize) -> quantized::Exact<'_> {
+        match &self.vectors {
+            Vectors::Int8 { .. } => quantized::Exact::Codes(rows),
+            _ => quantized::Exact::Rows(self.word_rows().slice_move(ndarray::s![..rows, ..])),
+        }
+    }
+
+    /// The int8 copy of [`word_rows`](Self::word_rows), built on first use; an int8 file's own
+    /// codes.
     fn quantized(&self) -> &quantized::QuantizedRows {
-        self.quantized.get_or_init(|| quantized::QuantizedRows::new(self.word_rows()))
+        match &self.vectors {
+            Vectors::Int8 { file, .. } => file.codes(),
+            _ => self.quantized.get_or_init(|| quantized::QuantizedRows::new(self.word_rows())),
+        }
     }
 
     /// Writes the vectors as a finalfusion file, the format that opens fastest (memory-mapped).
@@ -444,7 +495,7 @@ impl Embedder for StaticEngine {
     }
 
     fn dims(&self) -> usize {
-        self.vectors.matrix().ncols()
+        self.vectors.dims()
     }
 
     fn num_layers(&self) -> usize {

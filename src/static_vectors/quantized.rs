@@ -28,6 +28,53 @@ use crate::simd::{dot, multiversion};
 /// A min-heap of the best exact scores so far.
 type Heap = BinaryHeap<Reverse<Score>>;
 
+/// What a row's exact score is computed from, once its bound admits it.
+#[derive(Clone, Copy)]
+pub(crate) enum Exact<'a> {
+    /// The f32 rows the codes were made from.
+    Rows(ArrayView2<'a, f32>),
+    /// The first rows of a [`QuantizedRows::from_codes`], each exactly `s * c`: the scores are
+    /// exact over those (dequantized) rows.
+    Codes(usize),
+}
+
+impl<'a> From<ArrayView2<'a, f32>> for Exact<'a> {
+    fn from(matrix: ArrayView2<'a, f32>) -> Self {
+        Exact::Rows(matrix)
+    }
+}
+
+impl Exact<'_> {
+    fn rows(&self) -> usize {
+        match self {
+            Exact::Rows(matrix) => matrix.nrows(),
+            Exact::Codes(rows) => *rows,
+        }
+    }
+
+    fn dims(&self, quantized: &QuantizedRows) -> usize {
+        match self {
+            Exact::Rows(matrix) => matrix.ncols(),
+            Exact::Codes(_) => quantized.dims,
+        }
+    }
+
+    /// The exact dot product of row `r` with `unit`.
+    #[inline(always)]
+    fn score(&self, quantized: &QuantizedRows, r: usize, unit: &[f32]) -> f32 {
+        match self {
+            Exact::Rows(matrix) => match matrix.row(r).to_slice() {
+                Some(values) => dot(values, unit),
+                None => matrix.row(r).iter().zip(unit).map(|(a, b)| a * b).sum(),
+            },
+            Exact::Codes(_) => {
+                let codes = &quantized.codes[r * quantized.stride..r * quantized.stride + quantized.dims];
+                quantized.scale[r] * codes.iter().zip(unit).map(|(&c, &u)| f32::from(i16::from(c) - OFFSET as i16) * u).sum::<f32>()
+            }
+        }
+    }
+}
+
 /// Codes per SIMD step: one 256-bit load.
 const LANES: usize = 32;
 /// Rows scored together, so that their sums are reduced across lanes in one go.
@@ -41,6 +88,8 @@ const PARALLEL_ROWS: usize = 65_536;
 
 /// The 8-bit copy of a matrix's rows, with what the error bounds need.
 pub(crate) struct QuantizedRows {
+    /// Components per row.
+    dims: usize,
     /// Components per row in `codes`: the dimensionality rounded up to [`LANES`].
     stride: usize,
     /// Row-major codes `c + 128`, `rows x stride` (see [`QuantizedRows::new`] for the rest).
@@ -76,7 +125,47 @@ impl QuantizedRows {
                 .for_each(|((values, codes), (scale, l1))| quantize_dispatch(values, codes, scale, l1));
         }
         let zero_rows = scale.iter().enumerate().filter(|&(_, &s)| s == 0.0).map(|(row, _)| row).collect();
-        QuantizedRows { stride, codes, scale, l1, zero_rows }
+        QuantizedRows { dims, stride, codes, scale, l1, zero_rows }
+    }
+
+    /// The rows of stored codes `c` (row-major, `dims` per row), each taken as the unit vector
+    /// `c / |c|`: an int8 file's rows, searched by cosine as they are, with no f32 matrix (see
+    /// [`Exact::Codes`]). All-zero rows stay zero.
+    pub(crate) fn from_codes(codes: &[i8], dims: usize) -> Self {
+        let rows = codes.len().checked_div(dims).unwrap_or(0);
+        let stride = dims.div_ceil(LANES).max(1) * LANES;
+        let mut padded = vec![OFFSET as u8; rows * stride];
+        let mut scale = vec![0f32; rows];
+        let mut l1 = vec![0f32; rows];
+        for (row, values) in codes.chunks_exact(dims.max(1)).take(rows).enumerate() {
+            for (code, &c) in padded[row * stride..].iter_mut().zip(values) {
+                *code = (i32::from(c) + OFFSET) as u8;
+            }
+            let squares: i64 = values.iter().map(|&c| i64::from(c) * i64::from(c)).sum();
+            if squares > 0 {
+                scale[row] = (1.0 / (squares as f64).sqrt()) as f32;
+                l1[row] = scale[row] * values.iter().map(|&c| i32::from(c).abs()).sum::<i32>() as f32;
+            }
+        }
+        let zero_rows = scale.iter().enumerate().filter(|&(_, &s)| s == 0.0).map(|(row, _)| row).collect();
+        QuantizedRows { dims, stride, codes: padded, scale, l1, zero_rows }
+    }
+
+    /// The codes `c` of `row` (`dims` of them; zeros for a zero or non-finite row, whose codes
+    /// [`QuantizedRows::new`] leaves unwritten).
+    pub(crate) fn row_codes(&self, row: usize) -> impl Iterator<Item = i8> + '_ {
+        let written = self.scale[row] > 0.0;
+        self.codes[row * self.stride..row * self.stride + self.dims].iter().map(move |&code| if written { (i32::from(code) - OFFSET) as i8 } else { 0 })
+    }
+
+    /// Per row, the scale `s` of its codes (`s * c` is the row).
+    pub(crate) fn scales(&self) -> &[f32] {
+        &self.scale
+    }
+
+    /// Components per row.
+    pub(crate) fn dims(&self) -> usize {
+        self.dims
     }
 
     /// The rows that are all zeros (whose cosine with anything is undefined).
@@ -177,15 +266,15 @@ impl<'a> Query<'a> {
 ///
 /// `quantized` must be [`QuantizedRows::new`] of the same `matrix` (or of a longer matrix whose
 /// first rows these are). With `parallel`, large matrices are split across the rayon pool.
-pub(crate) fn top_k(
-    matrix: ArrayView2<f32>,
+pub(crate) fn top_k<'m>(
+    matrix: impl Into<Exact<'m>>,
     quantized: &QuantizedRows,
     unit: &[f32],
     k: usize,
     exclude: &[usize],
     parallel: bool,
 ) -> Vec<(usize, f32)> {
-    top_k_with(Kernel::best(), matrix, quantized, unit, k, exclude, parallel)
+    top_k_with(Kernel::best(), matrix.into(), quantized, unit, k, exclude, parallel)
 }
 
 /// [`top_k`] without the 8-bit copy: every row scored in f32, the same scores and order.
@@ -238,17 +327,18 @@ fn scan_f32(matrix: ArrayView2<f32>, first: usize, unit: &[f32], capacity: usize
 multiversion!(scan_f32_dispatch(matrix: ArrayView2<f32>, first: usize, unit: &[f32], capacity: usize, heap: &mut Heap) => scan_f32);
 
 /// [`top_k`] with a given kernel.
-fn top_k_with(
+fn top_k_with<'m>(
     kernel: Kernel,
-    matrix: ArrayView2<f32>,
+    matrix: impl Into<Exact<'m>>,
     quantized: &QuantizedRows,
     unit: &[f32],
     k: usize,
     exclude: &[usize],
     parallel: bool,
 ) -> Vec<(usize, f32)> {
-    let rows = matrix.nrows();
-    assert!(rows <= quantized.rows() && unit.len() == matrix.ncols(), "quantized rows do not match the matrix");
+    let matrix = matrix.into();
+    let rows = matrix.rows();
+    assert!(rows <= quantized.rows() && unit.len() == matrix.dims(quantized), "quantized rows do not match the matrix");
     if k == 0 || rows == 0 {
         return Vec::new();
     }
@@ -279,8 +369,8 @@ fn best_of(heap: impl Iterator<Item = Reverse<Score>>, k: usize, exclude: &[usiz
 /// The rows are scanned in blocks that stay in the L2 cache while every query of a thread's
 /// share passes over them, so the 8-bit matrix is read from memory once per share, not once
 /// per query.
-pub(crate) fn top_k_batch(
-    matrix: ArrayView2<f32>,
+pub(crate) fn top_k_batch<'m>(
+    matrix: impl Into<Exact<'m>>,
     quantized: &QuantizedRows,
     units: &[Option<Vec<f32>>],
     k: usize,
@@ -288,7 +378,8 @@ pub(crate) fn top_k_batch(
 ) -> Vec<Vec<(usize, f32)>> {
     /// Rows per block: 4096 rows of 64 codes are 256 KiB.
     const BLOCK: usize = 4096;
-    let rows = matrix.nrows();
+    let matrix = matrix.into();
+    let rows = matrix.rows();
     assert!(rows <= quantized.rows() && exclude.len() == units.len(), "quantized rows do not match the matrix");
     let kernel = Kernel::best();
     let share = units.len().div_ceil(rayon::current_num_threads()).max(1);
@@ -365,7 +456,7 @@ impl Kernel {
 /// a query made by [`Kernel::query`] of the same kernel.
 fn scan(
     kernel: Kernel,
-    matrix: ArrayView2<f32>,
+    matrix: Exact,
     quantized: &QuantizedRows,
     query: &Query,
     range: std::ops::Range<usize>,
@@ -377,7 +468,7 @@ fn scan(
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2 => {
             #[target_feature(enable = "avx2,fma")]
-            unsafe fn avx2(m: ArrayView2<f32>, q: &QuantizedRows, query: &Query, r: std::ops::Range<usize>, c: usize, h: &mut Heap) {
+            unsafe fn avx2(m: Exact, q: &QuantizedRows, query: &Query, r: std::ops::Range<usize>, c: usize, h: &mut Heap) {
                 // SAFETY: `Kernel::Avx2` is only chosen when the features were detected.
                 scan_with(m, q, query, r, c, h, |codes, query, scale, l1, floor| unsafe {
                     x86::admit(x86::dots_avx2(codes, &query.codes, query.codes.len()), query, scale, l1, floor)
@@ -389,7 +480,7 @@ fn scan(
         #[cfg(target_arch = "x86_64")]
         Kernel::Vnni => {
             #[target_feature(enable = "avx2,fma,avx512vnni,avx512vl")]
-            unsafe fn vnni(m: ArrayView2<f32>, q: &QuantizedRows, query: &Query, r: std::ops::Range<usize>, c: usize, h: &mut Heap) {
+            unsafe fn vnni(m: Exact, q: &QuantizedRows, query: &Query, r: std::ops::Range<usize>, c: usize, h: &mut Heap) {
                 // SAFETY: `Kernel::Vnni` is only chosen when the features were detected.
                 scan_with(m, q, query, r, c, h, |codes, query, scale, l1, floor| unsafe {
                     x86::admit(x86::dots_vnni(codes, &query.codes, query.codes.len()), query, scale, l1, floor)
@@ -405,7 +496,7 @@ fn scan(
 /// bit for each of [`ROWS`] consecutive rows whose upper bound reaches `floor`.
 #[inline(always)]
 fn scan_with(
-    matrix: ArrayView2<f32>,
+    matrix: Exact,
     quantized: &QuantizedRows,
     query: &Query,
     range: std::ops::Range<usize>,
@@ -442,11 +533,7 @@ fn scan_with(
         while admitted != 0 {
             let r = row + admitted.trailing_zeros() as usize;
             admitted &= admitted - 1;
-            let exact = match matrix.row(r).to_slice() {
-                Some(values) => dot(values, query.unit),
-                None => matrix.row(r).iter().zip(query.unit).map(|(a, b)| a * b).sum(),
-            };
-            let score = Score(exact, r);
+            let score = Score(matrix.score(quantized, r, query.unit), r);
             if heap.len() < capacity {
                 heap.push(Reverse(score));
             } else if heap.peek().is_some_and(|worst| score > worst.0) {
@@ -671,6 +758,33 @@ mod tests {
         let unit = m.row(0).to_vec();
         for kernel in Kernel::available() {
             assert_eq!(top_k_with(kernel, m.view(), &q, &unit, 4, &[], false), brute_force(&m, &unit, 4, &[]));
+        }
+    }
+
+    #[test]
+    fn codes_searched_as_they_are_equal_a_full_scan_of_their_unit_rows() {
+        // The int8 file's rows: codes only, each row read as c / |c|; one all-zero row.
+        let (rows, dims) = (3000, 50);
+        let mut codes: Vec<i8> = unit_rows(rows, dims, 11).iter().map(|v| (v * 400.0).round().clamp(-127.0, 127.0) as i8).collect();
+        codes[7 * dims..8 * dims].fill(0);
+        let q = QuantizedRows::from_codes(&codes, dims);
+        assert_eq!(q.zero_rows(), [7]);
+        assert_eq!(q.row_codes(5).collect::<Vec<_>>(), codes[5 * dims..6 * dims]);
+        let unit = Array2::from_shape_fn((rows, dims), |(r, i)| {
+            let row = &codes[r * dims..(r + 1) * dims];
+            let length = row.iter().map(|&c| f64::from(c).powi(2)).sum::<f64>().sqrt();
+            if length == 0.0 { 0.0 } else { (f64::from(row[i]) / length) as f32 }
+        });
+        for query_row in [0, 1234, rows - 1] {
+            let query = unit.row(query_row).to_vec();
+            let want: Vec<usize> = brute_force(&unit, &query, 10, &[query_row, 7]).into_iter().map(|(r, _)| r).collect();
+            for kernel in Kernel::available() {
+                let got = top_k_with(kernel, Exact::Codes(rows), &q, &query, 10, &[query_row, 7], false);
+                assert_eq!(got.iter().map(|(r, _)| *r).collect::<Vec<_>>(), want, "{kernel:?}");
+                for (r, score) in got {
+                    assert!((score - dot(unit.row(r).as_slice().unwrap(), &query)).abs() < 1e-5);
+                }
+            }
         }
     }
 

@@ -1,0 +1,264 @@
+//! int8 static vectors (`vecshift convert IN OUT --quantize int8`): every word's vector stored
+//! as one byte per component and one scale, in a safetensors file.
+//!
+//! A row `u` (the word's vector as [`StaticEngine::lookup`] returns it, norm included) is
+//! stored symmetric per row: `s = max|u_i| / 127` and `c_i = round(u_i * (127 / max|u_i|))`,
+//! rounded half away from zero in f32, so `c_i` lies in `-127..=127` and `|u_i - s c_i| <= s / 2`.
+//! This is the scheme of the 8-bit copy the neighbour search scans (`quantized.rs`), and its
+//! code makes the rows. An all-zero row has `s = 0` and zero codes.
+//!
+//! The file is [safetensors](https://github.com/huggingface/safetensors) (numpy, PyTorch and
+//! every safetensors reader open it), with three tensors and string metadata:
+//!
+//! | tensor | dtype | shape | what |
+//! |---|---|---|---|
+//! | `codes` | I8 | `[words, dims]` | the codes `c`, row `i` for word `i` |
+//! | `scales` | F32 | `[words]` | the scales `s`: word `i`'s vector is `scales[i] * codes[i]` |
+//! | `words` | U8 | `[bytes]` | the words in row order, UTF-8, joined by `\n` |
+//!
+//! Metadata: `format` = `vecshift-static-int8`, `version` = `1`, `words` and `dims` (decimal).
+//! There is no separate norms tensor: the rows are stored with their lengths (finalfusion's
+//! unit rows times its norms), so `scales[i] * codes[i]` is what the f32 file's lookup returns,
+//! up to quantization, and the norm is that vector's length. In Python:
+//!
+//! ```python
+//! from safetensors.numpy import load_file
+//! t = load_file("glove.int8.safetensors")
+//! vectors = t["codes"].astype("float32") * t["scales"][:, None]
+//! words = bytes(t["words"]).decode("utf-8").split("\n")
+//! ```
+//!
+//! Subword (fastText) models are refused: their unknown words are built from n-gram rows that
+//! this format does not hold (`--quantize pq:M` keeps them).
+//!
+//! Neighbour searches on an int8 file read the codes directly (no f32 matrix is made): the
+//! 8-bit search's bounds select rows and their exact cosines are computed from the codes, so the
+//! results are the exact top-k over the dequantized rows.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use ndarray::{Array1, Array2, ArrayView2, Axis};
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+
+use super::StaticEngine;
+use super::quantized::QuantizedRows;
+use crate::error::{Error, Result};
+
+/// The metadata `format` of vecshift's int8 vector files.
+pub const INT8_FORMAT: &str = "vecshift-static-int8";
+/// The metadata `version` written and understood.
+const VERSION: &str = "1";
+/// safetensors' limit on the header's size.
+const MAX_HEADER: u64 = 100_000_000;
+
+/// Per-row symmetric int8 quantization of `matrix`: the codes `c` (`[rows, dims]`) and the
+/// scales `s` (`[rows]`), each row being `s * c` up to `s / 2` per component (see the module
+/// documentation). A row with a non-finite component gets a NaN scale and zero codes.
+///
+/// ```
+/// let m = ndarray::arr2(&[[0.5f32, -1.0, 0.25], [0.0, 0.0, 0.0]]);
+/// let (codes, scales) = vecshift::static_vectors::quantize_int8(m.view());
+/// assert_eq!(codes.row(0).to_vec(), [64, -127, 32]);
+/// assert_eq!(scales[0], 1.0 / 127.0);
+/// assert_eq!((codes.row(1).to_vec(), scales[1]), (vec![0, 0, 0], 0.0));
+/// ```
+pub fn quantize_int8(matrix: ArrayView2<'_, f32>) -> (Array2<i8>, Array1<f32>) {
+    let rows = QuantizedRows::new(matrix);
+    let codes = (0..matrix.nrows()).flat_map(|row| rows.row_codes(row)).collect();
+    let codes = Array2::from_shape_vec(matrix.dim(), codes).expect("one code per component");
+    (codes, Array1::from(rows.scales().to_vec()))
+}
+
+/// A loaded int8 file: its words, and its codes in the form the neighbour search scans.
+pub(crate) struct Int8File {
+    words: Vec<String>,
+    rows: HashMap<String, usize>,
+    /// The codes, each row read as the unit vector `c / |c|` (cosines need no length).
+    codes: QuantizedRows,
+    /// The file's scales: word `i`'s vector is `scales[i] * c`.
+    scales: Vec<f32>,
+    /// The dequantized rows made unit length, for the callers that want an f32 matrix.
+    unit: OnceLock<Array2<f32>>,
+}
+
+fn file_error(path: &Path, reason: impl Into<String>) -> Error {
+    Error::VectorFile { path: path.to_owned(), reason: reason.into() }
+}
+
+/// Whether `head` (a file's first bytes) starts like a safetensors file: a little-endian `u64`
+/// header length that safetensors allows, then the header's JSON object.
+pub(crate) fn looks_like_safetensors(head: &[u8]) -> bool {
+    let Some(length) = head.get(..8) else { return false };
+    let length = u64::from_le_bytes(length.try_into().expect("8 bytes"));
+    (2..=MAX_HEADER).contains(&length) && head.get(8) == Some(&b'{')
+}
+
+impl Int8File {
+    /// Reads and checks an int8 vector file.
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let damaged = |e: safetensors::SafeTensorError| {
+            file_error(path, format!("not a readable int8 vector file ({e}: truncated or damaged?); write it again with `vecshift convert IN OUT --quantize int8`"))
+        };
+        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(damaged)?;
+        let metadata = header.metadata().clone().unwrap_or_default();
+        if metadata.get("format").map(String::as_str) != Some(INT8_FORMAT) {
+            return Err(file_error(
+                path,
+                format!("a safetensors file, but not vecshift's int8 word vectors (its metadata has no format \"{INT8_FORMAT}\"); write one with `vecshift convert IN OUT --quantize int8`"),
+            ));
+        }
+        if let Some(version) = metadata.get("version").filter(|v| v.as_str() != VERSION) {
+            return Err(file_error(path, format!("int8 vector file version {version}, but this vecshift reads version {VERSION} (upgrade vecshift)")));
+        }
+        let tensors = SafeTensors::deserialize(&bytes).map_err(damaged)?;
+        let tensor = |name: &str, dtype: Dtype, rank: usize| -> Result<TensorView<'_>> {
+            let view = tensors.tensor(name).map_err(|_| file_error(path, format!("the int8 vector file has no tensor {name:?} (damaged file?)")))?;
+            if view.dtype() != dtype || view.shape().len() != rank {
+                return Err(file_error(path, format!("the tensor {name:?} is {:?} {:?}, not {dtype:?} of rank {rank} (damaged file?)", view.dtype(), view.shape())));
+            }
+            Ok(view)
+        };
+        let (codes, scales, words) = (tensor("codes", Dtype::I8, 2)?, tensor("scales", Dtype::F32, 1)?, tensor("words", Dtype::U8, 1)?);
+        let (count, dims) = (codes.shape()[0], codes.shape()[1]);
+        if count == 0 {
+            return Err(file_error(path, "the file holds no word vectors"));
+        }
+        if dims == 0 {
+            return Err(file_error(path, "the vectors have 0 dimensions"));
+        }
+        if scales.shape()[0] != count {
+            return Err(file_error(path, format!("the file has {} scales for {count} rows of codes (damaged file?)", scales.shape()[0])));
+        }
+        let text = std::str::from_utf8(words.data()).map_err(|e| file_error(path, format!("the words are not valid UTF-8 ({e}; damaged file?)")))?;
+        let words: Vec<String> = text.split('\n').map(str::to_owned).collect();
+        if words.len() != count {
+            return Err(file_error(path, format!("the file has {} words for {count} rows of codes (damaged file?)", words.len())));
+        }
+        let mut rows = HashMap::with_capacity(count);
+        for (row, word) in words.iter().enumerate() {
+            if let Entry::Vacant(slot) = rows.entry(word.clone()) {
+                slot.insert(row);
+            } else {
+                return Err(file_error(path, format!("the word {word:?} appears twice (again in row {row}); each word may have one vector")));
+            }
+        }
+        let scales: Vec<f32> = scales.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect();
+        if let Some(row) = scales.iter().position(|s| !s.is_finite() || *s < 0.0) {
+            return Err(file_error(path, format!("the scale of {:?} (row {row}) is {}, not a finite number >= 0 (damaged file?)", words[row], scales[row])));
+        }
+        let mut codes: Vec<i8> = bytemuck::cast_slice(codes.data()).to_vec();
+        // A zero scale makes a zero vector, whatever its codes: the search must see it so too.
+        for (row, scale) in scales.iter().enumerate() {
+            if *scale == 0.0 {
+                codes[row * dims..(row + 1) * dims].fill(0);
+            }
+        }
+        Ok(Int8File { words, rows, codes: QuantizedRows::from_codes(&codes, dims), scales, unit: OnceLock::new() })
+    }
+
+    /// The row of `word`, as written.
+    pub(crate) fn find(&self, word: &str) -> Option<usize> {
+        self.rows.get(word).copied()
+    }
+
+    /// The words, in row order.
+    pub(crate) fn words(&self) -> &[String] {
+        &self.words
+    }
+
+    /// Components per vector.
+    pub(crate) fn dims(&self) -> usize {
+        self.codes.dims()
+    }
+
+    /// The codes as the neighbour search scans them.
+    pub(crate) fn codes(&self) -> &QuantizedRows {
+        &self.codes
+    }
+
+    /// Word `row`'s vector, `s * c`.
+    pub(crate) fn vector(&self, row: usize) -> Vec<f32> {
+        let scale = self.scales[row];
+        self.codes.row_codes(row).map(|c| scale * f32::from(c)).collect()
+    }
+
+    /// The length of word `row`'s vector.
+    pub(crate) fn norm(&self, row: usize) -> f32 {
+        let squares: i64 = self.codes.row_codes(row).map(|c| i64::from(c) * i64::from(c)).sum();
+        self.scales[row] * (squares as f64).sqrt() as f32
+    }
+
+    /// The vectors made unit length (zero rows stay zero), made on the first call.
+    pub(crate) fn unit_rows(&self) -> ArrayView2<'_, f32> {
+        self.unit
+            .get_or_init(|| {
+                let mut unit = Array2::zeros((self.words.len(), self.dims()));
+                for (row, mut values) in unit.axis_iter_mut(Axis(0)).enumerate() {
+                    // `from_codes` keeps `1 / |c|` as the row's scale.
+                    let scale = self.codes.scales()[row];
+                    for (v, c) in values.iter_mut().zip(self.codes.row_codes(row)) {
+                        *v = scale * f32::from(c);
+                    }
+                }
+                unit
+            })
+            .view()
+    }
+}
+
+impl StaticEngine {
+    /// Writes the vectors as an int8 file, which [`StaticEngine::open`] reads back as another
+    /// static model: a safetensors file with an I8 tensor `codes` `[words, dims]`, an F32
+    /// tensor `scales` `[words]` (word `i`'s vector is `scales[i] * codes[i]`, each component
+    /// within `scales[i] / 2` of this engine's; see [`quantize_int8`]), a U8 tensor `words`
+    /// (the words, UTF-8, joined by newlines) and the metadata `format` = [`INT8_FORMAT`],
+    /// `version` = `1`, `words` and `dims`.
+    ///
+    /// Subword models are refused: the file holds the words' rows only. The file is written
+    /// at `path` directly; write to a temporary file and rename it for an atomic result.
+    pub fn write_int8(&self, path: &Path) -> Result<()> {
+        if self.has_subwords() {
+            return Err(Error::InvalidArgument(format!(
+                "--quantize int8 keeps one vector per word, but {} is a subword model whose unknown words need its n-gram rows; use --quantize pq:M, which keeps them",
+                self.path().display()
+            )));
+        }
+        let words = self.words();
+        if let Some(word) = words.iter().find(|w| w.contains('\n')) {
+            return Err(Error::InvalidArgument(format!("the word {word:?} of {} holds a newline, which the int8 file's word list cannot store", self.path().display())));
+        }
+        let dims = self.vectors.dims();
+        let mut vectors = Array2::zeros((words.len(), dims));
+        for (row, mut values) in vectors.axis_iter_mut(Axis(0)).enumerate() {
+            values.assign(&ndarray::ArrayView1::from(&self.vectors.word_vector(row)));
+        }
+        let (codes, scales) = quantize_int8(vectors.view());
+        if let Some(row) = scales.iter().position(|s| !s.is_finite()) {
+            return Err(Error::InvalidArgument(format!("the vector of {:?} in {} is not finite, so it has no int8 form", words[row], self.path().display())));
+        }
+        let codes: Vec<i8> = codes.into_iter().collect();
+        let scales: Vec<u8> = scales.iter().flat_map(|s| s.to_le_bytes()).collect();
+        let text = words.join("\n").into_bytes();
+        let tensor = |dtype, shape: Vec<usize>, data| TensorView::new(dtype, shape, data).map_err(|e| Error::InvalidArgument(format!("cannot make the int8 tensors: {e}")));
+        let tensors = [
+            ("codes", tensor(Dtype::I8, vec![words.len(), dims], bytemuck::cast_slice(&codes))?),
+            ("scales", tensor(Dtype::F32, vec![words.len()], &scales)?),
+            ("words", tensor(Dtype::U8, vec![text.len()], &text)?),
+        ];
+        let metadata = HashMap::from([
+            ("format".to_owned(), INT8_FORMAT.to_owned()),
+            ("version".to_owned(), VERSION.to_owned()),
+            ("words".to_owned(), words.len().to_string()),
+            ("dims".to_owned(), dims.to_string()),
+        ]);
+        let bytes = safetensors::serialize(tensors, Some(metadata)).map_err(|e| Error::InvalidArgument(format!("cannot write {}: {e}", path.display())))?;
+        let mut file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        std::io::Write::write_all(&mut file, &bytes).map_err(|e| Error::io(path, e))?;
+        file.sync_all().map_err(|e| Error::io(path, e))
+    }
+}
