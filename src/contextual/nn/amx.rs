@@ -1,5 +1,6 @@
-//! Intel AMX tiles for the int8 product: 16 x 64-byte tile registers that `tdpbusd` multiplies
-//! in one instruction, 16,384 unsigned-by-signed byte products summed into exact i32.
+//! Intel AMX tiles for the int8 product and for f32 products as three bf16 products: 16 x
+//! 64-byte tile registers that `tdpbusd` multiplies in one instruction (16,384 unsigned-by-signed
+//! byte products summed into exact i32), or `tdpbf16ps` (8,192 bf16 products summed in f32).
 //!
 //! `vpdpbusd` computes 64 byte products per instruction; one `tdpbusd` computes 256 times as
 //! many in about 16 cycles, so on CPUs that have AMX (Intel Xeon since Sapphire Rapids) batched
@@ -19,8 +20,33 @@ pub(crate) const ROW_BYTES: usize = 64;
 /// Whether the AMX int8 kernel can run in this process: the CPU has it, and the operating
 /// system granted the tile registers.
 pub(crate) fn available() -> bool {
-    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *AVAILABLE.get_or_init(detect)
+    granted() && has(25)
+}
+
+/// Whether the AMX bf16 kernel (`tdpbf16ps`) can run in this process.
+pub(crate) fn bf16_available() -> bool {
+    granted() && has(22)
+}
+
+/// Whether CPUID leaf 7 reports EDX bit `bit` (22: AMX-BF16, 24: AMX-TILE, 25: AMX-INT8).
+fn has(bit: u32) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // CPUID leaf 7: where a CPU lacks it, it reports zeros, so no feature.
+        (std::arch::x86_64::__cpuid_count(7, 0).edx >> bit) & 1 == 1
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = bit;
+        false
+    }
+}
+
+/// Whether the CPU has AMX tiles and the kernels' AVX-512 epilogues, and Linux granted the
+/// tiles to this process (asked once).
+fn granted() -> bool {
+    static GRANTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *GRANTED.get_or_init(detect)
 }
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -28,11 +54,9 @@ fn detect() -> bool {
     const ARCH_GET_XCOMP_PERM: libc::c_long = 0x1022;
     const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
     const XFEATURE_XTILEDATA: libc::c_long = 18;
-    // CPUID leaf 7: where a CPU lacks it, it reports zeros, so no feature.
-    let leaf7 = std::arch::x86_64::__cpuid_count(7, 0);
-    let (amx_tile, amx_int8) = ((leaf7.edx >> 24) & 1 == 1, (leaf7.edx >> 25) & 1 == 1);
-    // The epilogue runs in AVX-512 (see `int8`).
-    if !(amx_tile && amx_int8 && std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")) {
+    // The epilogues run in AVX-512 (see `int8` and `split`).
+    let vector = std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw") && std::arch::is_x86_feature_detected!("fma");
+    if !(has(24) && vector) {
         return false;
     }
     // SAFETY: these `arch_prctl` requests only read and extend the process's own permissions.
@@ -163,6 +187,133 @@ impl Tiles {
                     sb = in(reg) b_stride,
                     c = in(reg) c,
                     sc = in(reg) c_stride,
+                    options(nostack),
+                );
+            }
+        }
+    }
+}
+
+impl Tiles {
+    /// `out[t][f] = sum_k (ah ah_k bh + ah_k bl + al_k bh)` for 32 tokens (`TWO = true`) or 16
+    /// and the 32 features of one panel: an f32 product as three bf16 products (`tdpbf16ps`
+    /// multiplies bf16 pairs exactly and sums in f32), each operand split as `hi + lo`.
+    ///
+    /// `a_hi`, `a_lo` are the first token's rows of the split activations, rows `a_stride`
+    /// bytes apart; `b_hi`, `b_lo` the panel's split weights (inner step `k`, two inputs each, is
+    /// 128 bytes: 32 features x 2 bf16); `blocks` the number of 32-input blocks.
+    ///
+    /// # Safety
+    /// As [`Tiles::sums`], with 32-input (64-byte) blocks: each activation row readable for
+    /// `blocks * 64` bytes on 32 (or 16) rows, each weight panel for `blocks * 16 * 128` bytes.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn sums_bf16x3<const TWO: bool>(
+        &self,
+        a_hi: *const u16,
+        a_lo: *const u16,
+        a_stride: usize,
+        b_hi: *const u16,
+        b_lo: *const u16,
+        blocks: usize,
+        out: &mut [[f32; 32]; 32],
+    ) {
+        if blocks == 0 {
+            out.iter_mut().for_each(|row| row.fill(0.0));
+            return;
+        }
+        let c = out.as_mut_ptr().cast::<u8>();
+        // Weight step rows and result rows are both 128 bytes apart.
+        let stride = 128usize;
+        // SAFETY: the tiles are configured (`self`), and the reads and writes stay within what
+        // this function's contract grants.
+        unsafe {
+            if TWO {
+                // Four result tiles (2 x 16 tokens, 2 x 16 features), two activation and two
+                // weight tiles, reloaded for each of the three products.
+                std::arch::asm!(
+                    "tilezero tmm0",
+                    "tilezero tmm1",
+                    "tilezero tmm2",
+                    "tilezero tmm3",
+                    "2:",
+                    "tileloadd tmm4, [{ah} + {sa}*1]",
+                    "tileloadd tmm5, [{ah2} + {sa}*1]",
+                    "tileloadd tmm6, [{bl} + {s}*1]",
+                    "tileloadd tmm7, [{bl} + {s}*1 + 64]",
+                    "tdpbf16ps tmm0, tmm4, tmm6",
+                    "tdpbf16ps tmm1, tmm4, tmm7",
+                    "tdpbf16ps tmm2, tmm5, tmm6",
+                    "tdpbf16ps tmm3, tmm5, tmm7",
+                    "tileloadd tmm6, [{bh} + {s}*1]",
+                    "tileloadd tmm7, [{bh} + {s}*1 + 64]",
+                    "tdpbf16ps tmm0, tmm4, tmm6",
+                    "tdpbf16ps tmm1, tmm4, tmm7",
+                    "tdpbf16ps tmm2, tmm5, tmm6",
+                    "tdpbf16ps tmm3, tmm5, tmm7",
+                    "tileloadd tmm4, [{al} + {sa}*1]",
+                    "tileloadd tmm5, [{al2} + {sa}*1]",
+                    "tdpbf16ps tmm0, tmm4, tmm6",
+                    "tdpbf16ps tmm1, tmm4, tmm7",
+                    "tdpbf16ps tmm2, tmm5, tmm6",
+                    "tdpbf16ps tmm3, tmm5, tmm7",
+                    "add {ah}, 64",
+                    "add {ah2}, 64",
+                    "add {al}, 64",
+                    "add {al2}, 64",
+                    "add {bh}, 2048",
+                    "add {bl}, 2048",
+                    "dec {n}",
+                    "jnz 2b",
+                    "tilestored [{c} + {s}*1], tmm0",
+                    "tilestored [{c} + {s}*1 + 64], tmm1",
+                    "tilestored [{c} + {s}*1 + 2048], tmm2",
+                    "tilestored [{c} + {s}*1 + 2112], tmm3",
+                    ah = inout(reg) a_hi => _,
+                    ah2 = inout(reg) a_hi.byte_add(ROWS * a_stride) => _,
+                    al = inout(reg) a_lo => _,
+                    al2 = inout(reg) a_lo.byte_add(ROWS * a_stride) => _,
+                    bh = inout(reg) b_hi => _,
+                    bl = inout(reg) b_lo => _,
+                    n = inout(reg) blocks => _,
+                    sa = in(reg) a_stride,
+                    s = in(reg) stride,
+                    c = in(reg) c,
+                    options(nostack),
+                );
+            } else {
+                std::arch::asm!(
+                    "tilezero tmm0",
+                    "tilezero tmm1",
+                    "2:",
+                    "tileloadd tmm4, [{ah} + {sa}*1]",
+                    "tileloadd tmm5, [{al} + {sa}*1]",
+                    "tileloadd tmm6, [{bh} + {s}*1]",
+                    "tileloadd tmm7, [{bh} + {s}*1 + 64]",
+                    "tileloadd tmm2, [{bl} + {s}*1]",
+                    "tileloadd tmm3, [{bl} + {s}*1 + 64]",
+                    "tdpbf16ps tmm0, tmm4, tmm2",
+                    "tdpbf16ps tmm1, tmm4, tmm3",
+                    "tdpbf16ps tmm0, tmm5, tmm6",
+                    "tdpbf16ps tmm1, tmm5, tmm7",
+                    "tdpbf16ps tmm0, tmm4, tmm6",
+                    "tdpbf16ps tmm1, tmm4, tmm7",
+                    "add {ah}, 64",
+                    "add {al}, 64",
+                    "add {bh}, 2048",
+                    "add {bl}, 2048",
+                    "dec {n}",
+                    "jnz 2b",
+                    "tilestored [{c} + {s}*1], tmm0",
+                    "tilestored [{c} + {s}*1 + 64], tmm1",
+                    ah = inout(reg) a_hi => _,
+                    al = inout(reg) a_lo => _,
+                    bh = inout(reg) b_hi => _,
+                    bl = inout(reg) b_lo => _,
+                    n = inout(reg) blocks => _,
+                    sa = in(reg) a_stride,
+                    s = in(reg) stride,
+                    c = in(reg) c,
                     options(nostack),
                 );
             }

@@ -8,6 +8,7 @@ pub(crate) mod decoder;
 pub(crate) mod int8;
 pub(crate) mod kernels;
 pub(crate) mod panels;
+pub(crate) mod split;
 
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{LayerNorm, VarBuilder, linear};

@@ -20,6 +20,8 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use half::f16;
 use rayon::prelude::*;
 
+use super::split::Split;
+
 /// Output features per weight panel: two AVX-512 registers.
 pub(crate) const PANEL: usize = 32;
 /// Tokens per tile: 12 x 2 accumulators + 2 weight registers + 1 broadcast fit in 32.
@@ -31,6 +33,9 @@ pub(crate) struct Packed {
     out_dim: usize,
     /// Panel `p` holds `in_dim` rows of [`PANEL`] weights (features `p * PANEL ..`), zero-padded.
     panels: Panels,
+    /// The same weights split for AMX (see [`super::split`]), where the CPU has it: products
+    /// of more than a [`TILE`] of tokens take it.
+    split: Option<Split>,
 }
 
 /// The panels' element type: f16 when that is exact, f32 otherwise.
@@ -50,7 +55,7 @@ impl Packed {
             true => Panels::F16(panel_layout(weight, out_dim, in_dim, f16::ZERO, f16::from_f32)),
             false => Panels::F32(panel_layout(weight, out_dim, in_dim, 0.0, |w| w)),
         };
-        Some(Packed { in_dim, out_dim, panels })
+        Some(Packed { in_dim, out_dim, panels, split: Split::pack(weight, out_dim, in_dim) })
     }
 
     /// Whether the weights are kept in f16.
@@ -62,6 +67,15 @@ impl Packed {
     /// `xs [tokens, in] x weight^T (+ bias)`, then GELU (erf) if asked: a row-major
     /// `[tokens, out]` result.
     fn matmul(&self, xs: &[f32], bias: Option<&[f32]>, gelu: bool) -> Vec<f32> {
+        let in_dim = self.in_dim;
+        if let Some(split) = self.split.as_ref().filter(|_| xs.len() > TILE * in_dim) {
+            return split.matmul(xs, bias, gelu);
+        }
+        self.matmul_panels(xs, bias, gelu)
+    }
+
+    /// [`Self::matmul`] in the AVX-512 kernel, whatever the number of tokens.
+    fn matmul_panels(&self, xs: &[f32], bias: Option<&[f32]>, gelu: bool) -> Vec<f32> {
         let in_dim = self.in_dim;
         tiled(xs.len() / in_dim, self.out_dim, |block| {
             let mut panel_bias = [0f32; PANEL];
@@ -396,14 +410,14 @@ pub(crate) mod tests {
             *w += b;
         }
         let close = |g: f32, w: f32| (g - w).abs() <= 1e-4 * (1.0 + w.abs());
-        let got = packed.matmul(&xs, Some(&bias), false);
+        let got = packed.matmul_panels(&xs, Some(&bias), false);
         assert_eq!(got.len(), want.len());
         for (&g, &w) in got.iter().zip(&want) {
             assert!(close(g, w), "{tokens}x{out_dim}x{in_dim}: {g} vs {w}");
         }
         // GELU(x) = x/2 (1 + erf(x / sqrt 2)).
         let gelu = |x: f32| (0.5 * f64::from(x) * (1.0 + erf(f64::from(x) / std::f64::consts::SQRT_2))) as f32;
-        for (&g, &w) in packed.matmul(&xs, Some(&bias), true).iter().zip(&want) {
+        for (&g, &w) in packed.matmul_panels(&xs, Some(&bias), true).iter().zip(&want) {
             assert!(close(g, gelu(w)), "GELU {tokens}x{out_dim}x{in_dim}: {g} vs {}", gelu(w));
         }
     }
