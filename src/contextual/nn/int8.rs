@@ -136,7 +136,7 @@ impl Kernel {
     /// inputs in blocks of 64, so other widths take VNNI; and a tile holds 16 tokens, so for a
     /// few tokens (one short sentence) VNNI's 12-token tiles waste less.
     fn best(in_dim: usize, tokens: usize) -> Kernel {
-        if in_dim % amx::ROW_BYTES == 0 && tokens > TILE && amx::available() {
+        if in_dim.is_multiple_of(amx::ROW_BYTES) && tokens > TILE && amx::available() {
             Kernel::Amx
         } else if vnni_available() {
             Kernel::Vnni
@@ -607,7 +607,7 @@ mod tests {
             // Every kernel this CPU has gives the same values as the one `matmul` picked, bit for bit.
             for kernel in [Kernel::Amx, Kernel::Vnni, Kernel::Portable] {
                 let runs = match kernel {
-                    Kernel::Amx => amx::available() && in_dim % amx::ROW_BYTES == 0,
+                    Kernel::Amx => amx::available() && in_dim.is_multiple_of(amx::ROW_BYTES),
                     Kernel::Vnni => vnni_available(),
                     Kernel::Portable => true,
                 };

@@ -47,7 +47,7 @@ impl Split {
     /// Splits a row-major `[out_dim, in_dim]` weight, or `None` where AMX bf16 is not available
     /// or `in_dim` is not a whole number of [`BLOCK`]s.
     pub(crate) fn pack(weight: &[f32], out_dim: usize, in_dim: usize) -> Option<Self> {
-        if in_dim == 0 || in_dim % BLOCK != 0 || weight.len() != out_dim * in_dim || !amx::bf16_available() {
+        if in_dim == 0 || !in_dim.is_multiple_of(BLOCK) || weight.len() != out_dim * in_dim || !amx::bf16_available() {
             return None;
         }
         let steps = in_dim / PAIR;
