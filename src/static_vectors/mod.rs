@@ -106,7 +106,7 @@ impl Vectors {
         match self {
             Vectors::Read(e) => e.vocab().words_len(),
             Vectors::Mapped { file, .. } => file.words_len(),
-            Vectors::Int8 { file, .. } => file.words().len(),
+            Vectors::Int8 { file, .. } => file.len(),
         }
     }
 
@@ -115,7 +115,7 @@ impl Vectors {
         match self {
             Vectors::Read(e) => e.vocab().vocab_len(),
             Vectors::Mapped { file, .. } => file.words_len(),
-            Vectors::Int8 { file, .. } => file.words().len(),
+            Vectors::Int8 { file, .. } => file.len(),
         }
     }
 
@@ -124,7 +124,7 @@ impl Vectors {
         match self {
             Vectors::Read(e) => &e.vocab().words()[row],
             Vectors::Mapped { file, .. } => file.word(row),
-            Vectors::Int8 { file, .. } => &file.words()[row],
+            Vectors::Int8 { file, .. } => file.word(row),
         }
     }
 

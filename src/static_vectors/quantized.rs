@@ -132,23 +132,45 @@ impl QuantizedRows {
     /// `c / |c|`: an int8 file's rows, searched by cosine as they are, with no f32 matrix (see
     /// [`Exact::Codes`]). All-zero rows stay zero.
     pub(crate) fn from_codes(codes: &[i8], dims: usize) -> Self {
+        /// Rows per parallel task.
+        const BLOCK: usize = 4096;
         let rows = codes.len().checked_div(dims).unwrap_or(0);
         let stride = dims.div_ceil(LANES).max(1) * LANES;
         let mut padded = vec![OFFSET as u8; rows * stride];
         let mut scale = vec![0f32; rows];
         let mut l1 = vec![0f32; rows];
-        for (row, values) in codes.chunks_exact(dims.max(1)).take(rows).enumerate() {
-            for (code, &c) in padded[row * stride..].iter_mut().zip(values) {
-                *code = (i32::from(c) + OFFSET) as u8;
-            }
-            let squares: i64 = values.iter().map(|&c| i64::from(c) * i64::from(c)).sum();
-            if squares > 0 {
-                scale[row] = (1.0 / (squares as f64).sqrt()) as f32;
-                l1[row] = scale[row] * values.iter().map(|&c| i32::from(c).abs()).sum::<i32>() as f32;
-            }
+        if dims > 0 {
+            // In parallel: an int8 file is opened with this pass over all of its codes.
+            codes[..rows * dims]
+                .par_chunks(BLOCK * dims)
+                .zip(padded.par_chunks_mut(BLOCK * stride))
+                .zip(scale.par_chunks_mut(BLOCK).zip(l1.par_chunks_mut(BLOCK)))
+                .for_each(|((codes, padded), (scale, l1))| {
+                    for (row, values) in codes.chunks_exact(dims).enumerate() {
+                        for (code, &c) in padded[row * stride..].iter_mut().zip(values) {
+                            *code = (i32::from(c) + OFFSET) as u8;
+                        }
+                        let squares: i64 = values.iter().map(|&c| i64::from(c) * i64::from(c)).sum();
+                        if squares > 0 {
+                            scale[row] = (1.0 / (squares as f64).sqrt()) as f32;
+                            l1[row] = scale[row] * values.iter().map(|&c| i32::from(c).abs()).sum::<i32>() as f32;
+                        }
+                    }
+                });
         }
         let zero_rows = scale.iter().enumerate().filter(|&(_, &s)| s == 0.0).map(|(row, _)| row).collect();
         QuantizedRows { dims, stride, codes: padded, scale, l1, zero_rows }
+    }
+
+    /// Makes `rows` all-zero rows, whatever their codes were.
+    pub(crate) fn clear_rows(&mut self, rows: impl Iterator<Item = usize>) {
+        for row in rows {
+            if self.scale[row] != 0.0 {
+                self.codes[row * self.stride..(row + 1) * self.stride].fill(OFFSET as u8);
+                (self.scale[row], self.l1[row]) = (0.0, 0.0);
+            }
+        }
+        self.zero_rows = self.scale.iter().enumerate().filter(|&(_, &s)| s == 0.0).map(|(row, _)| row).collect();
     }
 
     /// The codes `c` of `row` (`dims` of them; zeros for a zero or non-finite row, whose codes
