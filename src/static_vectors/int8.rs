@@ -51,7 +51,7 @@ use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
 use super::StaticEngine;
-use super::quantized::QuantizedRows;
+use super::quantized::{self, QuantizedRows};
 use crate::error::{Error, Result};
 
 /// The metadata `format` of vecshift's int8 vector files.
@@ -93,8 +93,14 @@ pub(crate) struct Int8File {
     sorted: Vec<u32>,
     /// The words as strings, made when [`Int8File::words`] is first asked.
     words: OnceLock<Vec<String>>,
-    /// The codes, each row read as the unit vector `c / |c|` (cosines need no length).
-    codes: QuantizedRows,
+    /// Where the `codes` tensor lies in `map`.
+    codes: Range<usize>,
+    /// Components per vector.
+    dims: usize,
+    /// The codes as the 8-bit search scans them (each row read as the unit vector `c / |c|`:
+    /// cosines need no length), made on the first call of [`Int8File::codes`]; the first
+    /// search reads the mapped codes instead, as a single query does not win this copy back.
+    rows: OnceLock<QuantizedRows>,
     /// The file's scales: word `i`'s vector is `scales[i] * c`.
     scales: Vec<f32>,
     /// The dequantized rows made unit length, for the callers that want an f32 matrix.
@@ -103,6 +109,12 @@ pub(crate) struct Int8File {
 
 fn file_error(path: &Path, reason: impl Into<String>) -> Error {
     Error::VectorFile { path: path.to_owned(), reason: reason.into() }
+}
+
+/// Where `part`, a slice of `whole`, lies in it.
+fn range_in(whole: &[u8], part: &[u8]) -> Range<usize> {
+    let start = part.as_ptr() as usize - whole.as_ptr() as usize;
+    start..start + part.len()
 }
 
 /// Whether `head` (a file's first bytes) starts like a safetensors file: a little-endian `u64`
@@ -156,7 +168,6 @@ impl Int8File {
             return Err(file_error(path, format!("the file has {} scales for {count} rows of codes (damaged file?)", scales.shape()[0])));
         }
         let text = std::str::from_utf8(words.data()).map_err(|e| file_error(path, format!("the words are not valid UTF-8 ({e}; damaged file?)")))?.as_bytes();
-        let start = text.as_ptr() as usize - bytes.as_ptr() as usize;
         let mut starts = Vec::with_capacity(count + 1);
         starts.push(0);
         starts.extend(memchr::memchr_iter(b'\n', text).map(|at| at + 1));
@@ -194,11 +205,8 @@ impl Int8File {
         if let Some(row) = scales.iter().position(|s| !s.is_finite() || *s < 0.0) {
             return Err(file_error(path, format!("the scale of {:?} (row {row}) is {}, not a finite number >= 0 (damaged file?)", String::from_utf8_lossy(word(row)), scales[row])));
         }
-        let mut rows = QuantizedRows::from_codes(bytemuck::cast_slice(codes.data()), dims);
-        // A zero scale makes a zero vector, whatever its codes: the search must see it so too.
-        rows.clear_rows(scales.iter().enumerate().filter(|&(_, s)| *s == 0.0).map(|(row, _)| row));
-        let text = start..start + text.len();
-        Ok(Int8File { map, text, starts, sorted, words: OnceLock::new(), codes: rows, scales, unit: OnceLock::new() })
+        let (text, codes) = (range_in(bytes, text), range_in(bytes, codes.data()));
+        Ok(Int8File { map, text, starts, sorted, words: OnceLock::new(), codes, dims, rows: OnceLock::new(), scales, unit: OnceLock::new() })
     }
 
     /// The row of `word`, as written.
@@ -226,23 +234,44 @@ impl Int8File {
 
     /// Components per vector.
     pub(crate) fn dims(&self) -> usize {
-        self.codes.dims()
+        self.dims
     }
 
-    /// The codes as the neighbour search scans them.
+    /// The codes as stored, row-major.
+    pub(crate) fn raw_codes(&self) -> &[i8] {
+        bytemuck::cast_slice(&self.map[self.codes.clone()])
+    }
+
+    /// The file's scales: word `i`'s vector is `scales[i] * c`.
+    pub(crate) fn scales(&self) -> &[f32] {
+        &self.scales
+    }
+
+    /// The codes as the 8-bit search scans them, made on the first call.
     pub(crate) fn codes(&self) -> &QuantizedRows {
-        &self.codes
+        self.rows.get_or_init(|| {
+            let mut rows = QuantizedRows::from_codes(self.raw_codes(), self.dims);
+            // A zero scale makes a zero vector, whatever its codes: the search must see it so too.
+            rows.clear_rows(self.scales.iter().enumerate().filter(|&(_, s)| *s == 0.0).map(|(row, _)| row));
+            rows
+        })
+    }
+
+    /// The stored codes of `row` (a zero scale's codes are read as they are: its vector is
+    /// zero anyway).
+    fn row_codes(&self, row: usize) -> &[i8] {
+        &self.raw_codes()[row * self.dims..(row + 1) * self.dims]
     }
 
     /// Word `row`'s vector, `s * c`.
     pub(crate) fn vector(&self, row: usize) -> Vec<f32> {
         let scale = self.scales[row];
-        self.codes.row_codes(row).map(|c| scale * f32::from(c)).collect()
+        self.row_codes(row).iter().map(|&c| scale * f32::from(c)).collect()
     }
 
     /// The length of word `row`'s vector.
     pub(crate) fn norm(&self, row: usize) -> f32 {
-        let squares: i64 = self.codes.row_codes(row).map(|c| i64::from(c) * i64::from(c)).sum();
+        let squares: i64 = self.row_codes(row).iter().map(|&c| i64::from(c) * i64::from(c)).sum();
         self.scales[row] * (squares as f64).sqrt() as f32
     }
 
@@ -252,9 +281,9 @@ impl Int8File {
             .get_or_init(|| {
                 let mut unit = Array2::zeros((self.len(), self.dims()));
                 for (row, mut values) in unit.axis_iter_mut(Axis(0)).enumerate() {
-                    // `from_codes` keeps `1 / |c|` as the row's scale.
-                    let scale = self.codes.scales()[row];
-                    for (v, c) in values.iter_mut().zip(self.codes.row_codes(row)) {
+                    // The search's `1 / |c|`, so these rows are the ones it scores.
+                    let Some(scale) = quantized::unit_scale(self.row_codes(row), self.scales[row]) else { continue };
+                    for (v, &c) in values.iter_mut().zip(self.row_codes(row)) {
                         *v = scale * f32::from(c);
                     }
                 }
