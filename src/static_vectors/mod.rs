@@ -86,7 +86,7 @@ enum Vectors {
     },
     /// An int8 file (`convert --quantize int8`): codes and scales, no f32 matrix until asked.
     Int8 {
-        file: int8::Int8File,
+        file: Box<int8::Int8File>,
         /// The finalfusion form, made when [`StaticEngine::embeddings`] is first asked.
         embeddings: OnceLock<StaticEmbeddings>,
     },
@@ -208,7 +208,7 @@ impl StaticEngine {
         let mapped = (format == VectorFormat::Finalfusion).then(|| index::MappedFile::open(path)).flatten();
         let vectors = match mapped {
             Some(file) => Vectors::Mapped { file, words: OnceLock::new(), embeddings: OnceLock::new() },
-            None if format == VectorFormat::Int8 => Vectors::Int8 { file: formats::read_int8(path)?, embeddings: OnceLock::new() },
+            None if format == VectorFormat::Int8 => Vectors::Int8 { file: Box::new(formats::read_int8(path)?), embeddings: OnceLock::new() },
             None => Vectors::Read(formats::read(path, format)?),
         };
         let name = options.name.clone().unwrap_or_else(|| {
