@@ -820,6 +820,27 @@ fn damaged_int8_vector_files_are_one_line_errors() {
     let at = text.find("vecshift-static-int8").unwrap();
     other[at..at + 8].copy_from_slice(b"someone-");
     neighbors(&write(d, "model.safetensors", &other), &["model.safetensors", "not vecshift's int8 word vectors", "--quantize int8"]);
+    // A word order that is not sorted (two rows swapped), or one that misses rows, would make
+    // lookups miss: the file is refused. So is a version this vecshift does not know.
+    let rewritten = |order: &dyn Fn(&mut Vec<u8>), version: &str| {
+        let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut data = tensors.tensor("order").unwrap().data().to_vec();
+        order(&mut data);
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        let mut metadata = header.metadata().clone().unwrap();
+        metadata.insert("version".to_owned(), version.to_owned());
+        let views = tensors.tensors().into_iter().map(|(name, view)| {
+            let view = if name == "order" { safetensors::tensor::TensorView::new(view.dtype(), vec![data.len() / 4], &data).unwrap() } else { view };
+            (name, view)
+        });
+        safetensors::serialize(views.collect::<Vec<_>>(), Some(metadata)).unwrap()
+    };
+    let swapped = rewritten(&|order| order[..8].rotate_left(4), "2");
+    neighbors(&write(d, "swapped.int8", &swapped), &["swapped.int8", "word order is not sorted"]);
+    let short = rewritten(&|order| order.truncate(order.len() - 4), "2");
+    neighbors(&write(d, "short.int8", &short), &["short.int8", "word order does not list its 311 rows"]);
+    let future = rewritten(&|_| {}, "3");
+    neighbors(&write(d, "future.int8", &future), &["future.int8", "version 3", "upgrade vecshift"]);
     // Named as the wrong format, the error says what the file looks like.
     fails_with(&["--vectors", good.to_str().unwrap(), "--vectors-format", "glove", "neighbors", "king"], &["looks like int8"]);
     fails_with(&["--vectors", input.to_str().unwrap(), "--vectors-format", "int8", "neighbors", "king"], &["tiny.w2v.bin", "looks like word2vec"]);

@@ -159,3 +159,53 @@ fn the_int8_file_is_found_by_content_and_compared_like_any_static_model() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && text.contains("static tiny.w2v.txt") && text.contains("static small"), "{text}");
 }
+
+/// `bytes` (an int8 file) rewritten in the version 1 layout: no `order` tensor, version "1".
+fn as_version_1(bytes: &[u8]) -> Vec<u8> {
+    let (_, header) = SafeTensors::read_metadata(bytes).unwrap();
+    let mut metadata = header.metadata().clone().unwrap();
+    metadata.insert("version".to_owned(), "1".to_owned());
+    let tensors = SafeTensors::deserialize(bytes).unwrap();
+    let kept: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors.tensors().into_iter().filter(|(name, _)| name != "order").collect();
+    assert_eq!(kept.len(), 3);
+    safetensors::serialize(kept, Some(metadata)).unwrap()
+}
+
+#[test]
+fn version_2_files_list_the_rows_by_word_and_version_1_files_still_give_the_same_answers() {
+    let reference = reference();
+    let dir = tempfile::tempdir().unwrap();
+    let (v2, v1) = (dir.path().join("tiny.v2"), dir.path().join("tiny.v1"));
+    let original = StaticEngine::open(fixture("tiny.w2v.txt")).unwrap();
+    original.write_int8(&v2).unwrap();
+    let bytes = std::fs::read(&v2).unwrap();
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    assert_eq!(header.metadata().as_ref().unwrap()["version"], "2");
+    // `order` lists every row once, by the words' bytes.
+    let tensors = SafeTensors::deserialize(&bytes).unwrap();
+    let order = tensors.tensor("order").unwrap();
+    assert_eq!(order.dtype(), Dtype::U32);
+    let order: Vec<usize> = order.data().chunks(4).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize).collect();
+    let words = original.words();
+    let mut want: Vec<usize> = (0..words.len()).collect();
+    want.sort_by_key(|&row| words[row].as_bytes());
+    assert_eq!(order, want);
+    std::fs::write(&v1, as_version_1(&bytes)).unwrap();
+    let (new, old) = (StaticEngine::open(&v2).unwrap(), StaticEngine::open(&v1).unwrap());
+    assert_eq!(old.words(), words);
+    for (row, word) in words.iter().enumerate() {
+        assert_eq!((new.word_index(word), old.word_index(word)), (Some(row), Some(row)), "{word}");
+        assert_eq!(new.lookup(word).unwrap().vector, old.lookup(word).unwrap().vector, "{word}");
+    }
+    for missing in ["", "kin", "kings", "zzzz", "\u{10ffff}"] {
+        assert_eq!((new.word_index(missing), old.word_index(missing)), (None, None), "{missing:?}");
+    }
+    let k = reference["k"].as_u64().unwrap() as usize;
+    for (word, want) in reference["neighbors"].as_object().unwrap() {
+        let want: Vec<&str> = want.as_array().unwrap().iter().map(|n| n[0].as_str().unwrap()).collect();
+        for engine in [&new, &old] {
+            let found = engine.neighbors(word, k).unwrap();
+            assert_eq!(found.iter().map(|n| n.word.as_str()).collect::<Vec<_>>(), want, "neighbours of {word} in {}", engine.name());
+        }
+    }
+}

@@ -67,8 +67,8 @@ pub struct StaticEngine {
     vectors: Vectors,
     /// The int8 copy of the word rows that neighbour searches scan, made by the second search.
     quantized: OnceLock<quantized::QuantizedRows>,
-    /// Whether a search has run: the first scans the f32 rows, as building the int8 copy
-    /// costs more than one f32 scan and a single query does not win it back.
+    /// Whether a search has run: the first scans the f32 rows (an int8 file's stored codes), as
+    /// building the int8 copy costs more than one scan and a single query does not win it back.
     searched: AtomicBool,
 }
 
@@ -86,7 +86,7 @@ enum Vectors {
     },
     /// An int8 file (`convert --quantize int8`): codes and scales, no f32 matrix until asked.
     Int8 {
-        file: int8::Int8File,
+        file: Box<int8::Int8File>,
         /// The finalfusion form, made when [`StaticEngine::embeddings`] is first asked.
         embeddings: OnceLock<StaticEmbeddings>,
     },
@@ -106,7 +106,7 @@ impl Vectors {
         match self {
             Vectors::Read(e) => e.vocab().words_len(),
             Vectors::Mapped { file, .. } => file.words_len(),
-            Vectors::Int8 { file, .. } => file.words().len(),
+            Vectors::Int8 { file, .. } => file.len(),
         }
     }
 
@@ -115,7 +115,7 @@ impl Vectors {
         match self {
             Vectors::Read(e) => e.vocab().vocab_len(),
             Vectors::Mapped { file, .. } => file.words_len(),
-            Vectors::Int8 { file, .. } => file.words().len(),
+            Vectors::Int8 { file, .. } => file.len(),
         }
     }
 
@@ -124,7 +124,7 @@ impl Vectors {
         match self {
             Vectors::Read(e) => &e.vocab().words()[row],
             Vectors::Mapped { file, .. } => file.word(row),
-            Vectors::Int8 { file, .. } => &file.words()[row],
+            Vectors::Int8 { file, .. } => file.word(row),
         }
     }
 
@@ -208,7 +208,7 @@ impl StaticEngine {
         let mapped = (format == VectorFormat::Finalfusion).then(|| index::MappedFile::open(path)).flatten();
         let vectors = match mapped {
             Some(file) => Vectors::Mapped { file, words: OnceLock::new(), embeddings: OnceLock::new() },
-            None if format == VectorFormat::Int8 => Vectors::Int8 { file: formats::read_int8(path)?, embeddings: OnceLock::new() },
+            None if format == VectorFormat::Int8 => Vectors::Int8 { file: Box::new(formats::read_int8(path)?), embeddings: OnceLock::new() },
             None => Vectors::Read(formats::read(path, format)?),
         };
         let name = options.name.clone().unwrap_or_else(|| {
@@ -389,7 +389,7 @@ impl StaticEngine {
     /// The search is exact (the same words and order as scoring every row in f32), but it
     /// reads an int8 copy of the matrix (a quarter of the f32 size) that the second call
     /// builds; the first scans the f32 rows. An int8 file is searched through its own codes
-    /// (exact over its dequantized rows).
+    /// (exact over its dequantized rows; the first search scans them as stored).
     pub fn nearest(&self, query: &[f32], k: usize, exclude: &[&str]) -> Vec<Neighbor> {
         let vocab = &self.vectors;
         let mut excluded: Vec<usize> = exclude.iter().filter_map(|w| match vocab.idx(w) {
@@ -397,8 +397,10 @@ impl StaticEngine {
             _ => None,
         }).collect();
         let Some(unit) = unit_length(query) else { return Vec::new() };
-        let int8 = matches!(self.vectors, Vectors::Int8 { .. });
-        let found = if !int8 && self.quantized.get().is_none() && !self.searched.swap(true, Ordering::Relaxed) {
+        let first = self.quantized.get().is_none() && !self.searched.swap(true, Ordering::Relaxed);
+        let found = if let (true, Vectors::Int8 { file, .. }) = (first, &self.vectors) {
+            quantized::top_k_codes(file.raw_codes(), file.scales(), &unit, k, &excluded)
+        } else if first && !matches!(self.vectors, Vectors::Int8 { .. }) {
             quantized::top_k_f32(self.word_rows(), &unit, k, &excluded, true)
         } else {
             // A zero vector has no cosine with anything: it is no one's neighbour.

@@ -132,23 +132,44 @@ impl QuantizedRows {
     /// `c / |c|`: an int8 file's rows, searched by cosine as they are, with no f32 matrix (see
     /// [`Exact::Codes`]). All-zero rows stay zero.
     pub(crate) fn from_codes(codes: &[i8], dims: usize) -> Self {
+        /// Rows per parallel task.
+        const BLOCK: usize = 4096;
         let rows = codes.len().checked_div(dims).unwrap_or(0);
         let stride = dims.div_ceil(LANES).max(1) * LANES;
         let mut padded = vec![OFFSET as u8; rows * stride];
         let mut scale = vec![0f32; rows];
         let mut l1 = vec![0f32; rows];
-        for (row, values) in codes.chunks_exact(dims.max(1)).take(rows).enumerate() {
-            for (code, &c) in padded[row * stride..].iter_mut().zip(values) {
-                *code = (i32::from(c) + OFFSET) as u8;
-            }
-            let squares: i64 = values.iter().map(|&c| i64::from(c) * i64::from(c)).sum();
-            if squares > 0 {
-                scale[row] = (1.0 / (squares as f64).sqrt()) as f32;
-                l1[row] = scale[row] * values.iter().map(|&c| i32::from(c).abs()).sum::<i32>() as f32;
-            }
+        if dims > 0 {
+            // In parallel: an int8 file is opened with this pass over all of its codes.
+            codes[..rows * dims]
+                .par_chunks(BLOCK * dims)
+                .zip(padded.par_chunks_mut(BLOCK * stride))
+                .zip(scale.par_chunks_mut(BLOCK).zip(l1.par_chunks_mut(BLOCK)))
+                .for_each(|((codes, padded), (scale, l1))| {
+                    for (row, values) in codes.chunks_exact(dims).enumerate() {
+                        for (code, &c) in padded[row * stride..].iter_mut().zip(values) {
+                            *code = (i32::from(c) + OFFSET) as u8;
+                        }
+                        if let Some(s) = unit_scale(values, 1.0) {
+                            scale[row] = s;
+                            l1[row] = s * values.iter().map(|&c| i32::from(c).abs()).sum::<i32>() as f32;
+                        }
+                    }
+                });
         }
         let zero_rows = scale.iter().enumerate().filter(|&(_, &s)| s == 0.0).map(|(row, _)| row).collect();
         QuantizedRows { dims, stride, codes: padded, scale, l1, zero_rows }
+    }
+
+    /// Makes `rows` all-zero rows, whatever their codes were.
+    pub(crate) fn clear_rows(&mut self, rows: impl Iterator<Item = usize>) {
+        for row in rows {
+            if self.scale[row] != 0.0 {
+                self.codes[row * self.stride..(row + 1) * self.stride].fill(OFFSET as u8);
+                (self.scale[row], self.l1[row]) = (0.0, 0.0);
+            }
+        }
+        self.zero_rows = self.scale.iter().enumerate().filter(|&(_, &s)| s == 0.0).map(|(row, _)| row).collect();
     }
 
     /// The codes `c` of `row` (`dims` of them; zeros for a zero or non-finite row, whose codes
@@ -161,11 +182,6 @@ impl QuantizedRows {
     /// Per row, the scale `s` of its codes (`s * c` is the row).
     pub(crate) fn scales(&self) -> &[f32] {
         &self.scale
-    }
-
-    /// Components per row.
-    pub(crate) fn dims(&self) -> usize {
-        self.dims
     }
 
     /// The rows that are all zeros (whose cosine with anything is undefined).
@@ -325,6 +341,48 @@ fn scan_f32(matrix: ArrayView2<f32>, first: usize, unit: &[f32], capacity: usize
 }
 
 multiversion!(scan_f32_dispatch(matrix: ArrayView2<f32>, first: usize, unit: &[f32], capacity: usize, heap: &mut Heap) => scan_f32);
+
+/// `1 / |c|`, the scale that makes the codes `c` a unit vector, or `None` for a zero row (all
+/// codes zero, or a zero `file_scale`, which makes the vector zero whatever its codes).
+#[inline]
+pub(crate) fn unit_scale(codes: &[i8], file_scale: f32) -> Option<f32> {
+    let squares: i64 = codes.iter().map(|&c| i64::from(c) * i64::from(c)).sum();
+    (squares > 0 && file_scale != 0.0).then(|| (1.0 / (squares as f64).sqrt()) as f32)
+}
+
+/// [`top_k_f32`] over stored codes (row-major, `scales` the file's, see
+/// [`QuantizedRows::from_codes`]): every row scored exactly as [`Exact::Codes`] scores it, so
+/// the result is [`top_k`]'s, with no 8-bit copy made. Zero rows are no one's neighbours.
+pub(crate) fn top_k_codes(codes: &[i8], scales: &[f32], unit: &[f32], k: usize, exclude: &[usize]) -> Vec<(usize, f32)> {
+    let dims = unit.len();
+    let rows = scales.len();
+    assert!(codes.len() == rows * dims, "the query does not match the codes");
+    if k == 0 || rows == 0 {
+        return Vec::new();
+    }
+    let capacity = k + exclude.len();
+    let threads = if rows >= PARALLEL_ROWS { rayon::current_num_threads() } else { 1 };
+    let chunk = rows.div_ceil(threads);
+    let scan_part = |part: usize| {
+        let mut heap: Heap = BinaryHeap::with_capacity(capacity + 1);
+        let first = part * chunk;
+        for (i, row) in codes[first * dims..(first + chunk).min(rows) * dims].chunks_exact(dims).enumerate() {
+            let Some(scale) = unit_scale(row, scales[first + i]) else { continue };
+            // The sum of `Exact::Codes`, term for term, so the scores are the same floats.
+            let score = Score(scale * row.iter().zip(unit).map(|(&c, &u)| f32::from(c) * u).sum::<f32>(), first + i);
+            if heap.len() < capacity {
+                heap.push(Reverse(score));
+            } else if heap.peek().is_some_and(|worst| score > worst.0) {
+                heap.pop();
+                heap.push(Reverse(score));
+            }
+        }
+        heap
+    };
+    let parts = rows.div_ceil(chunk);
+    let heaps: Vec<Heap> = if parts == 1 { vec![scan_part(0)] } else { (0..parts).into_par_iter().map(scan_part).collect() };
+    best_of(heaps.into_iter().flatten(), k, exclude)
+}
 
 /// [`top_k`] with a given kernel.
 fn top_k_with<'m>(
