@@ -292,12 +292,14 @@ impl Tiles {
                     "tileloadd tmm7, [{bh} + {s}*1 + 64]",
                     "tileloadd tmm2, [{bl} + {s}*1]",
                     "tileloadd tmm3, [{bl} + {s}*1 + 64]",
+                    // The 32-token kernel's order of the three products, so that a token's
+                    // sums are the same in either (and so in any batch).
                     "tdpbf16ps tmm0, tmm4, tmm2",
                     "tdpbf16ps tmm1, tmm4, tmm3",
-                    "tdpbf16ps tmm0, tmm5, tmm6",
-                    "tdpbf16ps tmm1, tmm5, tmm7",
                     "tdpbf16ps tmm0, tmm4, tmm6",
                     "tdpbf16ps tmm1, tmm4, tmm7",
+                    "tdpbf16ps tmm0, tmm5, tmm6",
+                    "tdpbf16ps tmm1, tmm5, tmm7",
                     "add {ah}, 64",
                     "add {al}, 64",
                     "add {bh}, 2048",

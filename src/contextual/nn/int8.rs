@@ -70,11 +70,12 @@ impl PackedInt8 {
     fn matmul_with(&self, xs: &[f32], bias: Option<&[f32]>, gelu: bool, kernel: Kernel) -> Vec<f32> {
         let tokens = xs.len() / self.in_dim;
         let width = self.steps * GROUP;
-        let rows = match kernel {
-            Kernel::Amx => 2 * amx::ROWS,
-            Kernel::Vnni | Kernel::Portable => TILE,
+        // AMX reads whole 32-token tiles of activations; the other kernels read only real rows.
+        let (rows, padding) = match kernel {
+            Kernel::Amx => (2 * amx::ROWS, 2 * amx::ROWS),
+            Kernel::Vnni | Kernel::Portable => (TILE, 1),
         };
-        let activations = Activations::quantize(xs, self.in_dim, width, rows);
+        let activations = Activations::quantize(xs, self.in_dim, width, padding);
         let init = || match kernel {
             // SAFETY: `Kernel::Amx` is only chosen where `amx::available()` (see `Kernel`).
             Kernel::Amx => Some(AmxState { tiles: unsafe { amx::Tiles::configure() }, sums: Box::new([[0; 32]; 32]) }),
@@ -489,7 +490,7 @@ mod x86 {
         }
         for (j, row) in sums.iter().take(block.tokens).enumerate() {
             let tile = activations.tile(block.first_token + j, 1);
-            let one = Block { first_token: block.first_token + j, tokens: 1, out: block.out.wrapping_add(j * block.stride), ..block };
+            let one = block.row(j);
             // SAFETY: a row of 32 i32 is two 512-bit values; one row of the block.
             unsafe {
                 let row = row.as_ptr().cast::<__m512i>();

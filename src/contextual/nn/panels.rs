@@ -27,20 +27,17 @@ pub(crate) const PANEL: usize = 32;
 /// Tokens per tile: 12 x 2 accumulators + 2 weight registers + 1 broadcast fit in 32.
 pub(crate) const TILE: usize = 12;
 
-/// Fewer tokens than this stay in the AVX-512 kernel even where AMX is available. Measured on
-/// all-MiniLM-L6-v2 one sentence at a time (13 to 40 tokens each): taking AMX from 13 tokens on
-/// was 15-25% slower for f32 and f16 weights alike, from 24 or 48 on as fast as never; in
-/// batches of 32 sentences AMX is 1.5x faster.
-pub(crate) const SPLIT_MIN_TOKENS: usize = 32;
-
 /// A dense layer's `[out, in]` weight as panels, for [`Packed::forward`].
 pub(crate) struct Packed {
     in_dim: usize,
     out_dim: usize,
     /// Panel `p` holds `in_dim` rows of [`PANEL`] weights (features `p * PANEL ..`), zero-padded.
     panels: Panels,
-    /// The same weights split for AMX (see [`super::split`]), where the CPU has it: products
-    /// of more than [`SPLIT_MIN_TOKENS`] tokens take it.
+    /// The same weights split for AMX (see [`super::split`]), where the CPU has it: every
+    /// product then takes it, whatever its number of tokens. Choosing by the number of tokens
+    /// was faster one short sentence at a time (by 15-25% on all-MiniLM-L6-v2), but then a
+    /// sentence's vectors depended on the batch it came in (a sharded report no longer equalled
+    /// one process's); one kernel per weight keeps every row's sums the same in any batch.
     split: Option<Split>,
 }
 
@@ -73,11 +70,10 @@ impl Packed {
     /// `xs [tokens, in] x weight^T (+ bias)`, then GELU (erf) if asked: a row-major
     /// `[tokens, out]` result.
     fn matmul(&self, xs: &[f32], bias: Option<&[f32]>, gelu: bool) -> Vec<f32> {
-        let in_dim = self.in_dim;
-        if let Some(split) = self.split.as_ref().filter(|_| xs.len() > SPLIT_MIN_TOKENS * in_dim) {
-            return split.matmul(xs, bias, gelu);
+        match &self.split {
+            Some(split) => split.matmul(xs, bias, gelu),
+            None => self.matmul_panels(xs, bias, gelu),
         }
-        self.matmul_panels(xs, bias, gelu)
     }
 
     /// [`Self::matmul`] in the AVX-512 kernel, whatever the number of tokens.
@@ -131,6 +127,13 @@ pub(crate) struct Block {
     pub(crate) out: *mut f32,
     /// Distance between the block's rows in `out`: the result's width.
     pub(crate) stride: usize,
+}
+
+impl Block {
+    /// Row `j` of this block, as a block of one token (for epilogues that go row by row).
+    pub(crate) fn row(self, j: usize) -> Block {
+        Block { first_token: self.first_token + j, tokens: 1, out: self.out.wrapping_add(j * self.stride), ..self }
+    }
 }
 
 // SAFETY: every block is handed to one task only, and blocks never overlap (see `tiled`).

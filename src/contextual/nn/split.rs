@@ -151,7 +151,7 @@ mod x86 {
             let bias = [_mm512_loadu_ps(bias.as_ptr()), _mm512_loadu_ps(bias.as_ptr().add(16))];
             for (j, row) in sums.iter().take(block.tokens).enumerate() {
                 let acc = [[_mm512_add_ps(_mm512_loadu_ps(row.as_ptr()), bias[0]), _mm512_add_ps(_mm512_loadu_ps(row.as_ptr().add(16)), bias[1])]];
-                let one = Block { first_token: block.first_token + j, tokens: 1, out: block.out.wrapping_add(j * block.stride), ..block };
+                let one = block.row(j);
                 store_block(&acc, gelu, one);
             }
         }
@@ -191,6 +191,25 @@ mod tests {
         for (i, &x) in row.iter().enumerate() {
             assert_eq!((hi[i], lo[i]), split(x), "{x}");
         }
+    }
+
+    #[test]
+    fn a_token_gets_the_same_values_in_any_batch() {
+        if !amx::bf16_available() {
+            eprintln!("skipped: no AMX bf16 here");
+            return;
+        }
+        let (tokens, out_dim, in_dim) = (45, 40, 128);
+        let weight: Vec<f32> = (0..out_dim * in_dim).map(|i| ((i * 7919 % 2001) as f32 - 1000.0) / 997.0).collect();
+        let xs = inputs(tokens, in_dim);
+        let split = Split::pack(&weight, out_dim, in_dim).expect("AMX is available");
+        let all = split.matmul(&xs, None, false);
+        // Alone (a 16-token tile), and in a batch of 20 starting elsewhere (32-token tiles).
+        for t in [0, 17, 44] {
+            assert_eq!(split.matmul(&xs[t * in_dim..(t + 1) * in_dim], None, false), all[t * out_dim..(t + 1) * out_dim], "token {t} alone");
+        }
+        let some = split.matmul(&xs[5 * in_dim..25 * in_dim], None, false);
+        assert_eq!(some, all[5 * out_dim..25 * out_dim], "tokens 5..25");
     }
 
     #[test]
