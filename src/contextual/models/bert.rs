@@ -249,7 +249,7 @@ impl BertAttention {
     fn forward(&self, xs: &Tensor, mask: &Mask) -> Result<Tensor> {
         let qkv = self.qkv.forward(xs)?;
         let context = match mask {
-            Mask::Tokens(real) => kernels::fused_attention(&qkv, real.clone(), self.heads)?,
+            Mask::Packed(packing) => kernels::fused_attention(&qkv, &packing.starts, self.heads)?,
             Mask::Bias(bias) => self.attention_with_tensors(&qkv, bias)?,
         };
         self.output.forward_add_norm(&context, xs, &self.norm, &self.add_norm)
@@ -340,19 +340,32 @@ impl BertModel {
     ///
     /// `input_ids` and `attention_mask` are `[batch, seq]` u32 (mask 1 = token, 0 = padding).
     /// Returns `num_layers() + 1` tensors of `[batch, seq, hidden]`: the embeddings output,
-    /// then the output of each layer. Rows of padding tokens are not meaningful (on the CPU
-    /// no attention is computed for them at all).
+    /// then the output of each layer. Rows of padding tokens are not meaningful: on the CPU the
+    /// layers never compute them (they are zero).
     pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Vec<Tensor>> {
         let mask = Mask::new(attention_mask)?;
         let mut hidden = Vec::with_capacity(self.layers.len() + 1);
         let embedded = self.embeddings.forward(input_ids)?;
-        hidden.push(match &self.project {
+        let embedded = match &self.project {
             Some(project) => project.forward(&embedded)?,
             None => embedded,
-        });
-        for layer in &self.layers {
-            let next = layer.forward(hidden.last().expect("embeddings pushed first"), &mask)?;
-            hidden.push(next);
+        };
+        match &mask {
+            Mask::Packed(packing) => {
+                let mut xs = packing.gather(&embedded)?;
+                hidden.push(embedded);
+                for layer in &self.layers {
+                    xs = layer.forward(&xs, &mask)?;
+                    hidden.push(packing.scatter(&xs)?);
+                }
+            }
+            Mask::Bias(_) => {
+                hidden.push(embedded);
+                for layer in &self.layers {
+                    let next = layer.forward(hidden.last().expect("embeddings pushed first"), &mask)?;
+                    hidden.push(next);
+                }
+            }
         }
         Ok(hidden)
     }

@@ -175,10 +175,9 @@ struct Geometry {
     scale: f32,
 }
 
-/// Self-attention of one head of one sentence, over its real (unmasked) tokens only.
+/// Self-attention of one head of one sentence.
 ///
-/// `out` is the `[seq, hidden]` context of the sentence; only this head's columns of the
-/// real tokens' rows are written. Padding rows stay zero: nothing reads them.
+/// `out` is the `[len, hidden]` context of the sentence; only this head's columns are written.
 #[inline(always)]
 fn attention_head(out: &mut [f32], qkv: &[f32], keys: &[usize], g: Geometry) {
     let stride = 3 * g.hidden;
@@ -208,44 +207,52 @@ fn attention_head(out: &mut [f32], qkv: &[f32], keys: &[usize], g: Geometry) {
     }
 }
 
-struct FusedAttention {
+struct FusedAttention<'a> {
     heads: usize,
-    /// `[batch * seq]`, true for real tokens.
-    mask: Vec<bool>,
+    /// Sentence `b` is rows `starts[b]..starts[b + 1]`.
+    starts: &'a [usize],
 }
 
-impl CustomOp1 for FusedAttention {
+impl CustomOp1 for FusedAttention<'_> {
     fn name(&self) -> &'static str {
         "vecshift-fused-attention"
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let qkv = contiguous(storage, layout, self.name())?;
-        let (batch, seq, triple) = layout.shape().dims3()?;
+        let (one, tokens, triple) = layout.shape().dims3()?;
         let hidden = triple / 3;
         let head_dim = hidden / self.heads;
-        if self.mask.len() != batch * seq || hidden * 3 != triple || head_dim * self.heads != hidden {
+        let consistent = self.starts.first() == Some(&0) && self.starts.last() == Some(&tokens) && self.starts.is_sorted();
+        if one != 1 || !consistent || hidden * 3 != triple || head_dim * self.heads != hidden {
             candle_core::bail!("fused attention: inconsistent shapes {:?} for {} heads", layout.dims(), self.heads);
         }
-        let mut out = vec![0f32; batch * seq * hidden];
+        let mut out = vec![0f32; tokens * hidden];
+        // One task per sentence, each with its own rows of `out`; heads run in turn inside it.
+        let mut sentences = Vec::with_capacity(self.starts.len() - 1);
+        let mut rest = out.as_mut_slice();
+        for span in self.starts.windows(2) {
+            let (mine, others) = rest.split_at_mut((span[1] - span[0]) * hidden);
+            sentences.push((span[0], mine));
+            rest = others;
+        }
         let scale = 1.0 / (head_dim as f32).sqrt();
-        // One task per sentence; heads run in turn inside it so each task writes only its own rows.
-        out.par_chunks_mut(seq * hidden).enumerate().for_each(|(b, out)| {
-            let keys: Vec<usize> = (0..seq).filter(|&t| self.mask[b * seq + t]).collect();
+        sentences.into_par_iter().for_each(|(start, out)| {
+            let keys: Vec<usize> = (0..out.len() / hidden).collect();
             for head in 0..self.heads {
-                let geometry = Geometry { hidden, head_dim, row0: b * seq * triple, head0: head * head_dim, scale };
+                let geometry = Geometry { hidden, head_dim, row0: start * triple, head0: head * head_dim, scale };
                 attention_dispatch(out, qkv, &keys, geometry);
             }
         });
-        Ok((CpuStorage::F32(out), Shape::from((batch, seq, hidden))))
+        Ok((CpuStorage::F32(out), Shape::from((1, tokens, hidden))))
     }
 }
 
-/// Multi-head self-attention from a fused `[batch, seq, 3 * hidden]` projection (queries, keys,
-/// values side by side), attending only to tokens whose `mask` entry is true. Returns the
-/// `[batch, seq, hidden]` context; masked (padding) rows are zero.
-pub fn fused_attention(qkv: &Tensor, mask: Vec<bool>, heads: usize) -> Result<Tensor> {
-    qkv.contiguous()?.apply_op1_no_bwd(&FusedAttention { heads, mask })
+/// Multi-head self-attention from a fused `[1, tokens, 3 * hidden]` projection (queries, keys,
+/// values side by side) of packed sentences: sentence `b` is rows `starts[b]..starts[b + 1]` and
+/// attends only to itself. Returns the `[1, tokens, hidden]` context.
+pub fn fused_attention(qkv: &Tensor, starts: &[usize], heads: usize) -> Result<Tensor> {
+    qkv.contiguous()?.apply_op1_no_bwd(&FusedAttention { heads, starts })
 }
 
 #[cfg(test)]
@@ -329,7 +336,9 @@ mod tests {
         let qkv = Tensor::arange(0f32, (batch * seq * 3 * hidden) as f32, &device).unwrap()
             .affine(0.37, 0.0).unwrap().sin().unwrap().reshape((batch, seq, 3 * hidden)).unwrap();
         let mask = vec![true, true, true, true, false, true, true, true, true, true];
-        let ours = fused_attention(&qkv, mask.clone(), heads).unwrap();
+        let packing = crate::contextual::nn::Packing::new(&mask, batch, seq);
+        let packed = fused_attention(&packing.gather(&qkv).unwrap(), &packing.starts, heads).unwrap();
+        let ours = packing.scatter(&packed).unwrap();
         let split = |i: usize| qkv.narrow(2, i * hidden, hidden).unwrap().reshape((batch, seq, heads, head_dim)).unwrap()
             .transpose(1, 2).unwrap().contiguous().unwrap();
         let (q, k, v) = (split(0), split(1), split(2));

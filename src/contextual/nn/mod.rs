@@ -133,24 +133,84 @@ pub(crate) fn add_norm_params(bias: Vec<f32>, norm: &LayerNorm, eps: f64) -> Res
 
 /// Which tokens attention may look at, in the form the device's attention code takes.
 pub(crate) enum Mask {
-    /// Per token of `[batch, seq]`: true for real tokens (the CPU's fused kernel).
-    Tokens(Vec<bool>),
+    /// The CPU's fused kernels: padding dropped, each sentence's real tokens side by side.
+    Packed(Packing),
     /// An additive `[batch, 1, 1, seq]` bias (candle's general ops on other devices).
     Bias(Tensor),
 }
 
-
 impl Mask {
-    /// From a `[batch, seq]` u32 attention mask (1 = token, 0 = padding): per-token flags on the
-    /// CPU (the fused kernel skips padding entirely), transformers' additive bias elsewhere.
+    /// From a `[batch, seq]` u32 attention mask (1 = token, 0 = padding): the packing of the real
+    /// tokens on the CPU (its kernels never see padding), transformers' additive bias elsewhere.
     pub(crate) fn new(attention_mask: &Tensor) -> Result<Self> {
         if attention_mask.device().is_cpu() {
-            let real = attention_mask.flatten_all()?.to_vec1::<u32>()?.into_iter().map(|m| m != 0).collect();
-            Ok(Mask::Tokens(real))
+            let (batch, seq) = attention_mask.dims2()?;
+            let real = attention_mask.flatten_all()?.to_vec1::<u32>()?.into_iter().map(|m| m != 0).collect::<Vec<_>>();
+            Ok(Mask::Packed(Packing::new(&real, batch, seq)))
         } else {
             // The same additive mask transformers builds: padding keys get the lowest f32.
             let bias = (attention_mask.to_dtype(DType::F32)?.affine(-1.0, 1.0)? * f64::from(f32::MIN))?;
             Ok(Mask::Bias(bias.unsqueeze(1)?.unsqueeze(1)?))
         }
+    }
+}
+
+/// Where each sentence's real tokens go once padding is dropped.
+///
+/// A batch in file order is about a third padding; the dense layers, a token at a time, would
+/// compute all of it. Packed, they see `[1, tokens, width]` with only real tokens, and attention
+/// keeps each sentence to its own span. A token's values are the same either way: every kernel
+/// computes each row on its own.
+pub(crate) struct Packing {
+    batch: usize,
+    seq: usize,
+    /// The `[batch * seq]` grid index of each real token, sentence by sentence.
+    rows: Vec<u32>,
+    /// Sentence `b`'s tokens are packed rows `starts[b]..starts[b + 1]`.
+    pub(crate) starts: Vec<usize>,
+}
+
+impl Packing {
+    /// From per-token flags of a `[batch, seq]` grid (true = real token).
+    pub(crate) fn new(real: &[bool], batch: usize, seq: usize) -> Self {
+        let mut rows = Vec::with_capacity(real.len());
+        let mut starts = Vec::with_capacity(batch + 1);
+        for b in 0..batch {
+            starts.push(rows.len());
+            rows.extend((b * seq..(b + 1) * seq).filter(|&i| real[i]).map(|i| i as u32));
+        }
+        starts.push(rows.len());
+        Packing { batch, seq, rows, starts }
+    }
+
+    /// No padding at all: packing is a reshape.
+    fn is_dense(&self) -> bool {
+        self.rows.len() == self.batch * self.seq
+    }
+
+    /// `[batch, seq, width]` to `[1, tokens, width]`, real tokens only.
+    pub(crate) fn gather(&self, xs: &Tensor) -> Result<Tensor> {
+        let width = xs.dim(candle_core::D::Minus1)?;
+        let grid = xs.reshape((self.batch * self.seq, width))?;
+        let packed = match self.is_dense() {
+            true => grid,
+            false => grid.index_select(&Tensor::new(self.rows.as_slice(), xs.device())?, 0)?,
+        };
+        packed.reshape((1, self.rows.len(), width))
+    }
+
+    /// `[1, tokens, width]` back to `[batch, seq, width]`; padding rows are zero.
+    pub(crate) fn scatter(&self, xs: &Tensor) -> Result<Tensor> {
+        let width = xs.dim(candle_core::D::Minus1)?;
+        if self.is_dense() {
+            return xs.reshape((self.batch, self.seq, width));
+        }
+        let packed = xs.flatten_all()?.to_vec1::<f32>()?;
+        let mut grid = vec![0f32; self.batch * self.seq * width];
+        for (row, values) in self.rows.iter().zip(packed.chunks_exact(width)) {
+            let at = *row as usize * width;
+            grid[at..at + width].copy_from_slice(values);
+        }
+        Tensor::from_vec(grid, (self.batch, self.seq, width), xs.device())
     }
 }
