@@ -529,6 +529,99 @@ fn polyline_points(element: &str) -> Vec<(f64, f64)> {
     points.split_whitespace().map(|p| p.split_once(',').map(|(x, y)| (x.parse().unwrap(), y.parse().unwrap())).unwrap()).collect()
 }
 
+/// The CSV report's columns without variants, in their order: these, the [`MEASURES`], and
+/// [`CSV_AFTER_MEASURES`].
+const CSV_BEFORE_MEASURES: [&str; 5] = ["word", "engine", "layer", "occurrences", "sampled"];
+const CSV_AFTER_MEASURES: [&str; 5] = ["clusters_k", "clusters_silhouette", "clusters_ari", "model", "pieces"];
+
+fn plain_csv_columns() -> Vec<&'static str> {
+    [&CSV_BEFORE_MEASURES[..], &MEASURES, &CSV_AFTER_MEASURES].concat()
+}
+
+/// A CSV report's header and rows.
+fn csv_rows(csv: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let headers = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    let rows = reader.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect();
+    (headers, rows)
+}
+
+/// A CSV variant row holds the JSON's variant `v` at `layer`: every number parsed equals the
+/// JSON's, an empty cell stands for `null`, and the measure columns of the other rows are empty.
+/// `same_run`: both come from one report; else the speeds were measured again and the drift
+/// may differ in the last bits (threads sum in another order).
+fn assert_csv_variant_row(headers: &[String], row: &[String], v: &Value, layer: &Value, same_run: bool) {
+    let cell = |name: &str| &row[headers.iter().position(|h| h == name).unwrap_or_else(|| panic!("{name} in {headers:?}"))];
+    assert_eq!((cell("word"), cell("engine"), cell("model")), (&String::new(), &"variant".to_owned(), &v["engine"].as_str().unwrap().to_owned()), "{row:?}");
+    assert_eq!(cell("layer"), &layer["layer"].to_string(), "{row:?}");
+    assert_eq!(cell("occurrences"), &v["occurrences"].to_string(), "{row:?}");
+    for key in ["variant", "base"] {
+        assert_eq!(cell(key), v[key].as_str().unwrap(), "{key}: {row:?}");
+    }
+    for key in ["bytes", "base_bytes"] {
+        assert_eq!(cell(key).parse::<u64>().unwrap(), v[key].as_u64().unwrap(), "{key}: {row:?}");
+    }
+    for key in ["tokens_per_second", "base_tokens_per_second"] {
+        let got: f64 = cell(key).parse().unwrap();
+        if same_run {
+            assert_eq!(got, v[key].as_f64().unwrap(), "{key}: {row:?}");
+        } else {
+            assert!(got > 0.0 && got.is_finite(), "{key}: {row:?}");
+        }
+    }
+    for key in ["drift_mean", "drift_min", "drift_p5", "self_similarity_delta", "sense_separation_delta", "neighbour_overlap"] {
+        match layer[key].as_f64() {
+            Some(want) if same_run => assert_eq!(cell(key).parse::<f64>().unwrap(), want, "{key}: {row:?}"),
+            Some(want) => assert!((cell(key).parse::<f64>().unwrap() - want).abs() < 1e-9, "{key}: {row:?} vs {want}"),
+            None => assert!(cell(key).is_empty(), "{key}: {row:?}"),
+        }
+    }
+    for key in MEASURES.iter().chain(&CSV_AFTER_MEASURES).filter(|&&k| k != "model") {
+        assert!(cell(key).is_empty(), "{key}: {row:?}");
+    }
+}
+
+/// One report, written as JSON and as CSV: each CSV variant row holds exactly the JSON's
+/// values, the measured speeds included.
+#[test]
+fn csv_variant_rows_equal_the_json_of_the_same_report() {
+    use vecshift::report::{InputFormat, InputInfo, RecordReader};
+    let variants: Vec<vecshift::compress::Variant> = VARIANTS.iter().map(|v| v.parse().unwrap()).collect();
+    let base = vecshift::ContextualEncoder::load(TINY).unwrap();
+    let compressed: Vec<vecshift::ContextualEncoder> =
+        variants.iter().map(|v| vecshift::ContextualEncoder::load_with(TINY, &vecshift::LoadOptions::default().name(format!("tiny·{v}")).variant(v.clone())).unwrap()).collect();
+    let engines: Vec<&dyn Embedder> = std::iter::once(&base).chain(&compressed).map(|e| e as &dyn Embedder).collect();
+    let mut analyzer = vecshift::Analyzer::with_engines(&engines, vecshift::ReportOptions::default()).unwrap();
+    let reader = RecordReader::new(std::io::BufReader::new(std::fs::File::open(FIXTURE).unwrap()), InputFormat::Tsv, &[]).unwrap();
+    let records: Vec<vecshift::report::Record> = reader.filter_map(|row| row.unwrap().ok()).flatten().collect();
+    analyzer.add(&records).unwrap();
+    let mut report = analyzer.finish(InputInfo { name: FIXTURE.to_owned(), format: InputFormat::Tsv, lines: 0 }, Vec::new());
+    let occurrences: Vec<Occurrence> = records.iter().map(|r| r.occurrence.clone()).collect();
+    let senses: Vec<Option<String>> = records.iter().map(|r| r.sense.clone()).collect();
+    for (engine, variant) in compressed.iter().zip(&variants) {
+        report.variants.push(vecshift::compress::drift::variant_drift(&base, engine, variant, &occurrences, &senses, base.default_pooling()).unwrap());
+    }
+    let written = |format| {
+        let mut out = Vec::new();
+        report.write(format, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    // The JSON report's values as serde gives them to its writer: serde_json's parser does not
+    // round every float correctly (0.9999999999999999 reads as 1.0), which would hide a
+    // difference in the last bit.
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&written(vecshift::report::OutputFormat::Json)).unwrap()["variants"].as_array().unwrap().len(), 2);
+    let (headers, rows) = csv_rows(&written(vecshift::report::OutputFormat::Csv));
+    let want: Vec<(&Value, &Value)> =
+        json["variants"].as_array().unwrap().iter().flat_map(|v| v["layers"].as_array().unwrap().iter().map(move |l| (v, l))).collect();
+    let got: Vec<&Vec<String>> = rows.iter().filter(|r| r[1] == "variant").collect();
+    assert_eq!(got.len(), want.len());
+    assert_eq!(want.len(), 2 * 3, "two variants of the tiny BERT's 3 hidden states");
+    for (row, (v, layer)) in got.into_iter().zip(want) {
+        assert_csv_variant_row(&headers, row, v, layer, true);
+    }
+}
+
 #[test]
 fn variants_in_markdown_and_html_match_the_json_and_compress() {
     let dir = temp_dir();
@@ -586,6 +679,20 @@ fn variants_in_markdown_and_html_match_the_json_and_compress() {
         let want: Vec<String> = v["layers"].as_array().unwrap().iter().map(|l| format!("| {} |", variant_layer_cells(l).join(" | "))).collect();
         assert_eq!(rows, want, "{label}");
     }
+
+    // CSV: the rows of the other engines keep their columns, then a row per variant and layer
+    // carries the JSON's values (all but the speeds, which this run measured again).
+    let csv = run("csv");
+    let (headers, rows) = csv_rows(&csv);
+    assert_eq!(headers[..18], plain_csv_columns(), "the columns before the variants' stay as they were");
+    let variant_rows: Vec<&Vec<String>> = rows.iter().filter(|r| r[1] == "variant").collect();
+    assert_eq!(variant_rows.len(), 2 * 3, "a row per variant and layer");
+    for (row, (v, layer)) in variant_rows.iter().zip(variants.iter().flat_map(|v| v["layers"].as_array().unwrap().iter().map(move |l| (v, l)))) {
+        assert_csv_variant_row(&headers, row, v, layer, false);
+    }
+    assert!(rows.iter().filter(|r| r[1] != "variant").all(|r| r[18..].iter().all(String::is_empty)), "the other rows leave the variant columns empty");
+    let (plain_headers, _) = csv_rows(&String::from_utf8(vecshift(&["report", FIXTURE, "-q", "--bert", &format!("tiny={TINY}"), "--format", "csv"], None).stdout).unwrap());
+    assert_eq!(plain_headers, plain_csv_columns(), "without variants the CSV has no variant columns");
 
     // HTML: the same tables, and the drift chart with one curve per variant.
     let html = run("html");

@@ -188,6 +188,10 @@ fn start_move_layer_save_add_a_sentence_and_quit() {
     let screen = pane.wait_for(&["layer 6 of 0-6", "? help", &mean_at(&reference, 6)]);
     assert!(screen.contains("Sentences (9)") && screen.contains("[finance]"), "{screen}");
     assert_eq!(pane.flag("alternate_on"), "1", "full-screen while running");
+    // The Models pane: the embedded MiniLM's size and the tokens/s the worker measured.
+    let measured = |s: &str| s.lines().any(|l| l.contains(" MiB ") && l.trim_end_matches(['│', ' ']).ends_with(|c: char| c.is_ascii_digit()));
+    let screen = pane.wait("a measured speed", measured);
+    assert!(screen.contains("size tokens/s"), "{screen}");
 
     pane.keys(&["Left"]);
     pane.wait_for(&["layer 5 of 0-6", &mean_at(&reference, 5)]);

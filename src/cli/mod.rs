@@ -284,18 +284,6 @@ impl GlobalArgs {
         Ok(engines)
     }
 
-    /// Every engine asked for, contextual ones first, each kind in the order given.
-    fn load_all_engines(&self) -> Result<Vec<Box<dyn Embedder>>> {
-        let mut engines: Vec<Box<dyn Embedder>> = Vec::new();
-        for engine in self.load_contextual_engines()? {
-            engines.push(Box::new(engine));
-        }
-        for engine in self.load_static_engines()? {
-            engines.push(Box::new(engine));
-        }
-        Ok(engines)
-    }
-
     /// `(variant engine, its original, the variant)` for the engines of
     /// [`load_contextual_engines`](Self::load_contextual_engines): each original is followed by
     /// one engine per `--variant`.

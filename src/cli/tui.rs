@@ -9,7 +9,7 @@ use vecshift::analysis::postprocess::Postprocess;
 use super::GlobalArgs;
 use crate::tui::app::Start;
 use super::sentences::{Row, SentenceInput};
-use crate::tui::worker::Engines;
+use crate::tui::worker::{Engine, Engines};
 
 /// Why `vecshift --word bank embed` is refused.
 pub const MISPLACED: &str = "--word, --sentences, --sentence, --strict, --postprocess and --fit go after the subcommand (they are the terminal UI's when they come first)";
@@ -93,11 +93,12 @@ pub fn run(global: &GlobalArgs, args: TuiArgs) -> Result<()> {
     crate::tui::run(
         start,
         Box::new(move || {
-            let engines = options.load_all_engines()?;
-            // Contextual engines come first, each original followed by its --variant engines.
-            let contextual = engines.iter().filter(|e| e.kind() == vecshift::EngineKind::Contextual).count();
-            let variants = options.variant_pairs(contextual);
-            Ok(Engines::new(engines)?.with_wordnet(wordnet).with_fit_corpus(corpus).with_variants(variants))
+            // Contextual engines first, each original followed by its --variant engines, then
+            // the static ones; the contextual ones kept as such for their sizes and speeds.
+            let contextual = options.load_contextual_engines()?;
+            let variants = options.variant_pairs(contextual.len());
+            let engines = contextual.into_iter().map(Engine::from).chain(options.load_static_engines()?.into_iter().map(Engine::from)).collect();
+            Ok(Engines::of(engines)?.with_wordnet(wordnet).with_fit_corpus(corpus).with_variants(variants))
         }),
     )
 }

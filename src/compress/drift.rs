@@ -177,8 +177,9 @@ pub struct VariantDrift {
 /// occurrences it embedded, special tokens included, padding not) per second of wall clock.
 ///
 /// One occurrence is embedded first, untimed, so that one-time costs (allocations, first
-/// touches of the weights) count against neither of two engines compared.
-fn timed_embed(engine: &ContextualEncoder, occurrences: &[Occurrence], pooling: Pooling) -> Result<(Vec<Result<Embedding>>, f64)> {
+/// touches of the weights) count against neither of two engines compared. The speed is 0
+/// when no time could be measured. [`variant_drift`] and the TUI's Models pane measure with it.
+pub fn timed_embed(engine: &ContextualEncoder, occurrences: &[Occurrence], pooling: Pooling) -> Result<(Vec<Result<Embedding>>, f64)> {
     if let Some(first) = occurrences.first() {
         engine.embed_batch(std::slice::from_ref(first), pooling)?;
     }

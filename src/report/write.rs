@@ -19,7 +19,10 @@ pub enum OutputFormat {
     Jsonl,
     /// One row per word, engine and layer (`engine` is `bert` for a contextual engine or
     /// `static`, `model` the engine's name); rows with an empty `word` are the summary over words.
-    /// The model-to-model section is in the other formats.
+    /// With compression variants, the rows of `variants` follow (`engine` is `variant`, one row
+    /// per variant and layer) and every row gains their columns at the end, named as the JSON
+    /// keys (see [`crate::compress::VariantDrift`]). The model-to-model section is in the other
+    /// formats.
     Csv,
     /// Markdown tables.
     Md,
@@ -181,6 +184,25 @@ impl Report {
                 pieces,
             }
         }
+        /// The columns of a variant row, after the measure columns: empty on the other rows.
+        #[derive(Default, Serialize)]
+        struct VariantColumns<'a> {
+            variant: Option<&'a str>,
+            base: Option<&'a str>,
+            bytes: Option<u64>,
+            base_bytes: Option<u64>,
+            tokens_per_second: Option<f64>,
+            base_tokens_per_second: Option<f64>,
+            drift_mean: Option<f64>,
+            drift_min: Option<f64>,
+            drift_p5: Option<f64>,
+            self_similarity_delta: Option<f64>,
+            sense_separation_delta: Option<f64>,
+            neighbour_overlap: Option<f64>,
+        }
+        // Without variants the columns stay as they always were: a report's CSV gains columns only
+        // when it has something to put in them.
+        let no_variant: &[VariantColumns] = if self.variants.is_empty() { &[] } else { &[VariantColumns::default()] };
         let mut writer = csv::Writer::from_writer(out);
         let sampled: usize = self.words.iter().map(|w| w.sampled).sum();
         let engine = |e: &'a super::EngineReport| {
@@ -203,8 +225,29 @@ impl Report {
                 };
                 let pieces = index.map(|i| pieces_label(&self.words[i])).unwrap_or_default();
                 for m in layers {
-                    writer.serialize(row(word, engine(e), occurrences, sampled, pieces.clone(), m)).map_err(io::Error::other)?;
+                    writer.serialize((row(word, engine(e), occurrences, sampled, pieces.clone(), m), no_variant)).map_err(io::Error::other)?;
                 }
+            }
+        }
+        for v in &self.variants {
+            for l in &v.layers {
+                // Over every word's sampled occurrences, as a summary row: no word, no pieces.
+                let measures = row("", ("variant", &v.engine), v.occurrences, v.occurrences, String::new(), &LayerMetrics { layer: l.layer, ..LayerMetrics::default() });
+                let columns = VariantColumns {
+                    variant: Some(&v.variant),
+                    base: Some(&v.base),
+                    bytes: Some(v.bytes),
+                    base_bytes: Some(v.base_bytes),
+                    tokens_per_second: Some(v.tokens_per_second),
+                    base_tokens_per_second: Some(v.base_tokens_per_second),
+                    drift_mean: Some(l.drift_mean),
+                    drift_min: Some(l.drift_min),
+                    drift_p5: Some(l.drift_p5),
+                    self_similarity_delta: l.self_similarity_delta,
+                    sense_separation_delta: l.sense_separation_delta,
+                    neighbour_overlap: l.neighbour_overlap,
+                };
+                writer.serialize((measures, [columns])).map_err(io::Error::other)?;
             }
         }
         writer.flush()

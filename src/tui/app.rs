@@ -291,6 +291,8 @@ pub struct App {
     neighbours_pending: HashSet<(usize, String)>,
     cka: HashMap<CkaKey, Result<Cka, String>>,
     cka_pending: HashSet<CkaKey>,
+    speeds: HashMap<Vec<Key>, Speeds>,
+    speeds_pending: HashSet<Vec<Key>>,
     senses: HashMap<SenseKey, Result<SenseGuess, String>>,
     senses_pending: HashSet<SenseKey>,
     basis: Option<Basis>,
@@ -304,6 +306,9 @@ pub struct App {
 /// What a CKA matrix is computed over: the compared occurrences (with their pooling) and each
 /// engine's layer.
 type CkaKey = (Vec<Key>, Vec<usize>);
+
+/// Per engine its measured tokens per second (`None`: an engine without tokens).
+pub type Speeds = Vec<Option<Result<f64, String>>>;
 
 /// What a WordNet guess is for: the engine, its layer, the occurrence and the correction.
 type SenseKey = (usize, usize, Key, String);
@@ -367,6 +372,8 @@ impl App {
             neighbours_pending: HashSet::new(),
             cka: HashMap::new(),
             cka_pending: HashSet::new(),
+            speeds: HashMap::new(),
+            speeds_pending: HashSet::new(),
             senses: HashMap::new(),
             senses_pending: HashSet::new(),
             basis: None,
@@ -555,6 +562,12 @@ impl App {
         self.cka.get(&self.cka_key())
     }
 
+    /// Each engine's tokens per second over the compared sentences, once the worker has
+    /// measured them.
+    pub fn speeds(&self) -> Option<&Speeds> {
+        self.speeds.get(&self.cka_key().0)
+    }
+
     /// What the WordNet guess of the selected occurrence is asked for with, if it is compared.
     fn sense_key(&self) -> Option<(SenseKey, Occurrence)> {
         self.analysis.position(self.selected)?;
@@ -653,6 +666,11 @@ impl App {
                 let k = (occurrences.iter().map(|o| key(o, pooling)).collect(), layers);
                 self.cka_pending.remove(&k);
                 self.cka.insert(k, result);
+            }
+            Response::Speed { occurrences, pooling, result } => {
+                let k: Vec<Key> = occurrences.iter().map(|o| key(o, pooling)).collect();
+                self.speeds_pending.remove(&k);
+                self.speeds.insert(k, result);
             }
             Response::Fitted { engine, postprocess, pooling, occurrences, result } => {
                 let on = occurrences.map(|o| o.iter().map(|o| key(o, pooling)).collect());
@@ -1186,6 +1204,18 @@ impl App {
                 effects.push(Effect::Send(Request::Cka { occurrences, pooling: self.pooling, layers: k.1 }));
             }
         }
+        // The speeds too: timing embeds every compared sentence once more per contextual engine.
+        if self.encoding() == 0
+            && self.analysis.comparable()
+            && info.engines.iter().any(|e| e.bytes.is_some())
+            && self.areas().pane(Pane::Models).is_some()
+        {
+            let k = self.cka_key().0;
+            if !self.speeds.contains_key(&k) && self.speeds_pending.insert(k) {
+                let occurrences = self.analysis.rows.iter().filter_map(|&i| self.entries[i].located.clone().ok()).collect();
+                effects.push(Effect::Send(Request::Speed { occurrences, pooling: self.pooling }));
+            }
+        }
         if let Some(engine) = self.vocabulary_engine() {
             let k = (engine, self.word.clone());
             if !self.neighbours.contains_key(&k) && self.neighbours_pending.insert(k) {
@@ -1215,7 +1245,7 @@ mod tests {
 
     fn engine(name: &str, kind: vecshift::EngineKind, layers: usize) -> EngineInfo {
         let fixed = kind == vecshift::EngineKind::Static;
-        EngineInfo { name: name.into(), kind, architecture: if fixed { "finalfusion" } else { "bert" }.into(), layers, dims: 2, causal: false, vocabulary: fixed, variant: None }
+        EngineInfo { name: name.into(), kind, architecture: if fixed { "finalfusion" } else { "bert" }.into(), layers, dims: 2, causal: false, vocabulary: fixed, variant: None, bytes: None }
     }
 
     const INFO: fn() -> ModelInfo = || ModelInfo {
@@ -1270,6 +1300,10 @@ mod tests {
                             .collect(),
                     },
                     Request::Neighbours { engine, word } => Response::Neighbours { engine, word, result: Ok(Vec::new()) },
+                    Request::Speed { occurrences, pooling } => {
+                        let result = app.engines().iter().map(|e| e.bytes.map(|_| Ok(1000.0))).collect();
+                        Response::Speed { occurrences, pooling, result }
+                    }
                     Request::Cka { occurrences, pooling, layers } => {
                         let n = layers.len();
                         let matrix = (0..n).map(|a| (0..n).map(|b| Some(if a == b { 1.0 } else { 0.5 })).collect()).collect();

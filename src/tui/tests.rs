@@ -24,7 +24,7 @@ use super::worker::{Engines, Response};
 fn engines() -> &'static Mutex<Engines> {
     static ENGINES: OnceLock<Mutex<Engines>> = OnceLock::new();
     ENGINES.get_or_init(|| {
-        let engines = Engines::new(vec![Box::new(BertEncoder::load_default().unwrap()), Box::new(StaticEngine::open_default().unwrap())]);
+        let engines = Engines::of(vec![BertEncoder::load_default().unwrap().into(), StaticEngine::open_default().unwrap().into()]);
         Mutex::new(engines.unwrap().with_wordnet(Some(wordnet_dir())))
     })
 }
@@ -46,10 +46,26 @@ fn three_engines() -> &'static Mutex<Engines> {
     ENGINES.get_or_init(|| {
         let tiny = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_bert/f32_noprefix");
         let tiny = ContextualEncoder::load_with(tiny, &LoadOptions::default().name("tiny")).unwrap();
-        let engines: Vec<Box<dyn vecshift::Embedder>> =
-            vec![Box::new(BertEncoder::load_default().unwrap()), Box::new(tiny), Box::new(StaticEngine::open_default().unwrap())];
-        Mutex::new(Engines::new(engines).unwrap())
+        let engines = vec![BertEncoder::load_default().unwrap().into(), tiny.into(), StaticEngine::open_default().unwrap().into()];
+        Mutex::new(Engines::of(engines).unwrap())
     })
+}
+
+/// The tokens/s the screens show for engine `i`: timings vary from run to run, so the tests
+/// put this in place of what the worker measured (checked on its own in
+/// `variants_sit_beside_their_original_with_their_drift_per_layer`).
+fn fixed_speed_of(i: usize) -> f64 {
+    12_345.0 * (i + 1) as f64
+}
+
+fn fixed_speed(response: Response) -> Response {
+    match response {
+        Response::Speed { occurrences, pooling, result } => {
+            let result = result.into_iter().enumerate().map(|(i, r)| r.map(|r| r.map(|_| fixed_speed_of(i)))).collect();
+            Response::Speed { occurrences, pooling, result }
+        }
+        other => other,
+    }
 }
 
 /// Performs effects the way the runtime does, synchronously, until none are left.
@@ -64,7 +80,7 @@ fn settle_with(engines: &Mutex<Engines>, app: &mut App, effects: Vec<Effect>) {
         for effect in effects {
             match effect {
                 Effect::Send(request) => {
-                    engines.lock().unwrap().handle(request, &mut |r| replies.push(Msg::Worker(r)))
+                    engines.lock().unwrap().handle(request, &mut |r| replies.push(Msg::Worker(fixed_speed(r))))
                 }
                 other => panic!("unexpected effect {other:?}"),
             }
@@ -274,7 +290,7 @@ fn the_worker_serves_waiting_jobs_before_background_ones() {
 
     let (replies, inbox) = mpsc::channel();
     let load: worker::Loader =
-        Box::new(|| Engines::new(vec![Box::new(BertEncoder::load_default()?), Box::new(StaticEngine::open_default()?)]));
+        Box::new(|| Engines::of(vec![BertEncoder::load_default()?.into(), StaticEngine::open_default()?.into()]));
     let jobs = worker::spawn(load, move |r| {
         let _ = replies.send(r);
     });
@@ -618,7 +634,7 @@ fn a_fit_corpus_is_embedded_and_fitted_on_the_worker() {
         }
     }
     let fit_on = postprocess::corpus_occurrences(&corpus, 5000);
-    let engines = Mutex::new(Engines::new(vec![Box::new(BertEncoder::load_default().unwrap())]).unwrap().with_fit_corpus(Some(fit_on.clone())));
+    let engines = Mutex::new(Engines::of(vec![BertEncoder::load_default().unwrap().into()]).unwrap().with_fit_corpus(Some(fit_on.clone())));
     let start = Start { postprocess: Postprocess::AllButTheTop(2), fit: Some(format!("corpus.txt ({} occurrences)", fit_on.len())), ..bank_start(true) };
     let mut app = App::new(start, Rect::new(0, 0, 160, 48));
     let info = engines.lock().unwrap().info();
@@ -648,7 +664,8 @@ fn a_fit_corpus_is_embedded_and_fitted_on_the_worker() {
 #[test]
 fn variants_sit_beside_their_original_with_their_drift_per_layer() {
     use vecshift::compress::Variant;
-    use vecshift::{Embedder, Occurrence};
+    use super::worker::Request;
+    use vecshift::Occurrence;
     let variant: Variant = "int8".parse().unwrap();
     // As `--variant int8` loads them: the original, then NAME·int8.
     let load = |v: Option<&Variant>| {
@@ -658,8 +675,8 @@ fn variants_sit_beside_their_original_with_their_drift_per_layer() {
         };
         ContextualEncoder::load_with(vecshift::source::default_bert_dir(), &options).unwrap()
     };
-    let loaded: Vec<Box<dyn Embedder>> = vec![Box::new(load(None)), Box::new(load(Some(&variant))), Box::new(StaticEngine::open_default().unwrap())];
-    let engines = Mutex::new(Engines::new(loaded).unwrap().with_variants(vec![(1, 0, variant.clone())]));
+    let loaded = vec![load(None).into(), load(Some(&variant)).into(), StaticEngine::open_default().unwrap().into()];
+    let engines = Mutex::new(Engines::of(loaded).unwrap().with_variants(vec![(1, 0, variant.clone())]));
     let mut app = App::new(bank_start(true), Rect::new(0, 0, 160, 48));
     let info = engines.lock().unwrap().info();
     assert_eq!(info.engines[1].variant.as_ref().map(|v| (v.base, v.label.as_str())), Some((0, "int8")));
@@ -694,6 +711,32 @@ fn variants_sit_beside_their_original_with_their_drift_per_layer() {
     let text = terminal.backend().to_string();
     let title = format!("drift of E2 {} from E1 {}", app.engines()[1].name, app.engines()[0].name);
     assert!(text.contains(&title) && text.contains(&format!("{:.4}", last.drift_mean)), "{text}");
+
+    // Sizes and speeds: the bytes are the library's, the speed what the worker measured (here
+    // the tests' fixed one, see `fixed_speed`), a variant's also relative to its original's.
+    use panes::models::Speed;
+    let bytes = [load(None).weight_bytes(), load(Some(&variant)).weight_bytes()];
+    assert!(bytes[1] < bytes[0], "int8 weights are smaller: {bytes:?}");
+    let costs: Vec<(Option<u64>, Speed, Option<usize>)> = view.costs.iter().map(|c| (c.bytes, c.speed.clone(), c.base)).collect();
+    assert_eq!(
+        costs,
+        [(Some(bytes[0]), Speed::Measured(fixed_speed_of(0)), None), (Some(bytes[1]), Speed::Measured(fixed_speed_of(1)), Some(0)), (None, Speed::None, None)]
+    );
+    let mut terminal = Terminal::new(TestBackend::new(80, 16)).unwrap();
+    terminal.draw(|frame| panes::models::render(&panes::models::View { drift: Vec::new(), ..view.clone() }, frame, frame.area())).unwrap();
+    insta::assert_snapshot!("80x16_models_variant_costs", terminal.backend().to_string());
+    // What the worker measures: the library's tokens/s of each contextual engine over the
+    // compared sentences; none for GloVe, which has no tokens.
+    let mut measured = None;
+    engines.lock().unwrap().handle(Request::Speed { occurrences: occurrences.clone(), pooling: Pooling::Mean }, &mut |r| measured = Some(r));
+    let Some(Response::Speed { occurrences: on, result, .. }) = measured else { panic!("no speed: {measured:?}") };
+    assert_eq!(on, occurrences);
+    assert_eq!(result.len(), 3);
+    for speed in &result[..2] {
+        let v = speed.clone().unwrap().unwrap();
+        assert!(v > 0.0 && v.is_finite(), "{v}");
+    }
+    assert_eq!(result[2], None);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use vecshift::analysis::cka::CkaInput;
 use vecshift::analysis::postprocess::{Fitted, Postprocess};
 use vecshift::compress::Variant;
 use vecshift::senses::{self, Assign, SenseGuess, SenseInventory, WordNet};
-use vecshift::{Embedder, EngineKind, LayerSelection, LayerVectors, Neighbor, Occurrence, Pooling};
+use vecshift::{ContextualEncoder, Embedder, EngineKind, LayerSelection, LayerVectors, Neighbor, Occurrence, Pooling, StaticEngine};
 
 /// Occurrences per reply, so that long lists show progress while they encode.
 const CHUNK: usize = 16;
@@ -41,6 +41,8 @@ pub struct EngineInfo {
     pub vocabulary: bool,
     /// The original it is a compression variant of (`--variant`), if it is one.
     pub variant: Option<VariantOf>,
+    /// Bytes of the weights (a contextual engine's, as `vecshift compress` stores a variant's).
+    pub bytes: Option<u64>,
 }
 
 /// A compression variant's original (`--variant V` adds `NAME·V` beside `NAME`).
@@ -114,6 +116,14 @@ pub enum Request {
         pooling: Pooling,
         /// What it is fitted on.
         on: FitOn,
+    },
+    /// How fast each contextual engine embeds `occurrences`: real tokens per second, timed as
+    /// `report` times a variant and its original.
+    Speed {
+        /// The compared occurrences.
+        occurrences: Vec<Occurrence>,
+        /// The pooling of the words' pieces.
+        pooling: Pooling,
     },
     /// Linear CKA between every two engines, each at its layer, over every word of the
     /// sentences of `occurrences` (the word and the other words of each sentence).
@@ -220,6 +230,16 @@ pub enum Response {
         /// The matrix, or why there is none.
         result: Result<Cka, String>,
     },
+    /// The answer to a [`Request::Speed`].
+    Speed {
+        /// The occurrences it was measured on.
+        occurrences: Vec<Occurrence>,
+        /// Their pooling.
+        pooling: Pooling,
+        /// Per engine its tokens per second, or why there are none; `None` for an engine
+        /// without tokens (a static one looks words up).
+        result: Vec<Option<Result<f64, String>>>,
+    },
     /// The worker stopped on an internal error; nothing more will come.
     Crashed(String),
 }
@@ -229,7 +249,7 @@ pub enum Response {
 /// The worker knows them only through the library's traits, so any engine the library
 /// loads can be shown.
 pub struct Engines {
-    engines: Vec<Box<dyn Embedder>>,
+    engines: Vec<Engine>,
     /// The last sentences' tokens, kept while the user moves through the layers.
     tokens: Option<Tokens>,
     /// Where WordNet is, and the database once opened (or why it cannot be).
@@ -255,9 +275,47 @@ struct Tokens {
     prepared: HashMap<(usize, usize), Option<CkaInput>>,
 }
 
+/// An engine the worker owns. A contextual engine is kept as such for what only it can say:
+/// its tokens (for the tokens/s) and the size of its weights.
+pub enum Engine {
+    /// A contextual engine.
+    Contextual(Box<ContextualEncoder>),
+    /// Any other engine, known only through the traits.
+    Other(Box<dyn Embedder>),
+}
+
+impl std::ops::Deref for Engine {
+    type Target = dyn Embedder;
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Engine::Contextual(engine) => engine.as_ref(),
+            Engine::Other(engine) => engine.as_ref(),
+        }
+    }
+}
+
+impl From<ContextualEncoder> for Engine {
+    fn from(engine: ContextualEncoder) -> Self {
+        Engine::Contextual(Box::new(engine))
+    }
+}
+
+impl From<StaticEngine> for Engine {
+    fn from(engine: StaticEngine) -> Self {
+        Engine::Other(Box::new(engine))
+    }
+}
+
+impl From<Box<dyn Embedder>> for Engine {
+    fn from(engine: Box<dyn Embedder>) -> Self {
+        Engine::Other(engine)
+    }
+}
+
 impl Engines {
     /// Wraps loaded engines (at least one).
-    pub fn new(engines: Vec<Box<dyn Embedder>>) -> anyhow::Result<Self> {
+    pub fn of(engines: Vec<Engine>) -> anyhow::Result<Self> {
         anyhow::ensure!(!engines.is_empty(), "no engine to compare");
         Ok(Engines {
             engines,
@@ -272,7 +330,7 @@ impl Engines {
     }
 
     /// Names the compression variants among the engines: `(variant engine, its original, the
-    /// variant)`, positions in the order given to [`Engines::new`].
+    /// variant)`, positions in the order given to [`Engines::of`].
     pub fn with_variants(mut self, pairs: Vec<(usize, usize, Variant)>) -> Self {
         for (engine, base, variant) in pairs {
             let Some(original) = self.engines.get(base) else { continue };
@@ -311,6 +369,10 @@ impl Engines {
                 dims: e.dims(),
                 causal: e.is_causal(),
                 vocabulary: e.vocabulary().is_some(),
+                bytes: match e {
+                    Engine::Contextual(e) => Some(e.weight_bytes()),
+                    Engine::Other(_) => None,
+                },
             })
             .collect();
         ModelInfo { engines }
@@ -342,6 +404,10 @@ impl Engines {
                 };
                 reply(Response::Fitted { engine, postprocess, pooling, occurrences, result });
             }
+            Request::Speed { occurrences, pooling } => {
+                let result = self.engines.iter().map(|e| speed(e, &occurrences, pooling)).collect();
+                reply(Response::Speed { occurrences, pooling, result });
+            }
             Request::Cka { occurrences, pooling, layers } => {
                 let result = self.cka(&occurrences, pooling, &layers);
                 reply(Response::Cka { occurrences, pooling, layers, result });
@@ -370,7 +436,7 @@ impl Engines {
             .map_err(Clone::clone)?;
         let engine = self.engines.get(engine).ok_or("no such engine")?;
         let selection = LayerSelection::Layer(layer as isize);
-        let mut guesses = senses::guess_senses(engine.as_ref(), &selection, postprocess, inventory, std::slice::from_ref(occurrence), Assign::Nearest)
+        let mut guesses = senses::guess_senses(&**engine, &selection, postprocess, inventory, std::slice::from_ref(occurrence), Assign::Nearest)
             .map_err(|e| e.to_string())?;
         guesses.pop().ok_or_else(|| "no guess".to_owned())
     }
@@ -469,6 +535,13 @@ impl Engines {
             })
             .collect()
     }
+}
+
+/// Real tokens per second of a contextual engine embedding `occurrences`, as `report` measures
+/// a variant against its original; `None` for other engines.
+fn speed(engine: &Engine, occurrences: &[Occurrence], pooling: Pooling) -> Option<Result<f64, String>> {
+    let Engine::Contextual(engine) = engine else { return None };
+    Some(vecshift::compress::drift::timed_embed(engine, occurrences, pooling).map(|(_, speed)| speed).map_err(|e| e.to_string()))
 }
 
 /// The correction fitted on each layer of `vectors` (all with the same layers).

@@ -1,7 +1,8 @@
 //! Model against model: debiased linear CKA (Kornblith et al. 2019) between every two
 //! engines, each at its layer nearest the chosen depth, over every word of the compared
 //! sentences (computed on the worker thread). 1 = the same representation up to rotation and
-//! scale. Below it, each compression variant's drift from its original per layer: the cosine
+//! scale. Below it, each engine's size and measured speed (a variant's also relative to its
+//! original's), and each compression variant's drift from its original per layer: the cosine
 //! between the two vectors of the same occurrence (mean, min, 5th percentile).
 
 use vecshift::compress::drift::LayerDrift;
@@ -10,6 +11,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
+use indicatif::{HumanBytes, HumanCount};
 use ratatui::widgets::Paragraph;
 
 use super::{CAUSAL_NOTE, EngineLabel, block, engine_labels, fit, message, waiting};
@@ -34,8 +36,36 @@ pub struct View {
     pub cka: Option<Result<Matrix, String>>,
     /// Each variant, its original and its drift per layer (or why there is none).
     pub drift: Vec<(EngineLabel, EngineLabel, Result<Vec<LayerDrift>, String>)>,
+    /// Each engine's size and speed, in engine order.
+    pub costs: Vec<Cost>,
     /// Colours on or off.
     pub theme: Theme,
+}
+
+/// What an engine takes: the bytes of its weights and its speed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cost {
+    /// The engine.
+    pub engine: EngineLabel,
+    /// Bytes of its weights, where known (a contextual engine).
+    pub bytes: Option<u64>,
+    /// Real tokens per second over the compared sentences.
+    pub speed: Speed,
+    /// For a compression variant, its original's position in [`View::costs`].
+    pub base: Option<usize>,
+}
+
+/// An engine's measured speed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Speed {
+    /// Being measured (or waiting for the sentences to be encoded first).
+    Waiting,
+    /// Nothing to measure: the engine has no tokens (a static one looks words up).
+    None,
+    /// Tokens per second.
+    Measured(f64),
+    /// Why it could not be measured.
+    Failed(String),
 }
 
 /// Builds the view.
@@ -52,7 +82,24 @@ pub fn view(app: &App) -> View {
         .iter()
         .filter_map(|d| Some((labels.get(d.engine)?.clone(), labels.get(d.base)?.clone(), d.layers.clone())))
         .collect();
-    View { waiting, engines, cka, drift, theme }
+    let speeds = app.speeds();
+    let costs = labels
+        .iter()
+        .zip(app.engines())
+        .map(|(label, info)| Cost {
+            engine: label.clone(),
+            bytes: info.bytes,
+            speed: match speeds.map(|s| s.get(label.index).cloned().flatten()) {
+                _ if info.bytes.is_none() => Speed::None,
+                None => Speed::Waiting,
+                Some(None) => Speed::None,
+                Some(Some(Ok(v))) => Speed::Measured(v),
+                Some(Some(Err(why))) => Speed::Failed(why),
+            },
+            base: info.variant.as_ref().map(|v| v.base),
+        })
+        .collect();
+    View { waiting, engines, cka, drift, costs, theme }
 }
 
 /// Draws the pane.
@@ -117,8 +164,64 @@ pub fn render(view: &View, frame: &mut Frame, area: Rect) {
         Some(Err(why)) => lines.insert(1, Line::styled(why.clone(), theme.error())),
         Some(Ok(_)) => {}
     }
+    lines.extend(cost_lines(view, inner.width));
     lines.extend(drift_lines(view, inner.width));
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Widths of the cost columns: size, its ratio to the original's, tokens/s, its ratio.
+const COST_COLUMNS: [usize; 4] = [10, 7, 9, 7];
+
+/// Each engine's size and tokens/s (a variant's also relative to its original's), one line each.
+fn cost_lines(view: &View, width: u16) -> Vec<Line<'static>> {
+    let theme = view.theme;
+    if view.costs.iter().all(|c| c.bytes.is_none() && c.speed == Speed::None) {
+        return Vec::new();
+    }
+    let [size, mut size_ratio, speed, mut speed_ratio] = COST_COLUMNS;
+    // The ratio columns only when there is a variant to compare with its original.
+    if view.costs.iter().all(|c| c.base.is_none()) {
+        (size_ratio, speed_ratio) = (0, 0);
+    }
+    let room = (width as usize).saturating_sub(size + size_ratio + speed + speed_ratio).max(6);
+    let mut lines = vec![
+        Line::default(),
+        fit(vec![Span::styled("size, tokens/s on these sentences", theme.dim())], width),
+        fit(vec![Span::styled(format!("{:room$}{:>size$}{:>size_ratio$}{:>speed$}{:>speed_ratio$}", "", "size", if size_ratio > 0 { "×orig" } else { "" }, "tokens/s", if speed_ratio > 0 { "×orig" } else { "" }), theme.dim())], width),
+    ];
+    let tokens_per_second = |c: &Cost| match c.speed {
+        Speed::Measured(v) => Some(v),
+        _ => None,
+    };
+    for c in &view.costs {
+        let base = c.base.and_then(|b| view.costs.get(b));
+        let name: String = format!("E{} {}", c.engine.index + 1, c.engine.name);
+        let name = if name.chars().count() >= room { format!("{}…", name.chars().take(room.saturating_sub(2)).collect::<String>()) } else { name };
+        let bytes = c.bytes.map_or_else(|| "–".to_owned(), |b| HumanBytes(b).to_string());
+        let per_second = match &c.speed {
+            Speed::Waiting => "…".to_owned(),
+            Speed::None => "–".to_owned(),
+            Speed::Measured(v) => HumanCount(v.round() as u64).to_string(),
+            Speed::Failed(_) => "n/a".to_owned(),
+        };
+        let ratio = |part: Option<f64>, whole: Option<f64>| match (part, whole) {
+            (Some(part), Some(whole)) if whole > 0.0 => format!("{:.2}×", part / whole),
+            _ => String::new(),
+        };
+        let bytes_ratio = ratio(c.bytes.map(|b| b as f64), base.and_then(|b| b.bytes).map(|b| b as f64));
+        let speed_ratio_text = ratio(tokens_per_second(c), base.and_then(tokens_per_second));
+        lines.push(fit(
+            vec![
+                Span::styled(format!("{name:<room$}"), c.engine.style),
+                Span::raw(format!("{bytes:>size$}{bytes_ratio:>size_ratio$}{per_second:>speed$}{speed_ratio_text:>speed_ratio$}")),
+            ],
+            width,
+        ));
+        if let Speed::Failed(why) = &c.speed {
+            lines.push(fit(vec![Span::styled(why.clone(), theme.error())], width));
+        }
+    }
+    lines
 }
 
 /// Each variant's drift from its original, one line per layer.
