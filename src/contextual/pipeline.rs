@@ -218,7 +218,12 @@ impl ContextualEncoder {
         let ids = Tensor::from_vec(ids, (n, seq), &self.device)?;
         let mask = Tensor::from_vec(mask, (n, seq), &self.device)?;
         let weights = Tensor::from_vec(weights, (n, rows, seq), &self.device)?;
-        let hidden = self.model.forward(&ids, &mask)?;
+        // On a pool thread, each of the forward pass's ~40 parallel steps is split with the other
+        // workers; from outside the pool, each would wake the pool and put this thread to sleep.
+        let hidden = match self.device.is_cpu() {
+            true => rayon::scope(|_| self.model.forward(&ids, &mask))?,
+            false => self.model.forward(&ids, &mask)?,
+        };
         // pooled[layer][b][row] = vector
         let pooled = hidden.iter().map(|state| weights.matmul(state)?.to_vec3::<f32>()).collect::<Result<Vec<_>, _>>()?;
         Ok(batch
