@@ -82,10 +82,7 @@ impl PackedInt8 {
             Kernel::Vnni | Kernel::Portable => None,
         };
         tiled_with(tokens, self.out_dim, rows, init, |tiles, block| {
-            let mut panel_bias = [0f32; PANEL];
-            if let Some(bias) = bias {
-                panel_bias[..block.features].copy_from_slice(&bias[block.first_feature..block.first_feature + block.features]);
-            }
+            let panel_bias = block.bias(bias);
             let panel = self.panel(block.panel, &panel_bias);
             let tile = activations.tile(block.first_token, block.tokens);
             match tiles {

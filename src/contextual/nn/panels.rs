@@ -27,18 +27,25 @@ pub(crate) const PANEL: usize = 32;
 /// Tokens per tile: 12 x 2 accumulators + 2 weight registers + 1 broadcast fit in 32.
 pub(crate) const TILE: usize = 12;
 
-/// A dense layer's `[out, in]` weight as panels, for [`Packed::forward`].
+/// A dense layer's `[out, in]` weight in the one form this CPU computes with, for
+/// [`Packed::forward`].
 pub(crate) struct Packed {
     in_dim: usize,
     out_dim: usize,
+    form: Form,
+}
+
+/// Where the CPU has AMX, the split weights: every product then takes them, whatever its number
+/// of tokens. Choosing by the number of tokens was faster one short sentence at a time (by
+/// 15-25% on all-MiniLM-L6-v2), but then a sentence's vectors depended on the batch it came in
+/// (a sharded report no longer equalled one process's); one kernel per weight keeps every row's
+/// sums the same in any batch. Only that form is kept, so a model takes no more memory than
+/// its f32 weights.
+enum Form {
     /// Panel `p` holds `in_dim` rows of [`PANEL`] weights (features `p * PANEL ..`), zero-padded.
-    panels: Panels,
-    /// The same weights split for AMX (see [`super::split`]), where the CPU has it: every
-    /// product then takes it, whatever its number of tokens. Choosing by the number of tokens
-    /// was faster one short sentence at a time (by 15-25% on all-MiniLM-L6-v2), but then a
-    /// sentence's vectors depended on the batch it came in (a sharded report no longer equalled
-    /// one process's); one kernel per weight keeps every row's sums the same in any batch.
-    split: Option<Split>,
+    Panels(Panels),
+    /// The weights split for AMX (see [`super::split`]).
+    Split(Split),
 }
 
 /// The panels' element type: f16 when that is exact, f32 otherwise.
@@ -53,43 +60,42 @@ impl Packed {
         if !kernel_available() || weight.len() != out_dim * in_dim || in_dim == 0 {
             return None;
         }
-        let f16_exact = weight.iter().all(|&w| f16::from_f32(w).to_f32() == w || w.is_nan());
-        let panels = match f16_exact {
-            true => Panels::F16(panel_layout(weight, out_dim, in_dim, f16::ZERO, f16::from_f32)),
-            false => Panels::F32(panel_layout(weight, out_dim, in_dim, 0.0, |w| w)),
+        let form = match Split::pack(weight, out_dim, in_dim) {
+            Some(split) => Form::Split(split),
+            None => Form::Panels(Panels::pack(weight, out_dim, in_dim)),
         };
-        Some(Packed { in_dim, out_dim, panels, split: Split::pack(weight, out_dim, in_dim) })
-    }
-
-    /// Whether the weights are kept in f16.
-    #[cfg(test)]
-    fn is_f16(&self) -> bool {
-        matches!(self.panels, Panels::F16(_))
+        Some(Packed { in_dim, out_dim, form })
     }
 
     /// `xs [tokens, in] x weight^T (+ bias)`, then GELU (erf) if asked: a row-major
     /// `[tokens, out]` result.
     fn matmul(&self, xs: &[f32], bias: Option<&[f32]>, gelu: bool) -> Vec<f32> {
-        match &self.split {
-            Some(split) => split.matmul(xs, bias, gelu),
-            None => self.matmul_panels(xs, bias, gelu),
+        match &self.form {
+            Form::Split(split) => split.matmul(xs, bias, gelu),
+            Form::Panels(panels) => panels.matmul(xs, self.in_dim, self.out_dim, bias, gelu),
+        }
+    }
+}
+
+impl Panels {
+    /// f16 panels when every weight is exactly an f16 value (half the memory traffic).
+    fn pack(weight: &[f32], out_dim: usize, in_dim: usize) -> Self {
+        match weight.iter().all(|&w| f16::from_f32(w).to_f32() == w || w.is_nan()) {
+            true => Panels::F16(panel_layout(weight, out_dim, in_dim, f16::ZERO, f16::from_f32)),
+            false => Panels::F32(panel_layout(weight, out_dim, in_dim, 0.0, |w| w)),
         }
     }
 
-    /// [`Self::matmul`] in the AVX-512 kernel, whatever the number of tokens.
-    fn matmul_panels(&self, xs: &[f32], bias: Option<&[f32]>, gelu: bool) -> Vec<f32> {
-        let in_dim = self.in_dim;
-        tiled(xs.len() / in_dim, self.out_dim, |block| {
-            let mut panel_bias = [0f32; PANEL];
-            if let Some(bias) = bias {
-                panel_bias[..block.features].copy_from_slice(&bias[block.first_feature..block.first_feature + block.features]);
-            }
+    /// [`Packed::matmul`] in the AVX-512 kernel, whatever the number of tokens.
+    fn matmul(&self, xs: &[f32], in_dim: usize, out_dim: usize, bias: Option<&[f32]>, gelu: bool) -> Vec<f32> {
+        tiled(xs.len() / in_dim, out_dim, |block| {
+            let panel_bias = block.bias(bias);
             let tile_xs = &xs[block.first_token * in_dim..(block.first_token + block.tokens) * in_dim];
             let range = block.panel * in_dim * PANEL..(block.panel + 1) * in_dim * PANEL;
             // SAFETY: `kernel_available` held when this was packed; `range` is one whole panel,
             // and `block` is a block of the result that `tiled` hands to this call alone.
             unsafe {
-                match &self.panels {
+                match self {
                     Panels::F16(panels) => x86::block(&panels[range], tile_xs, &panel_bias, gelu, in_dim, block),
                     Panels::F32(panels) => x86::block(&panels[range], tile_xs, &panel_bias, gelu, in_dim, block),
                 }
@@ -130,6 +136,15 @@ pub(crate) struct Block {
 }
 
 impl Block {
+    /// This block's features of `bias`, zero-padded to a whole panel (zeros without a bias).
+    pub(crate) fn bias(&self, bias: Option<&[f32]>) -> [f32; PANEL] {
+        let mut panel = [0f32; PANEL];
+        if let Some(bias) = bias {
+            panel[..self.features].copy_from_slice(&bias[self.first_feature..self.first_feature + self.features]);
+        }
+        panel
+    }
+
     /// Row `j` of this block, as a block of one token (for epilogues that go row by row).
     pub(crate) fn row(self, j: usize) -> Block {
         Block { first_token: self.first_token + j, tokens: 1, out: self.out.wrapping_add(j * self.stride), ..self }
@@ -411,22 +426,23 @@ pub(crate) mod tests {
 
     fn check(weight: &[f32], out_dim: usize, in_dim: usize, tokens: usize, want_f16: bool) {
         let xs = inputs(tokens, in_dim);
-        let packed = Packed::pack(weight, out_dim, in_dim).expect("packs where the kernel runs");
-        assert_eq!(packed.is_f16(), want_f16);
+        // The panels directly: on a CPU with AMX, `Packed` keeps only the split weights.
+        let packed = Panels::pack(weight, out_dim, in_dim);
+        assert_eq!(matches!(packed, Panels::F16(_)), want_f16);
         let bias: Vec<f32> = (0..out_dim).map(|o| o as f32 / 7.0 - 3.0).collect();
         let mut want = reference(weight, &xs, out_dim, in_dim);
         for (w, b) in want.iter_mut().zip(bias.iter().cycle()) {
             *w += b;
         }
         let close = |g: f32, w: f32| (g - w).abs() <= 1e-4 * (1.0 + w.abs());
-        let got = packed.matmul_panels(&xs, Some(&bias), false);
+        let got = packed.matmul(&xs, in_dim, out_dim, Some(&bias), false);
         assert_eq!(got.len(), want.len());
         for (&g, &w) in got.iter().zip(&want) {
             assert!(close(g, w), "{tokens}x{out_dim}x{in_dim}: {g} vs {w}");
         }
         // GELU(x) = x/2 (1 + erf(x / sqrt 2)).
         let gelu = |x: f32| (0.5 * f64::from(x) * (1.0 + erf(f64::from(x) / std::f64::consts::SQRT_2))) as f32;
-        for (&g, &w) in packed.matmul_panels(&xs, Some(&bias), true).iter().zip(&want) {
+        for (&g, &w) in packed.matmul(&xs, in_dim, out_dim, Some(&bias), true).iter().zip(&want) {
             assert!(close(g, gelu(w)), "GELU {tokens}x{out_dim}x{in_dim}: {g} vs {}", gelu(w));
         }
     }

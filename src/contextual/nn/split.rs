@@ -82,10 +82,7 @@ impl Split {
             (unsafe { Tiles::configure() }, Box::new([[0f32; 32]; 32]))
         };
         tiled_with(tokens, self.out_dim, ROWS, init, |(tiles, sums), block| {
-            let mut panel_bias = [0f32; PANEL];
-            if let Some(bias) = bias {
-                panel_bias[..block.features].copy_from_slice(&bias[block.first_feature..block.first_feature + block.features]);
-            }
+            let panel_bias = block.bias(bias);
             let weights = block.panel * panel_len;
             let first = block.first_token * in_dim;
             // SAFETY: 32 (or 16) padded rows of `in_dim` values from the block's first token,
