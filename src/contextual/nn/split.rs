@@ -4,8 +4,7 @@
 //!
 //! AVX-512 computes 32 f32 multiply-adds a cycle at best; AMX computes 512 bf16 ones. Three of
 //! them stand for one f32 product, so batches of tokens run several times faster than in the
-//! f32 kernel of [`super::panels`], which stays for a few tokens (one short sentence) and for
-//! CPUs without AMX.
+//! f32 kernel of [`super::panels`], which stays for CPUs without AMX.
 //!
 //! Precision: `hi` holds a value's first 8 significant bits, `lo` the next 8, so the split
 //! leaves out 2^-16 of each operand at most, and the missing `lo·lo` is about 2^-16 of the
