@@ -16,6 +16,8 @@
 //!   so embeddings output against embeddings output and last layer against last layer); a
 //!   static engine's one layer against every layer of the other engine.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::{EngineInfo, WordState};
@@ -125,8 +127,18 @@ pub(crate) fn compare(engines: &[EngineInfo], state: &[WordState]) -> (Vec<Cka>,
                 .collect();
             ckas.push(Cka { a: engines[a].name.clone(), b: engines[b].name.clone(), n, matrix });
             let k = NEIGHBOURS.min(n.saturating_sub(1));
+            // A layer paired with several of the other engine's (a static engine's one layer
+            // with every contextual layer) has its neighbour lists computed once.
+            let (mut lists_a, mut lists_b) = (BTreeMap::new(), BTreeMap::new());
             for (la, lb) in layer_pairs(engines[a].layers, engines[b].layers) {
-                let overlap = cka::neighbour_overlap(&xs[la], &ys[lb], k).filter(|v| v.is_finite());
+                let overlap = match n >= 2 && k > 0 {
+                    true => {
+                        let x = lists_a.entry(la).or_insert_with(|| cka::nearest_neighbours(&xs[la], k));
+                        let y = lists_b.entry(lb).or_insert_with(|| cka::nearest_neighbours(&ys[lb], k));
+                        Some(cka::shared_neighbours(x, y)).filter(|v| v.is_finite())
+                    }
+                    false => None,
+                };
                 overlaps.push(NeighbourOverlap { a: engines[a].name.clone(), b: engines[b].name.clone(), layer_a: la, layer_b: lb, k, n, overlap });
             }
         }
