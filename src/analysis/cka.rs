@@ -152,27 +152,45 @@ pub fn cka_matrix(a: &[LayerVectors], b: &[LayerVectors]) -> Vec<Vec<Option<f64>
 }
 
 /// The `k` nearest other rows of each row by cosine (in f64), nearest first; ties go to the
-/// lower index so the result does not depend on sort stability.
+/// lower index so the result does not depend on sort stability. Rows are of one length.
 ///
-/// The same cosines as [`cosine64`](crate::analysis::cosine64), bit for bit (f32 products are exact in f64, and each sum
-/// runs in the same order), with each row's norm computed once, four dot products interleaved
-/// (one f64 sum alone waits on each addition), rows in parallel and only the `k` nearest sorted:
+/// The same cosines as [`cosine64`](crate::analysis::cosine64), bit for bit (f32 products are
+/// exact in f64, and each sum runs in the same order), but with each row's norm computed once,
+/// the dot products of one row with [`LANES`] others side by side (a vector register's lanes;
+/// one f64 sum alone waits on each addition), rows in parallel and only the `k` nearest sorted:
 /// a report's 2,000 occurrences used to take seconds per layer here.
 pub fn nearest_neighbours<R: AsRef<[f32]> + Sync>(rows: &[R], k: usize) -> Vec<Vec<usize>> {
     let n = rows.len();
+    // At least 1, so that empty rows still list their (tied) neighbours.
+    let dim = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0).max(1);
     let norms: Vec<f64> = rows.iter().map(|r| r.as_ref().iter().fold(0f64, |s, &x| s + f64::from(x) * f64::from(x))).collect();
+    // Rows in f64, LANES at a time interleaved: block b, input i, lane l at (b * dim + i) * LANES + l.
+    let mut lanes = vec![0f64; n.div_ceil(LANES) * dim * LANES];
+    for (j, row) in rows.iter().enumerate() {
+        for (i, &v) in row.as_ref().iter().enumerate() {
+            lanes[(j / LANES * dim + i) * LANES + j % LANES] = f64::from(v);
+        }
+    }
     let order = |p: &(f64, usize), q: &(f64, usize)| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1));
     (0..n)
         .into_par_iter()
         .map(|i| {
-            let x = rows[i].as_ref();
-            let others: Vec<usize> = (0..n).filter(|&j| j != i).collect();
-            let mut scored: Vec<(f64, usize)> = Vec::with_capacity(others.len());
-            for js in others.chunks(4) {
-                let dots = dots(x, js.iter().map(|&j| rows[j].as_ref()));
-                for (&j, dot) in js.iter().zip(dots) {
+            let mut scored: Vec<(f64, usize)> = Vec::with_capacity(n);
+            for (b, block) in lanes.chunks_exact(dim * LANES).enumerate() {
+                let mut dots = [0f64; LANES];
+                for (&v, column) in rows[i].as_ref().iter().zip(block.chunks_exact(LANES)) {
+                    let v = f64::from(v);
+                    for (dot, &w) in dots.iter_mut().zip(column) {
+                        *dot += v * w;
+                    }
+                }
+                for (l, dot) in dots.into_iter().enumerate() {
+                    let j = b * LANES + l;
+                    if j >= n || j == i {
+                        continue;
+                    }
                     let c = match norms[i] == 0.0 || norms[j] == 0.0 {
-                        true => f64::NAN,
+                        true => f64::NEG_INFINITY,
                         false => dot / (norms[i].sqrt() * norms[j].sqrt()),
                     };
                     scored.push((if c.is_nan() { f64::NEG_INFINITY } else { c }, j));
@@ -188,24 +206,8 @@ pub fn nearest_neighbours<R: AsRef<[f32]> + Sync>(rows: &[R], k: usize) -> Vec<V
         .collect()
 }
 
-/// `x · y` in f64 for up to four `y`s at once, each summed in input order (as [`cosine64`](crate::analysis::cosine64)).
-fn dots<'a>(x: &[f32], ys: impl Iterator<Item = &'a [f32]>) -> Vec<f64> {
-    let ys: Vec<&[f32]> = ys.collect();
-    let mut sums = [0f64; 4];
-    match ys.as_slice() {
-        [a, b, c, d] => {
-            for (i, &v) in x.iter().enumerate() {
-                let v = f64::from(v);
-                sums[0] += v * f64::from(a[i]);
-                sums[1] += v * f64::from(b[i]);
-                sums[2] += v * f64::from(c[i]);
-                sums[3] += v * f64::from(d[i]);
-            }
-            sums.to_vec()
-        }
-        _ => ys.iter().map(|y| x.iter().zip(*y).fold(0f64, |s, (&v, &w)| s + f64::from(v) * f64::from(w))).collect(),
-    }
-}
+/// Rows whose dot products [`nearest_neighbours`] takes side by side.
+const LANES: usize = 8;
 
 /// Share of each occurrence's `k` nearest other occurrences (by cosine) that `x` and `y` agree
 /// on, averaged over occurrences: 1 when both representations rank every neighbourhood alike.
