@@ -16,6 +16,8 @@
 use ndarray::{Array1, Array2, Axis};
 use rayon::prelude::*;
 
+use crate::simd::multiversion;
+
 use crate::engine::LayerVectors;
 
 /// One layer's vectors of a sample, centred and summarised for CKA against other layers.
@@ -156,8 +158,8 @@ pub fn cka_matrix(a: &[LayerVectors], b: &[LayerVectors]) -> Vec<Vec<Option<f64>
 ///
 /// The same cosines as [`cosine64`](crate::analysis::cosine64), bit for bit (f32 products are
 /// exact in f64, and each sum runs in the same order), but with each row's norm computed once,
-/// the dot products of one row with [`LANES`] others side by side (a vector register's lanes;
-/// one f64 sum alone waits on each addition), rows in parallel and only the `k` nearest sorted:
+/// the dot products of [`QUERIES`] rows with [`LANES`] others side by side (a vector register's
+/// lanes; one f64 sum alone waits on each addition), in parallel, and only the `k` nearest sorted:
 /// a report's 2,000 occurrences used to take seconds per layer here.
 pub fn nearest_neighbours<R: AsRef<[f32]> + Sync>(rows: &[R], k: usize) -> Vec<Vec<usize>> {
     let n = rows.len();
@@ -172,42 +174,68 @@ pub fn nearest_neighbours<R: AsRef<[f32]> + Sync>(rows: &[R], k: usize) -> Vec<V
         }
     }
     let order = |p: &(f64, usize), q: &(f64, usize)| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1));
-    (0..n)
+    let groups: Vec<Vec<Vec<usize>>> = (0..n.div_ceil(QUERIES))
         .into_par_iter()
-        .map(|i| {
-            let mut scored: Vec<(f64, usize)> = Vec::with_capacity(n);
+        .map(|g| {
+            let first = g * QUERIES;
+            let group: Vec<&[f32]> = (first..n.min(first + QUERIES)).map(|i| rows[i].as_ref()).collect();
+            let mut scored: Vec<Vec<(f64, usize)>> = vec![Vec::with_capacity(n); group.len()];
             for (b, block) in lanes.chunks_exact(dim * LANES).enumerate() {
-                let mut dots = [0f64; LANES];
-                for (&v, column) in rows[i].as_ref().iter().zip(block.chunks_exact(LANES)) {
-                    let v = f64::from(v);
-                    for (dot, &w) in dots.iter_mut().zip(column) {
-                        *dot += v * w;
+                let mut dots = [[0f64; LANES]; QUERIES];
+                group_dots_dispatch(&group, block, &mut dots);
+                for ((q, dots), scored) in dots.iter().enumerate().zip(scored.iter_mut()) {
+                    let i = first + q;
+                    for (l, &dot) in dots.iter().enumerate() {
+                        let j = b * LANES + l;
+                        if j >= n || j == i {
+                            continue;
+                        }
+                        let c = match norms[i] == 0.0 || norms[j] == 0.0 {
+                            true => f64::NEG_INFINITY,
+                            false => dot / (norms[i].sqrt() * norms[j].sqrt()),
+                        };
+                        scored.push((if c.is_nan() { f64::NEG_INFINITY } else { c }, j));
                     }
                 }
-                for (l, dot) in dots.into_iter().enumerate() {
-                    let j = b * LANES + l;
-                    if j >= n || j == i {
-                        continue;
+            }
+            scored
+                .into_iter()
+                .map(|mut scored| {
+                    if k < scored.len() {
+                        scored.select_nth_unstable_by(k, order);
+                        scored.truncate(k);
                     }
-                    let c = match norms[i] == 0.0 || norms[j] == 0.0 {
-                        true => f64::NEG_INFINITY,
-                        false => dot / (norms[i].sqrt() * norms[j].sqrt()),
-                    };
-                    scored.push((if c.is_nan() { f64::NEG_INFINITY } else { c }, j));
-                }
-            }
-            if k < scored.len() {
-                scored.select_nth_unstable_by(k, order);
-                scored.truncate(k);
-            }
-            scored.sort_by(order);
-            scored.into_iter().map(|(_, j)| j).collect()
+                    scored.sort_by(order);
+                    scored.into_iter().map(|(_, j)| j).collect()
+                })
+                .collect()
         })
-        .collect()
+        .collect();
+    groups.into_iter().flatten().collect()
 }
 
 /// Rows whose dot products [`nearest_neighbours`] takes side by side.
 const LANES: usize = 8;
+/// Rows whose neighbours are scored together, each block of [`LANES`] rows read once for all.
+const QUERIES: usize = 4;
+
+/// `dots[q][l] += xs[q] · row l` of a block of [`LANES`] interleaved f64 rows, each summed in
+/// input order (a shorter `xs[q]` ends its sums early, as a zip would).
+#[inline(always)]
+fn group_dots(xs: &[&[f32]], block: &[f64], dots: &mut [[f64; LANES]; QUERIES]) {
+    for (i, column) in block.chunks_exact(LANES).enumerate() {
+        for (x, dots) in xs.iter().zip(dots.iter_mut()) {
+            if let Some(&v) = x.get(i) {
+                let v = f64::from(v);
+                for (dot, &w) in dots.iter_mut().zip(column) {
+                    *dot += v * w;
+                }
+            }
+        }
+    }
+}
+
+multiversion!(group_dots_dispatch(xs: &[&[f32]], block: &[f64], dots: &mut [[f64; LANES]; QUERIES]) => group_dots);
 
 /// Share of each occurrence's `k` nearest other occurrences (by cosine) that `x` and `y` agree
 /// on, averaged over occurrences: 1 when both representations rank every neighbourhood alike.
