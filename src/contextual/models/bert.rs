@@ -350,22 +350,22 @@ impl BertModel {
             Some(project) => project.forward(&embedded)?,
             None => embedded,
         };
-        match &mask {
-            Mask::Packed(packing) => {
-                let mut xs = packing.gather(&embedded)?;
-                hidden.push(embedded);
-                for layer in &self.layers {
-                    xs = layer.forward(&xs, &mask)?;
-                    hidden.push(packing.scatter(&xs)?);
-                }
-            }
-            Mask::Bias(_) => {
-                hidden.push(embedded);
-                for layer in &self.layers {
-                    let next = layer.forward(hidden.last().expect("embeddings pushed first"), &mask)?;
-                    hidden.push(next);
-                }
-            }
+        // On the CPU the layers see only the real tokens, packed; each state is unpacked for pooling.
+        let packing = match &mask {
+            Mask::Packed(packing) => Some(packing),
+            Mask::Bias(_) => None,
+        };
+        let mut xs = match packing {
+            Some(packing) => packing.gather(&embedded)?,
+            None => embedded.clone(),
+        };
+        hidden.push(embedded);
+        for layer in &self.layers {
+            xs = layer.forward(&xs, &mask)?;
+            hidden.push(match packing {
+                Some(packing) => packing.scatter(&xs)?,
+                None => xs.clone(),
+            });
         }
         Ok(hidden)
     }
