@@ -158,7 +158,7 @@ pub fn cka_matrix(a: &[LayerVectors], b: &[LayerVectors]) -> Vec<Vec<Option<f64>
 ///
 /// The same cosines as [`cosine64`](crate::analysis::cosine64), bit for bit (f32 products are
 /// exact in f64, and each sum runs in the same order), but with each row's norm computed once,
-/// the dot products of [`QUERIES`] rows with [`LANES`] others side by side (a vector register's
+/// the dot products of four rows with eight others side by side (a vector register's
 /// lanes; one f64 sum alone waits on each addition), in parallel, and only the `k` nearest sorted:
 /// a report's 2,000 occurrences used to take seconds per layer here.
 pub fn nearest_neighbours<R: AsRef<[f32]> + Sync>(rows: &[R], k: usize) -> Vec<Vec<usize>> {
