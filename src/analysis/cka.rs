@@ -190,10 +190,8 @@ pub fn nearest_neighbours<R: AsRef<[f32]> + Sync>(rows: &[R], k: usize) -> Vec<V
                         if j >= n || j == i {
                             continue;
                         }
-                        let c = match norms[i] == 0.0 || norms[j] == 0.0 {
-                            true => f64::NEG_INFINITY,
-                            false => dot / (norms[i].sqrt() * norms[j].sqrt()),
-                        };
+                        // A zero row has a zero dot product too: 0 / 0, like `cosine64`'s NaN.
+                        let c = dot / (norms[i].sqrt() * norms[j].sqrt());
                         scored.push((if c.is_nan() { f64::NEG_INFINITY } else { c }, j));
                     }
                 }

@@ -307,12 +307,6 @@ impl From<StaticEngine> for Engine {
     }
 }
 
-impl From<Box<dyn Embedder>> for Engine {
-    fn from(engine: Box<dyn Embedder>) -> Self {
-        Engine::Other(engine)
-    }
-}
-
 impl Engines {
     /// Wraps loaded engines (at least one).
     pub fn of(engines: Vec<Engine>) -> anyhow::Result<Self> {

@@ -82,7 +82,7 @@ fn add_norm_rows(out: &mut [f32], input: &[f32], residual: &[f32], p: &AddNorm) 
 
 multiversion!(gelu_dispatch(out: &mut [f32], input: &[f32], bias: &[f32]) => gelu_slice);
 multiversion!(add_norm_dispatch(out: &mut [f32], input: &[f32], residual: &[f32], params: &AddNorm) => add_norm_rows);
-multiversion!(attention_dispatch(out: &mut [f32], qkv: &[f32], keys: &[usize], geometry: Geometry) => attention_head);
+multiversion!(attention_dispatch(out: &mut [f32], qkv: &[f32], tokens: usize, geometry: Geometry) => attention_head);
 
 fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
     let CpuStorage::F32(data) = storage else {
@@ -177,15 +177,15 @@ struct Geometry {
 
 /// Self-attention of one head of one sentence.
 ///
-/// `out` is the `[len, hidden]` context of the sentence; only this head's columns are written.
+/// `out` is the `[tokens, hidden]` context of the sentence; only this head's columns are written.
 #[inline(always)]
-fn attention_head(out: &mut [f32], qkv: &[f32], keys: &[usize], g: Geometry) {
+fn attention_head(out: &mut [f32], qkv: &[f32], tokens: usize, g: Geometry) {
     let stride = 3 * g.hidden;
     let at = |token: usize, part: usize| g.row0 + token * stride + part * g.hidden + g.head0;
-    let mut probs = vec![0f32; keys.len()];
-    for &query in keys {
+    let mut probs = vec![0f32; tokens];
+    for query in 0..tokens {
         let q = &qkv[at(query, 0)..at(query, 0) + g.head_dim];
-        for (p, &key) in probs.iter_mut().zip(keys) {
+        for (key, p) in probs.iter_mut().enumerate() {
             let k = &qkv[at(key, 1)..at(key, 1) + g.head_dim];
             *p = dot(q, k) * g.scale;
         }
@@ -197,7 +197,7 @@ fn attention_head(out: &mut [f32], qkv: &[f32], keys: &[usize], g: Geometry) {
         }
         let context = &mut out[query * g.hidden + g.head0..query * g.hidden + g.head0 + g.head_dim];
         context.fill(0.0);
-        for (&p, &key) in probs.iter().zip(keys) {
+        for (key, &p) in probs.iter().enumerate() {
             let v = &qkv[at(key, 2)..at(key, 2) + g.head_dim];
             let w = p / sum;
             for (c, &x) in context.iter_mut().zip(v) {
@@ -238,10 +238,9 @@ impl CustomOp1 for FusedAttention<'_> {
         }
         let scale = 1.0 / (head_dim as f32).sqrt();
         sentences.into_par_iter().for_each(|(start, out)| {
-            let keys: Vec<usize> = (0..out.len() / hidden).collect();
             for head in 0..self.heads {
                 let geometry = Geometry { hidden, head_dim, row0: start * triple, head0: head * head_dim, scale };
-                attention_dispatch(out, qkv, &keys, geometry);
+                attention_dispatch(out, qkv, out.len() / hidden, geometry);
             }
         });
         Ok((CpuStorage::F32(out), Shape::from((1, tokens, hidden))))
