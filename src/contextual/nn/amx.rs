@@ -16,6 +16,8 @@
 pub(crate) const ROWS: usize = 16;
 /// Bytes in one tile row: 64 inputs of the activations, 16 features x 4 inputs of the weights.
 pub(crate) const ROW_BYTES: usize = 64;
+/// Bytes in one whole tile, the unit the bf16 kernel's activations are laid out in.
+pub(crate) const TILE_BYTES: usize = ROWS * ROW_BYTES;
 
 /// How far ahead of the weight step being multiplied the kernels prefetch: two 2 KiB steps.
 const PREFETCH_AHEAD: usize = 4096;
@@ -251,20 +253,23 @@ impl Tiles {
     /// and the 32 features of one panel: an f32 product as three bf16 products (`tdpbf16ps`
     /// multiplies bf16 pairs exactly and sums in f32), each operand split as `hi + lo`.
     ///
-    /// `a_hi`, `a_lo` are the first token's rows of the split activations, rows `a_stride`
-    /// bytes apart; `b_hi`, `b_lo` the panel's split weights (inner step `k`, two inputs each, is
-    /// 128 bytes: 32 features x 2 bf16); `blocks` the number of 32-input blocks.
+    /// `a_hi`, `a_lo` are the split activations of the first 16 tokens in [`TILE_BYTES`] tile
+    /// blocks (16 rows of one 32-input block, 64 bytes a row) one after the other, one per
+    /// 32-input block; the next 16 tokens' blocks start `a_tile` bytes later. `b_hi`, `b_lo` are
+    /// the panel's split weights (inner step `k`, two inputs each, is 128 bytes: 32 features x 2
+    /// bf16); `blocks` the number of 32-input blocks.
     ///
     /// # Safety
-    /// As [`Tiles::sums`], with 32-input (64-byte) blocks: each activation row readable for
-    /// `blocks * 64` bytes on 32 (or 16) rows, each weight panel for `blocks * 16 * 128` bytes.
+    /// As [`Tiles::sums`], with 32-input (64-byte) blocks: `a_hi` and `a_lo` readable for
+    /// `blocks` tile blocks (and as many `a_tile` bytes later when `TWO`), each weight panel for
+    /// `blocks * 16 * 128` bytes.
     #[cfg(target_arch = "x86_64")]
     #[allow(clippy::too_many_arguments)]
     pub(crate) unsafe fn sums_bf16x3<const TWO: bool>(
         &self,
         a_hi: *const u16,
         a_lo: *const u16,
-        a_stride: usize,
+        a_tile: usize,
         b_hi: *const u16,
         b_lo: *const u16,
         blocks: usize,
@@ -311,10 +316,10 @@ impl Tiles {
                     "tdpbf16ps tmm1, tmm4, tmm7",
                     "tdpbf16ps tmm2, tmm5, tmm6",
                     "tdpbf16ps tmm3, tmm5, tmm7",
-                    "add {ah}, 64",
-                    "add {ah2}, 64",
-                    "add {al}, 64",
-                    "add {al2}, 64",
+                    "add {ah}, {tile}",
+                    "add {ah2}, {tile}",
+                    "add {al}, {tile}",
+                    "add {al2}, {tile}",
                     "add {bh}, 2048",
                     "add {bl}, 2048",
                     "dec {n}",
@@ -324,13 +329,14 @@ impl Tiles {
                     "tilestored [{c} + {s}*1 + 2048], tmm2",
                     "tilestored [{c} + {s}*1 + 2112], tmm3",
                     ah = inout(reg) a_hi => _,
-                    ah2 = inout(reg) a_hi.byte_add(ROWS * a_stride) => _,
+                    ah2 = inout(reg) a_hi.byte_add(a_tile) => _,
                     al = inout(reg) a_lo => _,
-                    al2 = inout(reg) a_lo.byte_add(ROWS * a_stride) => _,
+                    al2 = inout(reg) a_lo.byte_add(a_tile) => _,
                     bh = inout(reg) b_hi => _,
                     bl = inout(reg) b_lo => _,
                     n = inout(reg) blocks => _,
-                    sa = in(reg) a_stride,
+                    sa = in(reg) ROW_BYTES,
+                    tile = const TILE_BYTES,
                     s = in(reg) stride,
                     c = in(reg) c,
                     ahead = const PREFETCH_AHEAD,
@@ -357,8 +363,8 @@ impl Tiles {
                     "tdpbf16ps tmm1, tmm4, tmm7",
                     "tdpbf16ps tmm0, tmm5, tmm6",
                     "tdpbf16ps tmm1, tmm5, tmm7",
-                    "add {ah}, 64",
-                    "add {al}, 64",
+                    "add {ah}, {tile}",
+                    "add {al}, {tile}",
                     "add {bh}, 2048",
                     "add {bl}, 2048",
                     "dec {n}",
@@ -370,7 +376,8 @@ impl Tiles {
                     bh = inout(reg) b_hi => _,
                     bl = inout(reg) b_lo => _,
                     n = inout(reg) blocks => _,
-                    sa = in(reg) a_stride,
+                    sa = in(reg) ROW_BYTES,
+                    tile = const TILE_BYTES,
                     s = in(reg) stride,
                     c = in(reg) c,
                     ahead = const PREFETCH_AHEAD,

@@ -207,7 +207,9 @@ impl Activations {
         let tokens = xs.len() / in_dim;
         let mut codes = vec![0u8; tokens.div_ceil(rows) * rows * width];
         let mut params = vec![(0f32, 0i32); tokens];
-        codes.par_chunks_mut(width).zip(xs.par_chunks(in_dim)).zip(params.par_iter_mut()).for_each(|((codes, row), params)| {
+        // Whole tasks of rows, as `Split::matmul` splits its activations.
+        let rows_per_task = (super::kernels::CHUNK / in_dim).max(1);
+        codes.par_chunks_mut(width).zip(xs.par_chunks(in_dim)).zip(params.par_iter_mut()).with_min_len(rows_per_task).for_each(|((codes, row), params)| {
             *params = quantize_row(row, codes);
         });
         let (scales, zeros) = params.into_iter().unzip();

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::simd::{dot, multiversion};
 
 /// Rows handed to one rayon task: large enough to amortise scheduling.
-const CHUNK: usize = 8 * 1024;
+pub(crate) const CHUNK: usize = 8 * 1024;
 
 /// `exp(x)` for f32, Cephes-style: 2^n * p(r) with |r| <= ln2/2; relative error < 2e-7.
 #[inline(always)]
