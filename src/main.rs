@@ -5,6 +5,22 @@ mod tui;
 
 use std::process::ExitCode;
 
+/// Keeps memory that was freed for the next allocation rather than returning it to the system.
+///
+/// Each layer of a batch allocates result buffers of a few MB. glibc served those above its
+/// mmap threshold with fresh mappings, and gave memory at the top of the heap back once freed,
+/// so every buffer's pages were faulted in and zeroed by the kernel again: about 5% of a
+/// batched encoding's time. Allocations up to 64 MB now come from the heap, which keeps up to
+/// 256 MB freed; the peak memory is unchanged.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes the allocator's thresholds; called before any other thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+    }
+}
+
 fn main() -> ExitCode {
     // Like other Unix tools, stop quietly when the reader of our output goes away
     // (`vecshift compare --json | head`); Rust would otherwise report or panic on EPIPE.
@@ -21,6 +37,7 @@ fn main() -> ExitCode {
         // SAFETY: called before any other thread exists.
         unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
     }
+    keep_freed_memory();
     cli::logger::install();
     // A panic is a bug, but the user still gets one line rather than a backtrace dump.
     std::panic::set_hook(Box::new(|info| {
