@@ -1,12 +1,36 @@
 //! Vectorisable building blocks shared by the encoder kernels and the neighbour search.
 //!
 //! The crate is compiled for baseline x86-64 (SSE2), so that one binary runs everywhere;
-//! [`multiversion!`] compiles a hot loop a second time for AVX2+FMA and picks it at run time.
+//! [`multiversion!`] compiles a hot loop again for AVX2+FMA (and, when asked, AVX-512) and picks
+//! one at run time.
 
 /// Expands to a function that runs `$body` (an `#[inline(always)]` slice kernel) compiled for
 /// AVX2+FMA when the CPU has them, and for the baseline target otherwise: the crate is built
 /// for baseline x86-64, where these loops would not be vectorised.
+///
+/// `avx512 fn_name(...) => body` adds an AVX-512 version, tried first. Every version gives the
+/// same values bit for bit: the bodies spell out their partial sums (lane arrays, sequential
+/// sums), and wider vectors only run more of the same lanes at once. It pays for long loops
+/// (the neighbour search's eight f64 lanes are one register instead of two); the encoder's
+/// short per-head and per-row loops ran slower in it, so they keep AVX2.
 macro_rules! multiversion {
+    (avx512 $name:ident($($arg:ident: $ty:ty),*) => $body:path) => {
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+                unsafe fn widest($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                if $crate::simd::avx512() {
+                    // SAFETY: the features were detected (`avx512`).
+                    return unsafe { widest($($arg),*) };
+                }
+            }
+            $crate::simd::multiversion!($name($($arg: $ty),*) => $body);
+            $name($($arg),*)
+        }
+    };
     ($name:ident($($arg:ident: $ty:ty),*) => $body:path) => {
         fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
@@ -23,6 +47,17 @@ macro_rules! multiversion {
             $body($($arg),*)
         }
     };
+}
+
+/// Whether the CPU has the AVX-512 subsets `multiversion!`'s widest version is compiled for.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx512dq")
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
 }
 
 pub(crate) use multiversion;

@@ -178,7 +178,9 @@ pub fn nearest_neighbours<R: AsRef<[f32]> + Sync>(rows: &[R], k: usize) -> Vec<V
         .into_par_iter()
         .map(|g| {
             let first = g * QUERIES;
-            let group: Vec<&[f32]> = (first..n.min(first + QUERIES)).map(|i| rows[i].as_ref()).collect();
+            // In f64 once, rather than each input again for every block of rows.
+            let wide: Vec<Vec<f64>> = (first..n.min(first + QUERIES)).map(|i| rows[i].as_ref().iter().map(|&v| f64::from(v)).collect()).collect();
+            let group: Vec<&[f64]> = wide.iter().map(Vec::as_slice).collect();
             let mut scored: Vec<Vec<(f64, usize)>> = vec![Vec::with_capacity(n); group.len()];
             for (b, block) in lanes.chunks_exact(dim * LANES).enumerate() {
                 let mut dots = [[0f64; LANES]; QUERIES];
@@ -220,20 +222,36 @@ const QUERIES: usize = 4;
 /// `dots[q][l] += xs[q] · row l` of a block of [`LANES`] interleaved f64 rows, each summed in
 /// input order (a shorter `xs[q]` ends its sums early, as a zip would).
 #[inline(always)]
-fn group_dots(xs: &[&[f32]], block: &[f64], dots: &mut [[f64; LANES]; QUERIES]) {
-    for (i, column) in block.chunks_exact(LANES).enumerate() {
-        for (x, dots) in xs.iter().zip(dots.iter_mut()) {
-            if let Some(&v) = x.get(i) {
-                let v = f64::from(v);
-                for (dot, &w) in dots.iter_mut().zip(column) {
-                    *dot += v * w;
+fn group_dots(xs: &[&[f64]], block: &[f64], dots: &mut [[f64; LANES]; QUERIES]) {
+    // The sums in registers, not behind `dots`; and while every query still has inputs (all of
+    // them, when the rows are equally long), no check per input.
+    let mut sums = *dots;
+    let columns = block.chunks_exact(LANES);
+    let common = xs.iter().map(|x| x.len()).min().unwrap_or(0).min(columns.len());
+    if xs.len() == QUERIES {
+        for (i, column) in columns.clone().take(common).enumerate() {
+            for (x, sums) in xs.iter().zip(sums.iter_mut()) {
+                let v = x[i];
+                for (sum, &w) in sums.iter_mut().zip(column) {
+                    *sum += v * w;
                 }
             }
         }
     }
+    let done = if xs.len() == QUERIES { common } else { 0 };
+    for (i, column) in columns.enumerate().skip(done) {
+        for (x, sums) in xs.iter().zip(sums.iter_mut()) {
+            if let Some(&v) = x.get(i) {
+                for (sum, &w) in sums.iter_mut().zip(column) {
+                    *sum += v * w;
+                }
+            }
+        }
+    }
+    *dots = sums;
 }
 
-multiversion!(group_dots_dispatch(xs: &[&[f32]], block: &[f64], dots: &mut [[f64; LANES]; QUERIES]) => group_dots);
+multiversion!(avx512 group_dots_dispatch(xs: &[&[f64]], block: &[f64], dots: &mut [[f64; LANES]; QUERIES]) => group_dots);
 
 /// Share of each occurrence's `k` nearest other occurrences (by cosine) that `x` and `y` agree
 /// on, averaged over occurrences: 1 when both representations rank every neighbourhood alike.
