@@ -9,7 +9,7 @@ use std::process::ExitCode;
 ///
 /// Each layer of a batch allocates result buffers of a few MB. glibc served those above its
 /// mmap threshold with fresh mappings, and gave memory at the top of the heap back once freed,
-/// so every buffer's pages were faulted in and zeroed by the kernel again: about 5% of a
+/// so every buffer's pages were faulted in and zeroed by the kernel again: about 6% of a
 /// batched encoding's time. Allocations up to 64 MB now come from the heap, which keeps up to
 /// 256 MB freed; the peak memory is unchanged.
 fn keep_freed_memory() {

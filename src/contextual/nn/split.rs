@@ -97,7 +97,7 @@ impl Split {
 ///
 /// Row-major activations put a tile's rows `in * 2` bytes apart, so each of its 16 rows was a
 /// separate, often conflicting, cache line (3 KB apart in the feed-forward output, which falls
-/// on 4 sets of L1); contiguous tiles made the batched products about 15% faster.
+/// on 4 sets of L1); contiguous tiles made the batched product kernel about 1.18x as fast.
 struct Activations {
     hi: Vec<u16>,
     lo: Vec<u16>,
