@@ -13,6 +13,8 @@
 //! The computation stays in feature space (`Xᵀ Y`, `d_a x d_b`) rather than building `n x n`
 //! Gram matrices, so memory does not grow with the square of the sample.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use ndarray::{Array1, Array2, Axis};
 use rayon::prelude::*;
 
@@ -159,9 +161,15 @@ pub fn cka_matrix(a: &[LayerVectors], b: &[LayerVectors]) -> Vec<Vec<Option<f64>
 /// The same cosines as [`cosine64`](crate::analysis::cosine64), bit for bit (f32 products are
 /// exact in f64, and each sum runs in the same order), but with each row's norm computed once,
 /// the dot products of four rows with eight others side by side (a vector register's
-/// lanes; one f64 sum alone waits on each addition), in parallel, and only the `k` nearest sorted:
-/// a report's 2,000 occurrences used to take seconds per layer here.
+/// lanes; one f64 sum alone waits on each addition), in parallel, each pair once (up to 2,048
+/// rows, whose cosines it keeps: 32 MB at most), and only the `k` nearest sorted: a report's
+/// 2,000 occurrences used to take seconds per layer here.
 pub fn nearest_neighbours<R: AsRef<[f32]> + Sync>(rows: &[R], k: usize) -> Vec<Vec<usize>> {
+    nearest_neighbours_upto(rows, k, SYMMETRIC_ROWS)
+}
+
+/// [`nearest_neighbours`], keeping all cosines up to `symmetric_rows` rows.
+fn nearest_neighbours_upto<R: AsRef<[f32]> + Sync>(rows: &[R], k: usize, symmetric_rows: usize) -> Vec<Vec<usize>> {
     let n = rows.len();
     // At least 1, so that empty rows still list their (tied) neighbours.
     let dim = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0).max(1);
@@ -173,46 +181,83 @@ pub fn nearest_neighbours<R: AsRef<[f32]> + Sync>(rows: &[R], k: usize) -> Vec<V
             lanes[(j / LANES * dim + i) * LANES + j % LANES] = f64::from(v);
         }
     }
+    let blocks = || lanes.chunks_exact(dim * LANES).enumerate();
+    // A zero row has a zero dot product too: 0 / 0, like `cosine64`'s NaN, ranked last.
+    let cosine = |i: usize, j: usize, dot: f64| {
+        let c = dot / (norms[i].sqrt() * norms[j].sqrt());
+        if c.is_nan() { f64::NEG_INFINITY } else { c }
+    };
     let order = |p: &(f64, usize), q: &(f64, usize)| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1));
+    let nearest = |mut scored: Vec<(f64, usize)>| -> Vec<usize> {
+        if k < scored.len() {
+            scored.select_nth_unstable_by(k, order);
+            scored.truncate(k);
+        }
+        scored.sort_by(order);
+        scored.into_iter().map(|(_, j)| j).collect()
+    };
+    // A group's rows in f64 once, rather than each input again for every block of rows.
+    let group_of = |first: usize| -> Vec<Vec<f64>> { (first..n.min(first + QUERIES)).map(|i| rows[i].as_ref().iter().map(|&v| f64::from(v)).collect()).collect() };
+    if n <= symmetric_rows {
+        // Each pair once: the cosine of rows i and j is the cosine of j and i bit for bit (the
+        // same products, summed in the same order), so a group scores only the rows from its
+        // own first on and also gives each later row its cosine. Every entry is written by one
+        // group: (i, j) by the group of the smaller of the two.
+        let matrix: Vec<AtomicU64> = (0..n * n).map(|_| AtomicU64::new(0)).collect();
+        (0..n.div_ceil(QUERIES)).into_par_iter().for_each(|g| {
+            let first = g * QUERIES;
+            let wide = group_of(first);
+            let group: Vec<&[f64]> = wide.iter().map(Vec::as_slice).collect();
+            let last = first + group.len();
+            for (b, block) in blocks().skip(first / LANES) {
+                let mut dots = [[0f64; LANES]; QUERIES];
+                group_dots_dispatch(&group, block, &mut dots);
+                for (i, dots) in (first..last).zip(&dots) {
+                    for (j, &dot) in (b * LANES..n.min((b + 1) * LANES)).zip(dots) {
+                        if j < first || j == i {
+                            continue;
+                        }
+                        let c = cosine(i, j, dot).to_bits();
+                        matrix[i * n + j].store(c, Ordering::Relaxed);
+                        if j >= last {
+                            matrix[j * n + i].store(c, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+        });
+        return (0..n)
+            .into_par_iter()
+            .map(|i| nearest((0..n).filter(|&j| j != i).map(|j| (f64::from_bits(matrix[i * n + j].load(Ordering::Relaxed)), j)).collect()))
+            .collect();
+    }
     let groups: Vec<Vec<Vec<usize>>> = (0..n.div_ceil(QUERIES))
         .into_par_iter()
         .map(|g| {
             let first = g * QUERIES;
-            // In f64 once, rather than each input again for every block of rows.
-            let wide: Vec<Vec<f64>> = (first..n.min(first + QUERIES)).map(|i| rows[i].as_ref().iter().map(|&v| f64::from(v)).collect()).collect();
+            let wide = group_of(first);
             let group: Vec<&[f64]> = wide.iter().map(Vec::as_slice).collect();
             let mut scored: Vec<Vec<(f64, usize)>> = vec![Vec::with_capacity(n); group.len()];
-            for (b, block) in lanes.chunks_exact(dim * LANES).enumerate() {
+            for (b, block) in blocks() {
                 let mut dots = [[0f64; LANES]; QUERIES];
                 group_dots_dispatch(&group, block, &mut dots);
-                for ((q, dots), scored) in dots.iter().enumerate().zip(scored.iter_mut()) {
-                    let i = first + q;
-                    for (l, &dot) in dots.iter().enumerate() {
-                        let j = b * LANES + l;
-                        if j >= n || j == i {
-                            continue;
+                for ((i, dots), scored) in (first..).zip(&dots).zip(scored.iter_mut()) {
+                    for (j, &dot) in (b * LANES..n.min((b + 1) * LANES)).zip(dots) {
+                        if j != i {
+                            scored.push((cosine(i, j, dot), j));
                         }
-                        // A zero row has a zero dot product too: 0 / 0, like `cosine64`'s NaN.
-                        let c = dot / (norms[i].sqrt() * norms[j].sqrt());
-                        scored.push((if c.is_nan() { f64::NEG_INFINITY } else { c }, j));
                     }
                 }
             }
-            scored
-                .into_iter()
-                .map(|mut scored| {
-                    if k < scored.len() {
-                        scored.select_nth_unstable_by(k, order);
-                        scored.truncate(k);
-                    }
-                    scored.sort_by(order);
-                    scored.into_iter().map(|(_, j)| j).collect()
-                })
-                .collect()
+            scored.into_iter().map(nearest).collect()
         })
         .collect();
     groups.into_iter().flatten().collect()
 }
+
+/// Rows up to which [`nearest_neighbours`] keeps all cosines (8 bytes each: 32 MB at most) and
+/// computes each pair once; a report compares at most 2,000 occurrences.
+const SYMMETRIC_ROWS: usize = 2048;
 
 /// Rows whose dot products [`nearest_neighbours`] takes side by side.
 const LANES: usize = 8;
@@ -292,6 +337,23 @@ mod tests {
         assert!((linear_cka(&x, &y).unwrap() - 1.0).abs() < 1e-9);
         assert!((linear_cka_biased(&x, &y).unwrap() - 1.0).abs() < 1e-9);
         assert_eq!(neighbour_overlap(&x, &x, 5), Some(1.0));
+    }
+
+    #[test]
+    fn nearest_neighbours_rank_as_cosine64_does_with_and_without_the_matrix() {
+        // Duplicated and zero rows give ties and NaN cosines; 37 rows leave partial groups and blocks.
+        let mut x = rows(4, 33, 7);
+        x.extend([x[3].clone(), x[3].clone(), vec![0.0; 7], x[30].iter().map(|v| v * 2.0).collect()]);
+        let k = 6;
+        let want: Vec<Vec<usize>> = (0..x.len())
+            .map(|i| {
+                let mut scored: Vec<(f64, usize)> = (0..x.len()).filter(|&j| j != i).map(|j| ({ let c = crate::analysis::cosine64(&x[i], &x[j]); if c.is_nan() { f64::NEG_INFINITY } else { c } }, j)).collect();
+                scored.sort_by(|p, q| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1)));
+                scored.into_iter().take(k).map(|(_, j)| j).collect()
+            })
+            .collect();
+        assert_eq!(nearest_neighbours_upto(&x, k, usize::MAX), want, "each pair once");
+        assert_eq!(nearest_neighbours_upto(&x, k, 0), want, "every pair");
     }
 
     #[test]
