@@ -106,24 +106,39 @@ struct Activations {
 }
 
 impl Activations {
-    /// Splits `xs` (`[tokens, in_dim]`), padded with zero rows to whole result blocks (the
-    /// kernel reads whole tiles; no block stores the padding's results).
+    /// Splits `xs` (`[tokens, in_dim]`), its last tile padded with zero rows (the kernel reads
+    /// whole tiles; no block stores the padding's results).
     fn split(xs: &[f32], in_dim: usize) -> Self {
         let tile_len = in_dim / BLOCK * amx::ROWS * BLOCK;
         let tokens = xs.len() / in_dim;
-        let len = tokens.div_ceil(ROWS) * ROWS / amx::ROWS * tile_len;
-        let (mut hi, mut lo) = (vec![0u16; len], vec![0u16; len]);
+        // The tiles the kernel reads: a block of more than 16 tokens two, of 16 or fewer one.
+        let len = tokens.div_ceil(amx::ROWS) * tile_len;
+        // Not zeroed first: every value is written below (zeroing all of it cost 1-2% of a batch).
+        let (mut hi, mut lo) = (Vec::<u16>::with_capacity(len), Vec::<u16>::with_capacity(len));
         // Whole tasks of tiles: a sentence's dozen rows split in microseconds, less than waking
         // another thread takes.
         let tiles_per_task = (super::kernels::CHUNK / (in_dim * amx::ROWS)).max(1);
-        let rows = xs.par_chunks(amx::ROWS * in_dim);
-        hi.par_chunks_mut(tile_len).zip(lo.par_chunks_mut(tile_len)).zip(rows).with_min_len(tiles_per_task).for_each(|((hi, lo), rows)| {
+        let tiles = hi.spare_capacity_mut()[..len].par_chunks_mut(tile_len).zip(lo.spare_capacity_mut()[..len].par_chunks_mut(tile_len));
+        tiles.zip(xs.par_chunks(amx::ROWS * in_dim)).with_min_len(tiles_per_task).for_each(|((hi, lo), rows)| {
             for (r, row) in rows.chunks_exact(in_dim).enumerate() {
                 // SAFETY: `Split` exists only where AMX and AVX-512 are available (`pack`);
                 // `row` is a whole number of blocks, `hi` and `lo` one tile's blocks.
                 unsafe { x86::split_row(row, r, hi, lo) };
             }
+            for r in rows.len() / in_dim..amx::ROWS {
+                for block in 0..in_dim / BLOCK {
+                    let at = (block * amx::ROWS + r) * BLOCK;
+                    hi[at..at + BLOCK].fill(std::mem::MaybeUninit::new(0));
+                    lo[at..at + BLOCK].fill(std::mem::MaybeUninit::new(0));
+                }
+            }
         });
+        // SAFETY: each of the `len` values was written: the tiles' rows of `xs` by `split_row`
+        // (all of a row's blocks), the rest of the last tile by the loop above.
+        unsafe {
+            hi.set_len(len);
+            lo.set_len(len);
+        }
         Activations { hi, lo, tile_len }
     }
 
@@ -137,6 +152,7 @@ impl Activations {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
+    use std::mem::MaybeUninit;
 
     use super::super::panels::{Block, PANEL, store_block};
 
@@ -156,7 +172,7 @@ mod x86 {
     /// AVX-512F, AVX-512BW and AVX-512VL must be available; `row.len()` a multiple of 32;
     /// `r < 16`; `hi` and `lo` at least `row.len() * 16` long.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    pub(super) unsafe fn split_row(row: &[f32], r: usize, hi: &mut [u16], lo: &mut [u16]) {
+    pub(super) unsafe fn split_row(row: &[f32], r: usize, hi: &mut [MaybeUninit<u16>], lo: &mut [MaybeUninit<u16>]) {
         debug_assert!(row.len().is_multiple_of(32) && r < 16 && hi.len() >= row.len() * 16 && lo.len() >= row.len() * 16);
         for (i, values) in row.chunks_exact(16).enumerate() {
             let at = (i / 2) * 16 * 32 + r * 32 + (i % 2) * 16;
@@ -196,7 +212,7 @@ mod x86 {
     use super::super::panels::{Block, PANEL};
 
     /// Never called: [`super::amx::bf16_available`] is false off x86-64.
-    pub(super) unsafe fn split_row(_: &[f32], _: usize, _: &mut [u16], _: &mut [u16]) {
+    pub(super) unsafe fn split_row(_: &[f32], _: usize, _: &mut [std::mem::MaybeUninit<u16>], _: &mut [std::mem::MaybeUninit<u16>]) {
         unreachable!("AMX is x86-64 only")
     }
 
@@ -219,11 +235,14 @@ mod tests {
         }
         let mut row: Vec<f32> = inputs(1, 37).iter().map(|x| x * 1234.567).chain([0.0, -0.0, 1e-30, 3.0e38]).collect();
         row.resize(64, 0.5);
-        let (mut hi, mut lo) = (vec![0u16; row.len() * 16], vec![0u16; row.len() * 16]);
+        let zero = std::mem::MaybeUninit::new(0u16);
+        let (mut hi, mut lo) = (vec![zero; row.len() * 16], vec![zero; row.len() * 16]);
         // Row 5 of a tile: input `k` lands in block `k / 32`, row 5, column `k % 32`.
         let place = |k: usize| (k / 32) * 16 * 32 + 5 * 32 + k % 32;
         // SAFETY: AMX bf16 implies AVX-512 (see `amx::granted`).
         unsafe { x86::split_row(&row, 5, &mut hi, &mut lo) };
+        // SAFETY: every value was initialised (zero, or written by `split_row`).
+        let (hi, lo): (Vec<u16>, Vec<u16>) = unsafe { (hi.iter().map(|v| v.assume_init()).collect(), lo.iter().map(|v| v.assume_init()).collect()) };
         for (k, &x) in row.iter().enumerate() {
             assert_eq!((hi[place(k)], lo[place(k)]), split(x), "{x}");
         }
