@@ -190,20 +190,44 @@ fn attention_head(out: &mut [f32], qkv: &[f32], tokens: usize, g: Geometry) {
             *p = dot(q, k) * g.scale;
         }
         let max = probs.iter().copied().fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
-        let mut sum = 0.0;
-        for p in probs.iter_mut() {
-            *p = exp(*p - max);
-            sum += *p;
-        }
+        // Apart from the sum, so that the exponentials run in vector lanes (the sum's order is
+        // unchanged).
+        probs.iter_mut().for_each(|p| *p = exp(*p - max));
+        let sum: f32 = probs.iter().sum();
+        probs.iter_mut().for_each(|p| *p /= sum);
         let context = &mut out[query * g.hidden + g.head0..query * g.hidden + g.head0 + g.head_dim];
-        context.fill(0.0);
-        for (key, &p) in probs.iter().enumerate() {
-            let v = &qkv[at(key, 2)..at(key, 2) + g.head_dim];
-            let w = p / sum;
-            for (c, &x) in context.iter_mut().zip(v) {
-                *c = w.mul_add(x, *c);
+        let values = |key: usize| &qkv[at(key, 2)..at(key, 2) + g.head_dim];
+        match g.head_dim {
+            32 => weighted_sum::<4>(context, &probs, values),
+            64 => weighted_sum::<8>(context, &probs, values),
+            _ => {
+                context.fill(0.0);
+                for (key, &w) in probs.iter().enumerate() {
+                    for (c, &x) in context.iter_mut().zip(values(key)) {
+                        *c = w.mul_add(x, *c);
+                    }
+                }
             }
         }
+    }
+}
+
+/// `context = sum over keys of weights[key] * values(key)` for `8 * C` values, each summed in
+/// key order from 0 (as the general loop does): `C` vectors of sums stay in registers across
+/// the keys, where the general loop stored and reloaded the context for every key (and waited
+/// on each store).
+#[inline(always)]
+fn weighted_sum<'a, const C: usize>(context: &mut [f32], weights: &[f32], values: impl Fn(usize) -> &'a [f32]) {
+    let mut sums = [[0f32; 8]; C];
+    for (key, &w) in weights.iter().enumerate() {
+        for (sums, v) in sums.iter_mut().zip(values(key).chunks_exact(8)) {
+            for (s, &x) in sums.iter_mut().zip(v) {
+                *s = w.mul_add(x, *s);
+            }
+        }
+    }
+    for (c, sums) in context.chunks_exact_mut(8).zip(&sums) {
+        c.copy_from_slice(sums);
     }
 }
 
