@@ -100,7 +100,12 @@ fn word_measures(vectors: &[&[f32]], labels: &Labels) -> (Option<f64>, Option<f6
 }
 
 fn mean(values: &[f64]) -> f64 {
-    values.iter().sum::<f64>() / values.len() as f64
+    // Kept within the values' range: the rounded sum of n equal cosines just below 1, divided
+    // by n, can land an ulp below each of them.
+    // (NaN cosines, of zero vectors, make the mean NaN; `min`/`max` skip them.)
+    let (min, max) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    if min <= max { mean.clamp(min, max) } else { mean }
 }
 
 /// Layer `l` of every occurrence.
