@@ -77,9 +77,9 @@ impl Split {
             let panel_bias = block.bias(bias);
             let weights = block.panel * panel_len;
             let (hi, lo) = activations.tile(block.first_token);
-            // SAFETY: the activations hold whole 32-token blocks of tiles from the block's first
-            // token, and one whole panel of each weight half; `tiled_with` hands each block to
-            // one call.
+            // SAFETY: the activations hold the tiles the block reads from its first token (two
+            // when it has more than 16 tokens), and one whole panel of each weight half;
+            // `tiled_with` hands each block to one call.
             unsafe {
                 let args = (hi.as_ptr(), lo.as_ptr(), activations.tile_len * 2, self.hi[weights..].as_ptr(), self.lo[weights..].as_ptr(), in_dim / BLOCK);
                 match block.tokens > amx::ROWS {
@@ -169,9 +169,9 @@ mod x86 {
     /// 32-input block of the row to its place in the tile's blocks (see `Activations`).
     ///
     /// # Safety
-    /// AVX-512F, AVX-512BW and AVX-512VL must be available; `row.len()` a multiple of 32;
-    /// `r < 16`; `hi` and `lo` at least `row.len() * 16` long.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    /// AVX-512F must be available; `row.len()` a multiple of 32; `r < 16`; `hi` and `lo` at
+    /// least `row.len() * 16` long.
+    #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn split_row(row: &[f32], r: usize, hi: &mut [MaybeUninit<u16>], lo: &mut [MaybeUninit<u16>]) {
         debug_assert!(row.len().is_multiple_of(32) && r < 16 && hi.len() >= row.len() * 16 && lo.len() >= row.len() * 16);
         for (i, values) in row.chunks_exact(16).enumerate() {
