@@ -273,18 +273,15 @@ fn group_dots(xs: &[&[f64]], block: &[f64], dots: &mut [[f64; LANES]; QUERIES]) 
     let mut sums = *dots;
     let columns = block.chunks_exact(LANES);
     let common = xs.iter().map(|x| x.len()).min().unwrap_or(0).min(columns.len());
-    if xs.len() == QUERIES {
-        for (i, column) in columns.clone().take(common).enumerate() {
-            for (x, sums) in xs.iter().zip(sums.iter_mut()) {
-                let v = x[i];
-                for (sum, &w) in sums.iter_mut().zip(column) {
-                    *sum += v * w;
-                }
+    for (i, column) in columns.clone().take(common).enumerate() {
+        for (x, sums) in xs.iter().zip(sums.iter_mut()) {
+            let v = x[i];
+            for (sum, &w) in sums.iter_mut().zip(column) {
+                *sum += v * w;
             }
         }
     }
-    let done = if xs.len() == QUERIES { common } else { 0 };
-    for (i, column) in columns.enumerate().skip(done) {
+    for (i, column) in columns.enumerate().skip(common) {
         for (x, sums) in xs.iter().zip(sums.iter_mut()) {
             if let Some(&v) = x.get(i) {
                 for (sum, &w) in sums.iter_mut().zip(column) {
