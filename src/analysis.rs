@@ -1,6 +1,9 @@
 //! Similarity measures and projections over occurrence vectors.
 
 pub mod cka;
+mod dots;
+
+use dots::Interleaved;
 pub mod postprocess;
 
 /// Cosine similarity; `NaN` when either vector is all zeros (the cosine is undefined there).
@@ -17,24 +20,50 @@ pub fn cosine64(a: &[f32], b: &[f32]) -> f64 {
         na += f64::from(x) * f64::from(x);
         nb += f64::from(y) * f64::from(y);
     }
+    cosine_of(dot, na, nb)
+}
+
+/// The cosine from a dot product and two squared norms, as [`cosine64`] finishes it.
+fn cosine_of(dot: f64, na: f64, nb: f64) -> f64 {
     if na == 0.0 || nb == 0.0 {
         return f64::NAN;
     }
     dot / (na.sqrt() * nb.sqrt())
 }
 
-/// The matrix of pairwise cosines between `vectors`.
+/// [`cosine64`] of `target` with each of `others`, bit for bit, with each norm computed once
+/// and the sums of several others side by side.
+pub fn cosines64<O: AsRef<[f32]>>(target: &[f32], others: &[O]) -> Vec<f64> {
+    let rows: Vec<&[f32]> = others.iter().map(AsRef::as_ref).collect();
+    match Interleaved::new(&rows).filter(|r| r.dim() == target.len()) {
+        Some(rows) => {
+            // Norms apart: with vectors of one length, the same sums as each pair's own.
+            let norm = target.iter().fold(0f64, |s, &x| s + f64::from(x) * f64::from(x));
+            let wide: Vec<f64> = target.iter().map(|&x| f64::from(x)).collect();
+            rows.dots_with(&wide, 0.0).into_iter().zip(rows.squares(0.0)).map(|(dot, other)| cosine_of(dot, norm, other)).collect()
+        }
+        // cosine64's sums stop at the shorter vector: its norms depend on the pair.
+        None => rows.iter().map(|o| cosine64(target, o)).collect(),
+    }
+}
+
+/// Every row's dot product with every row (row-major), each summed in order as `Iterator::sum`
+/// sums it, bit for bit; `None` unless the rows have one length.
+pub(crate) fn gram_in_order(rows: &[&[f64]]) -> Option<Vec<f64>> {
+    Some(Interleaved::new(rows)?.gram(-0.0))
+}
+
+/// The matrix of pairwise cosines between `vectors` ([`cosine`] of each pair).
 pub fn cosine_matrix<V: AsRef<[f32]>>(vectors: &[V]) -> Vec<Vec<f32>> {
     let n = vectors.len();
-    let mut matrix = vec![vec![0f32; n]; n];
-    for i in 0..n {
-        for j in i..n {
-            let c = cosine(vectors[i].as_ref(), vectors[j].as_ref());
-            matrix[i][j] = c;
-            matrix[j][i] = c;
-        }
-    }
-    matrix
+    let rows: Vec<&[f32]> = vectors.iter().map(AsRef::as_ref).collect();
+    // Every dot product once, norms on the diagonal: the same sums as each pair's own.
+    let gram = Interleaved::new(&rows).map(|r| r.gram(0.0));
+    let cosine = |i: usize, j: usize| match &gram {
+        Some(g) => cosine_of(g[i * n + j], g[i * n + i], g[j * n + j]),
+        None => cosine64(rows[i], rows[j]),
+    };
+    (0..n).map(|i| (0..n).map(|j| cosine(i.min(j), i.max(j)).clamp(-1.0, 1.0) as f32).collect()).collect()
 }
 
 /// The mean of the off-diagonal entries (each pair once); `NaN` with fewer than two rows.
@@ -77,18 +106,25 @@ pub fn pca<V: AsRef<[f32]>>(vectors: &[V], k: usize) -> Pca {
         vectors.iter().map(|v| v.as_ref().iter().zip(&mean).map(|(&x, m)| f64::from(x) - m).collect()).collect();
     let use_gram = n <= d;
     let size = if use_gram { n } else { d };
-    let mut matrix = vec![vec![0f64; size]; size];
-    for i in 0..size {
-        for j in i..size {
-            let value = if use_gram {
-                centred[i].iter().zip(&centred[j]).map(|(a, b)| a * b).sum::<f64>()
-            } else {
-                centred.iter().map(|row| row[i] * row[j]).sum::<f64>()
-            };
-            matrix[i][j] = value;
-            matrix[j][i] = value;
+    let rows: Vec<&[f64]> = centred.iter().map(Vec::as_slice).collect();
+    let mut matrix = match use_gram.then(|| Interleaved::new(&rows)).flatten() {
+        Some(rows) => rows.gram(-0.0).chunks_exact(size).map(<[f64]>::to_vec).collect(),
+        None => {
+            let mut matrix = vec![vec![0f64; size]; size];
+            for i in 0..size {
+                for j in i..size {
+                    let value = if use_gram {
+                        centred[i].iter().zip(&centred[j]).map(|(a, b)| a * b).sum::<f64>()
+                    } else {
+                        centred.iter().map(|row| row[i] * row[j]).sum::<f64>()
+                    };
+                    matrix[i][j] = value;
+                    matrix[j][i] = value;
+                }
+            }
+            matrix
         }
-    }
+    };
     let total: f64 = (0..size).map(|i| matrix[i][i]).sum();
     let k = k.min(size);
     let mut projections = vec![vec![0f32; k]; n];
@@ -118,8 +154,9 @@ fn power_iteration(matrix: &[Vec<f64>], seed: usize) -> (f64, Vec<f64>) {
     let size = matrix.len();
     let mut vector: Vec<f64> = (0..size).map(|i| 1.0 + ((i * 7 + seed * 13) % 11) as f64 / 11.0).collect();
     let mut value = 0.0;
+    let rows = Interleaved::new(&matrix.iter().map(Vec::as_slice).collect::<Vec<_>>()).expect("a square matrix");
     for _ in 0..500 {
-        let next: Vec<f64> = matrix.iter().map(|row| row.iter().zip(&vector).map(|(a, b)| a * b).sum()).collect();
+        let next = rows.dots_with(&vector, -0.0);
         let norm = next.iter().map(|x| x * x).sum::<f64>().sqrt();
         if norm == 0.0 {
             return (0.0, vector);

@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ndarray::{Array1, Array2, Axis};
 use rayon::prelude::*;
 
-use crate::simd::multiversion;
+use super::cosine64;
+use super::dots::{self, Interleaved, LANES, QUERIES};
 
 use crate::engine::LayerVectors;
 
@@ -156,14 +157,14 @@ pub fn cka_matrix(a: &[LayerVectors], b: &[LayerVectors]) -> Vec<Vec<Option<f64>
 }
 
 /// The `k` nearest other rows of each row by cosine (in f64), nearest first; ties go to the
-/// lower index so the result does not depend on sort stability. Rows are of one length.
+/// lower index so the result does not depend on sort stability.
 ///
-/// The same cosines as [`cosine64`](crate::analysis::cosine64), bit for bit (f32 products are
-/// exact in f64, and each sum runs in the same order), but with each row's norm computed once,
-/// the dot products of four rows with eight others side by side (a vector register's
-/// lanes; one f64 sum alone waits on each addition), in parallel, each pair once (up to 2,048
-/// rows, whose cosines it keeps: 32 MB at most), and only the `k` nearest sorted: a report's
-/// 2,000 occurrences used to take seconds per layer here.
+/// The same cosines as [`cosine64`], bit for bit (f32 products are exact in f64, and each sum
+/// runs in the same order), but with each row's norm computed once, the dot products of four
+/// rows with eight others side by side (a vector register's lanes, see `analysis::dots`), in
+/// parallel, each pair once (up to 2,048 rows, whose cosines it keeps: 32 MB at most), and only
+/// the `k` nearest sorted: a report's 2,000 occurrences used to take seconds per layer here.
+/// Rows of different lengths fall back to each pair's own `cosine64`.
 pub fn nearest_neighbours<R: AsRef<[f32]> + Sync>(rows: &[R], k: usize) -> Vec<Vec<usize>> {
     nearest_neighbours_upto(rows, k, SYMMETRIC_ROWS)
 }
@@ -171,22 +172,7 @@ pub fn nearest_neighbours<R: AsRef<[f32]> + Sync>(rows: &[R], k: usize) -> Vec<V
 /// [`nearest_neighbours`], keeping all cosines up to `symmetric_rows` rows.
 fn nearest_neighbours_upto<R: AsRef<[f32]> + Sync>(rows: &[R], k: usize, symmetric_rows: usize) -> Vec<Vec<usize>> {
     let n = rows.len();
-    // At least 1, so that empty rows still list their (tied) neighbours.
-    let dim = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0).max(1);
-    let norms: Vec<f64> = rows.iter().map(|r| r.as_ref().iter().fold(0f64, |s, &x| s + f64::from(x) * f64::from(x))).collect();
-    // Rows in f64, LANES at a time interleaved: block b, input i, lane l at (b * dim + i) * LANES + l.
-    let mut lanes = vec![0f64; n.div_ceil(LANES) * dim * LANES];
-    for (j, row) in rows.iter().enumerate() {
-        for (i, &v) in row.as_ref().iter().enumerate() {
-            lanes[(j / LANES * dim + i) * LANES + j % LANES] = f64::from(v);
-        }
-    }
-    let blocks = || lanes.chunks_exact(dim * LANES).enumerate();
-    // A zero row has a zero dot product too: 0 / 0, like `cosine64`'s NaN, ranked last.
-    let cosine = |i: usize, j: usize, dot: f64| {
-        let c = dot / (norms[i].sqrt() * norms[j].sqrt());
-        if c.is_nan() { f64::NEG_INFINITY } else { c }
-    };
+    let score = |c: f64| if c.is_nan() { f64::NEG_INFINITY } else { c };
     let order = |p: &(f64, usize), q: &(f64, usize)| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1));
     let nearest = |mut scored: Vec<(f64, usize)>| -> Vec<usize> {
         if k < scored.len() {
@@ -196,8 +182,20 @@ fn nearest_neighbours_upto<R: AsRef<[f32]> + Sync>(rows: &[R], k: usize, symmetr
         scored.sort_by(order);
         scored.into_iter().map(|(_, j)| j).collect()
     };
-    // A group's rows in f64 once, rather than each input again for every block of rows.
-    let group_of = |first: usize| -> Vec<Vec<f64>> { (first..n.min(first + QUERIES)).map(|i| rows[i].as_ref().iter().map(|&v| f64::from(v)).collect()).collect() };
+    let refs: Vec<&[f32]> = rows.iter().map(AsRef::as_ref).collect();
+    let Some(interleaved) = Interleaved::new(&refs) else {
+        // Rows of different lengths (never in a report): each pair's own cosine.
+        return (0..n).into_par_iter().map(|i| nearest((0..n).filter(|&j| j != i).map(|j| (score(cosine64(refs[i], refs[j])), j)).collect())).collect();
+    };
+    let norms = interleaved.squares(0.0);
+    let blocks = || interleaved.blocks().enumerate();
+    // A zero row has a zero dot product too: 0 / 0, like `cosine64`'s NaN, ranked last.
+    let cosine = |i: usize, j: usize, dot: f64| score(dot / (norms[i].sqrt() * norms[j].sqrt()));
+    let dots_of = |group: &[f64], block: &[f64]| {
+        let mut dots = [[0f64; LANES]; QUERIES];
+        dots::group_dots(group, block, &mut dots);
+        dots
+    };
     if n <= symmetric_rows {
         // Each pair once: the cosine of rows i and j is the cosine of j and i bit for bit (the
         // same products, summed in the same order), so a group scores only the rows from its
@@ -206,12 +204,10 @@ fn nearest_neighbours_upto<R: AsRef<[f32]> + Sync>(rows: &[R], k: usize, symmetr
         let matrix: Vec<AtomicU64> = (0..n * n).map(|_| AtomicU64::new(0)).collect();
         (0..n.div_ceil(QUERIES)).into_par_iter().for_each(|g| {
             let first = g * QUERIES;
-            let wide = group_of(first);
-            let group: Vec<&[f64]> = wide.iter().map(Vec::as_slice).collect();
-            let last = first + group.len();
+            let group = interleaved.group(first);
+            let last = n.min(first + QUERIES);
             for (b, block) in blocks().skip(first / LANES) {
-                let mut dots = [[0f64; LANES]; QUERIES];
-                group_dots_dispatch(&group, block, &mut dots);
+                let dots = dots_of(&group, block);
                 for (i, dots) in (first..last).zip(&dots) {
                     for (j, &dot) in (b * LANES..n.min((b + 1) * LANES)).zip(dots) {
                         if j < first || j == i {
@@ -235,12 +231,10 @@ fn nearest_neighbours_upto<R: AsRef<[f32]> + Sync>(rows: &[R], k: usize, symmetr
         .into_par_iter()
         .map(|g| {
             let first = g * QUERIES;
-            let wide = group_of(first);
-            let group: Vec<&[f64]> = wide.iter().map(Vec::as_slice).collect();
-            let mut scored: Vec<Vec<(f64, usize)>> = vec![Vec::with_capacity(n); group.len()];
+            let group = interleaved.group(first);
+            let mut scored: Vec<Vec<(f64, usize)>> = vec![Vec::with_capacity(n); n.min(first + QUERIES) - first];
             for (b, block) in blocks() {
-                let mut dots = [[0f64; LANES]; QUERIES];
-                group_dots_dispatch(&group, block, &mut dots);
+                let dots = dots_of(&group, block);
                 for ((i, dots), scored) in (first..).zip(&dots).zip(scored.iter_mut()) {
                     for (j, &dot) in (b * LANES..n.min((b + 1) * LANES)).zip(dots) {
                         if j != i {
@@ -258,42 +252,6 @@ fn nearest_neighbours_upto<R: AsRef<[f32]> + Sync>(rows: &[R], k: usize, symmetr
 /// Rows up to which [`nearest_neighbours`] keeps all cosines (8 bytes each: 32 MB at most) and
 /// computes each pair once; a report compares at most 2,000 occurrences.
 const SYMMETRIC_ROWS: usize = 2048;
-
-/// Rows whose dot products [`nearest_neighbours`] takes side by side.
-const LANES: usize = 8;
-/// Rows whose neighbours are scored together, each block of [`LANES`] rows read once for all.
-const QUERIES: usize = 4;
-
-/// `dots[q][l] += xs[q] · row l` of a block of [`LANES`] interleaved f64 rows, each summed in
-/// input order (a shorter `xs[q]` ends its sums early, as a zip would).
-#[inline(always)]
-fn group_dots(xs: &[&[f64]], block: &[f64], dots: &mut [[f64; LANES]; QUERIES]) {
-    // The sums in registers, not behind `dots`; and while every query still has inputs (all of
-    // them, when the rows are equally long), no check per input.
-    let mut sums = *dots;
-    let columns = block.chunks_exact(LANES);
-    let common = xs.iter().map(|x| x.len()).min().unwrap_or(0).min(columns.len());
-    for (i, column) in columns.clone().take(common).enumerate() {
-        for (x, sums) in xs.iter().zip(sums.iter_mut()) {
-            let v = x[i];
-            for (sum, &w) in sums.iter_mut().zip(column) {
-                *sum += v * w;
-            }
-        }
-    }
-    for (i, column) in columns.enumerate().skip(common) {
-        for (x, sums) in xs.iter().zip(sums.iter_mut()) {
-            if let Some(&v) = x.get(i) {
-                for (sum, &w) in sums.iter_mut().zip(column) {
-                    *sum += v * w;
-                }
-            }
-        }
-    }
-    *dots = sums;
-}
-
-multiversion!(avx512 group_dots_dispatch(xs: &[&[f64]], block: &[f64], dots: &mut [[f64; LANES]; QUERIES]) => group_dots);
 
 /// Share of each occurrence's `k` nearest other occurrences (by cosine) that `x` and `y` agree
 /// on, averaged over occurrences: 1 when both representations rank every neighbourhood alike.

@@ -8,6 +8,7 @@
 use std::ops::Range;
 
 use candle_core::Tensor;
+use rayon::prelude::*;
 use tokenizers::Encoding;
 
 use super::ContextualEncoder;
@@ -188,62 +189,115 @@ impl ContextualEncoder {
             .collect())
     }
 
-    /// One padded forward pass; pooling is a product with a `[batch, words, seq]` weight tensor
-    /// whose row 0 is the target and rows 1.. the other words.
+    /// One padded forward pass, then each word's pieces pooled: row 0 is the target, rows 1..
+    /// the other words.
     fn encode_sentences(&self, batch: &[&TokenizedSentence], pooling: Pooling) -> Result<Vec<SentenceVectors>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
         let n = batch.len();
         let seq = batch.iter().map(|t| t.target.ids.len()).max().unwrap_or(0);
-        let rows = 1 + batch.iter().map(|t| t.words.len()).max().unwrap_or(0);
         let mut ids = vec![self.info.pad_token_id; n * seq];
         let mut mask = vec![0u32; n * seq];
-        let mut weights = vec![0f32; n * rows * seq];
         for (b, t) in batch.iter().enumerate() {
             let len = t.target.ids.len();
             ids[b * seq..b * seq + len].copy_from_slice(&t.target.ids);
             mask[b * seq..b * seq + len].fill(1);
-            let spans = std::iter::once(&t.target.word_tokens).chain(t.words.iter().map(|(_, p)| p));
-            for (r, pieces) in spans.enumerate() {
-                let pieces = match pooling {
-                    Pooling::Mean => pieces.clone(),
-                    Pooling::First => pieces.start..pieces.start + 1,
-                    Pooling::Last => pieces.end - 1..pieces.end,
-                };
-                let row = (b * rows + r) * seq;
-                weights[row + pieces.start..row + pieces.end].fill(1.0 / pieces.len() as f32);
-            }
         }
         let ids = Tensor::from_vec(ids, (n, seq), &self.device)?;
         let mask = Tensor::from_vec(mask, (n, seq), &self.device)?;
-        let weights = Tensor::from_vec(weights, (n, rows, seq), &self.device)?;
         // On a pool thread, each of the forward pass's ~40 parallel steps is split with the other
         // workers; from outside the pool, each would wake the pool and put this thread to sleep.
         let hidden = match self.device.is_cpu() {
             true => rayon::scope(|_| self.model.forward(&ids, &mask))?,
             false => self.model.forward(&ids, &mask)?,
         };
+        // The pieces pooled for row r of sentence t, and the weight of each.
+        let pieces = |t: &TokenizedSentence, r: usize| -> (Range<usize>, f32) {
+            let all = if r == 0 { &t.target.word_tokens } else { &t.words[r - 1].1 };
+            let pieces = match pooling {
+                Pooling::Mean => all.clone(),
+                Pooling::First => all.start..all.start + 1,
+                Pooling::Last => all.end - 1..all.end,
+            };
+            let weight = 1.0 / pieces.len() as f32;
+            (pieces, weight)
+        };
+        let sentence = |t: &TokenizedSentence, vectors: &dyn Fn(usize) -> LayerVectors| SentenceVectors {
+            target: Embedding {
+                vectors: vectors(0),
+                pieces: t.target.pieces.clone(),
+                unknown: t.target.unknown.clone(),
+                windowed_from: t.target.windowed_from,
+            },
+            words: t.words.iter().enumerate().map(|(w, (span, _))| (span.clone(), vectors(w + 1))).collect(),
+        };
+        let guards: Vec<_> = hidden.iter().map(Tensor::storage_and_layout).collect();
+        if let Some(states) = guards.iter().map(|(storage, layout)| cpu_f32(storage, layout)).collect::<Option<Vec<&[f32]>>>() {
+            // On the CPU, each vector is summed from its few pieces' rows, in parallel: a product
+            // with a [batch, words, seq] weight tensor of mostly zeros does ~20 times the work,
+            // on one thread, and its result was then copied out twice.
+            let width = hidden[0].dim(2)?;
+            return Ok(batch
+                .par_iter()
+                .enumerate()
+                .map(|(b, t)| {
+                    let vectors = |r: usize| {
+                        let (pieces, weight) = pieces(t, r);
+                        let rows = &pieces.clone().map(|p| (b * seq + p) * width).collect::<Vec<_>>();
+                        LayerVectors::new(states.iter().map(|state| pool_rows(state, rows, weight, width)).collect())
+                    };
+                    sentence(t, &vectors)
+                })
+                .collect());
+        }
+        drop(guards);
+        let rows = 1 + batch.iter().map(|t| t.words.len()).max().unwrap_or(0);
+        let mut weights = vec![0f32; n * rows * seq];
+        for (b, t) in batch.iter().enumerate() {
+            for r in 0..=t.words.len() {
+                let (pieces, weight) = pieces(t, r);
+                let row = (b * rows + r) * seq;
+                weights[row + pieces.start..row + pieces.end].fill(weight);
+            }
+        }
+        let weights = Tensor::from_vec(weights, (n, rows, seq), &self.device)?;
         // pooled[layer][b][row] = vector
         let pooled = hidden.iter().map(|state| weights.matmul(state)?.to_vec3::<f32>()).collect::<Result<Vec<_>, _>>()?;
         Ok(batch
             .iter()
             .enumerate()
-            .map(|(b, t)| {
-                let vectors = |r: usize| LayerVectors::new(pooled.iter().map(|layer| layer[b][r].clone()).collect());
-                SentenceVectors {
-                    target: Embedding {
-                        vectors: vectors(0),
-                        pieces: t.target.pieces.clone(),
-                        unknown: t.target.unknown.clone(),
-                        windowed_from: t.target.windowed_from,
-                    },
-                    words: t.words.iter().enumerate().map(|(w, (span, _))| (span.clone(), vectors(w + 1))).collect(),
-                }
-            })
+            .map(|(b, t)| sentence(t, &|r: usize| LayerVectors::new(pooled.iter().map(|layer| layer[b][r].clone()).collect())))
             .collect())
     }
 }
+
+/// A hidden state's values when it is a contiguous f32 tensor in the CPU's memory.
+fn cpu_f32<'a>(storage: &'a candle_core::Storage, layout: &candle_core::Layout) -> Option<&'a [f32]> {
+    let candle_core::Storage::Cpu(cpu) = storage else { return None };
+    let (start, end) = layout.contiguous_offsets()?;
+    Some(&cpu.as_slice::<f32>().ok()?[start..end])
+}
+
+/// `Σ weight · state[row..row + width]` over `rows` (offsets into `state`), as the matrix product
+/// with the weights sums it: fused multiply-adds in row order from zero, so the vectors are
+/// the same bit for bit.
+fn pool_rows(state: &[f32], rows: &[usize], weight: f32, width: usize) -> Vec<f32> {
+    let mut out = vec![0f32; width];
+    for &row in rows {
+        pool_row_dispatch(&mut out, &state[row..row + width], weight);
+    }
+    out
+}
+
+#[inline(always)]
+fn pool_row(out: &mut [f32], row: &[f32], weight: f32) {
+    for (o, &x) in out.iter_mut().zip(row) {
+        *o = weight.mul_add(x, *o);
+    }
+}
+
+crate::simd::multiversion!(pool_row_dispatch(out: &mut [f32], row: &[f32], weight: f32) => pool_row);
 
 /// How many special tokens stand at the start and at the end of an encoding.
 fn special_ends(encoding: &Encoding) -> (usize, usize) {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{cosine, cosine_matrix, pca};
+use crate::analysis::{cosine_matrix, pca};
 
 /// The measures of one word (or the mean over words) at one layer; `None` (JSON `null`) where a
 /// measure is undefined, e.g. self-similarity with a single occurrence.
@@ -159,8 +159,10 @@ pub(crate) fn anisotropy_baseline<'a>(words: impl Iterator<Item = &'a Moments>) 
 
 /// Mean cosine between `target` and each of `others`; zero vectors are left out.
 pub(crate) fn intra_sentence(target: &[f32], others: impl Iterator<Item = impl AsRef<[f32]>>) -> Option<f64> {
-    let (sum, count) = others
-        .map(|o| cosine(target, o.as_ref()))
+    let others: Vec<_> = others.collect();
+    let (sum, count) = crate::analysis::cosines64(target, &others)
+        .into_iter()
+        .map(|c| c.clamp(-1.0, 1.0) as f32)
         .filter(|c| !c.is_nan())
         .fold((0.0, 0usize), |(s, n), c| (s + f64::from(c), n + 1));
     (count > 0).then(|| sum / count as f64)
@@ -221,6 +223,7 @@ pub(crate) fn sense_metrics(vectors: &[&[f32]], senses: &[u32]) -> SenseMetrics 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::cosine;
 
     fn moments(vectors: &[Vec<f32>]) -> Moments {
         let mut m = Moments::default();

@@ -333,10 +333,24 @@ pub struct Analyzer<'a> {
     engines: Vec<&'a dyn Embedder>,
     info: Vec<EngineInfo>,
     options: ReportOptions,
+    tally: Tally,
+    /// The last chunk's embedded records, added to the tally while the next chunk is embedded.
+    pending: Vec<Embedded>,
+    corrections: Corrections,
+}
+
+/// The per-word sums and samples so far.
+#[derive(Default)]
+struct Tally {
     words: Vec<WordState>,
     index: HashMap<String, usize>,
     occurrences: usize,
-    corrections: Corrections,
+}
+
+/// A record with its vectors from each engine (`None` where a static engine lacks the word).
+struct Embedded {
+    record: Record,
+    vectors: Vec<Option<SentenceVectors>>,
 }
 
 /// What is kept of one word between chunks, and what a partial report holds per word: sums
@@ -436,7 +450,7 @@ impl<'a> Analyzer<'a> {
             )));
         }
         let info = engines.iter().map(|e| EngineInfo::of(*e, options.pooling.unwrap_or_else(|| e.default_pooling()))).collect();
-        Ok(Analyzer { engines: engines.to_vec(), info, options, words: Vec::new(), index: HashMap::new(), occurrences: 0, corrections: Corrections::default() })
+        Ok(Analyzer { engines: engines.to_vec(), info, options, tally: Tally::default(), pending: Vec::new(), corrections: Corrections::default() })
     }
 
     /// Also measures what these anisotropy corrections do to self-similarity per layer (the
@@ -448,7 +462,7 @@ impl<'a> Analyzer<'a> {
 
     /// Occurrences added so far.
     pub fn occurrences(&self) -> usize {
-        self.occurrences
+        self.tally.occurrences + self.pending.len()
     }
 
     /// Embeds a chunk of records (the contextual engines batch and sort them by length) and
@@ -456,47 +470,96 @@ impl<'a> Analyzer<'a> {
     /// embed come back as bad rows (every contextual engine sees the same occurrences); a word
     /// that a static engine lacks has no vector from it. Model failures are errors.
     pub fn add(&mut self, records: &[Record]) -> Result<Vec<BadRow>> {
-        let occurrences: Vec<Occurrence> = records.iter().map(|r| r.occurrence.clone()).collect();
-        // Per engine, per record. A static engine gives the vector of the word as written
-        // (`Bank` falls back to `bank`), and those of the other words of the sentence that are
-        // in the vocabulary.
-        let mut found: Vec<std::vec::IntoIter<Result<SentenceVectors>>> = Vec::with_capacity(self.engines.len());
-        for (engine, info) in self.engines.iter().zip(&self.info) {
-            found.push(embed_in_context(*engine, &occurrences, info.pooling.unwrap_or_default())?.into_iter());
-        }
-        let contextual = self.info.iter().filter(|e| e.kind == EngineKind::Contextual).count();
-        let mut bad = Vec::new();
-        for record in records {
-            let mut vectors = Vec::with_capacity(found.len());
-            let mut failed = None;
-            for (results, info) in found.iter_mut().zip(&self.info) {
-                let result = results.next().expect("one result per occurrence");
-                match (result, info.kind) {
-                    (Ok(v), kind) => {
-                        if let (Some(total), EngineKind::Contextual) = (v.target.windowed_from, kind) {
-                            let by = if contextual > 1 { format!(" for {}", info.name) } else { String::new() };
-                            log::warn!("line {}: the sentence has {total} tokens, more than the model's positions{by}: a window around the word was encoded", record.line);
-                        }
-                        vectors.push(Some(v));
-                    }
-                    (Err(e), EngineKind::Contextual) => {
-                        let reason = if contextual > 1 { format!("{}: {e}", info.name) } else { e.to_string() };
-                        failed.get_or_insert(reason);
-                        vectors.push(None);
-                    }
-                    (Err(_), EngineKind::Static) => vectors.push(None),
-                }
+        let Analyzer { engines, info, options, tally, pending, .. } = self;
+        let waiting = std::mem::take(pending);
+        // The previous chunk goes into the sums on a thread of its own while the engines embed
+        // this one: the sums are serial work (a tenth of the encoder's time), and the encoder
+        // leaves a core idle now and then (tokenizing, the steps between its parallel ones).
+        let embedded = std::thread::scope(|scope| {
+            if !waiting.is_empty() {
+                scope.spawn(|| tally.add(info, options.max_per_word, waiting));
             }
-            match failed {
-                Some(reason) => bad.push(BadRow { line: record.line, reason }),
-                None => self.add_one(record, vectors),
-            }
-        }
+            embed(engines, info, records)
+        });
+        let (embedded, bad) = embedded?;
+        *pending = embedded;
         Ok(bad)
     }
 
-    fn add_one(&mut self, record: &Record, found: Vec<Option<SentenceVectors>>) {
-        let info = &self.info;
+    /// Adds the last chunk's records to the sums.
+    fn flush(&mut self) {
+        let waiting = std::mem::take(&mut self.pending);
+        self.tally.add(&self.info, self.options.max_per_word, waiting);
+    }
+
+    /// The state so far as the partial report of one shard of the input, to be merged with the
+    /// other shards' by [`merge`]. `lines` counts the shard's lines and `skipped` holds its bad
+    /// rows, both numbered from the shard's first line.
+    pub fn into_partial(mut self, input: InputId, shard: Shard, range: Range<u64>, lines: usize, skipped: Vec<BadRow>) -> Partial {
+        self.flush();
+        Partial::new(input, shard, range, lines, self.info, self.options.max_per_word, self.tally.occurrences, self.tally.words, skipped)
+    }
+
+    /// Computes the measures. `skipped` (bad rows from reading and from [`add`](Self::add)) is
+    /// sorted into the report.
+    pub fn finish(mut self, input: InputInfo, skipped: Vec<BadRow>) -> Report {
+        self.flush();
+        build_report(input, self.info, self.options.max_per_word, self.tally.occurrences, self.tally.words, skipped, &self.corrections)
+    }
+}
+
+/// Embeds `records` with every engine: the records every contextual engine embedded, and the
+/// others as bad rows.
+fn embed(engines: &[&dyn Embedder], info: &[EngineInfo], records: &[Record]) -> Result<(Vec<Embedded>, Vec<BadRow>)> {
+    let occurrences: Vec<Occurrence> = records.iter().map(|r| r.occurrence.clone()).collect();
+    // Per engine, per record. A static engine gives the vector of the word as written
+    // (`Bank` falls back to `bank`), and those of the other words of the sentence that are
+    // in the vocabulary.
+    let mut found: Vec<std::vec::IntoIter<Result<SentenceVectors>>> = Vec::with_capacity(engines.len());
+    for (engine, info) in engines.iter().zip(info) {
+        found.push(embed_in_context(*engine, &occurrences, info.pooling.unwrap_or_default())?.into_iter());
+    }
+    let contextual = info.iter().filter(|e| e.kind == EngineKind::Contextual).count();
+    let mut embedded = Vec::with_capacity(records.len());
+    let mut bad = Vec::new();
+    for record in records {
+        let mut vectors = Vec::with_capacity(found.len());
+        let mut failed = None;
+        for (results, info) in found.iter_mut().zip(info) {
+            let result = results.next().expect("one result per occurrence");
+            match (result, info.kind) {
+                (Ok(v), kind) => {
+                    if let (Some(total), EngineKind::Contextual) = (v.target.windowed_from, kind) {
+                        let by = if contextual > 1 { format!(" for {}", info.name) } else { String::new() };
+                        log::warn!("line {}: the sentence has {total} tokens, more than the model's positions{by}: a window around the word was encoded", record.line);
+                    }
+                    vectors.push(Some(v));
+                }
+                (Err(e), EngineKind::Contextual) => {
+                    let reason = if contextual > 1 { format!("{}: {e}", info.name) } else { e.to_string() };
+                    failed.get_or_insert(reason);
+                    vectors.push(None);
+                }
+                (Err(_), EngineKind::Static) => vectors.push(None),
+            }
+        }
+        match failed {
+            Some(reason) => bad.push(BadRow { line: record.line, reason }),
+            None => embedded.push(Embedded { record: record.clone(), vectors }),
+        }
+    }
+    Ok((embedded, bad))
+}
+
+impl Tally {
+    /// Adds embedded records, in order, to the sums and samples.
+    fn add(&mut self, info: &[EngineInfo], max_per_word: usize, embedded: Vec<Embedded>) {
+        for Embedded { record, vectors } in embedded {
+            self.add_one(info, max_per_word, &record, vectors);
+        }
+    }
+
+    fn add_one(&mut self, info: &[EngineInfo], max_per_word: usize, record: &Record, found: Vec<Option<SentenceVectors>>) {
         let index = *self.index.entry(record.word.clone()).or_insert_with(|| {
             self.words.push(WordState {
                 word: record.word.clone(),
@@ -534,26 +597,14 @@ impl<'a> Analyzer<'a> {
         state.occurrences += 1;
         self.occurrences += 1;
         let key = sample_key(&record.word, record.offset, &record.occurrence);
-        if state.wants((key, record.line), self.options.max_per_word) {
+        if state.wants((key, record.line), max_per_word) {
             let sentence = record.occurrence.sentence().to_owned();
             let vectors = found.into_iter().map(|v| v.map(|v| v.target.vectors.into_inner())).collect();
-            state.keep(Sample { key, line: record.line, sense, sentence, vectors }, self.options.max_per_word);
+            state.keep(Sample { key, line: record.line, sense, sentence, vectors }, max_per_word);
         }
     }
-
-    /// The state so far as the partial report of one shard of the input, to be merged with the
-    /// other shards' by [`merge`]. `lines` counts the shard's lines and `skipped` holds its bad
-    /// rows, both numbered from the shard's first line.
-    pub fn into_partial(self, input: InputId, shard: Shard, range: Range<u64>, lines: usize, skipped: Vec<BadRow>) -> Partial {
-        Partial::new(input, shard, range, lines, self.info, self.options.max_per_word, self.occurrences, self.words, skipped)
-    }
-
-    /// Computes the measures. `skipped` (bad rows from reading and from [`add`](Self::add)) is
-    /// sorted into the report.
-    pub fn finish(self, input: InputInfo, skipped: Vec<BadRow>) -> Report {
-        build_report(input, self.info, self.options.max_per_word, self.occurrences, self.words, skipped, &self.corrections)
-    }
 }
+
 
 /// The report from the state of every word: the single-process path ([`Analyzer::finish`]) and
 /// the merge of partial reports ([`merge`]) meet here.
@@ -578,10 +629,14 @@ pub(crate) fn build_report(
     // In input order, whichever order the occurrences came in (shards, or the sample's
     // replacements): the heatmaps show the first of them, and the model-to-model rows follow it.
     state.par_iter_mut().for_each(|w| w.sample.sort_unstable_by_key(|s| (s.line, s.key)));
+    let started = std::time::Instant::now();
     let (cka, neighbour_overlap) = models::compare(&engines, &state);
+    log::debug!("report: models compared in {:.3} s", started.elapsed().as_secs_f64());
+    let started = std::time::Instant::now();
     let postprocess = corrections::measure(corrections, &state, first_contextual, engines[first_contextual].layers);
     let finished: Vec<(WordReport, Vec<EngineWord>)> =
         state.into_par_iter().map(|w| w.finish(&engines, &baselines, first_contextual, first_static)).collect();
+    log::debug!("report: {} words measured in {:.3} s", finished.len(), started.elapsed().as_secs_f64());
     let (words, per_engine): (Vec<WordReport>, Vec<Vec<EngineWord>>) = finished.into_iter().unzip();
     skipped.sort_by_key(|b| b.line);
 

@@ -71,9 +71,15 @@ pub fn cosine_distances<V: AsRef<[f32]>>(vectors: &[V]) -> Vec<Vec<f64>> {
     let units: Vec<Vec<f64>> = vectors.iter().map(|v| unit(v.as_ref())).collect();
     let n = units.len();
     let mut d = vec![vec![0.0; n]; n];
+    let rows: Vec<&[f64]> = units.iter().map(Vec::as_slice).collect();
+    // Every dot product once, in the order the plain sum takes.
+    let gram = crate::analysis::gram_in_order(&rows);
     for i in 0..n {
         for j in i + 1..n {
-            let dot: f64 = units[i].iter().zip(&units[j]).map(|(a, b)| a * b).sum();
+            let dot = match &gram {
+                Some(gram) => gram[i * n + j],
+                None => units[i].iter().zip(&units[j]).map(|(a, b)| a * b).sum(),
+            };
             d[i][j] = (1.0 - dot).clamp(0.0, 2.0);
             d[j][i] = d[i][j];
         }
@@ -88,13 +94,22 @@ fn unit(v: &[f32]) -> Vec<f64> {
 
 /// Cuts an average-linkage dendrogram of `distances` into `k` clusters.
 pub fn agglomerative(distances: &[Vec<f64>], k: usize) -> Vec<usize> {
+    cut(&average_linkage(distances), distances.len(), k)
+}
+
+/// The average-linkage dendrogram of `distances`, to be [`cut`] at any number of clusters.
+fn average_linkage(distances: &[Vec<f64>]) -> kodama::Dendrogram<f64> {
     let n = distances.len();
+    let mut condensed: Vec<f64> = (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).map(|(i, j)| distances[i][j]).collect();
+    kodama::linkage(&mut condensed, n, kodama::Method::Average)
+}
+
+/// The `k` clusters of `n` points that a dendrogram's first `n - k` merges leave.
+fn cut(dendrogram: &kodama::Dendrogram<f64>, n: usize, k: usize) -> Vec<usize> {
     if n == 0 {
         return Vec::new();
     }
     let k = k.clamp(1, n);
-    let mut condensed: Vec<f64> = (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).map(|(i, j)| distances[i][j]).collect();
-    let dendrogram = kodama::linkage(&mut condensed, n, kodama::Method::Average);
     // Step s creates cluster n + s; replay the first n - k merges with a union-find.
     let mut parent: Vec<usize> = (0..2 * n).collect();
     fn root(parent: &mut [usize], mut x: usize) -> usize {
@@ -264,11 +279,14 @@ pub fn cluster<V: AsRef<[f32]>>(vectors: &[V], method: Method, k: usize) -> Vec<
 pub fn choose_k<V: AsRef<[f32]>>(vectors: &[V], method: Method, max_k: usize) -> Clustering {
     let n = vectors.len();
     let distances = cosine_distances(vectors);
+    // One dendrogram, cut at every k.
+    let dendrogram = (method == Method::Average && n >= 3).then(|| average_linkage(&distances));
     let mut best: Option<(f64, usize, Vec<usize>)> = None;
     for k in 2..=max_k.min(n.saturating_sub(1)) {
-        let labels = match method {
-            Method::Average => agglomerative(&distances, k),
-            Method::KMeans => kmeans(vectors, k),
+        let labels = match (method, &dendrogram) {
+            (Method::Average, Some(dendrogram)) => cut(dendrogram, n, k),
+            (Method::Average, None) => agglomerative(&distances, k),
+            (Method::KMeans, _) => kmeans(vectors, k),
         };
         let Some(s) = silhouette(&distances, &labels) else { continue };
         if best.as_ref().is_none_or(|(b, _, _)| s > *b) {
