@@ -102,12 +102,17 @@ pub fn pca<V: AsRef<[f32]>>(vectors: &[V], k: usize) -> Pca {
             *m += f64::from(x) / n as f64;
         }
     }
-    let centred: Vec<Vec<f64>> =
-        vectors.iter().map(|v| v.as_ref().iter().zip(&mean).map(|(&x, m)| f64::from(x) - m).collect()).collect();
     let use_gram = n <= d;
     let size = if use_gram { n } else { d };
-    let rows: Vec<&[f64]> = centred.iter().map(Vec::as_slice).collect();
-    let mut matrix = match use_gram.then(|| Interleaved::new(&rows)).flatten() {
+    let rows: Vec<&[f32]> = vectors.iter().map(AsRef::as_ref).collect();
+    // With the Gram matrix of rows of one length, the centred rows go straight into the
+    // interleaved layout of its sums; otherwise they are kept for the loops below.
+    let interleaved = (use_gram && rows.iter().all(|r| r.len() == d)).then(|| Interleaved::from_fn(n, d, |j, k| f64::from(rows[j][k]) - mean[k]));
+    let centred: Vec<Vec<f64>> = match interleaved {
+        Some(_) => Vec::new(),
+        None => rows.iter().map(|v| v.iter().zip(&mean).map(|(&x, m)| f64::from(x) - m).collect()).collect(),
+    };
+    let mut matrix = match interleaved {
         Some(rows) => rows.gram(-0.0).chunks_exact(size).map(<[f64]>::to_vec).collect(),
         None => {
             let mut matrix = vec![vec![0f64; size]; size];
@@ -218,5 +223,26 @@ mod tests {
         let expected = (0.0 + 2.0 * std::f32::consts::FRAC_1_SQRT_2) / 3.0;
         assert!((mean_off_diagonal(&m) - expected).abs() < 1e-6);
         assert!(mean_off_diagonal(&m[..1]).is_nan());
+    }
+
+    #[test]
+    fn batched_cosines_are_each_pairs_own_bit_for_bit() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        // 11 vectors (a partial block of eight), a zero one, a duplicate, a negated one.
+        let mut x: Vec<Vec<f32>> = (0..11).map(|_| (0..29).map(|_| rng.random_range(-1.0..1.0)).collect()).collect();
+        x.extend([vec![0.0; 29], x[2].clone(), x[3].iter().map(|v| -v).collect()]);
+        let matrix = cosine_matrix(&x);
+        for (i, a) in x.iter().enumerate() {
+            let batched = cosines64(a, &x);
+            for (j, b) in x.iter().enumerate() {
+                assert_eq!(batched[j].to_bits(), cosine64(a, b).to_bits(), "cosines64 ({i}, {j})");
+                assert_eq!(matrix[i][j].to_bits(), cosine(a, b).to_bits(), "cosine_matrix ({i}, {j})");
+            }
+        }
+        // Vectors of different lengths: each pair's cosine64 over the shorter length.
+        let ragged = [x[0][..5].to_vec(), x[1].clone()];
+        assert_eq!(cosines64(&x[2], &ragged)[0].to_bits(), cosine64(&x[2], &ragged[0]).to_bits());
+        assert_eq!(cosine_matrix(&ragged)[0][1].to_bits(), cosine(&ragged[0], &ragged[1]).to_bits());
     }
 }

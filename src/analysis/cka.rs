@@ -173,24 +173,15 @@ pub fn nearest_neighbours<R: AsRef<[f32]> + Sync>(rows: &[R], k: usize) -> Vec<V
 fn nearest_neighbours_upto<R: AsRef<[f32]> + Sync>(rows: &[R], k: usize, symmetric_rows: usize) -> Vec<Vec<usize>> {
     let n = rows.len();
     let score = |c: f64| if c.is_nan() { f64::NEG_INFINITY } else { c };
-    let order = |p: &(f64, usize), q: &(f64, usize)| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1));
-    let nearest = |mut scored: Vec<(f64, usize)>| -> Vec<usize> {
-        if k < scored.len() {
-            scored.select_nth_unstable_by(k, order);
-            scored.truncate(k);
-        }
-        scored.sort_by(order);
-        scored.into_iter().map(|(_, j)| j).collect()
-    };
     let refs: Vec<&[f32]> = rows.iter().map(AsRef::as_ref).collect();
     let Some(interleaved) = Interleaved::new(&refs) else {
         // Rows of different lengths (never in a report): each pair's own cosine.
-        return (0..n).into_par_iter().map(|i| nearest((0..n).filter(|&j| j != i).map(|j| (score(cosine64(refs[i], refs[j])), j)).collect())).collect();
+        return (0..n).into_par_iter().map(|i| top((0..n).filter(|&j| j != i).map(|j| (score(cosine64(refs[i], refs[j])), j)), k)).collect();
     };
-    let norms = interleaved.squares(0.0);
+    let roots: Vec<f64> = interleaved.squares(0.0).into_iter().map(f64::sqrt).collect();
     let blocks = || interleaved.blocks().enumerate();
     // A zero row has a zero dot product too: 0 / 0, like `cosine64`'s NaN, ranked last.
-    let cosine = |i: usize, j: usize, dot: f64| score(dot / (norms[i].sqrt() * norms[j].sqrt()));
+    let cosine = |i: usize, j: usize, dot: f64| score(dot / (roots[i] * roots[j]));
     let dots_of = |group: &[f64], block: &[f64]| {
         let mut dots = [[0f64; LANES]; QUERIES];
         dots::group_dots(group, block, &mut dots);
@@ -224,7 +215,7 @@ fn nearest_neighbours_upto<R: AsRef<[f32]> + Sync>(rows: &[R], k: usize, symmetr
         });
         return (0..n)
             .into_par_iter()
-            .map(|i| nearest((0..n).filter(|&j| j != i).map(|j| (f64::from_bits(matrix[i * n + j].load(Ordering::Relaxed)), j)).collect()))
+            .map(|i| top((0..n).filter(|&j| j != i).map(|j| (f64::from_bits(matrix[i * n + j].load(Ordering::Relaxed)), j)), k))
             .collect();
     }
     let groups: Vec<Vec<Vec<usize>>> = (0..n.div_ceil(QUERIES))
@@ -243,10 +234,27 @@ fn nearest_neighbours_upto<R: AsRef<[f32]> + Sync>(rows: &[R], k: usize, symmetr
                     }
                 }
             }
-            scored.into_iter().map(nearest).collect()
+            scored.into_iter().map(|scored| top(scored.into_iter(), k)).collect()
         })
         .collect();
     groups.into_iter().flatten().collect()
+}
+
+/// The indices of the `k` best of `scored` (cosine, index), nearest first: the higher cosine
+/// ([`f64::total_cmp`]), then the lower index. The order is total, so the `k` best are one set
+/// however they come; a candidate that does not beat the `k`-th so far costs one comparison.
+fn top(scored: impl Iterator<Item = (f64, usize)>, k: usize) -> Vec<usize> {
+    let before = |p: &(f64, usize), q: &(f64, usize)| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1));
+    let mut best: Vec<(f64, usize)> = Vec::with_capacity(k + 1);
+    for candidate in scored {
+        if best.len() == k && (k == 0 || before(&best[k - 1], &candidate).is_lt()) {
+            continue;
+        }
+        let at = best.partition_point(|kept| before(kept, &candidate).is_lt());
+        best.insert(at, candidate);
+        best.truncate(k);
+    }
+    best.into_iter().map(|(_, j)| j).collect()
 }
 
 /// Rows up to which [`nearest_neighbours`] keeps all cosines (8 bytes each: 32 MB at most) and

@@ -33,17 +33,24 @@ impl Interleaved {
         if rows.iter().any(|r| r.len() != dim) {
             return None;
         }
+        Some(Self::from_fn(rows.len(), dim, |j, k| rows[j][k].into()))
+    }
+
+    /// `rows` rows of `dim` inputs, input `k` of row `j` being `value(j, k)`: rows computed on
+    /// the way (centred, scaled) without a copy of their own.
+    pub(crate) fn from_fn(rows: usize, dim: usize, value: impl Fn(usize, usize) -> f64) -> Interleaved {
         let stride = dim.max(1);
-        let mut values = vec![0f64; rows.len().div_ceil(LANES) * stride * LANES];
+        let mut values = vec![0f64; rows.div_ceil(LANES) * stride * LANES];
         // Column by column, so that the writes are contiguous.
-        for (block, rows) in values.chunks_exact_mut(stride * LANES).zip(rows.chunks(LANES)) {
+        for (b, block) in values.chunks_exact_mut(stride * LANES).enumerate() {
+            let lanes = (rows - b * LANES).min(LANES);
             for (k, column) in block.chunks_exact_mut(LANES).take(dim).enumerate() {
-                for (value, row) in column.iter_mut().zip(rows) {
-                    *value = row[k].into();
+                for (l, slot) in column[..lanes].iter_mut().enumerate() {
+                    *slot = value(b * LANES + l, k);
                 }
             }
         }
-        Some(Interleaved { values, rows: rows.len(), dim })
+        Interleaved { values, rows, dim }
     }
 
     /// The rows' length.

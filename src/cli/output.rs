@@ -15,15 +15,15 @@ pub fn print_json(value: &impl Serialize) -> Result<()> {
 
 /// Prints a value as JSON on stdout, indented or on one line.
 pub fn print_json_as(value: &impl Serialize, pretty: bool) -> Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // Buffered: stdout's own buffer flushes at every line, a system call per line of JSON.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if pretty {
         serde_json::to_writer_pretty(&mut out, value)
     } else {
         serde_json::to_writer(&mut out, value)
     }
     .context("writing JSON to stdout")?;
-    writeln!(out).context("writing JSON to stdout")?;
+    writeln!(out).and_then(|()| out.flush()).context("writing JSON to stdout")?;
     Ok(())
 }
 

@@ -559,8 +559,8 @@ fn deliver(report: &Report, output: Option<&Path>, format: OutputFormat, quiet: 
             if let Some(interrupts) = interrupts {
                 interrupts.stop_if_asked(bar);
             }
-            let stdout = std::io::stdout();
-            let mut out = stdout.lock();
+            // Buffered: stdout's own buffer flushes at every line, a system call per line.
+            let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
             report.write(format, &mut out).and_then(|()| out.flush()).context("writing the report to stdout")?;
         }
     }

@@ -176,9 +176,27 @@ pub(crate) fn first_pc_variance(vectors: &[&[f32]]) -> Option<f64> {
     }
     let d = vectors[0].len();
     let n = vectors.len() as f64;
-    let mean: Vec<f64> = (0..d).map(|k| vectors.iter().map(|v| f64::from(v[k])).sum::<f64>() / n).collect();
-    let spread: f64 = vectors.iter().flat_map(|v| v.iter().zip(&mean).map(|(&x, m)| (f64::from(x) - m).powi(2))).sum();
-    let scale: f64 = vectors.iter().map(|v| v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>()).sum();
+    // Vector by vector (each input's sum still in vector order) rather than input by input
+    // across all vectors.
+    let mut mean = vec![-0.0f64; d];
+    for v in vectors {
+        mean.iter_mut().zip(*v).for_each(|(m, &x)| *m += f64::from(x));
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    // Only compared with each other, with a wide margin: summed in eight lanes.
+    let lanes = |term: &dyn Fn(usize, f32) -> f64| -> f64 {
+        let mut sums = [0f64; 8];
+        for v in vectors {
+            for (c, xs) in v.chunks(8).enumerate() {
+                for (l, (sum, &x)) in sums.iter_mut().zip(xs).enumerate() {
+                    *sum += term(c * 8 + l, x);
+                }
+            }
+        }
+        sums.iter().sum()
+    };
+    let spread = lanes(&|k, x| (f64::from(x) - mean[k]).powi(2));
+    let scale = lanes(&|_, x| f64::from(x).powi(2));
     if spread <= 1e-12 * scale {
         return None;
     }

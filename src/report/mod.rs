@@ -472,16 +472,25 @@ impl<'a> Analyzer<'a> {
     pub fn add(&mut self, records: &[Record]) -> Result<Vec<BadRow>> {
         let Analyzer { engines, info, options, tally, pending, .. } = self;
         let waiting = std::mem::take(pending);
-        // The previous chunk goes into the sums on a thread of its own while the engines embed
-        // this one: the sums are serial work (a tenth of the encoder's time), and the encoder
-        // leaves a core idle now and then (tokenizing, the steps between its parallel ones).
-        let embedded = std::thread::scope(|scope| {
-            if !waiting.is_empty() {
-                scope.spawn(|| tally.add(info, options.max_per_word, waiting));
-            }
-            embed(engines, info, records)
+        let occurrences: Vec<Occurrence> = records.iter().map(|r| r.occurrence.clone()).collect();
+        let embed = |kind: EngineKind| -> Result<Vec<(usize, Vec<Result<SentenceVectors>>)>> {
+            let of_kind = engines.iter().zip(info.iter()).enumerate().filter(|(_, (_, info))| info.kind == kind);
+            of_kind.map(|(e, (engine, info))| Ok((e, embed_in_context(*engine, &occurrences, info.pooling.unwrap_or_default())?))).collect()
+        };
+        // The contextual engines (on the thread pool) beside serial work on a thread of its
+        // own: the previous chunk's sums and this chunk's static lookups. The encoder leaves
+        // a core idle now and then (tokenizing, the steps between its parallel ones).
+        let (statics, contextual) = std::thread::scope(|scope| {
+            let background = scope.spawn(|| {
+                tally.add(info, options.max_per_word, waiting);
+                embed(EngineKind::Static)
+            });
+            let contextual = embed(EngineKind::Contextual);
+            (background.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), contextual)
         });
-        let (embedded, bad) = embedded?;
+        let mut found: Vec<(usize, Vec<Result<SentenceVectors>>)> = contextual?.into_iter().chain(statics?).collect();
+        found.sort_by_key(|(e, _)| *e);
+        let (embedded, bad) = sort_out(info, records, found.into_iter().map(|(_, results)| results).collect());
         *pending = embedded;
         Ok(bad)
     }
@@ -508,17 +517,12 @@ impl<'a> Analyzer<'a> {
     }
 }
 
-/// Embeds `records` with every engine: the records every contextual engine embedded, and the
-/// others as bad rows.
-fn embed(engines: &[&dyn Embedder], info: &[EngineInfo], records: &[Record]) -> Result<(Vec<Embedded>, Vec<BadRow>)> {
-    let occurrences: Vec<Occurrence> = records.iter().map(|r| r.occurrence.clone()).collect();
-    // Per engine, per record. A static engine gives the vector of the word as written
-    // (`Bank` falls back to `bank`), and those of the other words of the sentence that are
-    // in the vocabulary.
-    let mut found: Vec<std::vec::IntoIter<Result<SentenceVectors>>> = Vec::with_capacity(engines.len());
-    for (engine, info) in engines.iter().zip(info) {
-        found.push(embed_in_context(*engine, &occurrences, info.pooling.unwrap_or_default())?.into_iter());
-    }
+/// Each engine's results (per engine, per record) sorted out: the records every contextual
+/// engine embedded, and the others as bad rows. A static engine gives the vector of the word as
+/// written (`Bank` falls back to `bank`), and those of the other words of the sentence that are
+/// in the vocabulary.
+fn sort_out(info: &[EngineInfo], records: &[Record], found: Vec<Vec<Result<SentenceVectors>>>) -> (Vec<Embedded>, Vec<BadRow>) {
+    let mut found: Vec<std::vec::IntoIter<Result<SentenceVectors>>> = found.into_iter().map(Vec::into_iter).collect();
     let contextual = info.iter().filter(|e| e.kind == EngineKind::Contextual).count();
     let mut embedded = Vec::with_capacity(records.len());
     let mut bad = Vec::new();
@@ -548,7 +552,7 @@ fn embed(engines: &[&dyn Embedder], info: &[EngineInfo], records: &[Record]) -> 
             None => embedded.push(Embedded { record: record.clone(), vectors }),
         }
     }
-    Ok((embedded, bad))
+    (embedded, bad)
 }
 
 impl Tally {
@@ -630,13 +634,22 @@ pub(crate) fn build_report(
     // replacements): the heatmaps show the first of them, and the model-to-model rows follow it.
     state.par_iter_mut().for_each(|w| w.sample.sort_unstable_by_key(|s| (s.line, s.key)));
     let started = std::time::Instant::now();
-    let (cka, neighbour_overlap) = models::compare(&engines, &state);
-    log::debug!("report: models compared in {:.3} s", started.elapsed().as_secs_f64());
-    let started = std::time::Instant::now();
-    let postprocess = corrections::measure(corrections, &state, first_contextual, engines[first_contextual].layers);
-    let finished: Vec<(WordReport, Vec<EngineWord>)> =
-        state.into_par_iter().map(|w| w.finish(&engines, &baselines, first_contextual, first_static)).collect();
-    log::debug!("report: {} words measured in {:.3} s", finished.len(), started.elapsed().as_secs_f64());
+    // Side by side: each is parallel inside, but each ends on a tail that keeps one core busy.
+    let ((cka, neighbour_overlap), (postprocess, finished)) = rayon::join(
+        || {
+            let compared = models::compare(&engines, &state);
+            log::debug!("report: models compared in {:.3} s", started.elapsed().as_secs_f64());
+            compared
+        },
+        || {
+            let postprocess = corrections::measure(corrections, &state, first_contextual, engines[first_contextual].layers);
+            let finished: Vec<(WordReport, Vec<EngineWord>)> =
+                state.par_iter().map(|w| w.finish(&engines, &baselines, first_contextual, first_static)).collect();
+            log::debug!("report: {} words measured in {:.3} s", finished.len(), started.elapsed().as_secs_f64());
+            (postprocess, finished)
+        },
+    );
+    drop(state);
     let (words, per_engine): (Vec<WordReport>, Vec<Vec<EngineWord>>) = finished.into_iter().unzip();
     skipped.sort_by_key(|b| b.line);
 
@@ -755,7 +768,7 @@ impl WordState {
         }
     }
 
-    fn finish(self, engines: &[EngineInfo], baselines: &[Vec<Option<f64>>], first_contextual: usize, first_static: Option<usize>) -> (WordReport, Vec<EngineWord>) {
+    fn finish(&self, engines: &[EngineInfo], baselines: &[Vec<Option<f64>>], first_contextual: usize, first_static: Option<usize>) -> (WordReport, Vec<EngineWord>) {
         let has_senses = !self.labels.is_empty();
         let measure = |layer: usize, moments: &Moments, baseline: Option<f64>, vectors: Vec<(&[f32], Option<u32>)>| {
             let self_similarity = moments.self_similarity();
@@ -833,14 +846,14 @@ impl WordState {
             });
         }
 
-        let mut pieces: Vec<PieceCount> = self.pieces.into_iter().map(|(pieces, count)| PieceCount { pieces, count }).collect();
+        let mut pieces: Vec<PieceCount> = self.pieces.iter().map(|(pieces, count)| PieceCount { pieces: pieces.clone(), count: *count }).collect();
         pieces.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.pieces.cmp(&b.pieces)));
         let report = WordReport {
-            word: self.word,
+            word: self.word.clone(),
             occurrences: self.occurrences,
             pieces,
             sampled: self.sample.len(),
-            senses: self.labels.into_iter().zip(self.label_counts).collect(),
+            senses: self.labels.iter().cloned().zip(self.label_counts.iter().copied()).collect(),
             layers: per_engine[first_contextual].layers.clone(),
             static_,
             heatmaps,

@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::{EngineInfo, WordState};
@@ -118,9 +119,10 @@ pub(crate) fn compare(engines: &[EngineInfo], state: &[WordState]) -> (Vec<Cka>,
             let take = |e: usize, l: usize| -> Vec<&[f32]> { both.iter().map(|&r| by_engine[e][l][r].expect("kept rows have vectors")).collect() };
             let (xs, ys): (Vec<_>, Vec<_>) = ((0..engines[a].layers).map(|l| take(a, l)).collect(), (0..engines[b].layers).map(|l| take(b, l)).collect());
             let n = both.len();
-            // Each layer centred once, compared with every layer of the other engine.
+            // Each layer centred once (in parallel: each is one thread's matrix product),
+            // compared with every layer of the other engine.
             let (prepared_a, prepared_b): (Vec<_>, Vec<_>) =
-                (xs.iter().map(|x| CkaInput::new(x)).collect(), ys.iter().map(|y| CkaInput::new(y)).collect());
+                (xs.par_iter().map(|x| CkaInput::new(x)).collect(), ys.par_iter().map(|y| CkaInput::new(y)).collect());
             let matrix = prepared_a
                 .iter()
                 .map(|x| prepared_b.iter().map(|y| x.as_ref().zip(y.as_ref()).and_then(|(x, y)| x.cka(y, true)).filter(|v| v.is_finite())).collect())
