@@ -279,9 +279,9 @@ fn cpu_f32<'a>(storage: &'a candle_core::Storage, layout: &candle_core::Layout) 
     Some(&cpu.as_slice::<f32>().ok()?[start..end])
 }
 
-/// `Σ weight · state[row..row + width]` over `rows` (offsets into `state`), as the matrix product
-/// with the weights sums it: fused multiply-adds in row order from zero, so the vectors are
-/// the same bit for bit.
+/// `Σ weight · state[row..row + width]` over `rows` (offsets into `state`), as candle's matrix
+/// product with the weights sums it on CPUs with FMA: fused multiply-adds in row order from
+/// zero (its zero weights add exact zeros), so the vectors did not change.
 fn pool_rows(state: &[f32], rows: &[usize], weight: f32, width: usize) -> Vec<f32> {
     let mut out = vec![0f32; width];
     for &row in rows {

@@ -466,7 +466,9 @@ impl<'a> Analyzer<'a> {
     }
 
     /// Embeds a chunk of records (the contextual engines batch and sort them by length) and
-    /// adds them to the per-word sums and samples. Records that a contextual engine cannot
+    /// adds them to the per-word sums and samples (while the next chunk is embedded, or when
+    /// the report is made: [`occurrences`](Self::occurrences) counts them from the start).
+    /// Records that a contextual engine cannot
     /// embed come back as bad rows (every contextual engine sees the same occurrences); a word
     /// that a static engine lacks has no vector from it. Model failures are errors.
     pub fn add(&mut self, records: &[Record]) -> Result<Vec<BadRow>> {
@@ -608,7 +610,6 @@ impl Tally {
         }
     }
 }
-
 
 /// The report from the state of every word: the single-process path ([`Analyzer::finish`]) and
 /// the merge of partial reports ([`merge`]) meet here.
