@@ -2,7 +2,10 @@
 //!
 //! The crate is compiled for baseline x86-64 (SSE2), so that one binary runs everywhere;
 //! [`multiversion!`] compiles a hot loop again for AVX2+FMA (and, when asked, AVX-512) and picks
-//! one at run time.
+//! one at run time. [`amx`] holds the Intel AMX tile kernels (the encoder's int8 and bf16
+//! products, and the neighbour search's batched int8 scores).
+
+pub(crate) mod amx;
 
 /// Expands to a function that runs `$body` (an `#[inline(always)]` slice kernel) compiled for
 /// AVX2+FMA when the CPU has them, and for the baseline target otherwise: the crate is built

@@ -1,8 +1,8 @@
 //! Exact top-k search that reads an int8 copy of the matrix and scores only a few rows in f32.
 //!
 //! A query over 400,000 x 50 f32 rows reads 80 MB, more than the last-level cache holds, so a
-//! plain scan is bound by memory bandwidth. The 8-bit copy (one 64-byte cache line per 50-dim
-//! row) is a quarter of that and stays in cache between queries. Every 8-bit score comes with a
+//! plain scan is bound by memory bandwidth. The 8-bit copy (52 bytes per 50-dim row) is a
+//! quarter of that and stays in cache between queries. Every 8-bit score comes with a
 //! proven bound on its error, and a row is scored exactly, in f32, only when its upper bound
 //! reaches the current k-th best exact score; so the result is the same top-k as a full f32
 //! scan, not an approximation.
@@ -15,6 +15,13 @@
 //! The codes are stored as `c + 128` (unsigned) and the query codes signed, the operand order
 //! of x86's unsigned-by-signed byte products (`vpdpbusd`, `vpmaddubsw`); the offset adds
 //! `128 * sum(d)` to every row's sum, one constant per query.
+//!
+//! The codes lie in tiles of [`TILE`] rows, [`GROUP`] components of each row side by side
+//! (bytes `[tile][group][row][component]`, the layout of an AMX B tile): one 64-byte load holds
+//! four components of sixteen rows, and one `vpdpbusd` adds their products with four query
+//! codes into the sixteen rows' own lanes. A row-major copy needs a horizontal sum per row
+//! and query instead, which cost more than the products themselves. A tile is also an AMX
+//! operand as it lies, so a batch of queries multiplies sixteen queries by a tile at once.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -67,88 +74,109 @@ impl Exact<'_> {
                 Some(values) => dot(values, unit),
                 None => matrix.row(r).iter().zip(unit).map(|(a, b)| a * b).sum(),
             },
-            Exact::Codes(_) => {
-                let codes = &quantized.codes[r * quantized.stride..r * quantized.stride + quantized.dims];
-                quantized.scale[r] * codes.iter().zip(unit).map(|(&c, &u)| f32::from(i16::from(c) - OFFSET as i16) * u).sum::<f32>()
-            }
+            Exact::Codes(_) => quantized.scale[r] * quantized.stored(r).zip(unit).map(|(c, &u)| f32::from(i16::from(c) - OFFSET as i16) * u).sum::<f32>(),
         }
     }
 }
 
-/// Codes per SIMD step: one 256-bit load.
-const LANES: usize = 32;
-/// Rows scored together, so that their sums are reduced across lanes in one go.
-const ROWS: usize = 8;
+/// Rows per tile: one i32 lane each of a 512-bit register.
+const TILE: usize = 16;
+/// Components per lane: the four byte products one `vpdpbusd` lane sums.
+const GROUP: usize = 4;
+/// Bytes of one component group of a tile: one 512-bit load.
+const GROUP_BYTES: usize = TILE * GROUP;
 /// Offset that makes a code unsigned.
 const OFFSET: i32 = 128;
 /// Slack added to every bound for the f32 rounding of the scores themselves (which is ~1e-6).
 const MARGIN: f32 = 1e-4;
 /// Below this many rows a query is not split across threads.
 const PARALLEL_ROWS: usize = 65_536;
+/// Rows per parallel task when a whole matrix is converted: 256 tiles.
+const CONVERT_BLOCK: usize = 4096;
 
 /// The 8-bit copy of a matrix's rows, with what the error bounds need.
 pub(crate) struct QuantizedRows {
     /// Components per row.
     dims: usize,
-    /// Components per row in `codes`: the dimensionality rounded up to [`LANES`].
-    stride: usize,
-    /// Row-major codes `c + 128`, `rows x stride` (see [`QuantizedRows::new`] for the rest).
+    /// Component groups per row: `dims / GROUP` rounded up (at least 1), padded with codes
+    /// that meet zero query codes.
+    groups: usize,
+    /// The codes `c + 128` in tiles (see the module documentation), whole tiles: the rows past
+    /// the last real one are padding.
     codes: Vec<u8>,
-    /// Per row: the scale `s` (a row's value is `s * c`).
+    /// Per row: the scale `s` (a row's value is `s * c`); zero for the padding rows.
     scale: Vec<f32>,
-    /// Per row: `s * |c|_1`, for the query-side error term.
+    /// Per row: `s * |c|_1`, for the query-side error term; zero for the padding rows.
     l1: Vec<f32>,
+    /// The real rows (without the last tile's padding).
+    rows: usize,
     /// The all-zero rows, in order.
     zero_rows: Vec<usize>,
 }
 
 impl QuantizedRows {
+    /// Bytes per tile.
+    fn tile_bytes(&self) -> usize {
+        self.groups * GROUP_BYTES
+    }
+
+    /// Where component `i` of `row` lies in `codes`.
+    #[inline(always)]
+    fn at(&self, row: usize, i: usize) -> usize {
+        tile_offset(row, i, self.tile_bytes())
+    }
+
+    /// The `dims` stored codes `c + 128` of `row`, in component order.
+    fn stored(&self, row: usize) -> impl Iterator<Item = u8> + '_ {
+        (0..self.dims).map(move |i| self.codes[self.at(row, i)])
+    }
+
+    /// An all-padding copy of `rows` rows of `dims` components, every code `fill`.
+    fn empty(rows: usize, dims: usize, fill: u8) -> Self {
+        let groups = dims.div_ceil(GROUP).max(1);
+        let padded = rows.div_ceil(TILE) * TILE;
+        let codes = vec![fill; padded * groups * GROUP];
+        QuantizedRows { dims, groups, codes, scale: vec![0f32; padded], l1: vec![0f32; padded], rows, zero_rows: Vec::new() }
+    }
+
     /// Quantizes every row of `matrix` (in parallel: this is a pass over the whole matrix).
     pub(crate) fn new(matrix: ArrayView2<f32>) -> Self {
-        /// Rows per parallel task.
-        const BLOCK: usize = 4096;
         let (rows, dims) = matrix.dim();
-        let stride = dims.div_ceil(LANES).max(1) * LANES;
         let values = matrix.as_standard_layout();
         let values = values.as_slice().expect("a standard-layout array is contiguous");
         // Zeros come from the allocator as untouched pages. Only the `dims` codes of finite,
         // non-zero rows are written: padding meets zero query codes, and the bound of a zero
         // (or non-finite) row does not depend on its codes, as its scale is 0 (or NaN).
-        let mut codes = vec![0u8; rows * stride];
-        let mut scale = vec![0f32; rows];
-        let mut l1 = vec![0f32; rows];
-        if dims > 0 {
+        let mut quantized = QuantizedRows::empty(rows, dims, 0);
+        let tile_bytes = quantized.tile_bytes();
+        if dims > 0 && rows > 0 {
             values
-                .par_chunks(BLOCK * dims)
-                .zip(codes.par_chunks_mut(BLOCK * stride))
-                .zip(scale.par_chunks_mut(BLOCK).zip(l1.par_chunks_mut(BLOCK)))
-                .for_each(|((values, codes), (scale, l1))| quantize_dispatch(values, codes, scale, l1));
+                .par_chunks(CONVERT_BLOCK * dims)
+                .zip(quantized.codes.par_chunks_mut(CONVERT_BLOCK / TILE * tile_bytes))
+                .zip(quantized.scale.par_chunks_mut(CONVERT_BLOCK).zip(quantized.l1.par_chunks_mut(CONVERT_BLOCK)))
+                .for_each(|((values, codes), (scale, l1))| quantize_dispatch(values, dims, codes, scale, l1));
         }
-        let zero_rows = scale.iter().enumerate().filter(|&(_, &s)| s == 0.0).map(|(row, _)| row).collect();
-        QuantizedRows { dims, stride, codes, scale, l1, zero_rows }
+        quantized.find_zero_rows();
+        quantized
     }
 
     /// The rows of stored codes `c` (row-major, `dims` per row), each taken as the unit vector
     /// `c / |c|`: an int8 file's rows, searched by cosine as they are, with no f32 matrix (see
     /// [`Exact::Codes`]). All-zero rows stay zero.
     pub(crate) fn from_codes(codes: &[i8], dims: usize) -> Self {
-        /// Rows per parallel task.
-        const BLOCK: usize = 4096;
         let rows = codes.len().checked_div(dims).unwrap_or(0);
-        let stride = dims.div_ceil(LANES).max(1) * LANES;
-        let mut padded = vec![OFFSET as u8; rows * stride];
-        let mut scale = vec![0f32; rows];
-        let mut l1 = vec![0f32; rows];
-        if dims > 0 {
+        let mut quantized = QuantizedRows::empty(rows, dims, OFFSET as u8);
+        let tile_bytes = quantized.tile_bytes();
+        if dims > 0 && rows > 0 {
             // In parallel: an int8 file is opened with this pass over all of its codes.
             codes[..rows * dims]
-                .par_chunks(BLOCK * dims)
-                .zip(padded.par_chunks_mut(BLOCK * stride))
-                .zip(scale.par_chunks_mut(BLOCK).zip(l1.par_chunks_mut(BLOCK)))
-                .for_each(|((codes, padded), (scale, l1))| {
+                .par_chunks(CONVERT_BLOCK * dims)
+                .zip(quantized.codes.par_chunks_mut(CONVERT_BLOCK / TILE * tile_bytes))
+                .zip(quantized.scale.par_chunks_mut(CONVERT_BLOCK).zip(quantized.l1.par_chunks_mut(CONVERT_BLOCK)))
+                .for_each(|((codes, tiles), (scale, l1))| {
                     for (row, values) in codes.chunks_exact(dims).enumerate() {
-                        for (code, &c) in padded[row * stride..].iter_mut().zip(values) {
-                            *code = (i32::from(c) + OFFSET) as u8;
+                        for (i, &c) in values.iter().enumerate() {
+                            tiles[tile_offset(row, i, tile_bytes)] = (i32::from(c) + OFFSET) as u8;
                         }
                         if let Some(s) = unit_scale(values, 1.0) {
                             scale[row] = s;
@@ -157,31 +185,39 @@ impl QuantizedRows {
                     }
                 });
         }
-        let zero_rows = scale.iter().enumerate().filter(|&(_, &s)| s == 0.0).map(|(row, _)| row).collect();
-        QuantizedRows { dims, stride, codes: padded, scale, l1, zero_rows }
+        quantized.find_zero_rows();
+        quantized
+    }
+
+    /// Lists the real rows whose scale is zero.
+    fn find_zero_rows(&mut self) {
+        self.zero_rows = self.scale[..self.rows].iter().enumerate().filter(|&(_, &s)| s == 0.0).map(|(row, _)| row).collect();
     }
 
     /// Makes `rows` all-zero rows, whatever their codes were.
     pub(crate) fn clear_rows(&mut self, rows: impl Iterator<Item = usize>) {
         for row in rows {
             if self.scale[row] != 0.0 {
-                self.codes[row * self.stride..(row + 1) * self.stride].fill(OFFSET as u8);
+                for i in 0..self.groups * GROUP {
+                    let at = self.at(row, i);
+                    self.codes[at] = OFFSET as u8;
+                }
                 (self.scale[row], self.l1[row]) = (0.0, 0.0);
             }
         }
-        self.zero_rows = self.scale.iter().enumerate().filter(|&(_, &s)| s == 0.0).map(|(row, _)| row).collect();
+        self.find_zero_rows();
     }
 
     /// The codes `c` of `row` (`dims` of them; zeros for a zero or non-finite row, whose codes
     /// [`QuantizedRows::new`] leaves unwritten).
     pub(crate) fn row_codes(&self, row: usize) -> impl Iterator<Item = i8> + '_ {
         let written = self.scale[row] > 0.0;
-        self.codes[row * self.stride..row * self.stride + self.dims].iter().map(move |&code| if written { (i32::from(code) - OFFSET) as i8 } else { 0 })
+        self.stored(row).map(move |code| if written { (i32::from(code) - OFFSET) as i8 } else { 0 })
     }
 
     /// Per row, the scale `s` of its codes (`s * c` is the row).
     pub(crate) fn scales(&self) -> &[f32] {
-        &self.scale
+        &self.scale[..self.rows]
     }
 
     /// The rows that are all zeros (whose cosine with anything is undefined).
@@ -191,19 +227,23 @@ impl QuantizedRows {
 
     /// Number of rows.
     pub(crate) fn rows(&self) -> usize {
-        self.scale.len()
+        self.rows
     }
 }
 
-/// Quantizes consecutive rows (`scale.len()` of them) into codes `c + 128`, their scales `s`
-/// and `s * |c|_1`.
+/// Where component `i` of `row` lies in tiles of `tile_bytes` bytes.
 #[inline(always)]
-fn quantize_rows(values: &[f32], codes: &mut [u8], scale: &mut [f32], l1: &mut [f32]) {
-    let rows = scale.len();
-    let (dims, stride) = (values.len() / rows, codes.len() / rows);
-    for (row, (scale, l1)) in scale.iter_mut().zip(l1.iter_mut()).enumerate() {
+fn tile_offset(row: usize, i: usize, tile_bytes: usize) -> usize {
+    (row / TILE) * tile_bytes + (i / GROUP) * GROUP_BYTES + (row % TILE) * GROUP + i % GROUP
+}
+
+/// Quantizes consecutive rows (`values.len() / dims` of them, from the start of a tile) into
+/// `codes` (their tiles) as `c + 128`, their scales `s` and `s * |c|_1`.
+#[inline(always)]
+fn quantize_rows(values: &[f32], dims: usize, codes: &mut [u8], scale: &mut [f32], l1: &mut [f32]) {
+    let tile_bytes = codes.len() / scale.len().div_ceil(TILE);
+    for (row, (scale, l1)) in scale.iter_mut().zip(l1.iter_mut()).take(values.len() / dims).enumerate() {
         let values = &values[row * dims..(row + 1) * dims];
-        let codes = &mut codes[row * stride..row * stride + dims];
         let max = max_abs(values);
         // A zero row keeps zero codes; a non-finite one gets a NaN scale, so that its bound
         // never admits it (as its NaN exact score never would).
@@ -215,14 +255,14 @@ fn quantize_rows(values: &[f32], codes: &mut [u8], scale: &mut [f32], l1: &mut [
             let inverse = 127.0 / max;
             let tiny = !inverse.is_finite();
             let mut sum = 0i32;
-            for (code, v) in codes.iter_mut().zip(values) {
+            for (i, v) in values.iter().enumerate() {
                 // Round half away from zero with a truncating conversion (`f32::round` is a
                 // library call on baseline x86-64).
                 let x = if tiny { v / *scale } else { v * inverse }.clamp(-127.0, 127.0);
                 // SAFETY: |x + 0.5| <= 127.5: the row is finite and `x` is never NaN (a finite
                 // value times a finite `inverse`, or over a positive scale), well inside i32.
                 let c = unsafe { (x + 0.5f32.copysign(x)).to_int_unchecked::<i32>() };
-                *code = (c + OFFSET) as u8;
+                codes[tile_offset(row, i, tile_bytes)] = (c + OFFSET) as u8;
                 sum += c.abs();
             }
             *l1 = *scale * sum as f32;
@@ -245,14 +285,16 @@ fn max_abs(values: &[f32]) -> f32 {
     lanes.iter().fold(tail, |m, &v| m.max(v))
 }
 
-multiversion!(quantize_dispatch(values: &[f32], codes: &mut [u8], scale: &mut [f32], l1: &mut [f32]) => quantize_rows);
+multiversion!(quantize_dispatch(values: &[f32], dims: usize, codes: &mut [u8], scale: &mut [f32], l1: &mut [f32]) => quantize_rows);
 
 /// A unit query in the integer form the scan multiplies with.
 struct Query<'a> {
     /// The unit query, for the exact scores.
     unit: &'a [f32],
-    /// Integer codes `d`, `stride` long (padding zero).
+    /// Integer codes `d`, a whole number of groups (padding zero).
     codes: Vec<i8>,
+    /// The codes four by four, as the `i32` a group's products are broadcast from.
+    words: Vec<i32>,
     /// `128 * sum(d)`: what the unsigned row codes add to every integer sum.
     offset: i32,
     /// The query's scale `t`.
@@ -263,17 +305,18 @@ struct Query<'a> {
 
 impl<'a> Query<'a> {
     /// Quantizes `unit` to integers in `-limit..=limit`.
-    fn new(unit: &'a [f32], stride: usize, limit: i8) -> Self {
+    fn new(unit: &'a [f32], groups: usize, limit: i8) -> Self {
         let limit = f32::from(limit);
         let max = unit.iter().fold(0f32, |m, v| m.max(v.abs()));
         let scale = max / limit;
-        let mut codes = vec![0i8; stride];
+        let mut codes = vec![0i8; groups * GROUP];
         for (code, v) in codes.iter_mut().zip(unit) {
             *code = (v / scale).round().clamp(-limit, limit) as i8;
         }
         let offset = OFFSET * codes.iter().map(|&d| i32::from(d)).sum::<i32>();
         let half_l1 = unit.iter().map(|v| v.abs()).sum::<f32>() / 2.0;
-        Query { unit, codes, offset, scale, half_l1 }
+        let words = codes.chunks_exact(GROUP).map(|d| i32::from_le_bytes([d[0] as u8, d[1] as u8, d[2] as u8, d[3] as u8])).collect();
+        Query { unit, codes, words, offset, scale, half_l1 }
     }
 }
 
@@ -400,10 +443,11 @@ fn top_k_with<'m>(
     if k == 0 || rows == 0 {
         return Vec::new();
     }
-    let query = kernel.query(unit, quantized.stride);
+    let query = kernel.query(unit, quantized.groups);
     let capacity = k + exclude.len();
     let threads = if parallel && rows >= PARALLEL_ROWS { rayon::current_num_threads() } else { 1 };
-    let chunk = rows.div_ceil(threads).div_ceil(ROWS) * ROWS;
+    // Whole tiles per part, so that every part starts at a tile.
+    let chunk = rows.div_ceil(threads).div_ceil(TILE) * TILE;
     let scan_part = |part: usize| {
         let mut heap = BinaryHeap::with_capacity(capacity + 1);
         scan(kernel, matrix, quantized, &query, part * chunk..((part + 1) * chunk).min(rows), capacity, &mut heap);
@@ -426,7 +470,8 @@ fn best_of(heap: impl Iterator<Item = Reverse<Score>>, k: usize, exclude: &[usiz
 ///
 /// The rows are scanned in blocks that stay in the L2 cache while every query of a thread's
 /// share passes over them, so the 8-bit matrix is read from memory once per share, not once
-/// per query.
+/// per query. With AMX, sixteen queries' sums with a tile of sixteen rows are one `tdpbsud`
+/// (the same integers as `vpdpbusd`'s, so the same bounds and results).
 pub(crate) fn top_k_batch<'m>(
     matrix: impl Into<Exact<'m>>,
     quantized: &QuantizedRows,
@@ -434,25 +479,37 @@ pub(crate) fn top_k_batch<'m>(
     k: usize,
     exclude: &[&[usize]],
 ) -> Vec<Vec<(usize, f32)>> {
-    /// Rows per block: 4096 rows of 64 codes are 256 KiB.
-    const BLOCK: usize = 4096;
-    let matrix = matrix.into();
+    top_k_batch_with(Kernel::best(), matrix.into(), quantized, units, k, exclude)
+}
+
+/// [`top_k_batch`] with a given kernel.
+fn top_k_batch_with(kernel: Kernel, matrix: Exact, quantized: &QuantizedRows, units: &[Option<Vec<f32>>], k: usize, exclude: &[&[usize]]) -> Vec<Vec<(usize, f32)>> {
+    /// Bytes of codes per block: a block stays in L2 while every query passes over it.
+    const BLOCK_BYTES: usize = 256 * 1024;
+    let block = (BLOCK_BYTES / quantized.tile_bytes()).max(1) * TILE;
     let rows = matrix.rows();
     assert!(rows <= quantized.rows() && exclude.len() == units.len(), "quantized rows do not match the matrix");
-    let kernel = Kernel::best();
     let share = units.len().div_ceil(rayon::current_num_threads()).max(1);
     let shares: Vec<Vec<Vec<(usize, f32)>>> = units
         .par_chunks(share)
         .zip(exclude.par_chunks(share))
         .map(|(units, exclude)| {
-            let queries: Vec<Option<Query>> = units.iter().map(|u| u.as_ref().map(|u| kernel.query(u, quantized.stride))).collect();
-            let mut heaps: Vec<Heap> = exclude.iter().map(|e| BinaryHeap::with_capacity(k + e.len() + 1)).collect();
+            let queries: Vec<Option<Query>> = units.iter().map(|u| u.as_ref().map(|u| kernel.query(u, quantized.groups))).collect();
+            let capacity: Vec<usize> = exclude.iter().map(|e| k + e.len()).collect();
+            let mut heaps: Vec<Heap> = capacity.iter().map(|c| BinaryHeap::with_capacity(c + 1)).collect();
             if k > 0 {
-                for start in (0..rows).step_by(BLOCK) {
-                    let range = start..(start + BLOCK).min(rows);
-                    for ((query, heap), exclude) in queries.iter().zip(&mut heaps).zip(exclude) {
-                        if let Some(query) = query {
-                            scan(kernel, matrix, quantized, query, range.clone(), k + exclude.len(), heap);
+                match kernel {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `Kernel::Amx` is only chosen when AMX and AVX-512 were detected.
+                    Kernel::Amx => unsafe { x86::scan_amx(matrix, quantized, &queries, &capacity, 0..rows, block, &mut heaps) },
+                    _ => {
+                        for start in (0..rows).step_by(block) {
+                            let range = start..(start + block).min(rows);
+                            for ((query, heap), &capacity) in queries.iter().zip(&mut heaps).zip(&capacity) {
+                                if let Some(query) = query {
+                                    scan(kernel, matrix, quantized, query, range.clone(), capacity, heap);
+                                }
+                            }
                         }
                     }
                 }
@@ -463,6 +520,35 @@ pub(crate) fn top_k_batch<'m>(
     shares.into_iter().flatten().collect()
 }
 
+/// The bound a row needs to be scored exactly: the k-th best score so far (`capacity` is k
+/// plus the rows to exclude), less the margin; minus infinity until the heap is full.
+#[inline(always)]
+fn floor(heap: &Heap, capacity: usize) -> f32 {
+    match heap.peek() {
+        Some(worst) if heap.len() >= capacity => worst.0.0 - MARGIN,
+        _ => f32::NEG_INFINITY,
+    }
+}
+
+/// Scores each row of `admitted` (bits over the rows from `first`) exactly into `heap`, and
+/// returns the new [`floor`]. Until the heap is full every row goes in, NaN scores included
+/// (they sort lowest).
+#[inline(always)]
+fn offer(matrix: Exact, quantized: &QuantizedRows, unit: &[f32], first: usize, mut admitted: u32, capacity: usize, heap: &mut Heap) -> f32 {
+    while admitted != 0 {
+        let r = first + admitted.trailing_zeros() as usize;
+        admitted &= admitted - 1;
+        let score = Score(matrix.score(quantized, r, unit), r);
+        if heap.len() < capacity {
+            heap.push(Reverse(score));
+        } else if heap.peek().is_some_and(|worst| score > worst.0) {
+            heap.pop();
+            heap.push(Reverse(score));
+        }
+    }
+    floor(heap, capacity)
+}
+
 /// Which byte dot product the scan uses.
 #[derive(Clone, Copy, Debug)]
 enum Kernel {
@@ -471,9 +557,13 @@ enum Kernel {
     /// AVX2's `vpmaddubsw`.
     #[cfg(target_arch = "x86_64")]
     Avx2,
-    /// AVX-512 VNNI's `vpdpbusd`.
+    /// AVX-512 VNNI's `vpdpbusd` on 512-bit registers: a tile's sixteen rows in one.
     #[cfg(target_arch = "x86_64")]
     Vnni,
+    /// AMX's `tdpbsud` for batches: sixteen queries by a tile's sixteen rows in one; a
+    /// single query takes [`Kernel::Vnni`]'s scan.
+    #[cfg(target_arch = "x86_64")]
+    Amx,
 }
 
 impl Kernel {
@@ -484,7 +574,10 @@ impl Kernel {
         {
             use std::arch::is_x86_feature_detected as has;
             if has!("avx2") && has!("fma") {
-                if has!("avx512vnni") && has!("avx512vl") {
+                if has!("avx512f") && has!("avx512vnni") {
+                    if crate::simd::amx::available() {
+                        kernels.push(Kernel::Amx);
+                    }
                     kernels.push(Kernel::Vnni);
                 }
                 kernels.push(Kernel::Avx2);
@@ -495,11 +588,11 @@ impl Kernel {
     }
 
     /// `unit` in the integer form this kernel multiplies with.
-    fn query<'a>(self, unit: &'a [f32], stride: usize) -> Query<'a> {
+    fn query<'a>(self, unit: &'a [f32], groups: usize) -> Query<'a> {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => Query::new(unit, stride, x86::AVX2_LIMIT),
-            _ => Query::new(unit, stride, 127),
+            Kernel::Avx2 => Query::new(unit, groups, x86::AVX2_LIMIT),
+            _ => Query::new(unit, groups, 127),
         }
     }
 
@@ -528,20 +621,21 @@ fn scan(
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2(m: Exact, q: &QuantizedRows, query: &Query, r: std::ops::Range<usize>, c: usize, h: &mut Heap) {
                 // SAFETY: `Kernel::Avx2` is only chosen when the features were detected.
-                scan_with(m, q, query, r, c, h, |codes, query, scale, l1, floor| unsafe {
-                    x86::admit(x86::dots_avx2(codes, &query.codes, query.codes.len()), query, scale, l1, floor)
+                scan_with(m, q, query, r, c, h, |tile, query, scale, l1, floor| unsafe {
+                    let (low, high) = x86::sums_avx2(tile, &query.words);
+                    x86::admit_avx2(low, query, &scale[..8], &l1[..8], floor) | x86::admit_avx2(high, query, &scale[8..], &l1[8..], floor) << 8
                 })
             }
             // SAFETY: as above.
             unsafe { avx2(matrix, quantized, query, range, capacity, heap) }
         }
         #[cfg(target_arch = "x86_64")]
-        Kernel::Vnni => {
-            #[target_feature(enable = "avx2,fma,avx512vnni,avx512vl")]
+        Kernel::Vnni | Kernel::Amx => {
+            #[target_feature(enable = "avx2,fma,avx512f,avx512vnni")]
             unsafe fn vnni(m: Exact, q: &QuantizedRows, query: &Query, r: std::ops::Range<usize>, c: usize, h: &mut Heap) {
                 // SAFETY: `Kernel::Vnni` is only chosen when the features were detected.
-                scan_with(m, q, query, r, c, h, |codes, query, scale, l1, floor| unsafe {
-                    x86::admit(x86::dots_vnni(codes, &query.codes, query.codes.len()), query, scale, l1, floor)
+                scan_with(m, q, query, r, c, h, |tile, query, scale, l1, floor| unsafe {
+                    x86::admit_512(x86::sums_vnni(tile, &query.words), query, scale, l1, floor)
                 })
             }
             // SAFETY: as above.
@@ -550,8 +644,10 @@ fn scan(
     }
 }
 
-/// The scan's body, generic over the kernel: `admit(codes, query, scales, l1s, floor)` returns a
-/// bit for each of [`ROWS`] consecutive rows whose upper bound reaches `floor`.
+/// The scan's body, generic over the kernel: `admit(tile, query, scales, l1s, floor)` returns a
+/// bit for each of a tile's [`TILE`] rows whose upper bound reaches `floor`.
+///
+/// `range` must start at a tile.
 #[inline(always)]
 fn scan_with(
     matrix: Exact,
@@ -562,52 +658,26 @@ fn scan_with(
     heap: &mut Heap,
     admit: impl Fn(&[u8], &Query, &[f32], &[f32], f32) -> u32,
 ) {
-    let stride = quantized.stride;
-    // The bound a row needs to be scored exactly: the k-th best score so far, less the margin.
-    let floor = |heap: &Heap| match heap.peek() {
-        Some(worst) if heap.len() >= capacity => worst.0.0 - MARGIN,
-        _ => f32::NEG_INFINITY,
-    };
-    let mut threshold = floor(heap);
-    let mut row = range.start;
-    while row < range.end {
-        let count = ROWS.min(range.end - row);
-        let block = row..row + count;
-        let mut admitted = if count == ROWS {
-            let codes = &quantized.codes[row * stride..(row + ROWS) * stride];
-            admit(codes, query, &quantized.scale[block.clone()], &quantized.l1[block.clone()], threshold)
-        } else {
-            // The last rows of the range, padded with zero rows that the mask then drops.
-            let mut codes = vec![OFFSET as u8; ROWS * stride];
-            codes[..count * stride].copy_from_slice(&quantized.codes[row * stride..(row + count) * stride]);
-            let (mut scale, mut l1) = ([0f32; ROWS], [0f32; ROWS]);
-            scale[..count].copy_from_slice(&quantized.scale[block.clone()]);
-            l1[..count].copy_from_slice(&quantized.l1[block.clone()]);
-            admit(&codes, query, &scale, &l1, threshold)
-        };
-        let all = (1u32 << count) - 1;
-        // Until the heap is full every row goes in, NaN scores included (they sort lowest).
-        admitted = if heap.len() < capacity { all } else { admitted & all };
-        while admitted != 0 {
-            let r = row + admitted.trailing_zeros() as usize;
-            admitted &= admitted - 1;
-            let score = Score(matrix.score(quantized, r, query.unit), r);
-            if heap.len() < capacity {
-                heap.push(Reverse(score));
-            } else if heap.peek().is_some_and(|worst| score > worst.0) {
-                heap.pop();
-                heap.push(Reverse(score));
-            }
-            threshold = floor(heap);
+    debug_assert!(range.start.is_multiple_of(TILE) && range.end <= quantized.rows);
+    let tile_bytes = quantized.tile_bytes();
+    let mut threshold = floor(heap, capacity);
+    for row in range.clone().step_by(TILE) {
+        let tile = row / TILE;
+        // The last tile's padding rows have zero bounds; the mask drops them either way.
+        let all = (1u32 << TILE.min(range.end - row)) - 1;
+        let rows = row..row + TILE;
+        let admitted = admit(&quantized.codes[tile * tile_bytes..(tile + 1) * tile_bytes], query, &quantized.scale[rows.clone()], &quantized.l1[rows], threshold);
+        let admitted = if heap.len() < capacity { all } else { admitted & all };
+        if admitted != 0 {
+            threshold = offer(matrix, quantized, query.unit, row, admitted, capacity, heap);
         }
-        row += count;
     }
 }
 
-/// The rows among [`ROWS`] whose upper bound `s (t (sum - offset) + |q|_1 / 2) + t/2 s|c|_1`
+/// The rows of a tile whose upper bound `s (t (sum - offset) + |q|_1 / 2) + t/2 s|c|_1`
 /// reaches `floor`, as bits; NaN bounds (non-finite rows) never do.
-fn portable_admit(codes: &[u8], query: &Query, scale: &[f32], l1: &[f32], floor: f32) -> u32 {
-    let sums = portable_dots(codes, &query.codes, codes.len() / ROWS);
+fn portable_admit(tile: &[u8], query: &Query, scale: &[f32], l1: &[f32], floor: f32) -> u32 {
+    let sums = portable_sums(tile, &query.codes);
     let mut admitted = 0;
     for (i, sum) in sums.iter().enumerate() {
         let upper = scale[i].mul_add(query.scale.mul_add((sum - query.offset) as f32, query.half_l1), query.scale * 0.5 * l1[i]);
@@ -618,11 +688,13 @@ fn portable_admit(codes: &[u8], query: &Query, scale: &[f32], l1: &[f32], floor:
     admitted
 }
 
-/// [`ROWS`] sums `(c + 128) . d` of consecutive `stride`-long code rows with the query codes.
-fn portable_dots(codes: &[u8], query: &[i8], stride: usize) -> [i32; ROWS] {
-    let mut sums = [0i32; ROWS];
-    for (sum, row) in sums.iter_mut().zip(codes.chunks_exact(stride)) {
-        *sum = row.iter().zip(query).map(|(&c, &d)| i32::from(c) * i32::from(d)).sum();
+/// The [`TILE`] sums `(c + 128) . d` of a tile's rows with the query codes `d`.
+fn portable_sums(tile: &[u8], query: &[i8]) -> [i32; TILE] {
+    let mut sums = [0i32; TILE];
+    for (group, d) in tile.chunks_exact(GROUP_BYTES).zip(query.chunks_exact(GROUP)) {
+        for (sum, c) in sums.iter_mut().zip(group.chunks_exact(GROUP)) {
+            *sum += c.iter().zip(d).map(|(&c, &d)| i32::from(c) * i32::from(d)).sum::<i32>();
+        }
     }
     sums
 }
@@ -631,90 +703,177 @@ fn portable_dots(codes: &[u8], query: &[i8], stride: usize) -> [i32; ROWS] {
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{LANES, Query, ROWS};
+    use super::{Exact, GROUP_BYTES, Heap, Query, QuantizedRows, TILE, floor, offer};
+    use crate::simd::amx::{self, Tiles};
 
-    /// The largest query code for [`dots_avx2`]: `vpmaddubsw` saturates its pair sums at
+    /// The largest query code for [`sums_avx2`]: `vpmaddubsw` saturates its pair sums at
     /// `i16::MAX`, and `2 * 255 * 63` is the largest that stays below it.
     pub(super) const AVX2_LIMIT: i8 = 63;
 
-    /// [`ROWS`] sums with AVX-512 VNNI's byte dot product (`vpdpbusd` on 256-bit registers).
+    /// A tile's sixteen sums with AVX-512 VNNI: one `vpdpbusd` per component group, each
+    /// row in its own lane.
     ///
     /// # Safety
-    /// The CPU must support AVX2, AVX-512 VNNI and VL; `codes` must hold `ROWS * stride` and
-    /// `query` `stride` values, `stride` a multiple of [`LANES`].
+    /// The CPU must support AVX-512F and VNNI; `tile` must hold `GROUP_BYTES` bytes per word
+    /// of `query`.
     #[inline(always)]
-    pub(super) unsafe fn dots_vnni(codes: &[u8], query: &[i8], stride: usize) -> [i32; ROWS] {
+    pub(super) unsafe fn sums_vnni(tile: &[u8], query: &[i32]) -> __m512i {
+        debug_assert!(tile.len() >= query.len() * GROUP_BYTES);
         // SAFETY: as this function's contract.
-        unsafe { dots_by(codes, query, stride, |acc, c, q| _mm256_dpbusd_epi32(acc, c, q)) }
+        unsafe {
+            // Two chains, so that consecutive products do not wait on each other's latency.
+            let (mut even, mut odd) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+            let pairs = query.chunks_exact(2);
+            let last = pairs.remainder();
+            let mut at = tile.as_ptr();
+            for pair in pairs {
+                even = _mm512_dpbusd_epi32(even, _mm512_loadu_si512(at.cast()), _mm512_set1_epi32(pair[0]));
+                odd = _mm512_dpbusd_epi32(odd, _mm512_loadu_si512(at.add(GROUP_BYTES).cast()), _mm512_set1_epi32(pair[1]));
+                at = at.add(2 * GROUP_BYTES);
+            }
+            if let [word] = last {
+                even = _mm512_dpbusd_epi32(even, _mm512_loadu_si512(at.cast()), _mm512_set1_epi32(*word));
+            }
+            _mm512_add_epi32(even, odd)
+        }
     }
 
-    /// [`ROWS`] sums with AVX2: `vpmaddubsw` into i16 pair sums, `vpmaddwd` by ones into i32.
+    /// [`super::portable_admit`] for the sums of [`sums_vnni`]: all sixteen bounds at once.
     ///
     /// # Safety
-    /// As [`dots_vnni`], for AVX2; the query codes must lie within [`AVX2_LIMIT`].
+    /// The CPU must support AVX-512F; `scale` and `l1` must hold sixteen values.
     #[inline(always)]
-    pub(super) unsafe fn dots_avx2(codes: &[u8], query: &[i8], stride: usize) -> [i32; ROWS] {
+    pub(super) unsafe fn admit_512(sums: __m512i, query: &Query, scale: &[f32], l1: &[f32], floor: f32) -> u32 {
+        debug_assert!(scale.len() >= 16 && l1.len() >= 16);
+        unsafe {
+            let sums = _mm512_sub_epi32(sums, _mm512_set1_epi32(query.offset));
+            let dot = _mm512_fmadd_ps(_mm512_set1_ps(query.scale), _mm512_cvtepi32_ps(sums), _mm512_set1_ps(query.half_l1));
+            let query_term = _mm512_mul_ps(_mm512_set1_ps(query.scale * 0.5), _mm512_loadu_ps(l1.as_ptr()));
+            let upper = _mm512_fmadd_ps(_mm512_loadu_ps(scale.as_ptr()), dot, query_term);
+            u32::from(_mm512_cmp_ps_mask::<_CMP_GE_OQ>(upper, _mm512_set1_ps(floor)))
+        }
+    }
+
+    /// [`super::top_k_batch`]'s scan of `range` with AMX: sixteen queries at a time against
+    /// each tile of each block of `block` rows (a whole number of tiles), every query's heap
+    /// kept as [`super::scan_with`] keeps it, from the same integer sums.
+    ///
+    /// # Safety
+    /// AMX must be [`amx::available`] (which includes AVX-512F) and the CPU must have
+    /// AVX-512 VNNI; `range` must start at a tile and end within `quantized`'s rows.
+    #[target_feature(enable = "avx2,fma,avx512f,avx512vnni")]
+    pub(super) unsafe fn scan_amx(
+        matrix: Exact,
+        quantized: &QuantizedRows,
+        queries: &[Option<Query>],
+        capacity: &[usize],
+        range: std::ops::Range<usize>,
+        block: usize,
+        heaps: &mut [Heap],
+    ) {
+        debug_assert!(range.start.is_multiple_of(TILE) && range.end <= quantized.rows && block.is_multiple_of(TILE));
+        const CODES: usize = amx::ROW_BYTES;
+        let (blocks, rem) = (quantized.groups * 4 / CODES, quantized.groups % (CODES / 4));
+        // Each query's codes padded with zeros to whole tile rows, sixteen queries per set
+        // (the last set padded with zero queries, whose sums are never read).
+        let stride = (quantized.groups * 4).div_ceil(CODES) * CODES;
+        let live: Vec<usize> = (0..queries.len()).filter(|&i| queries[i].is_some()).collect();
+        let sets: Vec<(&[usize], Vec<i8>)> = live
+            .chunks(TILE)
+            .map(|set| {
+                let mut codes = vec![0i8; TILE * stride];
+                for (row, query) in codes.chunks_exact_mut(stride).zip(set.iter().filter_map(|&i| queries[i].as_ref())) {
+                    row[..query.codes.len()].copy_from_slice(&query.codes);
+                }
+                (set, codes)
+            })
+            .collect();
+        let mut thresholds: Vec<f32> = heaps.iter().zip(capacity).map(|(heap, &capacity)| floor(heap, capacity)).collect();
+        let tile_bytes = quantized.tile_bytes();
+        // SAFETY: AMX is available (this function's contract).
+        let tiles = unsafe { Tiles::configure_shapes(&amx::query_shapes(rem)) };
+        // One tile's sums are read while the next tile's are computed: each tile's product is
+        // started before the last one's bounds are checked, so that its latency overlaps them.
+        let mut sums = [[[0i32; TILE]; TILE]; 2];
+        let product = |tile: usize, codes: &[i8], sums: &mut [[i32; TILE]; TILE]| {
+            let b = quantized.codes[tile * tile_bytes..].as_ptr();
+            // SAFETY: each query row holds `stride` codes, whole blocks and the last groups;
+            // the tile holds `groups` groups of 64 bytes.
+            unsafe {
+                if tile.is_multiple_of(2) {
+                    tiles.query_sums::<false>(codes.as_ptr(), stride, b, blocks, rem > 0, sums);
+                } else {
+                    tiles.query_sums::<true>(codes.as_ptr(), stride, b, blocks, rem > 0, sums);
+                }
+            }
+        };
+        for start in range.clone().step_by(block) {
+            let end = (start + block).min(range.end);
+            for (set, codes) in &sets {
+                let first = start / TILE;
+                product(first, codes, &mut sums[first % 2]);
+                for row in (start..end).step_by(TILE) {
+                    let tile = row / TILE;
+                    if row + TILE < end {
+                        product(tile + 1, codes, &mut sums[(tile + 1) % 2]);
+                    }
+                    let all = (1u32 << TILE.min(range.end - row)) - 1;
+                    for (sums, &i) in sums[tile % 2].iter().zip(set.iter()) {
+                        let (Some(query), heap, capacity) = (&queries[i], &mut heaps[i], capacity[i]) else { continue };
+                        // SAFETY: AVX-512F (this function's contract); a tile's scales and
+                        // l1s are sixteen values (the padding rows included).
+                        let admitted = unsafe {
+                            admit_512(_mm512_loadu_si512(sums.as_ptr().cast()), query, &quantized.scale[row..row + TILE], &quantized.l1[row..row + TILE], thresholds[i])
+                        };
+                        let admitted = if heap.len() < capacity { all } else { admitted & all };
+                        if admitted != 0 {
+                            thresholds[i] = offer(matrix, quantized, query.unit, row, admitted, capacity, heap);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A tile's sixteen sums with AVX2, as two halves of eight rows: `vpmaddubsw` into i16
+    /// pair sums, `vpmaddwd` by ones into each row's i32 lane.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; as [`sums_vnni`] for the lengths; the query codes must lie
+    /// within [`AVX2_LIMIT`].
+    #[inline(always)]
+    pub(super) unsafe fn sums_avx2(tile: &[u8], query: &[i32]) -> (__m256i, __m256i) {
+        debug_assert!(tile.len() >= query.len() * GROUP_BYTES);
         // SAFETY: as this function's contract.
         unsafe {
             let ones = _mm256_set1_epi16(1);
-            dots_by(codes, query, stride, |acc, c, q| _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(c, q), ones)))
-        }
-    }
-
-    /// The loop both kernels share: `step(acc, codes, query)` adds the products of 32 codes to
-    /// a row's accumulator.
-    ///
-    /// # Safety
-    /// As [`dots_vnni`], for the instructions `step` uses.
-    #[inline(always)]
-    unsafe fn dots_by(codes: &[u8], query: &[i8], stride: usize, step: impl Fn(__m256i, __m256i, __m256i) -> __m256i) -> [i32; ROWS] {
-        debug_assert!(codes.len() >= ROWS * stride && query.len() >= stride && stride.is_multiple_of(LANES));
-        unsafe {
-            let mut acc = [_mm256_setzero_si256(); ROWS];
-            for at in (0..stride).step_by(LANES) {
-                let q = _mm256_loadu_si256(query.as_ptr().add(at).cast());
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    let c = _mm256_loadu_si256(codes.as_ptr().add(r * stride + at).cast());
-                    *acc = step(*acc, c, q);
-                }
+            let (mut low, mut high) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            let mut at = tile.as_ptr();
+            for &word in query {
+                let d = _mm256_set1_epi32(word);
+                let products = _mm256_maddubs_epi16(_mm256_loadu_si256(at.cast()), d);
+                low = _mm256_add_epi32(low, _mm256_madd_epi16(products, ones));
+                let products = _mm256_maddubs_epi16(_mm256_loadu_si256(at.add(32).cast()), d);
+                high = _mm256_add_epi32(high, _mm256_madd_epi16(products, ones));
+                at = at.add(GROUP_BYTES);
             }
-            reduce(acc)
+            (low, high)
         }
     }
 
-    /// [`super::portable_admit`] for the sums of [`dots_vnni`] or [`dots_avx2`], in one
-    /// vector: the bounds of all eight rows at once, and one compare.
+    /// [`super::portable_admit`] for eight rows' sums of [`sums_avx2`], in one vector.
     ///
     /// # Safety
-    /// The CPU must support AVX2 and FMA; `scale` and `l1` must hold [`ROWS`] values.
+    /// The CPU must support AVX2 and FMA; `scale` and `l1` must hold eight values.
     #[inline(always)]
-    pub(super) unsafe fn admit(sums: [i32; ROWS], query: &Query, scale: &[f32], l1: &[f32], floor: f32) -> u32 {
-        debug_assert!(scale.len() >= ROWS && l1.len() >= ROWS);
+    pub(super) unsafe fn admit_avx2(sums: __m256i, query: &Query, scale: &[f32], l1: &[f32], floor: f32) -> u32 {
+        debug_assert!(scale.len() >= 8 && l1.len() >= 8);
         unsafe {
-            let sums = _mm256_sub_epi32(_mm256_loadu_si256(sums.as_ptr().cast()), _mm256_set1_epi32(query.offset));
+            let sums = _mm256_sub_epi32(sums, _mm256_set1_epi32(query.offset));
             let dot = _mm256_fmadd_ps(_mm256_set1_ps(query.scale), _mm256_cvtepi32_ps(sums), _mm256_set1_ps(query.half_l1));
             let query_term = _mm256_mul_ps(_mm256_set1_ps(query.scale * 0.5), _mm256_loadu_ps(l1.as_ptr()));
             let upper = _mm256_fmadd_ps(_mm256_loadu_ps(scale.as_ptr()), dot, query_term);
             _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(upper, _mm256_set1_ps(floor))) as u32
-        }
-    }
-
-    /// Sums each of the eight accumulators' lanes: row `r`'s total lands in lane `r`.
-    #[inline(always)]
-    unsafe fn reduce(acc: [__m256i; ROWS]) -> [i32; ROWS] {
-        unsafe {
-            let s01 = _mm256_hadd_epi32(acc[0], acc[1]);
-            let s23 = _mm256_hadd_epi32(acc[2], acc[3]);
-            let s45 = _mm256_hadd_epi32(acc[4], acc[5]);
-            let s67 = _mm256_hadd_epi32(acc[6], acc[7]);
-            // Each 128-bit half now holds rows 0-3 (resp. 4-7) summed over half of the lanes.
-            let s0123 = _mm256_hadd_epi32(s01, s23);
-            let s4567 = _mm256_hadd_epi32(s45, s67);
-            let low = _mm256_permute2x128_si256(s0123, s4567, 0x20);
-            let high = _mm256_permute2x128_si256(s0123, s4567, 0x31);
-            let mut out = [0i32; ROWS];
-            _mm256_storeu_si256(out.as_mut_ptr().cast(), _mm256_add_epi32(low, high));
-            out
         }
     }
 }
@@ -809,7 +968,7 @@ mod tests {
         let mut m = unit_rows(4, 4, 5);
         m.row_mut(1).assign(&ndarray::arr1(&[1e-37, 0.0, -5e-38, 0.0]));
         let q = QuantizedRows::new(m.view());
-        let codes = &q.codes[q.stride..q.stride + 4];
+        let codes: Vec<u8> = q.stored(1).collect();
         assert_eq!((codes[0], codes[1], codes[3]), (128 + 127, 128, 128), "{codes:?}");
         // |c|_1 = 127 + 63.5 rounded one way or the other.
         assert!((q.l1[1] - 191.0 * q.scale[1]).abs() <= q.scale[1], "{} for scale {}", q.l1[1], q.scale[1]);
@@ -847,23 +1006,64 @@ mod tests {
     }
 
     #[test]
+    fn batches_equal_a_full_f32_scan_with_every_kernel() {
+        // Dimensions with only a short last group block (50), whole blocks of 64 codes only
+        // (64), and both (100, 300); 37 queries, more than two AMX sets of sixteen, one of
+        // them zero; rows not a whole number of tiles.
+        for (rows, dims) in [(5003, 50), (2000, 64), (3001, 100), (1500, 300)] {
+            let m = unit_rows(rows, dims, rows as u64 + 7 * dims as u64);
+            let q = QuantizedRows::new(m.view());
+            let units: Vec<Option<Vec<f32>>> = (0..37).map(|i| (i != 5).then(|| m.row(i * 97 % rows).to_vec())).collect();
+            let excluded: Vec<Vec<usize>> = (0..37).map(|i| if i % 3 == 0 { vec![i * 97 % rows] } else { vec![] }).collect();
+            let exclude: Vec<&[usize]> = excluded.iter().map(Vec::as_slice).collect();
+            for kernel in Kernel::available() {
+                let got = top_k_batch_with(kernel, m.view().into(), &q, &units, 10, &exclude);
+                for (i, got) in got.iter().enumerate() {
+                    let want = units[i].as_ref().map_or(vec![], |unit| brute_force(&m, unit, 10, &excluded[i]));
+                    assert_eq!(*got, want, "{kernel:?}: {rows}x{dims} query {i}");
+                }
+                // The first rows only, as `nearest_batch`'s `restrict` passes them.
+                let prefix = m.slice(ndarray::s![..rows / 2 + 3, ..]);
+                let got = top_k_batch_with(kernel, prefix.into(), &q, &units[..3], 5, &exclude[..3]);
+                for (i, got) in got.iter().enumerate() {
+                    let unit = units[i].as_ref().unwrap();
+                    assert_eq!(*got, brute_force(&prefix.to_owned(), unit, 5, &excluded[i]), "{kernel:?}: prefix, query {i}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn simd_and_portable_kernels_agree() {
-        let stride = 2 * LANES;
-        let codes: Vec<u8> = (0..ROWS * stride).map(|i| (i * 37 % 255 + 1) as u8).collect();
-        let wide: Vec<i8> = (0..stride).map(|i| (i * 7919 % 255) as i8).collect();
-        let expected = portable_dots(&codes, &wide, stride);
-        assert_eq!(expected[1], codes[stride..2 * stride].iter().zip(&wide).map(|(&c, &d)| c as i32 * d as i32).sum::<i32>());
+        // Three groups: the AVX-512 kernel's pairs and its odd one out.
+        let groups = 3;
+        let tile: Vec<u8> = (0..groups * GROUP_BYTES).map(|i| (i * 37 % 255 + 1) as u8).collect();
+        let wide: Vec<i8> = (0..groups * GROUP).map(|i| (i * 7919 % 255) as i8).collect();
+        let words = |codes: &[i8]| -> Vec<i32> { codes.chunks_exact(4).map(|d| i32::from_le_bytes([d[0] as u8, d[1] as u8, d[2] as u8, d[3] as u8])).collect() };
+        let expected = portable_sums(&tile, &wide);
+        // Row 5's components lie at byte 5 * 4 of each group.
+        let row5: i32 = (0..groups * GROUP).map(|i| i32::from(tile[(i / GROUP) * GROUP_BYTES + 5 * GROUP + i % GROUP]) * i32::from(wide[i])).sum();
+        assert_eq!(expected[5], row5);
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::is_x86_feature_detected as has;
-            if has!("avx512vnni") && has!("avx512vl") {
-                // SAFETY: the features were detected; the slices have the lengths `dots` needs.
-                assert_eq!(unsafe { x86::dots_vnni(&codes, &wide, stride) }, expected);
+            use std::arch::x86_64::*;
+            if has!("avx512f") && has!("avx512vnni") {
+                let mut got = [0i32; TILE];
+                // SAFETY: the features were detected; the tile holds a group per word.
+                unsafe { _mm512_storeu_si512(got.as_mut_ptr().cast(), x86::sums_vnni(&tile, &words(&wide))) };
+                assert_eq!(got, expected);
             }
             if has!("avx2") {
                 let narrow: Vec<i8> = wide.iter().map(|&d| d.clamp(-x86::AVX2_LIMIT, x86::AVX2_LIMIT)).collect();
+                let mut got = [0i32; TILE];
                 // SAFETY: as above.
-                assert_eq!(unsafe { x86::dots_avx2(&codes, &narrow, stride) }, portable_dots(&codes, &narrow, stride));
+                unsafe {
+                    let (low, high) = x86::sums_avx2(&tile, &words(&narrow));
+                    _mm256_storeu_si256(got.as_mut_ptr().cast(), low);
+                    _mm256_storeu_si256(got.as_mut_ptr().add(8).cast(), high);
+                }
+                assert_eq!(got, portable_sums(&tile, &narrow));
             }
         }
     }

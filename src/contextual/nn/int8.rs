@@ -16,7 +16,7 @@
 
 use rayon::prelude::*;
 
-use super::amx;
+use crate::simd::amx;
 use super::panels::{Block, PANEL, PackedWeight, TILE, tiled_with};
 use crate::simd::multiversion;
 
@@ -348,7 +348,7 @@ impl PackedWeight for PackedInt8 {
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::super::amx;
+    use crate::simd::amx;
     use super::super::panels::{Block, TILE};
     use super::{Activations, AmxState, GROUP, Panel, Tile};
 

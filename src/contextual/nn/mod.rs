@@ -3,7 +3,6 @@
 //! panels for weights quantized per output feature, or a transposed f32 matrix), the fused CPU
 //! kernels, and the attention mask in the form each device's attention code takes.
 
-pub(crate) mod amx;
 pub(crate) mod decoder;
 pub(crate) mod int8;
 pub(crate) mod kernels;

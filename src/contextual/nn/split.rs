@@ -16,7 +16,7 @@
 use half::bf16;
 use rayon::prelude::*;
 
-use super::amx::{self, Tiles};
+use crate::simd::amx::{self, Tiles};
 use super::panels::{PANEL, tiled_with};
 
 /// Inputs per 32-bit pair of bf16 values in a weight step.

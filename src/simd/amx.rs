@@ -1,6 +1,7 @@
-//! Intel AMX tiles for the int8 product and for f32 products as three bf16 products: 16 x
-//! 64-byte tile registers that `tdpbusd` multiplies in one instruction (16,384 unsigned-by-signed
-//! byte products summed into exact i32), or `tdpbf16ps` (8,192 bf16 products summed in f32).
+//! Intel AMX tiles for the encoder's int8 product, its f32 products as three bf16 products, and
+//! the neighbour search's batched int8 scores: 16 x 64-byte tile registers that `tdpbusd` (or
+//! `tdpbsud`) multiplies in one instruction (16,384 byte products summed into exact i32), or
+//! `tdpbf16ps` (8,192 bf16 products summed in f32).
 //!
 //! `vpdpbusd` computes 64 byte products per instruction; one `tdpbusd` computes 256 times as
 //! many in about 16 cycles, so on CPUs that have AMX (Intel Xeon since Sapphire Rapids) batched
@@ -145,9 +146,22 @@ impl Tiles {
     /// # Safety
     /// [`available`] must have returned true.
     pub(crate) unsafe fn configure() -> Tiles {
+        // SAFETY: as this function's contract.
+        unsafe { Tiles::configure_shapes(&[(ROWS as u8, ROW_BYTES as u16); 8]) }
+    }
+
+    /// Configures this thread's tiles `tmm0`, `tmm1`, ... as `(rows, bytes per row)` each
+    /// (at most eight; a zero shape leaves a tile unused).
+    ///
+    /// # Safety
+    /// [`available`] must have returned true; no shape may exceed 16 rows of 64 bytes, and a
+    /// shape with no rows must have no bytes and the reverse (else `ldtilecfg` faults).
+    pub(crate) unsafe fn configure_shapes(shapes: &[(u8, u16)]) -> Tiles {
+        debug_assert!(shapes.len() <= 8 && shapes.iter().all(|&(rows, bytes)| usize::from(rows) <= ROWS && usize::from(bytes) <= ROW_BYTES && (rows == 0) == (bytes == 0)));
         let mut config = Config { palette: 1, start_row: 0, reserved: [0; 14], bytes_per_row: [0; 16], rows: [0; 16] };
-        config.bytes_per_row[..8].fill(ROW_BYTES as u16);
-        config.rows[..8].fill(ROWS as u8);
+        for (tile, &(rows, bytes)) in shapes.iter().enumerate() {
+            (config.rows[tile], config.bytes_per_row[tile]) = (rows, bytes);
+        }
         // SAFETY: AMX is available (the caller's contract) and the operand is a valid palette-1
         // configuration of 64 bytes.
         #[cfg(target_arch = "x86_64")]
@@ -158,7 +172,7 @@ impl Tiles {
     }
 
     /// `out[t][f] = sum_k a[t][k] * b[k][f]` for `32` tokens (`TWO = true`) or `16`, and the
-    /// [`super::panels::PANEL`] = 32 features of one int8 panel, as i32 rows of 32 values.
+    /// [`crate::contextual::nn::panels::PANEL`] = 32 features of one int8 panel, as i32 rows of 32 values.
     ///
     /// `a` is the first token's row of activation bytes, rows `a_stride` bytes apart; `b` the
     /// panel's codes (inner step `k`, four inputs each, is 128 bytes: 32 features x 4); `blocks`
@@ -383,6 +397,83 @@ impl Tiles {
                     ahead = const PREFETCH_AHEAD,
                     options(nostack),
                 );
+            }
+        }
+    }
+}
+
+/// The tile shapes [`Tiles::query_sums`] needs when each row has `full` whole 64-code blocks
+/// and `rem` more groups of four codes (`rem < 16`): `tmm0` and `tmm5` the sums (two, so that
+/// one tile's sums can be computed while the other's are read), `tmm1`/`tmm2` a whole block
+/// of the queries and of the rows, `tmm3`/`tmm4` the last, shorter one.
+pub(crate) fn query_shapes(rem: usize) -> [(u8, u16); 6] {
+    debug_assert!(rem < ROWS);
+    let full = (ROWS as u8, ROW_BYTES as u16);
+    // A tile of no bytes must also have no rows (else `ldtilecfg` faults).
+    let (rem_rows, rem_bytes) = if rem == 0 { (0, 0) } else { (ROWS as u8, (4 * rem) as u16) };
+    [full, full, full, (rem_rows, rem_bytes), (rem as u8, if rem == 0 { 0 } else { ROW_BYTES as u16 }), full]
+}
+
+/// The body of [`Tiles::query_sums`] with its sums in tile register `$c`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! query_sums {
+    ($c:literal, $a:expr, $a_stride:expr, $b:expr, $blocks:expr, $rem:expr, $out:expr) => {
+        std::arch::asm!(
+            concat!("tilezero ", $c),
+            "test {n}, {n}",
+            "jz 3f",
+            "2:",
+            "tileloadd tmm1, [{a} + {sa}*1]",
+            "tileloadd tmm2, [{b} + {sb}*1]",
+            concat!("tdpbsud ", $c, ", tmm1, tmm2"),
+            "add {a}, 64",
+            "add {b}, 1024",
+            "dec {n}",
+            "jnz 2b",
+            "3:",
+            "test {rem}, {rem}",
+            "jz 4f",
+            "tileloadd tmm3, [{a} + {sa}*1]",
+            "tileloadd tmm4, [{b} + {sb}*1]",
+            concat!("tdpbsud ", $c, ", tmm3, tmm4"),
+            "4:",
+            concat!("tilestored [{c} + {sb}*1], ", $c),
+            a = inout(reg) $a => _,
+            b = inout(reg) $b => _,
+            n = inout(reg) $blocks => _,
+            rem = in(reg) usize::from($rem),
+            sa = in(reg) $a_stride,
+            sb = in(reg) ROW_BYTES,
+            c = in(reg) $out.as_mut_ptr(),
+            options(nostack),
+        )
+    };
+}
+
+impl Tiles {
+    /// `out[q][r] = sum_k a[q][k] * b[r][k]`, for 16 queries of signed codes and one tile of
+    /// 16 rows of unsigned codes (`tdpbsud`): the integer sums of the neighbour search.
+    ///
+    /// `a` is the first query's codes, queries `a_stride` bytes apart; `b` the rows' codes in
+    /// the VNNI layout, each group of four codes of the 16 rows in 64 bytes, so a block of 64
+    /// codes is 1 KiB; `blocks` whole blocks, then, with `rem`, the last `rem` groups of
+    /// [`query_shapes`]`(rem)`, which the tiles must be configured with. `SECOND` sums in the
+    /// second sums register: alternating them lets the next tile's product start before the
+    /// last one's sums have been read back.
+    ///
+    /// # Safety
+    /// `a` must be readable for `blocks * 64` bytes (and the `4 * rem` after them) on each of
+    /// the 16 rows, `b` for `blocks` KiB (and `rem * 64` bytes after them).
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    pub(crate) unsafe fn query_sums<const SECOND: bool>(&self, a: *const i8, a_stride: usize, b: *const u8, blocks: usize, rem: bool, out: &mut [[i32; 16]; 16]) {
+        // SAFETY: the tiles are configured (`self`), and the reads and writes stay within what
+        // this function's contract grants.
+        unsafe {
+            if SECOND {
+                query_sums!("tmm5", a, a_stride, b, blocks, rem, out);
+            } else {
+                query_sums!("tmm0", a, a_stride, b, blocks, rem, out);
             }
         }
     }
