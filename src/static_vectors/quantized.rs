@@ -94,6 +94,17 @@ const PARALLEL_ROWS: usize = 65_536;
 /// Rows per parallel task when a whole matrix is converted: 256 tiles.
 const CONVERT_BLOCK: usize = 4096;
 
+/// One cache line of codes. The copy is allocated in these so that every 64-byte load of a
+/// component group is aligned: a load split across two lines cost 1.6 times as much.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+// SAFETY: 64 bytes with no padding, and every bit pattern is a valid `Line`.
+unsafe impl bytemuck::Zeroable for Line {}
+// SAFETY: as above; `Line` is `Copy` and `repr(C)`.
+unsafe impl bytemuck::Pod for Line {}
+
 /// The 8-bit copy of a matrix's rows, with what the error bounds need.
 pub(crate) struct QuantizedRows {
     /// Components per row.
@@ -102,8 +113,8 @@ pub(crate) struct QuantizedRows {
     /// that meet zero query codes.
     groups: usize,
     /// The codes `c + 128` in tiles (see the module documentation), whole tiles: the rows past
-    /// the last real one are padding.
-    codes: Vec<u8>,
+    /// the last real one are padding. [`QuantizedRows::codes`] reads them as bytes.
+    lines: Vec<Line>,
     /// Per row: the scale `s` (a row's value is `s * c`); zero for the padding rows.
     scale: Vec<f32>,
     /// Per row: `s * |c|_1`, for the query-side error term; zero for the padding rows.
@@ -115,6 +126,11 @@ pub(crate) struct QuantizedRows {
 }
 
 impl QuantizedRows {
+    /// The codes, as bytes.
+    fn codes(&self) -> &[u8] {
+        bytemuck::cast_slice(&self.lines)
+    }
+
     /// Bytes per tile.
     fn tile_bytes(&self) -> usize {
         self.groups * GROUP_BYTES
@@ -128,15 +144,17 @@ impl QuantizedRows {
 
     /// The `dims` stored codes `c + 128` of `row`, in component order.
     fn stored(&self, row: usize) -> impl Iterator<Item = u8> + '_ {
-        (0..self.dims).map(move |i| self.codes[self.at(row, i)])
+        (0..self.dims).map(move |i| self.codes()[self.at(row, i)])
     }
 
     /// An all-padding copy of `rows` rows of `dims` components, every code `fill`.
     fn empty(rows: usize, dims: usize, fill: u8) -> Self {
         let groups = dims.div_ceil(GROUP).max(1);
         let padded = rows.div_ceil(TILE) * TILE;
-        let codes = vec![fill; padded * groups * GROUP];
-        QuantizedRows { dims, groups, codes, scale: vec![0f32; padded], l1: vec![0f32; padded], rows, zero_rows: Vec::new() }
+        // Zeros come from the allocator as untouched pages (see `new`).
+        let lines = padded * groups * GROUP / 64;
+        let lines = if fill == 0 { bytemuck::zeroed_vec(lines) } else { vec![Line([fill; 64]); lines] };
+        QuantizedRows { dims, groups, lines, scale: vec![0f32; padded], l1: vec![0f32; padded], rows, zero_rows: Vec::new() }
     }
 
     /// Quantizes every row of `matrix` (in parallel: this is a pass over the whole matrix).
@@ -152,7 +170,7 @@ impl QuantizedRows {
         if dims > 0 && rows > 0 {
             values
                 .par_chunks(CONVERT_BLOCK * dims)
-                .zip(quantized.codes.par_chunks_mut(CONVERT_BLOCK / TILE * tile_bytes))
+                .zip(bytemuck::cast_slice_mut::<Line, u8>(&mut quantized.lines).par_chunks_mut(CONVERT_BLOCK / TILE * tile_bytes))
                 .zip(quantized.scale.par_chunks_mut(CONVERT_BLOCK).zip(quantized.l1.par_chunks_mut(CONVERT_BLOCK)))
                 .for_each(|((values, codes), (scale, l1))| quantize_dispatch(values, dims, codes, scale, l1));
         }
@@ -171,7 +189,7 @@ impl QuantizedRows {
             // In parallel: an int8 file is opened with this pass over all of its codes.
             codes[..rows * dims]
                 .par_chunks(CONVERT_BLOCK * dims)
-                .zip(quantized.codes.par_chunks_mut(CONVERT_BLOCK / TILE * tile_bytes))
+                .zip(bytemuck::cast_slice_mut::<Line, u8>(&mut quantized.lines).par_chunks_mut(CONVERT_BLOCK / TILE * tile_bytes))
                 .zip(quantized.scale.par_chunks_mut(CONVERT_BLOCK).zip(quantized.l1.par_chunks_mut(CONVERT_BLOCK)))
                 .for_each(|((codes, tiles), (scale, l1))| {
                     for (row, values) in codes.chunks_exact(dims).enumerate() {
@@ -200,7 +218,7 @@ impl QuantizedRows {
             if self.scale[row] != 0.0 {
                 for i in 0..self.groups * GROUP {
                     let at = self.at(row, i);
-                    self.codes[at] = OFFSET as u8;
+                    bytemuck::cast_slice_mut::<Line, u8>(&mut self.lines)[at] = OFFSET as u8;
                 }
                 (self.scale[row], self.l1[row]) = (0.0, 0.0);
             }
@@ -242,6 +260,9 @@ fn tile_offset(row: usize, i: usize, tile_bytes: usize) -> usize {
 #[inline(always)]
 fn quantize_rows(values: &[f32], dims: usize, codes: &mut [u8], scale: &mut [f32], l1: &mut [f32]) {
     let tile_bytes = codes.len() / scale.len().div_ceil(TILE);
+    // A row's codes are made side by side (a loop the compiler vectorises), then moved to
+    // their tile four at a time.
+    let mut row_codes = vec![0u8; tile_bytes / TILE];
     for (row, (scale, l1)) in scale.iter_mut().zip(l1.iter_mut()).take(values.len() / dims).enumerate() {
         let values = &values[row * dims..(row + 1) * dims];
         let max = max_abs(values);
@@ -255,17 +276,22 @@ fn quantize_rows(values: &[f32], dims: usize, codes: &mut [u8], scale: &mut [f32
             let inverse = 127.0 / max;
             let tiny = !inverse.is_finite();
             let mut sum = 0i32;
-            for (i, v) in values.iter().enumerate() {
+            for (code, v) in row_codes.iter_mut().zip(values) {
                 // Round half away from zero with a truncating conversion (`f32::round` is a
                 // library call on baseline x86-64).
                 let x = if tiny { v / *scale } else { v * inverse }.clamp(-127.0, 127.0);
                 // SAFETY: |x + 0.5| <= 127.5: the row is finite and `x` is never NaN (a finite
                 // value times a finite `inverse`, or over a positive scale), well inside i32.
                 let c = unsafe { (x + 0.5f32.copysign(x)).to_int_unchecked::<i32>() };
-                codes[tile_offset(row, i, tile_bytes)] = (c + OFFSET) as u8;
+                *code = (c + OFFSET) as u8;
                 sum += c.abs();
             }
             *l1 = *scale * sum as f32;
+            // The padding codes stay zero, as they meet zero query codes.
+            for (group, four) in row_codes.chunks_exact(GROUP).enumerate() {
+                let at = tile_offset(row, group * GROUP, tile_bytes);
+                codes[at..at + GROUP].copy_from_slice(four);
+            }
         }
     }
 }
@@ -666,7 +692,7 @@ fn scan_with(
         // The last tile's padding rows have zero bounds; the mask drops them either way.
         let all = (1u32 << TILE.min(range.end - row)) - 1;
         let rows = row..row + TILE;
-        let admitted = admit(&quantized.codes[tile * tile_bytes..(tile + 1) * tile_bytes], query, &quantized.scale[rows.clone()], &quantized.l1[rows], threshold);
+        let admitted = admit(&quantized.codes()[tile * tile_bytes..(tile + 1) * tile_bytes], query, &quantized.scale[rows.clone()], &quantized.l1[rows], threshold);
         let admitted = if heap.len() < capacity { all } else { admitted & all };
         if admitted != 0 {
             threshold = offer(matrix, quantized, query.unit, row, admitted, capacity, heap);
@@ -796,7 +822,7 @@ mod x86 {
         // started before the last one's bounds are checked, so that its latency overlaps them.
         let mut sums = [[[0i32; TILE]; TILE]; 2];
         let product = |tile: usize, codes: &[i8], sums: &mut [[i32; TILE]; TILE]| {
-            let b = quantized.codes[tile * tile_bytes..].as_ptr();
+            let b = quantized.codes()[tile * tile_bytes..].as_ptr();
             // SAFETY: each query row holds `stride` codes, whole blocks and the last groups;
             // the tile holds `groups` groups of 64 bytes.
             unsafe {
