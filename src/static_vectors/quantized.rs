@@ -399,13 +399,7 @@ fn scan_f32(matrix: ArrayView2<f32>, first: usize, unit: &[f32], capacity: usize
         if exact == 0.0 && row.iter().all(|&v| v == 0.0) {
             continue;
         }
-        let score = Score(exact, first + i);
-        if heap.len() < capacity {
-            heap.push(Reverse(score));
-        } else if heap.peek().is_some_and(|worst| score > worst.0) {
-            heap.pop();
-            heap.push(Reverse(score));
-        }
+        keep(heap, capacity, Score(exact, first + i));
     }
 }
 
@@ -438,13 +432,7 @@ pub(crate) fn top_k_codes(codes: &[i8], scales: &[f32], unit: &[f32], k: usize, 
         for (i, row) in codes[first * dims..(first + chunk).min(rows) * dims].chunks_exact(dims).enumerate() {
             let Some(scale) = unit_scale(row, scales[first + i]) else { continue };
             // The sum of `Exact::Codes`, term for term, so the scores are the same floats.
-            let score = Score(scale * row.iter().zip(unit).map(|(&c, &u)| f32::from(c) * u).sum::<f32>(), first + i);
-            if heap.len() < capacity {
-                heap.push(Reverse(score));
-            } else if heap.peek().is_some_and(|worst| score > worst.0) {
-                heap.pop();
-                heap.push(Reverse(score));
-            }
+            keep(&mut heap, capacity, Score(scale * row.iter().zip(unit).map(|(&c, &u)| f32::from(c) * u).sum::<f32>(), first + i));
         }
         heap
     };
@@ -556,23 +544,34 @@ fn floor(heap: &Heap, capacity: usize) -> f32 {
     }
 }
 
-/// Scores each row of `admitted` (bits over the rows from `first`) exactly into `heap`, and
-/// returns the new [`floor`]. Until the heap is full every row goes in, NaN scores included
-/// (they sort lowest).
+/// Keeps `score` in `heap` if it is among the best `capacity` so far.
 #[inline(always)]
-fn offer(matrix: Exact, quantized: &QuantizedRows, unit: &[f32], first: usize, mut admitted: u32, capacity: usize, heap: &mut Heap) -> f32 {
+fn keep(heap: &mut Heap, capacity: usize, score: Score) {
+    if heap.len() < capacity {
+        heap.push(Reverse(score));
+    } else if heap.peek().is_some_and(|worst| score > worst.0) {
+        heap.pop();
+        heap.push(Reverse(score));
+    }
+}
+
+/// Scores exactly each row of `admitted & all` (bits over the rows from `first`; `all` the
+/// rows that exist) into `heap`, and updates `threshold` to the new [`floor`]. Until the heap
+/// is full every row of `all` goes in, NaN scores included (they sort lowest).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn offer(matrix: Exact, quantized: &QuantizedRows, unit: &[f32], first: usize, admitted: u32, all: u32, capacity: usize, heap: &mut Heap, threshold: &mut f32) {
+    let mut admitted = if heap.len() < capacity { all } else { admitted & all };
+    // Most tiles admit no row: they leave without reading the heap again.
+    if admitted == 0 {
+        return;
+    }
     while admitted != 0 {
         let r = first + admitted.trailing_zeros() as usize;
         admitted &= admitted - 1;
-        let score = Score(matrix.score(quantized, r, unit), r);
-        if heap.len() < capacity {
-            heap.push(Reverse(score));
-        } else if heap.peek().is_some_and(|worst| score > worst.0) {
-            heap.pop();
-            heap.push(Reverse(score));
-        }
+        keep(heap, capacity, Score(matrix.score(quantized, r, unit), r));
     }
-    floor(heap, capacity)
+    *threshold = floor(heap, capacity);
 }
 
 /// Which byte dot product the scan uses.
@@ -693,10 +692,7 @@ fn scan_with(
         let all = (1u32 << TILE.min(range.end - row)) - 1;
         let rows = row..row + TILE;
         let admitted = admit(&quantized.codes()[tile * tile_bytes..(tile + 1) * tile_bytes], query, &quantized.scale[rows.clone()], &quantized.l1[rows], threshold);
-        let admitted = if heap.len() < capacity { all } else { admitted & all };
-        if admitted != 0 {
-            threshold = offer(matrix, quantized, query.unit, row, admitted, capacity, heap);
-        }
+        offer(matrix, quantized, query.unit, row, admitted, all, capacity, heap, &mut threshold);
     }
 }
 
@@ -851,10 +847,7 @@ mod x86 {
                         let admitted = unsafe {
                             admit_512(_mm512_loadu_si512(sums.as_ptr().cast()), query, &quantized.scale[row..row + TILE], &quantized.l1[row..row + TILE], thresholds[i])
                         };
-                        let admitted = if heap.len() < capacity { all } else { admitted & all };
-                        if admitted != 0 {
-                            thresholds[i] = offer(matrix, quantized, query.unit, row, admitted, capacity, heap);
-                        }
+                        offer(matrix, quantized, query.unit, row, admitted, all, capacity, heap, &mut thresholds[i]);
                     }
                 }
             }
