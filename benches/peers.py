@@ -65,6 +65,10 @@ def parse_args() -> argparse.Namespace:
                          "BLAS, vecshift --threads (default 2)")
     ap.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON here")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs after one warm-up; the median counts (default 3)")
+    ap.add_argument("--pairs", type=int, default=0, metavar="N",
+                    help="bert: also time N alternating pairs per workload (one vecshift run, then one ONNX "
+                         "Runtime run) and report the median of the pairs' ratios, which the machine's drift "
+                         "between the two sides' separate runs does not move (default 0: off)")
     ap.add_argument("--vecshift", type=Path, metavar="BIN",
                     help="use this vecshift binary instead of building target/release/vecshift")
     ap.add_argument("--check-words", default="50", metavar="N|all",
@@ -91,8 +95,8 @@ def parse_args() -> argparse.Namespace:
                     help="before each section wait up to SECONDS for other processes to leave the CPUs alone "
                          "(default 0: do not wait)")
     args = ap.parse_args()
-    if args.threads < 1 or args.repeat < 1 or args.retries < 0 or args.wait_quiet < 0:
-        ap.error("--threads and --repeat must be at least 1, --retries and --wait-quiet at least 0")
+    if args.threads < 1 or args.repeat < 1 or args.retries < 0 or args.wait_quiet < 0 or args.pairs < 0:
+        ap.error("--threads and --repeat must be at least 1, --retries, --wait-quiet and --pairs at least 0")
     if args.check_words != "all" and not (args.check_words.isdigit() and int(args.check_words) > 0):
         ap.error("--check-words takes a positive number or 'all'")
     if not args.wic.is_file() and args.only not in ("static",):
@@ -608,6 +612,21 @@ def bench_encode(binary: Path, tmp: Path) -> dict:
         o_sec, o_runs, o_dist = timed(f"{w['name']}: ONNX Runtime", run_ort, batches)
         pt, ox = real_tokens / t_sec, real_tokens / o_sec
         vtps = vs["tokens_per_s"]
+        pairs = {}
+        if ARGS.pairs:
+            # Each pair's two runs are seconds apart, so a slow or fast spell of the machine moves
+            # both sides of a ratio alike.
+            log(f"{w['name']}: {ARGS.pairs} alternating pairs, vecshift then ONNX Runtime")
+            pair_cmd = cmd[:cmd.index("--repeat")] + ["--repeat", "1"] + cmd[cmd.index("--repeat") + 2:]
+
+            def timed_pairs():
+                return [(run_vecshift(binary, pair_cmd)["tokens_per_s"], real_tokens / timeit_once(run_ort, batches))
+                        for _ in range(ARGS.pairs)]
+
+            measured, pair_dist = steady(f"{w['name']}: pairs", timed_pairs)
+            ratios = [v / o for v, o in measured]
+            pairs = {"pairs": [{"vecshift_tokens_per_s": v, "onnxruntime_tokens_per_s": o} for v, o in measured],
+                     "ratios": ratios, "median_ratio": statistics.median(ratios), "disturbance": pair_dist}
         results.append({
             "workload": w["name"], "key": w["key"], "sentences": len(w["sentences"]), "batch": w["batch"],
             "sorted_by_length": w["sort"], "real_tokens": real_tokens,
@@ -615,6 +634,7 @@ def bench_encode(binary: Path, tmp: Path) -> dict:
             "pytorch": {"seconds": t_sec, "runs": t_runs, "tokens_per_s": pt, "disturbance": t_dist},
             "onnxruntime": {"seconds": o_sec, "runs": o_runs, "tokens_per_s": ox, "disturbance": o_dist},
             "ratio_vecshift_over_pytorch": vtps / pt, "ratio_vecshift_over_onnxruntime": vtps / ox,
+            **({"alternating_pairs_vs_onnxruntime": pairs} if pairs else {}),
         })
         log(f"{w['name']}: vecshift {vtps:,.0f}, PyTorch {pt:,.0f}, ORT {ox:,.0f} tokens/s")
 
@@ -1031,6 +1051,16 @@ def markdown(report: dict) -> str:
                 f"{w['ratio_vecshift_over_pytorch']:.2f}x | {w['ratio_vecshift_over_onnxruntime']:.2f}x | "
                 f"{disturbed(w['vecshift']['disturbance'], w['pytorch']['disturbance'], w['onnxruntime']['disturbance'])} |")
         lines.append("")
+        paired = [w for w in b["workloads"] if "alternating_pairs_vs_onnxruntime" in w]
+        if paired:
+            lines.append("Alternating pairs (one vecshift run, then one ORT run), vecshift / ORT: median of the pairs' "
+                         "ratios (each pair's ratio; disturbance in cores)")
+            lines.append("")
+            for w in paired:
+                p = w["alternating_pairs_vs_onnxruntime"]
+                lines.append(f"- {w['workload']}: **{p['median_ratio']:.2f}x** ("
+                             + ", ".join(f"{r:.2f}x" for r in p["ratios"]) + f"; {disturbed(p['disturbance'])})")
+            lines.append("")
     if "int8" in report:
         q = report["int8"]
         f = q["fidelity"]
