@@ -402,16 +402,19 @@ impl Tiles {
     }
 }
 
-/// The tile shapes [`Tiles::query_sums`] needs when each row has `full` whole 64-code blocks
-/// and `rem` more groups of four codes (`rem < 16`): `tmm0` and `tmm5` the sums (two, so that
-/// one tile's sums can be computed while the other's are read), `tmm1`/`tmm2` a whole block
-/// of the queries and of the rows, `tmm3`/`tmm4` the last, shorter one.
+/// The tile shapes [`Tiles::query_sums`] needs when each row ends in `rem` groups of four codes
+/// after its whole 64-code blocks (`rem < 16`): `tmm0` and `tmm5` the sums (two, so that one
+/// tile's sums can be computed while the other's are read), `tmm1`/`tmm2` a whole block of the
+/// queries and of the rows, `tmm3`/`tmm4` the last, shorter one (unused when `rem` is 0).
 pub(crate) fn query_shapes(rem: usize) -> [(u8, u16); 6] {
     debug_assert!(rem < ROWS);
     let full = (ROWS as u8, ROW_BYTES as u16);
-    // A tile of no bytes must also have no rows (else `ldtilecfg` faults).
-    let (rem_rows, rem_bytes) = if rem == 0 { (0, 0) } else { (ROWS as u8, (4 * rem) as u16) };
-    [full, full, full, (rem_rows, rem_bytes), (rem as u8, if rem == 0 { 0 } else { ROW_BYTES as u16 }), full]
+    // A tile of no rows must also have no bytes (else `ldtilecfg` faults).
+    let (queries, rows) = match rem {
+        0 => ((0, 0), (0, 0)),
+        _ => ((ROWS as u8, (4 * rem) as u16), (rem as u8, ROW_BYTES as u16)),
+    };
+    [full, full, full, queries, rows, full]
 }
 
 /// The body of [`Tiles::query_sums`] with its sums in tile register `$c`.

@@ -136,15 +136,10 @@ impl QuantizedRows {
         self.groups * GROUP_BYTES
     }
 
-    /// Where component `i` of `row` lies in `codes`.
-    #[inline(always)]
-    fn at(&self, row: usize, i: usize) -> usize {
-        tile_offset(row, i, self.tile_bytes())
-    }
-
     /// The `dims` stored codes `c + 128` of `row`, in component order.
     fn stored(&self, row: usize) -> impl Iterator<Item = u8> + '_ {
-        (0..self.dims).map(move |i| self.codes()[self.at(row, i)])
+        let (codes, tile_bytes) = (self.codes(), self.tile_bytes());
+        (0..self.dims).map(move |i| codes[tile_offset(row, i, tile_bytes)])
     }
 
     /// An all-padding copy of `rows` rows of `dims` components, every code `fill`.
@@ -214,11 +209,12 @@ impl QuantizedRows {
 
     /// Makes `rows` all-zero rows, whatever their codes were.
     pub(crate) fn clear_rows(&mut self, rows: impl Iterator<Item = usize>) {
+        let (tile_bytes, components) = (self.tile_bytes(), self.groups * GROUP);
+        let codes: &mut [u8] = bytemuck::cast_slice_mut(&mut self.lines);
         for row in rows {
             if self.scale[row] != 0.0 {
-                for i in 0..self.groups * GROUP {
-                    let at = self.at(row, i);
-                    bytemuck::cast_slice_mut::<Line, u8>(&mut self.lines)[at] = OFFSET as u8;
+                for i in 0..components {
+                    codes[tile_offset(row, i, tile_bytes)] = OFFSET as u8;
                 }
                 (self.scale[row], self.l1[row]) = (0.0, 0.0);
             }
@@ -799,12 +795,12 @@ mod x86 {
         // Each query's codes padded with zeros to whole tile rows, sixteen queries per set
         // (the last set padded with zero queries, whose sums are never read).
         let stride = (quantized.groups * 4).div_ceil(CODES) * CODES;
-        let live: Vec<usize> = (0..queries.len()).filter(|&i| queries[i].is_some()).collect();
-        let sets: Vec<(&[usize], Vec<i8>)> = live
+        let live: Vec<(usize, &Query)> = queries.iter().enumerate().filter_map(|(i, query)| Some((i, query.as_ref()?))).collect();
+        let sets: Vec<_> = live
             .chunks(TILE)
             .map(|set| {
                 let mut codes = vec![0i8; TILE * stride];
-                for (row, query) in codes.chunks_exact_mut(stride).zip(set.iter().filter_map(|&i| queries[i].as_ref())) {
+                for (row, (_, query)) in codes.chunks_exact_mut(stride).zip(set) {
                     row[..query.codes.len()].copy_from_slice(&query.codes);
                 }
                 (set, codes)
@@ -840,14 +836,13 @@ mod x86 {
                         product(tile + 1, codes, &mut sums[(tile + 1) % 2]);
                     }
                     let all = (1u32 << TILE.min(range.end - row)) - 1;
-                    for (sums, &i) in sums[tile % 2].iter().zip(set.iter()) {
-                        let (Some(query), heap, capacity) = (&queries[i], &mut heaps[i], capacity[i]) else { continue };
+                    for (sums, &(i, query)) in sums[tile % 2].iter().zip(set.iter()) {
                         // SAFETY: AVX-512F (this function's contract); a tile's scales and
                         // l1s are sixteen values (the padding rows included).
                         let admitted = unsafe {
                             admit_512(_mm512_loadu_si512(sums.as_ptr().cast()), query, &quantized.scale[row..row + TILE], &quantized.l1[row..row + TILE], thresholds[i])
                         };
-                        offer(matrix, quantized, query.unit, row, admitted, all, capacity, heap, &mut thresholds[i]);
+                        offer(matrix, quantized, query.unit, row, admitted, all, capacity[i], &mut heaps[i], &mut thresholds[i]);
                     }
                 }
             }
