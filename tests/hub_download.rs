@@ -62,9 +62,7 @@ impl Hub {
         std::thread::spawn(move || {
             for stream in listener.incoming().take(MAX_CONNECTIONS) {
                 let Ok(stream) = stream else { continue };
-                if let Some(request) = answer(stream, &files, policy) {
-                    log.lock().unwrap().push(request);
-                }
+                answer(stream, &files, policy, &log);
             }
         });
         Hub { endpoint, seen }
@@ -75,8 +73,10 @@ impl Hub {
     }
 }
 
-/// Reads one request and answers it (`Connection: close`, so one request a connection).
-fn answer(stream: TcpStream, files: &HashMap<String, Vec<u8>>, policy: Policy) -> Option<Seen> {
+/// Reads one request, logs it and answers it (`Connection: close`, so one request a connection).
+/// The request is logged before the answer goes out: the client may exit, and the test read the
+/// log, as soon as the answer arrives.
+fn answer(stream: TcpStream, files: &HashMap<String, Vec<u8>>, policy: Policy, log: &Mutex<Vec<Seen>>) -> Option<()> {
     stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).ok()?;
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut line = String::new();
@@ -93,6 +93,7 @@ fn answer(stream: TcpStream, files: &HashMap<String, Vec<u8>>, policy: Policy) -
         }
     }
     let authorization = headers.get("authorization").cloned();
+    log.lock().unwrap().push(Seen { path: path.clone(), authorization: authorization.clone() });
     let refuse = |code: &str| -> (String, Vec<(String, String)>, Vec<u8>) {
         // Like some servers, say back what was sent: the client must not print it.
         let body = format!("{{\"error\": \"refused {}\"}}", authorization.as_deref().unwrap_or("no token"));
@@ -125,8 +126,7 @@ fn answer(stream: TcpStream, files: &HashMap<String, Vec<u8>>, policy: Policy) -
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).ok()?;
-    stream.write_all(&body).ok()?;
-    Some(Seen { path, authorization })
+    stream.write_all(&body).ok()
 }
 
 /// Runs `vecshift embed` on the hub model with a clean environment: HF_HOME and HOME in
