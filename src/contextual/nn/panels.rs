@@ -462,11 +462,16 @@ mod x86 {
                         ..block
                     };
                     let (xs, bias) = (&xs[first * in_dim..], &bias[16 * half..]);
+                    // The first pass over a panel reads it from memory (one sentence at a time,
+                    // all of a model's weights stream past for ten or so tokens): it asks for
+                    // both halves of the rows ahead, which later passes then find in cache.
+                    let first_pass = block.first_token == 0 && group == 0 && half == 0;
                     macro_rules! dispatch {
                         ($($n:literal)*) => {
-                            match tokens {
+                            match (tokens, first_pass) {
                                 // SAFETY: as this function's contract, for the sub-block.
-                                $($n => unsafe { micro::<T, $n>(weights, xs, bias, gelu, in_dim, half, sub) },)*
+                                $(($n, true) => unsafe { micro::<T, $n, true>(weights, xs, bias, gelu, in_dim, half, sub) },
+                                ($n, false) => unsafe { micro::<T, $n, false>(weights, xs, bias, gelu, in_dim, half, sub) },)*
                                 _ => {}
                             }
                         };
@@ -477,9 +482,13 @@ mod x86 {
             }
         }
 
-        /// The micro-kernel for `N` tokens and the 16 features of `half` of the panel.
+        /// Rows of the panel between the one summed and the one prefetched.
+        const AHEAD: usize = 64;
+
+        /// The micro-kernel for `N` tokens and the 16 features of `half` of the panel, with
+        /// `PREFETCH`, asking for the whole row [`AHEAD`] rows on at every step.
         #[target_feature(enable = "avx2,fma,f16c")]
-        unsafe fn micro<T: Element, const N: usize>(weights: &[T], xs: &[f32], bias: &[f32], gelu: bool, in_dim: usize, half: usize, block: Block) {
+        unsafe fn micro<T: Element, const N: usize, const PREFETCH: bool>(weights: &[T], xs: &[f32], bias: &[f32], gelu: bool, in_dim: usize, half: usize, block: Block) {
             // SAFETY: `bias` holds this half's 16 values (and the rest of the panel's).
             let bias = unsafe { [_mm256_loadu_ps(bias.as_ptr()), _mm256_loadu_ps(bias.as_ptr().add(8))] };
             let mut acc = [bias; N];
@@ -487,6 +496,15 @@ mod x86 {
             for k in 0..in_dim {
                 // SAFETY: `k < in_dim`, within the panel and the sub-block's tokens.
                 unsafe {
+                    if PREFETCH {
+                        // A row is `PANEL` elements: two cache lines in f32, one in f16.
+                        // Prefetches never fault, so rows past the panel's end need no check.
+                        let row = w.wrapping_add(PANEL * (k + AHEAD)).cast::<i8>();
+                        _mm_prefetch::<_MM_HINT_T0>(row);
+                        if size_of::<T>() == 4 {
+                            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(64));
+                        }
+                    }
                     let [w0, w1] = T::load_half(w, k, half);
                     for (j, acc) in acc.iter_mut().enumerate() {
                         let b = _mm256_set1_ps(*x.add(j * in_dim + k));
