@@ -436,6 +436,7 @@ mod x86 {
     /// features, each summed in `2 x tokens` AVX registers.
     pub(super) mod avx2 {
         use std::arch::x86_64::*;
+        use std::ops::Range;
 
         use super::super::{Block, PANEL};
         use super::Element;
@@ -446,60 +447,118 @@ mod x86 {
 
         /// [`super::block`] on a CPU with AVX2, FMA and F16C (same contract otherwise).
         pub(in super::super) unsafe fn block<T: Element>(weights: &[T], xs: &[f32], bias: &[f32; PANEL], gelu: bool, in_dim: usize, block: Block) {
-            // Even groups: 8 tokens as 4 + 4 rather than 6 + 2, which would stream the panel
-            // twice for the same work either way but leave the second pass mostly idle.
+            // Passes of up to GROUP tokens and 16 features. Even groups: 8 tokens as 4 + 4
+            // rather than 6 + 2, which would stream the panel twice for the same work either way
+            // but leave the second pass mostly idle.
             let groups = block.tokens.div_ceil(GROUP);
+            let mut passes = [Pass { first: 0, tokens: 0, half: 0 }; 4];
+            let mut count = 0;
             let mut first = 0;
             for group in 0..groups {
                 let tokens = (block.tokens - first) / (groups - group);
                 for half in 0..block.features.div_ceil(16) {
-                    let sub = Block {
-                        first_feature: block.first_feature + 16 * half,
-                        features: (block.features - 16 * half).min(16),
-                        first_token: block.first_token + first,
-                        tokens,
-                        out: block.out.wrapping_add(first * block.stride + 16 * half),
-                        ..block
-                    };
-                    let (xs, bias) = (&xs[first * in_dim..], &bias[16 * half..]);
-                    // The first pass over a panel reads it from memory (one sentence at a time,
-                    // all of a model's weights stream past for ten or so tokens): it asks for
-                    // both halves of the rows ahead, which later passes then find in cache.
-                    let first_pass = block.first_token == 0 && group == 0 && half == 0;
-                    macro_rules! dispatch {
-                        ($($n:literal)*) => {
-                            match (tokens, first_pass) {
-                                // SAFETY: as this function's contract, for the sub-block.
-                                $(($n, true) => unsafe { micro::<T, $n, true>(weights, xs, bias, gelu, in_dim, half, sub) },
-                                ($n, false) => unsafe { micro::<T, $n, false>(weights, xs, bias, gelu, in_dim, half, sub) },)*
-                                _ => {}
-                            }
-                        };
-                    }
-                    dispatch!(1 2 3 4 5 6);
+                    passes[count] = Pass { first, tokens, half };
+                    count += 1;
                 }
                 first += tokens;
             }
+            let passes = &passes[..count];
+            let run = |pass: &Pass, steps: Range<usize>, prefetch: Range<usize>| {
+                let sub = Block {
+                    first_feature: block.first_feature + 16 * pass.half,
+                    features: (block.features - 16 * pass.half).min(16),
+                    first_token: block.first_token + pass.first,
+                    tokens: pass.tokens,
+                    out: block.out.wrapping_add(pass.first * block.stride + 16 * pass.half),
+                    ..block
+                };
+                let (xs, bias) = (&xs[pass.first * in_dim..], &bias[16 * pass.half..]);
+                let gelu = gelu && steps.end == in_dim;
+                macro_rules! dispatch {
+                    ($($n:literal)*) => {
+                        match (pass.tokens, prefetch.is_empty()) {
+                            // SAFETY: as this function's contract, for the sub-block.
+                            $(($n, true) => unsafe { micro::<T, $n, false>(weights, xs, bias, gelu, in_dim, pass.half, sub, steps, prefetch) },
+                            ($n, false) => unsafe { micro::<T, $n, true>(weights, xs, bias, gelu, in_dim, pass.half, sub, steps, prefetch) },)*
+                            _ => {}
+                        }
+                    };
+                }
+                dispatch!(1 2 3 4 5 6);
+            };
+            if block.first_token != 0 || size_of::<T>() != 4 {
+                // The panel is in cache: the first tile brought it. f16 panels (half the
+                // bytes: all-MiniLM-L6-v2's fit a 32 MB L3) lost a seventh to the chunks'
+                // stops and restarts, and gained nothing from them.
+                passes.iter().for_each(|pass| run(pass, 0..in_dim, 0..0));
+                return;
+            }
+            // The first tile reads the panel from memory (one sentence at a time, all of a
+            // model's weights stream past for ten or so tokens). Pass after pass over the whole
+            // panel, the memory would idle while the later passes read the panel from cache:
+            // instead all passes go through a chunk of rows, each prefetching its share of the
+            // next chunk (past the last, the next panel's first rows), so that memory and
+            // arithmetic overlap. The sums stop at each chunk's end and resume from the stored
+            // f32 values: the same operations in the same order.
+            let share = CHUNK.div_ceil(passes.len());
+            for start in (0..in_dim).step_by(CHUNK) {
+                let end = (start + CHUNK).min(in_dim);
+                for (i, pass) in passes.iter().enumerate() {
+                    let ahead = start + CHUNK + i * share;
+                    run(pass, start..end, ahead..ahead + share);
+                }
+            }
         }
 
-        /// Rows of the panel between the one summed and the one prefetched.
-        const AHEAD: usize = 64;
+        /// Rows of the panel in one chunk of the first tile's passes (16 KB of f32 weights).
+        const CHUNK: usize = 128;
 
-        /// The micro-kernel for `N` tokens and the 16 features of `half` of the panel, with
-        /// `PREFETCH`, asking for the whole row [`AHEAD`] rows on at every step.
+        /// One pass over a panel: `tokens` tokens from the block's `first`, 16 features of `half`.
+        #[derive(Clone, Copy)]
+        struct Pass {
+            first: usize,
+            tokens: usize,
+            half: usize,
+        }
+
+        /// The micro-kernel for `N` tokens and the 16 features of `half` of the panel, over the
+        /// inner `steps`: from the bias when they start at 0, else from the block's stored values;
+        /// with `PREFETCH`, it asks for the whole of the rows `prefetch`, one per step.
         #[target_feature(enable = "avx2,fma,f16c")]
-        unsafe fn micro<T: Element, const N: usize, const PREFETCH: bool>(weights: &[T], xs: &[f32], bias: &[f32], gelu: bool, in_dim: usize, half: usize, block: Block) {
-            // SAFETY: `bias` holds this half's 16 values (and the rest of the panel's).
-            let bias = unsafe { [_mm256_loadu_ps(bias.as_ptr()), _mm256_loadu_ps(bias.as_ptr().add(8))] };
-            let mut acc = [bias; N];
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn micro<T: Element, const N: usize, const PREFETCH: bool>(
+            weights: &[T],
+            xs: &[f32],
+            bias: &[f32],
+            gelu: bool,
+            in_dim: usize,
+            half: usize,
+            block: Block,
+            steps: Range<usize>,
+            prefetch: Range<usize>,
+        ) {
+            let mut acc = [[_mm256_setzero_ps(); 2]; N];
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let mut row = [0f32; 16];
+                match steps.start {
+                    0 => row.copy_from_slice(&bias[..16]),
+                    // SAFETY: row `j < tokens` of the sub-block, its `features` values, which
+                    // the previous chunk stored.
+                    _ => unsafe { std::ptr::copy_nonoverlapping(block.out.wrapping_add(j * block.stride), row.as_mut_ptr(), block.features) },
+                }
+                // SAFETY: 16 floats.
+                *acc = unsafe { [_mm256_loadu_ps(row.as_ptr()), _mm256_loadu_ps(row.as_ptr().add(8))] };
+            }
             let (w, x) = (weights.as_ptr(), xs.as_ptr());
-            for k in 0..in_dim {
+            let first_step = steps.start;
+            for k in steps {
                 // SAFETY: `k < in_dim`, within the panel and the sub-block's tokens.
                 unsafe {
-                    if PREFETCH {
+                    if PREFETCH && k - first_step < prefetch.len() {
                         // A row is `PANEL` elements: two cache lines in f32, one in f16.
-                        // Prefetches never fault, so rows past the panel's end need no check.
-                        let row = w.wrapping_add(PANEL * (k + AHEAD)).cast::<i8>();
+                        // Prefetches never fault, so rows past the panel's (or the last
+                        // panel's) end need no check.
+                        let row = w.wrapping_add(PANEL * (prefetch.start + k - first_step)).cast::<i8>();
                         _mm_prefetch::<_MM_HINT_T0>(row);
                         if size_of::<T>() == 4 {
                             _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(64));
