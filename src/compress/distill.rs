@@ -276,7 +276,7 @@ pub fn tokenizer_lowercases(tokenizer: &tokenizers::Tokenizer) -> bool {
     normalizer.normalize(&mut text).is_ok() && text.get() == "ab"
 }
 
-/// The byte spans of a sentence's words, as [`context_words`] finds them.
+/// The byte spans of a sentence's words, as [`crate::engine::context_words`] finds them.
 fn sentence_words(sentence: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
     use unicode_segmentation::UnicodeSegmentation;
     sentence.unicode_word_indices().map(|(start, word)| start..start + word.len())

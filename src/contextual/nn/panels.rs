@@ -91,18 +91,29 @@ impl Panels {
         }
     }
 
-    /// [`Packed::matmul`] in the AVX-512 kernel, whatever the number of tokens.
+    /// [`Packed::matmul`] in the widest panel kernel this CPU has, whatever the number of tokens.
     fn matmul(&self, xs: &[f32], in_dim: usize, out_dim: usize, bias: Option<&[f32]>, gelu: bool) -> Vec<f32> {
+        #[cfg(target_arch = "x86_64")]
+        let avx512 = x86::avx512_available();
+        #[cfg(not(target_arch = "x86_64"))]
+        let avx512 = false;
+        self.matmul_with(xs, in_dim, out_dim, bias, gelu, avx512)
+    }
+
+    /// [`Self::matmul`] in the AVX-512 kernel if `avx512` (which this CPU must then have), else
+    /// in the AVX2 one.
+    fn matmul_with(&self, xs: &[f32], in_dim: usize, out_dim: usize, bias: Option<&[f32]>, gelu: bool, avx512: bool) -> Vec<f32> {
         tiled(xs.len() / in_dim, out_dim, |block| {
             let panel_bias = block.bias(bias);
             let tile_xs = &xs[block.first_token * in_dim..(block.first_token + block.tokens) * in_dim];
             let range = block.panel * in_dim * PANEL..(block.panel + 1) * in_dim * PANEL;
-            // SAFETY: `kernel_available` held when this was packed; `range` is one whole panel,
-            // and `block` is a block of the result that `tiled` hands to this call alone.
+            // SAFETY: `kernel_available` held when this was packed, and AVX-512 is only asked
+            // for where the CPU has it; `range` is one whole panel, and `block` is a block of the
+            // result that `tiled` hands to this call alone.
             unsafe {
                 match self {
-                    Panels::F16(panels) => x86::block(&panels[range], tile_xs, &panel_bias, gelu, in_dim, block),
-                    Panels::F32(panels) => x86::block(&panels[range], tile_xs, &panel_bias, gelu, in_dim, block),
+                    Panels::F16(panels) => x86::block(&panels[range], tile_xs, &panel_bias, gelu, in_dim, block, avx512),
+                    Panels::F32(panels) => x86::block(&panels[range], tile_xs, &panel_bias, gelu, in_dim, block, avx512),
                 }
             }
         })
@@ -359,17 +370,18 @@ mod x86 {
         }
     }
 
-    /// One block of the result, in the widest micro-kernel this CPU has.
+    /// One block of the result, in the AVX-512 micro-kernel if `avx512`, else the AVX2 one.
     ///
     /// # Safety
-    /// [`super::kernel_available`] must hold; `weights` is one panel (`in_dim x PANEL`), `xs`
-    /// the tile's `block.tokens` token rows (`tokens x in_dim`), and `block.out` must be valid
-    /// for `block.tokens` rows of `block.features` values, `block.stride` apart.
-    pub(super) unsafe fn block<T: Element>(weights: &[T], xs: &[f32], bias: &[f32; PANEL], gelu: bool, in_dim: usize, block: Block) {
+    /// The CPU must have the kernel asked for ([`avx512_available`] or [`avx2_available`]);
+    /// `weights` is one panel (`in_dim x PANEL`), `xs` the tile's `block.tokens` token rows
+    /// (`tokens x in_dim`), and `block.out` must be valid for `block.tokens` rows of
+    /// `block.features` values, `block.stride` apart.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn block<T: Element>(weights: &[T], xs: &[f32], bias: &[f32; PANEL], gelu: bool, in_dim: usize, block: Block, avx512: bool) {
         debug_assert!(weights.len() >= in_dim * PANEL && xs.len() >= in_dim * block.tokens && block.tokens <= TILE && block.features <= PANEL);
-        if !avx512_available() {
-            // SAFETY: as this function's contract, with `avx2_available` (the other half of
-            // `kernel_available`).
+        if !avx512 {
+            // SAFETY: as this function's contract, for the AVX2 kernel.
             return unsafe { avx2::block(weights, xs, bias, gelu, in_dim, block) };
         }
         macro_rules! dispatch {
@@ -432,9 +444,9 @@ mod x86 {
         }
     }
 
-    /// The AVX2 micro-kernel: a block in sub-blocks of at most [`GROUP`] tokens and 16
+    /// The AVX2 micro-kernel: a block in sub-blocks of at most six tokens (`GROUP`) and 16
     /// features, each summed in `2 x tokens` AVX registers.
-    pub(super) mod avx2 {
+    mod avx2 {
         use std::arch::x86_64::*;
         use std::ops::Range;
 
@@ -446,7 +458,7 @@ mod x86 {
         const GROUP: usize = 6;
 
         /// [`super::block`] on a CPU with AVX2, FMA and F16C (same contract otherwise).
-        pub(in super::super) unsafe fn block<T: Element>(weights: &[T], xs: &[f32], bias: &[f32; PANEL], gelu: bool, in_dim: usize, block: Block) {
+        pub(super) unsafe fn block<T: Element>(weights: &[T], xs: &[f32], bias: &[f32; PANEL], gelu: bool, in_dim: usize, block: Block) {
             // Passes of up to GROUP tokens and 16 features. Even groups: 8 tokens as 4 + 4
             // rather than 6 + 2, which would stream the panel twice for the same work either way
             // but leave the second pass mostly idle.
@@ -596,7 +608,7 @@ mod x86 {
     use super::{Block, PANEL};
 
     /// Never called: [`super::kernel_available`] is false off x86-64.
-    pub(super) unsafe fn block<T>(_: &[T], _: &[f32], _: &[f32; PANEL], _: bool, _: usize, _: Block) {
+    pub(super) unsafe fn block<T>(_: &[T], _: &[f32], _: &[f32; PANEL], _: bool, _: usize, _: Block, _: bool) {
         unreachable!("the packed kernel is x86-64 only")
     }
 }
@@ -700,19 +712,8 @@ pub(crate) mod tests {
             let bias: Vec<f32> = (0..out_dim).map(|o| o as f32 / 7.0 - 3.0).collect();
             for panels in [Panels::F32(panel_layout(&weight, out_dim, in_dim, 0.0, |w| w)), Panels::F16(panel_layout(&weight, out_dim, in_dim, f16::ZERO, f16::from_f32))] {
                 for gelu in [false, true] {
-                    let wide = panels.matmul(&xs, in_dim, out_dim, Some(&bias), gelu);
-                    let narrow = tiled(tokens, out_dim, |block| {
-                        let panel_bias = block.bias(Some(&bias));
-                        let tile_xs = &xs[block.first_token * in_dim..(block.first_token + block.tokens) * in_dim];
-                        let range = block.panel * in_dim * PANEL..(block.panel + 1) * in_dim * PANEL;
-                        // SAFETY: AVX2, FMA and F16C are here; as in `Panels::matmul`.
-                        unsafe {
-                            match &panels {
-                                Panels::F16(p) => x86::avx2::block(&p[range], tile_xs, &panel_bias, gelu, in_dim, block),
-                                Panels::F32(p) => x86::avx2::block(&p[range], tile_xs, &panel_bias, gelu, in_dim, block),
-                            }
-                        }
-                    });
+                    let wide = panels.matmul_with(&xs, in_dim, out_dim, Some(&bias), gelu, true);
+                    let narrow = panels.matmul_with(&xs, in_dim, out_dim, Some(&bias), gelu, false);
                     assert!(wide.iter().zip(&narrow).all(|(a, b)| a.to_bits() == b.to_bits()), "{tokens}x{out_dim}x{in_dim}, gelu {gelu}");
                 }
             }
