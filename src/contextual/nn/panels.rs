@@ -9,8 +9,8 @@
 //! AVX-512 registers (about 240 GFLOP/s per core of the development machine). CPUs with AVX2,
 //! FMA and F16C but not AVX-512 (AMD Zen 1-3, Intel before Skylake-X) take the same panels in a
 //! micro-kernel of 6 tokens x 16 features (12 of the 16 AVX registers), in blocks of 48 tokens;
-//! without this kernel, on such a CPU, candle's product (which packs on every call) left the encoder at 0.65x ONNX
-//! Runtime one sentence at a time.
+//! without this kernel, on such a CPU, candle's product (which packs on every call) left the
+//! encoder at 0.65x ONNX Runtime one sentence at a time.
 //!
 //! Checkpoints stored in f16 (the embedded model) are exactly representable in f16, so their
 //! panels stay f16 (one copy, half the bytes, which matters when the encoder waits on memory:
