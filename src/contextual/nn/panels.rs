@@ -621,21 +621,25 @@ mod x86 {
             // This pass's half of the panel: `in_dim` steps of 16 weights.
             let (w, x) = (weights.as_ptr().wrapping_add(half * in_dim * 16), xs.as_ptr());
             let first_step = steps.start;
+            // The row of the panel (rows from `in_dim` on: the next panel's) to ask for next,
+            // as the panel it is in and the row in that panel: a division per step instead cost
+            // 7-8% of 10-token products streaming from memory in all-MiniLM-L6-v2's shapes and
+            // 20% in bert-base's (both run at the same time, one per core).
+            let (mut ahead, mut ahead_row) = (weights.as_ptr().wrapping_add(prefetch.start / in_dim * in_dim * PANEL), prefetch.start % in_dim);
             for k in steps {
                 // SAFETY: `k < in_dim`, within the panel and the sub-block's tokens.
                 unsafe {
                     if PREFETCH && k - first_step < prefetch.len() {
-                        // Row `r` of the panel (rows from `in_dim` on: the next panel's), both
-                        // of its halves: a cache line each in f32. Into L2 rather than L1:
-                        // 1.05-1.07x on 10-token products streaming from memory (both run at
-                        // the same time, one per core), as the misses no longer wait on L1's
-                        // few fill buffers. Prefetches never fault, so rows past the last
-                        // panel's end need no check.
-                        let r = prefetch.start + k - first_step;
-                        let panel = weights.as_ptr().wrapping_add(r / in_dim * in_dim * PANEL);
-                        let row = (r % in_dim) * 16;
-                        _mm_prefetch::<_MM_HINT_T1>(panel.wrapping_add(row).cast::<i8>());
-                        _mm_prefetch::<_MM_HINT_T1>(panel.wrapping_add(in_dim * 16 + row).cast::<i8>());
+                        // Both halves of the row, a cache line each in f32. Into L2 rather
+                        // than L1: 1.05-1.07x on 10-token products streaming from memory, as
+                        // the misses no longer wait on L1's few fill buffers. Prefetches never
+                        // fault, so rows past the last panel's end need no check.
+                        _mm_prefetch::<_MM_HINT_T1>(ahead.wrapping_add(16 * ahead_row).cast::<i8>());
+                        _mm_prefetch::<_MM_HINT_T1>(ahead.wrapping_add(16 * (in_dim + ahead_row)).cast::<i8>());
+                        ahead_row += 1;
+                        if ahead_row == in_dim {
+                            (ahead, ahead_row) = (ahead.wrapping_add(in_dim * PANEL), 0);
+                        }
                     }
                     let [w0, w1] = T::load16(w.add(16 * k));
                     for (j, acc) in acc.iter_mut().enumerate() {
