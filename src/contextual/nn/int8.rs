@@ -517,7 +517,7 @@ mod x86 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::panels::tests::{SHAPES, erf, inputs};
+    use super::super::panels::tests::{SHAPES, erf, inputs, weights};
     use super::*;
 
     /// The int8 weight the `int8` variant makes of `w` (per-row scale in f64, ties to even).
@@ -547,7 +547,7 @@ mod tests {
 
     #[test]
     fn finds_the_codes_of_per_row_int8_weights_and_only_those() {
-        let w: Vec<f32> = (0..40 * 24).map(|i| ((i * 7919 % 2001) as f32 - 1000.0) / 997.0).collect();
+        let w = weights(40, 24);
         assert!(PackedInt8::pack(&w, 40, 24).is_none(), "plain f32 weights are not int8");
         let q = quantized(&w, 24);
         let packed = PackedInt8::pack(&q, 40, 24).expect("the int8 variant's weights pack");
@@ -588,7 +588,7 @@ mod tests {
         // 32-token tiles, a last tile of 16 or fewer, and one of more.
         let amx_shapes = [(70, 40, 128), (45, 64, 384), (33, 96, 64)];
         for (tokens, out_dim, in_dim) in SHAPES.into_iter().chain(amx_shapes) {
-            let w: Vec<f32> = (0..out_dim * in_dim).map(|i| ((i * 7919 % 2001) as f32 - 1000.0) / 997.0).collect();
+            let w = weights(out_dim, in_dim);
             let w = quantized(&w, in_dim);
             let packed = PackedInt8::pack(&w, out_dim, in_dim).expect("int8 weights pack");
             // Lopsided rows, as after GELU.

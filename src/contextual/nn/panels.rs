@@ -698,6 +698,16 @@ pub(crate) mod tests {
     /// Odd sizes: partial panels and partial tiles on every edge.
     pub(crate) const SHAPES: [(usize, usize, usize); 5] = [(1, 32, 8), (10, 384, 384), (13, 70, 33), (25, 17, 5), (0, 32, 4)];
 
+    /// A deterministic `[out_dim, in_dim]` weight in [-1, 1], not exactly representable in f16.
+    pub(crate) fn weights(out_dim: usize, in_dim: usize) -> Vec<f32> {
+        (0..out_dim * in_dim).map(|i| ((i * 7919 % 2001) as f32 - 1000.0) / 997.0).collect()
+    }
+
+    /// `weight` rounded to f16 values (which the packers then keep as f16).
+    fn in_f16(weight: &[f32]) -> Vec<f32> {
+        weight.iter().map(|&w| f16::from_f32(w).to_f32()).collect()
+    }
+
     /// Deterministic inputs in [-2, 2].
     pub(crate) fn inputs(tokens: usize, in_dim: usize) -> Vec<f32> {
         (0..tokens * in_dim).map(|i| ((i * 104_729 % 1999) as f32 - 999.0) / 500.0).collect()
@@ -734,8 +744,8 @@ pub(crate) mod tests {
         }
         // 100 tokens: more than one block of the AVX2 kernel (48 tokens), the last one partial.
         for (tokens, out_dim, in_dim) in SHAPES.into_iter().chain([(100, 70, 300)]) {
-            let f32_weight: Vec<f32> = (0..out_dim * in_dim).map(|i| ((i * 7919 % 2001) as f32 - 1000.0) / 997.0).collect();
-            let f16_weight: Vec<f32> = f32_weight.iter().map(|&w| f16::from_f32(w).to_f32()).collect();
+            let f32_weight = weights(out_dim, in_dim);
+            let f16_weight = in_f16(&f32_weight);
             check(&f16_weight, out_dim, in_dim, tokens, true);
             check(&f32_weight, out_dim, in_dim, tokens, false);
         }
@@ -748,7 +758,7 @@ pub(crate) mod tests {
             return;
         }
         let (out_dim, in_dim) = (70, 384);
-        let weight: Vec<f32> = (0..out_dim * in_dim).map(|i| ((i * 7919 % 2001) as f32 - 1000.0) / 997.0).collect();
+        let weight = weights(out_dim, in_dim);
         let panels = Panels::pack(&weight, out_dim, in_dim);
         let bias: Vec<f32> = (0..out_dim).map(|o| o as f32 / 7.0 - 3.0).collect();
         let xs = inputs(110, in_dim);
@@ -775,8 +785,8 @@ pub(crate) mod tests {
         }
         // 100 tokens: more than one block of the AVX2 kernel.
         for (tokens, out_dim, in_dim) in SHAPES.into_iter().chain([(100, 70, 300)]) {
-            let f32_weight: Vec<f32> = (0..out_dim * in_dim).map(|i| ((i * 7919 % 2001) as f32 - 1000.0) / 997.0).collect();
-            let f16_weight: Vec<f32> = f32_weight.iter().map(|&w| f16::from_f32(w).to_f32()).collect();
+            let f32_weight = weights(out_dim, in_dim);
+            let f16_weight = in_f16(&f32_weight);
             let xs = inputs(tokens, in_dim);
             let bias: Vec<f32> = (0..out_dim).map(|o| o as f32 / 7.0 - 3.0).collect();
             for weight in [f32_weight, f16_weight] {

@@ -224,7 +224,7 @@ mod x86 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::panels::tests::{SHAPES, erf, inputs, reference};
+    use super::super::panels::tests::{SHAPES, erf, inputs, reference, weights};
     use super::*;
 
     #[test]
@@ -257,7 +257,7 @@ mod tests {
             return;
         }
         let (tokens, out_dim, in_dim) = (45, 40, 128);
-        let weight: Vec<f32> = (0..out_dim * in_dim).map(|i| ((i * 7919 % 2001) as f32 - 1000.0) / 997.0).collect();
+        let weight = weights(out_dim, in_dim);
         let xs = inputs(tokens, in_dim);
         let split = Split::pack(&weight, out_dim, in_dim).expect("AMX is available");
         let all = split.matmul(&xs, None, false);
@@ -277,7 +277,7 @@ mod tests {
         }
         let shapes = SHAPES.into_iter().map(|(t, o, i)| (t, o, i.next_multiple_of(BLOCK))).chain([(70, 40, 128), (45, 64, 384), (17, 96, 1536)]);
         for (tokens, out_dim, in_dim) in shapes {
-            let weight: Vec<f32> = (0..out_dim * in_dim).map(|i| ((i * 7919 % 2001) as f32 - 1000.0) / 997.0).collect();
+            let weight = weights(out_dim, in_dim);
             let xs = inputs(tokens, in_dim);
             let split = Split::pack(&weight, out_dim, in_dim).expect("AMX is available");
             let bias: Vec<f32> = (0..out_dim).map(|o| o as f32 / 7.0 - 3.0).collect();
