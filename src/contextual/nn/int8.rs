@@ -17,6 +17,7 @@
 use rayon::prelude::*;
 
 use crate::simd::amx;
+use super::pages::Pages;
 use super::panels::{Block, PANEL, PackedWeight, TILE, tiled_with};
 use crate::simd::multiversion;
 
@@ -30,7 +31,7 @@ pub(crate) struct PackedInt8 {
     /// Inner steps: `in_dim` rounded up to [`GROUP`], divided by it.
     steps: usize,
     /// Panel `p`, step `k`, feature lane `f`, input `i` at `((p * steps + k) * PANEL + f) * 4 + i`.
-    codes: Vec<i8>,
+    codes: Pages<i8>,
     /// `s_o`, zero-padded to whole panels.
     scales: Vec<f32>,
     /// `sum_k q_ok` per feature, zero-padded: removes the activations' zero point.
@@ -39,14 +40,16 @@ pub(crate) struct PackedInt8 {
 
 impl PackedInt8 {
     /// Packs a row-major `[out_dim, in_dim]` weight when every row is exactly `s * q` with
-    /// integers `|q| <= 127` (a weight quantized per output channel), `None` otherwise.
+    /// integers `|q| <= 127` (a weight quantized per output channel), `None` otherwise (or
+    /// where the memory for its panels cannot be mapped).
     pub(crate) fn pack(weight: &[f32], out_dim: usize, in_dim: usize) -> Option<Self> {
         if weight.len() != out_dim * in_dim || in_dim == 0 {
             return None;
         }
         let rows: Vec<(f32, Vec<i8>)> = weight.chunks_exact(in_dim).map(row_codes).collect::<Option<_>>()?;
         let (panels, steps) = (out_dim.div_ceil(PANEL), in_dim.div_ceil(GROUP));
-        let mut codes = vec![0i8; panels * steps * PANEL * GROUP];
+        // In large pages, as the f32 and f16 panels (see `super::pages`).
+        let mut codes = Pages::zeroed(panels * steps * PANEL * GROUP)?;
         let mut scales = vec![0f32; panels * PANEL];
         let mut sums = vec![0i32; panels * PANEL];
         for (feature, (scale, row)) in rows.iter().enumerate() {

@@ -6,6 +6,7 @@
 pub(crate) mod decoder;
 pub(crate) mod int8;
 pub(crate) mod kernels;
+pub(crate) mod pages;
 pub(crate) mod panels;
 pub(crate) mod split;
 

@@ -22,10 +22,12 @@
 //!
 //! [`tiled_with`] is the blocking loop, shared with the int8 kernel of [`super::int8`].
 
+use bytemuck::Zeroable;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use half::f16;
 use rayon::prelude::*;
 
+use super::pages::Pages;
 use super::split::Split;
 
 /// Output features per weight panel: two AVX-512 registers.
@@ -63,8 +65,8 @@ struct Panels {
 
 /// The panels' element type: f16 when that is exact, f32 otherwise.
 enum Values {
-    F16(Vec<f16>),
-    F32(Vec<f32>),
+    F16(Pages<f16>),
+    F32(Pages<f32>),
 }
 
 /// The micro-kernel a weight's panels are laid out for: each reads its panel as one stream.
@@ -108,7 +110,7 @@ impl Packed {
         }
         let form = match Split::pack(weight, out_dim, in_dim) {
             Some(split) => Form::Split(split),
-            None => Form::Panels(Panels::pack(weight, out_dim, in_dim)),
+            None => Form::Panels(Panels::pack(weight, out_dim, in_dim)?),
         };
         Some(Packed { in_dim, out_dim, form })
     }
@@ -126,17 +128,17 @@ impl Packed {
 impl Panels {
     /// Panels for the widest kernel this CPU has: f16 when every weight is exactly an f16 value
     /// (half the memory traffic).
-    fn pack(weight: &[f32], out_dim: usize, in_dim: usize) -> Self {
+    fn pack(weight: &[f32], out_dim: usize, in_dim: usize) -> Option<Self> {
         Self::pack_for(weight, out_dim, in_dim, Kernel::best())
     }
 
     /// Panels for `kernel`, which this CPU must have to multiply with them.
-    fn pack_for(weight: &[f32], out_dim: usize, in_dim: usize, kernel: Kernel) -> Self {
+    fn pack_for(weight: &[f32], out_dim: usize, in_dim: usize, kernel: Kernel) -> Option<Self> {
         let values = match weight.iter().all(|&w| f16::from_f32(w).to_f32() == w || w.is_nan()) {
-            true => Values::F16(panel_layout(weight, out_dim, in_dim, kernel, f16::ZERO, f16::from_f32)),
-            false => Values::F32(panel_layout(weight, out_dim, in_dim, kernel, 0.0, |w| w)),
+            true => Values::F16(panel_layout(weight, out_dim, in_dim, kernel, f16::from_f32)?),
+            false => Values::F32(panel_layout(weight, out_dim, in_dim, kernel, |w| w)?),
         };
-        Panels { values, kernel }
+        Some(Panels { values, kernel })
     }
 
     /// [`Packed::matmul`] in the kernel these panels are laid out for, whatever the number of
@@ -165,16 +167,17 @@ impl Panels {
 }
 
 /// `weight` (`[out_dim, in_dim]`) rearranged into zero-padded panels of [`PANEL`] features,
-/// each in the order `kernel` reads it.
-fn panel_layout<T: Copy>(weight: &[f32], out_dim: usize, in_dim: usize, kernel: Kernel, zero: T, convert: impl Fn(f32) -> T) -> Vec<T> {
-    let mut panels = vec![zero; out_dim.div_ceil(PANEL) * in_dim * PANEL];
+/// each in the order `kernel` reads it, in large pages (see [`super::pages`]); `None` where
+/// that memory cannot be mapped.
+fn panel_layout<T: Zeroable>(weight: &[f32], out_dim: usize, in_dim: usize, kernel: Kernel, convert: impl Fn(f32) -> T) -> Option<Pages<T>> {
+    let mut panels = Pages::zeroed(out_dim.div_ceil(PANEL) * in_dim * PANEL)?;
     for (feature, row) in weight.chunks_exact(in_dim).enumerate() {
         let panel = &mut panels[feature / PANEL * in_dim * PANEL..][..in_dim * PANEL];
         for (k, &w) in row.iter().enumerate() {
             panel[kernel.offset(in_dim, feature % PANEL, k)] = convert(w);
         }
     }
-    panels
+    Some(panels)
 }
 
 /// One block of a product's result: `tokens` rows (at most a tile's) of `features <= PANEL` values.
@@ -764,7 +767,7 @@ pub(crate) mod tests {
     fn check(weight: &[f32], out_dim: usize, in_dim: usize, tokens: usize, want_f16: bool) {
         let xs = inputs(tokens, in_dim);
         // The panels directly: on a CPU with AMX, `Packed` keeps only the split weights.
-        let packed = Panels::pack(weight, out_dim, in_dim);
+        let packed = Panels::pack(weight, out_dim, in_dim).unwrap();
         assert_eq!(matches!(packed.values, Values::F16(_)), want_f16);
         let bias: Vec<f32> = (0..out_dim).map(|o| o as f32 / 7.0 - 3.0).collect();
         let mut want = reference(weight, &xs, out_dim, in_dim);
@@ -807,7 +810,7 @@ pub(crate) mod tests {
         }
         let (out_dim, in_dim) = (70, 384);
         let weight = weights(out_dim, in_dim);
-        let panels = Panels::pack(&weight, out_dim, in_dim);
+        let panels = Panels::pack(&weight, out_dim, in_dim).unwrap();
         let bias: Vec<f32> = (0..out_dim).map(|o| o as f32 / 7.0 - 3.0).collect();
         let xs = inputs(110, in_dim);
         let all = panels.matmul(&xs, in_dim, out_dim, Some(&bias), true);
@@ -838,8 +841,8 @@ pub(crate) mod tests {
             let xs = inputs(tokens, in_dim);
             let bias: Vec<f32> = (0..out_dim).map(|o| o as f32 / 7.0 - 3.0).collect();
             for weight in [f32_weight, f16_weight] {
-                let wide = Panels::pack_for(&weight, out_dim, in_dim, Kernel::Avx512);
-                let narrow = Panels::pack_for(&weight, out_dim, in_dim, Kernel::Avx2);
+                let wide = Panels::pack_for(&weight, out_dim, in_dim, Kernel::Avx512).unwrap();
+                let narrow = Panels::pack_for(&weight, out_dim, in_dim, Kernel::Avx2).unwrap();
                 for gelu in [false, true] {
                     let wide = wide.matmul(&xs, in_dim, out_dim, Some(&bias), gelu);
                     let narrow = narrow.matmul(&xs, in_dim, out_dim, Some(&bias), gelu);
@@ -867,3 +870,4 @@ pub(crate) mod tests {
         sum * 2.0 / std::f64::consts::PI.sqrt()
     }
 }
+
