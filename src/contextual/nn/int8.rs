@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use crate::simd::amx;
 use super::pages::Pages;
-use super::panels::{Block, PANEL, PackedWeight, TILE, tiled_with};
+use super::panels::{Block, PANEL, PackedWeight, Tasks, TILE, tiled_with};
 use crate::simd::multiversion;
 
 /// Inputs per 32-bit lane of the byte products.
@@ -84,7 +84,7 @@ impl PackedInt8 {
             Kernel::Amx => Some(AmxState { tiles: unsafe { amx::Tiles::configure() }, sums: Box::new([[0; 32]; 32]) }),
             Kernel::Vnni | Kernel::Portable => None,
         };
-        tiled_with(tokens, self.out_dim, rows, init, |tiles, block| {
+        tiled_with(tokens, self.out_dim, rows, Tasks::Few, init, |tiles, block| {
             let panel_bias = block.bias(bias);
             let panel = self.panel(block.panel, &panel_bias);
             let tile = activations.tile(block.first_token, block.tokens);

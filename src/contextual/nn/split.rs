@@ -17,7 +17,7 @@ use half::bf16;
 use rayon::prelude::*;
 
 use crate::simd::amx::{self, Tiles};
-use super::panels::{PANEL, tiled_with};
+use super::panels::{PANEL, Tasks, tiled_with};
 
 /// Inputs per 32-bit pair of bf16 values in a weight step.
 const PAIR: usize = 2;
@@ -73,7 +73,7 @@ impl Split {
             // SAFETY: AMX was granted (`pack`).
             (unsafe { Tiles::configure() }, Box::new([[0f32; 32]; 32]))
         };
-        tiled_with(tokens, self.out_dim, ROWS, init, |(tiles, sums), block| {
+        tiled_with(tokens, self.out_dim, ROWS, Tasks::Few, init, |(tiles, sums), block| {
             let panel_bias = block.bias(bias);
             let weights = block.panel * panel_len;
             let (hi, lo) = activations.tile(block.first_token);
