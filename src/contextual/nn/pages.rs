@@ -4,8 +4,9 @@
 //! so tokens. In 4 KB pages that is a page walk every 4 KB, and the hardware prefetchers stop at
 //! each page's end; in 2 MB pages (Linux's transparent huge pages) neither happens. On an AMD
 //! EPYC (Zen 3), both variants run at the same time, one per core, then swapped: sentences one
-//! at a time 1.12-1.25x as fast in a bert-base-sized f32 model and 1.15-1.18x in
-//! all-MiniLM-L6-v2 (f32), 10-token products streaming from memory 1.06-1.11x.
+//! at a time 1.18-1.22x as fast in a bert-base-sized f32 model, 1.09-1.10x in the embedded f16
+//! all-MiniLM-L6-v2 and 1.03-1.08x in its f32 checkpoint; 10-token products streaming from
+//! memory 1.06-1.11x.
 //!
 //! The panels of all layers share chunks of [`CHUNK`] bytes, so that layers smaller than a page
 //! (all of all-MiniLM-L6-v2's f16 ones) get large pages too. Linux gives them to memory advised
