@@ -113,8 +113,11 @@ pub fn parse_device(text: &str) -> Result<Device> {
 /// A transformer checkpoint (any architecture of [`models::ARCHITECTURES`]) behind the
 /// [`Embedder`] trait.
 ///
-/// On the CPU, the model runs on rayon's global pool (`RAYON_NUM_THREADS` threads, default
-/// all cores). Weights stored as f16 stay f16 in memory on CPUs with AVX-512 (computed in f32);
+/// On the CPU, the model runs on the current rayon pool (the global one has `RAYON_NUM_THREADS`
+/// threads, default all cores). While a forward pass runs, the pool's other workers spin
+/// rather than sleep between its steps, as ONNX Runtime's do: a pass holds all of the pool's
+/// cores until it returns. Weights stored as f16 stay f16 in memory on CPUs with AVX2 and F16C,
+/// or AVX-512 (computed in f32);
 /// other checkpoints use candle's matrix product, which looks up its thread count again at every
 /// product (reading `/proc/cpuinfo`) unless `RAYON_NUM_THREADS` is set: programs that encode
 /// many short sentences should set it, as the `vecshift` binary does.

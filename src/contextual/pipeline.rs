@@ -209,7 +209,7 @@ impl ContextualEncoder {
         // On a pool thread, each of the forward pass's ~40 parallel steps is split with the other
         // workers; from outside the pool, each would wake the pool and put this thread to sleep.
         let hidden = match self.device.is_cpu() {
-            true => rayon::scope(|_| self.model.forward(&ids, &mask))?,
+            true => super::nn::team::with_team(|| self.model.forward(&ids, &mask))?,
             false => self.model.forward(&ids, &mask)?,
         };
         // The pieces pooled for row r of sentence t, and the weight of each.

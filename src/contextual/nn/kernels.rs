@@ -7,7 +7,7 @@
 //! error (relative ~2e-7 for exp and erfc) is far below the fidelity bound against PyTorch.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
+use super::team;
 
 use crate::simd::{dot, multiversion};
 
@@ -190,9 +190,8 @@ impl CustomOp1 for BiasGelu<'_> {
         }
         let mut out = vec![0f32; input.len()];
         let rows_per_task = (CHUNK / width).max(1) * width;
-        out.par_chunks_mut(rows_per_task)
-            .zip(input.par_chunks(rows_per_task))
-            .for_each(|(o, i)| gelu_dispatch(o, i, self.bias));
+        let mut tasks: Vec<_> = out.chunks_mut(rows_per_task).zip(input.chunks(rows_per_task)).collect();
+        team::for_each_mut(&mut tasks, |(o, i)| gelu_dispatch(o, i, self.bias));
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 }
@@ -229,9 +228,8 @@ impl CustomOp2 for AddNorm {
         }
         let mut out = vec![0f32; input.len()];
         let rows_per_task = (CHUNK / width).max(1) * width;
-        out.par_chunks_mut(rows_per_task)
-            .zip(input.par_chunks(rows_per_task).zip(residual.par_chunks(rows_per_task)))
-            .for_each(|(o, (i, r))| add_norm_dispatch(o, i, r, self));
+        let mut tasks: Vec<_> = out.chunks_mut(rows_per_task).zip(input.chunks(rows_per_task).zip(residual.chunks(rows_per_task))).collect();
+        team::for_each_mut(&mut tasks, |(o, (i, r))| add_norm_dispatch(o, i, r, self));
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
@@ -339,7 +337,8 @@ impl CustomOp1 for FusedAttention<'_> {
             rest = others;
         }
         let scale = 1.0 / (head_dim as f32).sqrt();
-        sentences.into_par_iter().for_each(|(start, out)| {
+        team::for_each_mut(&mut sentences, |(start, out)| {
+            let (start, out) = (*start, &mut **out);
             for head in 0..self.heads {
                 let geometry = Geometry { hidden, head_dim, row0: start * triple, head0: head * head_dim, scale };
                 attention_dispatch(out, qkv, out.len() / hidden, geometry);

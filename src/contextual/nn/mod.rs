@@ -9,6 +9,7 @@ pub(crate) mod kernels;
 pub(crate) mod pages;
 pub(crate) mod panels;
 pub(crate) mod split;
+pub(crate) mod team;
 
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{LayerNorm, VarBuilder, linear};

@@ -259,7 +259,7 @@ pub(crate) fn tiled_with<S>(tokens: usize, out_dim: usize, rows: usize, tasks: T
         }
     };
     match tasks {
-        Tasks::PerPanel => (0..panels).into_par_iter().with_max_len(1).for_each_init(init, task),
+        Tasks::PerPanel => super::team::for_each_init(panels, init, task),
         Tasks::Few => {
             let per_task = panels.div_ceil(4 * rayon::current_num_threads()).max(1);
             (0..panels).into_par_iter().with_min_len(per_task).for_each_init(init, task);
