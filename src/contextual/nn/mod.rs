@@ -206,12 +206,33 @@ impl Packing {
         if self.is_dense() {
             return xs.reshape((self.batch, self.seq, width));
         }
-        let packed = xs.flatten_all()?.to_vec1::<f32>()?;
-        let mut grid = vec![0f32; self.batch * self.seq * width];
-        for (row, values) in self.rows.iter().zip(packed.chunks_exact(width)) {
-            let at = *row as usize * width;
-            grid[at..at + width].copy_from_slice(values);
-        }
+        let xs = xs.contiguous()?;
+        let (storage, layout) = xs.storage_and_layout();
+        let (candle_core::Storage::Cpu(cpu), Some((start, end))) = (&*storage, layout.contiguous_offsets()) else {
+            candle_core::bail!("packed hidden states are an f32 tensor on the CPU")
+        };
+        let packed = &cpu.as_slice::<f32>()?[start..end];
+        // Sentence by sentence on the team, each value written once: a copy of the whole
+        // tensor, a zeroed grid and then the copy into it, for each of the hidden states, had
+        // been a serial stretch of every pass while the other threads waited.
+        let mut grid = Vec::with_capacity(self.batch * self.seq * width);
+        let mut sentences: Vec<_> = grid.spare_capacity_mut()[..self.batch * self.seq * width].chunks_exact_mut(self.seq * width).enumerate().collect();
+        team::for_each_mut(&mut sentences, |(b, sentence)| {
+            let (mut next, end) = (self.starts[*b], self.starts[*b + 1]);
+            for (position, row) in sentence.chunks_exact_mut(width).enumerate() {
+                let values = match next < end && self.rows[next] as usize == *b * self.seq + position {
+                    true => &packed[next * width..(next + 1) * width],
+                    false => &[][..],
+                };
+                next += usize::from(!values.is_empty());
+                for (slot, value) in row.iter_mut().zip(values.iter().copied().chain(std::iter::repeat(0.0))) {
+                    slot.write(value);
+                }
+            }
+        });
+        drop(sentences);
+        // SAFETY: the sentences' chunks cover the grid, and every row of each was written.
+        unsafe { grid.set_len(self.batch * self.seq * width) };
         Tensor::from_vec(grid, (self.batch, self.seq, width), xs.device())
     }
 }

@@ -5,8 +5,10 @@
 //! on a futex, and each step has to wake them again; in a virtual machine a sleeping virtual CPU
 //! is halted and wakes late. ONNX Runtime's pool spins through a whole run instead. Inside
 //! [`with_team`] the pool's other workers spin too, and the kernels' steps ([`for_each_init`],
-//! [`for_each_mut`]) hand out their tasks through one shared counter, the thread that leads the
-//! pass spinning rather than sleeping until the last one is done.
+//! [`for_each_mut`]) share out their indices among the members without rayon (see [`Shares`]),
+//! the thread that leads the pass spinning rather than sleeping until the last one is done.
+//! With two threads on an AMD EPYC (a virtual machine), alternating runs with and without the
+//! team: the encoder's sorted batches 1.04-1.18x as fast, one sentence at a time 1.03-1.25x.
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
