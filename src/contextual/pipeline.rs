@@ -206,8 +206,9 @@ impl ContextualEncoder {
         }
         let ids = Tensor::from_vec(ids, (n, seq), &self.device)?;
         let mask = Tensor::from_vec(mask, (n, seq), &self.device)?;
-        // On a pool thread, each of the forward pass's ~40 parallel steps is split with the other
-        // workers; from outside the pool, each would wake the pool and put this thread to sleep.
+        // On a pool thread, with the other workers spinning beside it (see `nn::team`), each of
+        // the forward pass's ~40 parallel steps is split with them at once; from outside the
+        // pool, each would wake the pool and put this thread to sleep.
         let hidden = match self.device.is_cpu() {
             true => super::nn::team::with_team(|| self.model.forward(&ids, &mask))?,
             false => self.model.forward(&ids, &mask)?,

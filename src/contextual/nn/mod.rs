@@ -220,13 +220,13 @@ impl Packing {
         team::for_each_mut(&mut sentences, |(b, sentence)| {
             let (mut next, end) = (self.starts[*b], self.starts[*b + 1]);
             for (position, row) in sentence.chunks_exact_mut(width).enumerate() {
-                let values = match next < end && self.rows[next] as usize == *b * self.seq + position {
-                    true => &packed[next * width..(next + 1) * width],
-                    false => &[][..],
-                };
-                next += usize::from(!values.is_empty());
-                for (slot, value) in row.iter_mut().zip(values.iter().copied().chain(std::iter::repeat(0.0))) {
-                    slot.write(value);
+                if next < end && self.rows[next] as usize == *b * self.seq + position {
+                    for (slot, &value) in row.iter_mut().zip(&packed[next * width..(next + 1) * width]) {
+                        slot.write(value);
+                    }
+                    next += 1;
+                } else {
+                    row.iter_mut().for_each(|slot| _ = slot.write(0.0));
                 }
             }
         });

@@ -221,7 +221,8 @@ unsafe impl Send for Block {}
 /// How [`tiled_with`] shares a product's panels among its tasks.
 #[derive(Clone, Copy)]
 pub(crate) enum Tasks {
-    /// A task per panel. Tasks of a few panels (an eighth of a product's on two threads) left
+    /// A task per panel (inside a forward pass, shared out by [`super::team`], each thread
+    /// taking neighbouring panels). Tasks of a few panels (an eighth of a product's on two threads) left
     /// one thread idle while the other finished its last task: a task per panel made the AVX2
     /// kernel's products on two threads 1.04-1.09x as fast, batched or ten tokens at a time, f16
     /// or f32, in all-MiniLM-L6-v2's and bert-base's shapes (both variants alternating in one
