@@ -114,8 +114,10 @@ pub fn parse_device(text: &str) -> Result<Device> {
 /// [`Embedder`] trait.
 ///
 /// On the CPU, the model runs on the current rayon pool (the global one has `RAYON_NUM_THREADS`
-/// threads, default all cores). While a forward pass runs, the pool's other workers spin
-/// rather than sleep between its steps, as ONNX Runtime's do: a pass holds all of the pool's
+/// threads, default all cores). A batch of enough tokens is cut into parts, each its own forward
+/// pass on one of the pool's threads (the same vectors as one pass). A single sentence or a
+/// small batch is one pass shared by the pool: while it runs, the pool's other workers spin
+/// rather than sleep between its steps, as ONNX Runtime's do, and it holds all of the pool's
 /// cores until it returns. Weights stored as f16 stay f16 in memory on CPUs with AVX2 and F16C,
 /// or AVX-512 (computed in f32);
 /// other checkpoints use candle's matrix product, which looks up its thread count again at every

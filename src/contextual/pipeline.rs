@@ -25,9 +25,10 @@ const BATCH_SIZE: usize = 32;
 /// by both threads, two parts 1.06x (alternating in one process).
 const PARTS_PER_THREAD: usize = 2;
 
-/// Tokens a part needs at least: parts of ~20 tokens ran 0.92-0.94x as fast as the shared pass,
-/// of ~40 tokens 0.99-1.06x, of ~84 1.08-1.10x. One block of the AVX2 kernel's tokens.
-const PART_TOKENS: usize = 48;
+/// Tokens a part needs at least. Against one shared pass, sorted batches of 4-32 sentences in
+/// parts of ~10-20 tokens ran 0.92-0.99x as fast, of ~40 tokens 1.05-1.06x, of ~80-170 tokens
+/// 1.06-1.10x.
+const PART_TOKENS: usize = 40;
 
 /// A sentence as token ids, with the positions of the target word's pieces.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -215,10 +216,11 @@ impl ContextualEncoder {
             true => (PARTS_PER_THREAD * threads).min(lengths.iter().sum::<usize>() / PART_TOKENS),
             false => 1,
         };
-        if parts < 2 {
+        // Fewer than two runs (one sentence, or one that holds nearly all the tokens): one pass.
+        let bounds = if parts > 1 { split_by_tokens(&lengths, parts) } else { Vec::new() };
+        if bounds.len() < 3 {
             return self.encode_part(batch, pooling, true);
         }
-        let bounds = split_by_tokens(&lengths, parts);
         let results: Vec<Result<Vec<SentenceVectors>>> = bounds.par_windows(2).map(|w| self.encode_part(&batch[w[0]..w[1]], pooling, false)).collect();
         results.into_iter().try_fold(Vec::with_capacity(batch.len()), |mut all, part| {
             all.extend(part?);
@@ -404,7 +406,43 @@ fn uncovered(sentence: &str, span: &Range<usize>, offsets: &[(usize, usize)]) ->
 
 #[cfg(test)]
 mod tests {
-    use super::{split_by_tokens, uncovered};
+    use super::{TokenizedSentence, split_by_tokens, uncovered};
+
+    /// Parts of a batch, each its own forward pass, give every word the vectors that one pass
+    /// over the whole batch gives it, bit for bit.
+    #[test]
+    fn parts_give_the_vectors_of_one_shared_pass() {
+        use crate::engine::{Pooling, context_words};
+        use crate::{ContextualEncoder, Occurrence};
+
+        let bert = ContextualEncoder::load_default().expect("the embedded model loads");
+        let filler = ["", "old ", "muddy old ", "quiet, muddy old ", "long and quiet, muddy old "];
+        let sentences: Vec<String> = (0..24).map(|i| format!("We sat on the {}bank of the river {}.", filler[i % 5], "and talked ".repeat(i % 7))).collect();
+        let mut tokenized: Vec<TokenizedSentence> = sentences
+            .iter()
+            .map(|s| {
+                let occurrence = Occurrence::find("bank", s).unwrap();
+                bert.tokenize_with_words(&occurrence, &context_words(&occurrence)).unwrap()
+            })
+            .collect();
+        tokenized.sort_by_key(|t| t.target.ids.len());
+        let batch: Vec<&TokenizedSentence> = tokenized.iter().collect();
+        let tokens: usize = batch.iter().map(|t| t.target.ids.len()).sum();
+        assert!(tokens >= 4 * super::PART_TOKENS, "{tokens} tokens: too few for four parts");
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let (parts, shared) = pool.install(|| (bert.encode_sentences(&batch, Pooling::Mean).unwrap(), bert.encode_part(&batch, Pooling::Mean, true).unwrap()));
+        assert_eq!(parts.len(), batch.len());
+        let bits = |v: &crate::engine::LayerVectors| v.layers().iter().flatten().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (p, s) in parts.iter().zip(&shared) {
+            assert_eq!(p.target.pieces, s.target.pieces);
+            assert!(bits(&p.target.vectors) == bits(&s.target.vectors), "the target's vectors differ");
+            assert_eq!(p.words.len(), s.words.len());
+            for ((span, p), (other, s)) in p.words.iter().zip(&s.words) {
+                assert_eq!(span, other);
+                assert!(bits(p) == bits(s), "the vectors of the word at {span:?} differ");
+            }
+        }
+    }
 
     #[test]
     fn a_batch_is_cut_into_runs_of_about_equal_token_counts() {
